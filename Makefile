@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is a helper.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench lint views clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+## Record the built-in simulated venues for ~20 s with a live status, then summarize.
+run: $(STAMP)
+	$(BIN)/recorder demo --config conf/sim.toml --duration 20s --data-dir data
+
+## The whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Side-by-side throughput ratios, printed as a table.
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check recorder tests bench
+
+## Regenerate queries/views.sql from the schema registry.
+views: $(STAMP)
+	$(BIN)/recorder views --write
+
+clean:
+	rm -rf $(VENV) data/journal data/lake data/runs data/locks

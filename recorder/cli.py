@@ -1,0 +1,233 @@
+"""Command line: ``recorder record|demo|sim|journal|query|rebuild|recover|views``."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from recorder import config as config_mod
+from recorder.errors import ConfigError, RecorderError
+
+EXAMPLE_QUERY = Path(__file__).resolve().parent.parent / "queries" / "mackinac_market_summary.sql"
+
+
+def _fail(e: RecorderError) -> None:
+    click.echo(f"recorder: {e.one_line()}", err=True)
+    sys.exit(2 if e.fault == "user" else 1)
+
+
+@click.group()
+def main() -> None:
+    """Record trading venues into a journal and a typed Parquet lake; query and replay it."""
+
+
+def _load(config: str, data_dir: str | None) -> config_mod.Config:
+    return config_mod.load(config, data_dir)
+
+
+def _run(config: str, duration: str | None, data_dir: str | None, quiet: bool) -> int:
+    from recorder.record import record
+
+    try:
+        cfg = _load(config, data_dir)
+        seconds = config_mod.parse_duration(duration) if duration else None
+        result = asyncio.run(record(cfg, seconds, live_status=not quiet))
+    except RecorderError as e:
+        _fail(e)
+    except KeyboardInterrupt:
+        return 130
+    m = result.manifest
+    if result.exit_code:
+        click.echo(f"recorder: {result.reason}", err=True)
+        return result.exit_code
+    click.echo(f"run {result.run_id}: {sum(m['tables'].values())} rows in "
+               f"{len(m['tables'])} tables, {m['reconnects']} reconnects, {m['gaps']} gaps, "
+               f"{m['errors']} errors; manifest {cfg.recorder.data_dir}/runs/{result.run_id}.json",
+               err=True)
+    return 0
+
+
+@main.command()
+@click.option("--config", "-c", default="conf/sim.toml", show_default=True)
+@click.option("--duration", "-d", help="stop after this long (90s, 55m, 1h); default: until "
+              "SIGTERM/SIGINT")
+@click.option("--data-dir", help="override [recorder].data_dir")
+@click.option("--quiet", is_flag=True, help="no live status")
+def record(config: str, duration: str | None, data_dir: str | None, quiet: bool) -> None:
+    """Record the venues of CONFIG until the deadline or a signal, then write a manifest."""
+    sys.exit(_run(config, duration, data_dir, quiet))
+
+
+@main.command()
+@click.option("--config", "-c", default="conf/sim.toml", show_default=True)
+@click.option("--duration", "-d", default="20s", show_default=True)
+@click.option("--data-dir", default="data", show_default=True)
+def demo(config: str, duration: str, data_dir: str) -> None:
+    """Record for a short while, then show what was recorded and an example query."""
+    code = _run(config, duration, data_dir, False)
+    if code:
+        sys.exit(code)
+    from recorder.duck import connect, tables_with_rows
+
+    con = connect(data_dir)
+    click.echo("\nRows per table (whole lake, including earlier runs):")
+    for name, n in tables_with_rows(con):
+        click.echo(f"  {name:<40} {n:>10}")
+    click.echo(f"\nExample research query ({EXAMPLE_QUERY.relative_to(Path.cwd()) if EXAMPLE_QUERY.is_relative_to(Path.cwd()) else EXAMPLE_QUERY}):")
+    click.echo(con.sql(EXAMPLE_QUERY.read_text()).__str__())
+    click.echo("Try: .venv/bin/recorder query \"SELECT * FROM session_events ORDER BY ts_recv\"")
+
+
+@main.group()
+def sim() -> None:
+    """Run a venue simulator by itself on loopback."""
+
+
+@sim.command("mackinac")
+@click.option("--port", default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--seed", default=1, show_default=True)
+@click.option("--rate", default=1.0, show_default=True, help="message-rate multiplier")
+@click.option("--firehose", default=0, show_default=True,
+              help="send N frames at full speed after the first subscribe")
+@click.option("--api-key", "api_keys", multiple=True, default=("mk_test_simulator_key",),
+              show_default=True)
+@click.option("--no-ack", is_flag=True, help="documented no-ack mode: no 'subscribed' frames")
+@click.option("--ledger", type=click.Path(), help="append every sent frame to this JSONL file")
+def sim_mackinac(port: int, host: str, seed: int, rate: float, firehose: int,
+                 api_keys: tuple[str, ...], no_ack: bool, ledger: str | None) -> None:
+    """The Mackinac simulator (ws://HOST:PORT/feed)."""
+    from recorder.venues.mackinac.server import serve
+
+    try:
+        asyncio.run(serve(host, port, seed=seed, rate=rate, firehose=firehose,
+                          api_keys=api_keys, ack=not no_ack, ledger_path=ledger))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.group()
+def journal() -> None:
+    """Read the journal."""
+
+
+@journal.command("cat")
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--venue")
+@click.option("--run")
+@click.option("--date")
+@click.option("--kind", type=click.Choice(["in", "out", "meta"]), multiple=True)
+@click.option("--limit", type=int, help="at most N records")
+@click.option("--width", default=160, show_default=True, help="truncate frames; 0 = whole")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def journal_cat(data_dir: str, venue: str | None, run: str | None, date: str | None,
+                kind: tuple[str, ...], limit: int | None, width: int, as_json: bool) -> None:
+    """Print journal records for a person (or as JSON lines), ending with torn-tail notes."""
+    from recorder import journal as jr
+
+    n = 0
+    for path in jr.segments(Path(data_dir), venue, run, date):
+        rep = jr.SegmentReport(path)
+        for rec in jr.read_segment(path, rep):
+            k = jr.KIND_NAMES[rec.kind]
+            if kind and k not in kind:
+                continue
+            text = rec.data.decode("utf-8", "replace")
+            if as_json:
+                click.echo(orjson.dumps({"ts_recv": rec.ts_recv, "venue": path.parent.parent.name,
+                                         "conn": rec.conn, "seq": rec.seq, "kind": k,
+                                         "data": text}).decode())
+            else:
+                t = dt.datetime.fromtimestamp(rec.ts_recv / 1e9, dt.UTC).strftime(
+                    "%Y-%m-%d %H:%M:%S.%f")
+                if width and len(text) > width:
+                    text = text[:width] + f"... (+{len(text) - width} chars)"
+                click.echo(f"{t} {path.parent.parent.name}/{rec.conn} #{rec.seq:<6} {k:<4} {text}")
+            n += 1
+            if limit and n >= limit:
+                return
+        if rep.error:
+            click.echo(f"# {path.name}: {rep.error}; {rep.torn_bytes} bytes after record "
+                       f"{rep.records} not readable", err=True)
+
+
+@main.command()
+@click.argument("sql", required=False)
+@click.option("-f", "--file", "file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]),
+              default="table", show_default=True)
+@click.option("--output", "-o", type=click.Path(), help="file for --format parquet")
+def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: str | None) -> None:
+    """Run SQL over the lake's views and print the result."""
+    from recorder.duck import connect
+
+    if bool(sql) == bool(file):
+        _fail(ConfigError("give SQL or -f FILE (one of them)"))
+    text = Path(file).read_text() if file else str(sql)
+    con = connect(data_dir)
+    try:
+        rel = con.sql(text)
+    except Exception as e:  # duckdb raises many types; all are the query's fault
+        _fail(ConfigError(f"query failed: {e}"))
+    if rel is None:
+        return
+    if fmt == "table":
+        rel.show(max_rows=1000, max_width=10_000)
+    elif fmt == "csv":
+        click.echo(rel.pl().write_csv(), nl=False)
+    elif fmt == "json":
+        for row in rel.pl().iter_rows(named=True):
+            click.echo(orjson.dumps(row, default=str).decode())
+    else:
+        if not output:
+            _fail(ConfigError("--format parquet needs --output FILE"))
+        rel.write_parquet(str(output))
+        click.echo(f"wrote {output}", err=True)
+
+
+@main.command()
+@click.option("--date", required=True, help="YYYY-MM-DD")
+@click.option("--data-dir", default="data", show_default=True)
+def rebuild(date: str, data_dir: str) -> None:
+    """Re-normalize DATE from the journal and swap the lake's files atomically."""
+    from recorder.recovery import rebuild as do_rebuild
+
+    try:
+        counts = do_rebuild(Path(data_dir), date, lambda s: click.echo(s, err=True))
+    except RecorderError as e:
+        _fail(e)
+    click.echo(f"rebuilt {date}: {sum(counts.values())} rows in {len(counts)} tables")
+
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+def recover(data_dir: str) -> None:
+    """Commit journal frames of dead runs that are not yet in the lake (also done by record)."""
+    from recorder.recovery import recover as do_recover
+
+    done = do_recover(Path(data_dir), lambda s: click.echo(s, err=True))
+    click.echo(f"recovered {len(done)} venue run(s)")
+
+
+@main.command()
+@click.option("--write", is_flag=True, help="rewrite queries/views.sql")
+def views(write: bool) -> None:
+    """Print (or write) the views generated from the schema registry."""
+    from recorder.duck import VIEWS_FILE, render_views
+
+    sql = render_views()
+    if write:
+        VIEWS_FILE.write_text(sql)
+        click.echo(f"wrote {VIEWS_FILE}", err=True)
+    else:
+        click.echo(sql)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""The lake writer: typed rows -> zstd Parquet files that appear atomically.
+
+Layout: ``<data>/lake/<table>/date=YYYY-MM-DD/<run>-<n>.parquet`` (date of ``ts_recv``).
+
+Rows are buffered per table as Python lists and converted with one ``from_pylist`` per table
+per flush (a row group). A file is written under a hidden temporary name and becomes visible
+only on commit: footer with lineage metadata, fsync, ``os.replace``, fsync of the folder. The
+lineage says which journal records the file covers *for its table*, so recovery knows exactly
+which records still need normalizing after a crash (see :mod:`recorder.recovery`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import time
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from recorder.errors import StorageError
+from recorder.journal import day
+from recorder.schema import TS, UNHANDLED, Table
+
+LINEAGE_KEY = b"recorder.lineage"
+NORMALIZER_VERSION = 1
+_CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
+
+Range = list[int]  # [segment, first_index, last_index]
+
+
+def merge_ranges(ranges: Iterable[Range]) -> list[Range]:
+    out: list[Range] = []
+    for seg, a, b in sorted(ranges):
+        if out and out[-1][0] == seg and a <= out[-1][2] + 1:
+            out[-1][2] = max(out[-1][2], b)
+        else:
+            out.append([seg, a, b])
+    return out
+
+
+class Coverage:
+    """Which journal positions a table's committed files cover, for one run."""
+
+    def __init__(self, ranges: Iterable[Range] = ()) -> None:
+        self._by_seg: dict[int, tuple[list[int], list[int]]] = {}
+        for seg, a, b in merge_ranges(ranges):
+            starts, ends = self._by_seg.setdefault(seg, ([], []))
+            starts.append(a)
+            ends.append(b)
+
+    def __contains__(self, pos: tuple[int, int]) -> bool:
+        seg, idx = pos
+        found = self._by_seg.get(seg)
+        if not found:
+            return False
+        i = bisect_right(found[0], idx) - 1
+        return i >= 0 and idx <= found[1][i]
+
+
+@dataclass
+class _Buffer:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    conn: list[str] = field(default_factory=list)
+    seq: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _OpenFile:
+    tmp: Path
+    final: Path
+    writer: pq.ParquetWriter
+    opened: float
+    rows: int = 0
+    bytes: int = 0
+    ranges: list[Range] = field(default_factory=list)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a small file (manifest, views) so readers see the old or the new one whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def exchange_dirs(a: Path, b: Path) -> None:
+    """Swap two directories atomically (Linux ``renameat2(RENAME_EXCHANGE)``); readers see
+    the old or the new folder, never neither. Falls back to two renames elsewhere."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        fn = getattr(libc, "renameat2", None)
+        if fn is not None:
+            at_fdcwd = -100
+            if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+                return
+    tmp = b.with_name(b.name + ".swap")
+    os.rename(b, tmp)
+    os.rename(a, b)
+    os.rename(tmp, a)
+
+
+def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
+        pa.Table | None, list[tuple[int, str]]]:
+    """Convert a buffer to a lake-schema Arrow table. Rows whose values do not fit their
+    column come back as ``(index, error)`` instead of failing the whole batch."""
+    rows = buf.rows
+    bad: list[tuple[int, str]] = []
+    keep: list[int] | None = None
+    try:
+        t = pa.Table.from_pylist(rows, schema=table.wire_schema)
+    except _CONVERT_ERRORS:
+        keep, good = [], []
+        for i, r in enumerate(rows):
+            try:
+                pa.Table.from_pylist([r], schema=table.wire_schema)
+            except _CONVERT_ERRORS as e:
+                bad.append((i, f"{type(e).__name__}: {e}"))
+                continue
+            keep.append(i)
+            good.append(r)
+        if not good:
+            return None, bad
+        t = pa.Table.from_pylist(good, schema=table.wire_schema)
+    t = t.rename_columns([c.name for c in table.columns])
+    ts, conn, seq = buf.ts, buf.conn, buf.seq
+    if keep is not None:
+        ts, conn, seq = [ts[i] for i in keep], [conn[i] for i in keep], [seq[i] for i in keep]
+    n = t.num_rows
+    if table.event_time:
+        col = t[table.event_time]
+        factor = table.event_time_factor
+        if pa.types.is_floating(col.type):
+            ev = pc.round(pc.multiply(col, float(factor))).cast(pa.int64()).cast(TS)
+        else:
+            ev = pc.multiply(col.cast(pa.int64()), factor).cast(TS)
+    else:
+        ev = pa.nulls(n, TS)
+    common = [
+        pa.array(ts, pa.int64()).cast(TS),
+        ev,
+        pa.repeat(venue, n),
+        pa.repeat(run_id, n),
+        pa.array(conn, pa.string()),
+        pa.array(seq, pa.int64()),
+    ]
+    out = pa.Table.from_arrays(common + t.columns, schema=table.arrow_schema)
+    return out, bad
+
+
+class LakeWriter:
+    """Buffers rows of one venue's run and writes them. ``add``/``take`` run on the event
+    loop; ``write``/``commit_all`` run on the venue's single I/O worker thread."""
+
+    def __init__(self, data_dir: Path, venue: str, run_id: str, *,
+                 max_rows: int = 200_000, max_bytes: int = 128 << 20,
+                 rotate_seconds: float = 300.0, tag: str = "",
+                 root: Path | None = None) -> None:
+        self.root = root or data_dir / "lake"
+        self.tag = tag  # distinguishes files a recovery adds to a run's own
+        self.venue = venue
+        self.run_id = run_id
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.rotate_seconds = rotate_seconds
+        self._bufs: dict[str, tuple[Table, _Buffer]] = {}
+        self._window: list[Range] = []  # journal positions normalized since the last take
+        self._files: dict[tuple[str, str], _OpenFile] = {}
+        self._file_no = 0
+        self.rows_added: dict[str, int] = {}
+        self.rows_committed: dict[str, int] = {}
+        self.files_committed: list[Path] = []
+        self.buffered = 0
+
+    # -- loop side -------------------------------------------------------------------------
+    def note(self, segment: int, index: int) -> None:
+        """Record that the journal record at (segment, index) has been normalized."""
+        w = self._window
+        if w and w[-1][0] == segment and w[-1][2] == index - 1:
+            w[-1][2] = index
+        else:
+            w.append([segment, index, index])
+
+    def add(self, table: Table, row: dict[str, Any], ts_recv: int, conn: str, seq: int) -> None:
+        entry = self._bufs.get(table.name)
+        if entry is None:
+            entry = self._bufs[table.name] = (table, _Buffer())
+        b = entry[1]
+        b.rows.append(row)
+        b.ts.append(ts_recv)
+        b.conn.append(conn)
+        b.seq.append(seq)
+        self.buffered += 1
+
+    def take(self) -> tuple[dict[str, tuple[Table, _Buffer]], list[Range]]:
+        bufs, window = self._bufs, self._window
+        self._bufs, self._window = {}, []
+        for name, (_, b) in bufs.items():
+            self.rows_added[name] = self.rows_added.get(name, 0) + len(b.rows)
+        self.buffered = 0
+        return bufs, window
+
+    # -- worker side -----------------------------------------------------------------------
+    def write(self, bufs: dict[str, tuple[Table, _Buffer]], window: list[Range],
+              now: float | None = None) -> None:
+        """Append one row group per table and date; commit files that are due."""
+        now = time.monotonic() if now is None else now
+        quarantined = _Buffer()  # rows whose values did not fit their column
+        for _name, (table, buf) in bufs.items():
+            if table is not UNHANDLED:
+                self._write_table(table, buf, window, quarantined)
+        u = bufs.get(UNHANDLED.name)
+        if u is not None:
+            for attr in ("rows", "ts", "conn", "seq"):
+                getattr(quarantined, attr).extend(getattr(u[1], attr))
+        if quarantined.rows:
+            self._write_table(UNHANDLED, quarantined, window, None)
+        for key, f in list(self._files.items()):
+            if f.rows >= self.max_rows or f.bytes >= self.max_bytes or (
+                    now - f.opened >= self.rotate_seconds):
+                self._commit(key)
+
+    def _write_table(self, table: Table, buf: _Buffer, window: list[Range],
+                     unhandled_out: _Buffer | None) -> None:
+        t, bad = to_arrow(table, buf, self.venue, self.run_id)
+        if bad and unhandled_out is not None:
+            for i, err in bad:
+                unhandled_out.rows.append({
+                    "reason": "bad_value", "target_table": table.name, "error": err,
+                    "raw": orjson.dumps(buf.rows[i], default=str).decode()})
+                unhandled_out.ts.append(buf.ts[i])
+                unhandled_out.conn.append(buf.conn[i])
+                unhandled_out.seq.append(buf.seq[i])
+        if t is None or t.num_rows == 0:
+            return
+        ts = buf.ts
+        d0, d1 = day(min(ts)), day(max(ts))
+        if d0 == d1:
+            self._append(table, d0, t, window)
+            return
+        days = pc.strftime(t["ts_recv"], format="%Y-%m-%d")
+        for d in sorted(set(days.to_pylist())):
+            self._append(table, d, t.filter(pc.equal(days, d)), window)
+
+    def _append(self, table: Table, d: str, t: pa.Table, window: list[Range]) -> None:
+        key = (table.name, d)
+        f = self._files.get(key)
+        if f is None:
+            folder = self.root / table.name / f"date={d}"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StorageError(f"cannot create {folder}: {e}") from e
+            self._file_no += 1
+            final = folder / f"{self.run_id}-{self.tag}{self._file_no:05d}.parquet"
+            tmp = folder / f".{final.name}.tmp"
+            writer = pq.ParquetWriter(tmp, table.arrow_schema, compression="zstd",
+                                      compression_level=3)
+            f = self._files[key] = _OpenFile(tmp, final, writer, time.monotonic())
+        f.writer.write_table(t, row_group_size=max(t.num_rows, 1))
+        f.rows += t.num_rows
+        f.bytes += t.nbytes
+        f.ranges.extend([list(r) for r in window])
+
+    def _commit(self, key: tuple[str, str]) -> None:
+        f = self._files.pop(key)
+        table_name = key[0]
+        from recorder.schema import REGISTRY
+
+        lineage = {
+            "run_id": self.run_id, "venue": self.venue, "table": table_name,
+            "journal": merge_ranges(f.ranges), "rows": f.rows,
+            "schema_version": REGISTRY[table_name].version,
+            "normalizer_version": NORMALIZER_VERSION, "committed_ns": time.time_ns(),
+        }
+        f.writer.add_key_value_metadata({LINEAGE_KEY: orjson.dumps(lineage)})
+        f.writer.close()
+        with open(f.tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(f.tmp, f.final)
+        fsync_dir(f.final.parent)
+        self.rows_committed[table_name] = self.rows_committed.get(table_name, 0) + f.rows
+        self.files_committed.append(f.final)
+
+    def commit_all(self) -> None:
+        for key in list(self._files):
+            self._commit(key)
+
+
+def read_lineage(path: Path) -> dict[str, Any] | None:
+    """The lineage of a committed file, or None when the file has none (not ours)."""
+    meta = pq.read_metadata(path).metadata or {}
+    raw = meta.get(LINEAGE_KEY)
+    return orjson.loads(raw) if raw else None
+
+
+def lake_files(data_dir: Path, table: str | None = None, run: str | None = None) -> list[Path]:
+    root = data_dir / "lake"
+    return sorted(root.glob(f"{table or '*'}/date=*/{run or '*'}-*.parquet"))
+
+
+def stale_temp_files(data_dir: Path, run: str) -> list[Path]:
+    return sorted((data_dir / "lake").glob(f"*/date=*/.{run}-*.parquet.tmp"))

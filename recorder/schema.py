@@ -1,0 +1,172 @@
+"""The one schema registry. Every table of the lake is declared here (or by a venue's
+``tables.py`` through :func:`register`), and writers, views, recovery and docs read it.
+
+A table declares:
+- its columns, each with the venue's wire name (the key in the JSON frame) and the column
+  name in the lake (snake_case), an Arrow type and a doc string;
+- its dedup key, as SQL expressions over lake columns (views and compaction use it);
+- where ``ts_event`` comes from (a column and its unit), so the conversion is one vectorized
+  Arrow expression per batch instead of Python work per row.
+
+Every table also gets the common columns below, filled by the pipeline, never by adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pyarrow as pa
+
+TS = pa.timestamp("ns", tz="UTC")
+
+# (name, type, doc): present on every row of every table.
+COMMON: tuple[tuple[str, pa.DataType, str], ...] = (
+    ("ts_recv", TS, "local receive time of the frame (UTC, ns), taken before parsing"),
+    ("ts_event", TS, "the venue's own time for the event, converted to ns UTC; null if none"),
+    ("venue", pa.string(), "venue name from the config section"),
+    ("run_id", pa.string(), "recording run that received the frame"),
+    ("conn_id", pa.string(), "logical connection within the venue"),
+    ("recv_seq", pa.int64(), "position of the frame in its connection for this run"),
+)
+COMMON_NAMES = frozenset(n for n, _, _ in COMMON)
+EXTRA = "extra"  # JSON of fields the venue sent that the table does not declare (nothing lost)
+
+_UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column. ``wire`` is the key in the venue's frame (defaults to ``name``)."""
+
+    name: str
+    type: pa.DataType
+    doc: str = ""
+    wire: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.wire or self.name
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    venue: str
+    columns: tuple[Col, ...]
+    dedup_key: tuple[str, ...]
+    doc: str = ""
+    event_time: str | None = None  # lake column name holding the venue's time
+    event_time_unit: str = "ms"
+    time_column: str = "ts_recv"
+    partitions: tuple[str, ...] = ("date",)
+    version: int = 1
+    ignore_keys: frozenset[str] = field(default_factory=lambda: frozenset({"type"}))
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names) or COMMON_NAMES & set(names):
+            raise ValueError(f"table {self.name}: duplicate or reserved column names")
+        if self.event_time and self.event_time not in names:
+            raise ValueError(f"table {self.name}: event_time {self.event_time} is not a column")
+        if self.event_time_unit not in _UNIT_NS:
+            raise ValueError(f"table {self.name}: unit {self.event_time_unit}")
+
+    @cached_property
+    def wire_schema(self) -> pa.Schema:
+        """Schema keyed by wire names: rows from adapters convert with one ``from_pylist``."""
+        return pa.schema([pa.field(c.key, c.type) for c in self.columns])
+
+    @cached_property
+    def wire_keys(self) -> frozenset[str]:
+        return frozenset(c.key for c in self.columns) | self.ignore_keys
+
+    @cached_property
+    def arrow_schema(self) -> pa.Schema:
+        """The lake schema: common columns first, then the table's own."""
+        common = [pa.field(n, t, metadata={"doc": d}) for n, t, d in COMMON]
+        own = [pa.field(c.name, c.type, metadata={"doc": c.doc} if c.doc else None)
+               for c in self.columns]
+        return pa.schema(common + own, metadata={"table": self.name, "version": str(self.version)})
+
+    @property
+    def event_time_factor(self) -> int:
+        return _UNIT_NS[self.event_time_unit]
+
+
+REGISTRY: dict[str, Table] = {}
+
+
+def register(*tables: Table) -> None:
+    for t in tables:
+        old = REGISTRY.get(t.name)
+        if old is not None and old != t:
+            raise ValueError(f"table {t.name} registered twice with different shapes")
+        REGISTRY[t.name] = t
+
+
+def cols(*specs: tuple) -> tuple[Col, ...]:
+    """Shorthand: ``cols(("block_number", pa.int64(), "doc", "blockNumber"), ...)``."""
+    return tuple(Col(*s) for s in specs)
+
+
+def extra_col() -> Col:
+    return Col(EXTRA, pa.string(), "JSON object of undeclared fields the venue sent")
+
+
+# --- tables every venue shares ---------------------------------------------------------------
+
+SESSION_EVENTS = Table(
+    name="session_events",
+    venue="*",
+    doc="Connection life as data: connects, auth results, subscribe acks, disconnects with "
+    "code and reason, venue hints (server_closing, stale/live, rate limits), errors and gaps "
+    "with both ends. Join it to know where the tape is incomplete.",
+    columns=cols(
+        ("event", pa.string(), "connecting|connected|disconnected|reconnected|auth_ok|"
+         "auth_failed|subscribed|unsubscribed|server_closing|feed_stale|feed_live|rate_limited|"
+         "error|gap|idle_timeout|frame_too_large|connect_failed|stopped"),
+        ("code", pa.string(), "close code or the venue's error code"),
+        ("reason", pa.string(), "human text from the venue or the transport"),
+        ("channel", pa.string(), "subscription key the event concerns, if any"),
+        ("url", pa.string(), "endpoint, on connect events"),
+        ("expected", pa.int64(), "for sequence gaps: the value expected"),
+        ("received", pa.int64(), "for sequence gaps: the value received"),
+        ("gap_start", TS, "first instant of a gap (last frame before it)"),
+        ("gap_end", TS, "last instant of a gap (first frame after it)"),
+        ("retry_after_s", pa.float64(), "venue hint: seconds to wait"),
+        ("detail", pa.string(), "JSON of anything else"),
+    ),
+    dedup_key=("run_id", "conn_id", "recv_seq", "event", "channel"),
+)
+
+UNHANDLED = Table(
+    name="unhandled",
+    venue="*",
+    doc="Frames no handler knows, frames that are not valid JSON, and rows whose values did "
+    "not fit their column's type: counted and stored with the raw text, never dropped.",
+    columns=cols(
+        ("reason", pa.string(), "unknown_type|malformed|bad_value|unexpected_shape"),
+        ("msg_type", pa.string(), "the discriminator value, if one could be read"),
+        ("target_table", pa.string(), "for bad_value: the table the row was meant for"),
+        ("error", pa.string(), "what went wrong"),
+        ("raw", pa.string(), "the frame (or row) text as received"),
+    ),
+    dedup_key=("run_id", "conn_id", "recv_seq", "reason", "raw"),
+)
+
+register(SESSION_EVENTS, UNHANDLED)
+
+
+def load_all() -> dict[str, Table]:
+    """Import every venue so its tables are registered, then return the registry."""
+    from recorder.venues import load_venues
+
+    load_venues()
+    return REGISTRY
+
+
+def tables_for(venues: Iterable[str]) -> list[Table]:
+    wanted = set(venues)
+    return [t for t in load_all().values() if t.venue in wanted or t.venue == "*"]

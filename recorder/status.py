@@ -1,0 +1,64 @@
+"""Live status: per connection, state, frames/s, records written, reconnects, last gap.
+
+On a terminal the block redraws in place every second; otherwise (cron, CI) one plain block is
+printed every ``quiet_every`` seconds so logs stay short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from recorder.runner import VenueRun
+
+
+class StatusPrinter:
+    def __init__(self, runs: list[VenueRun], out: TextIO, *, live: bool = True,
+                 interval: float = 1.0, quiet_every: float = 10.0) -> None:
+        self.runs = runs
+        self.out = out
+        self.tty = live and out.isatty()
+        self.interval = interval if self.tty else quiet_every
+        self._prev: dict[tuple[str, str], tuple[float, int]] = {}
+        self._lines = 0
+        self.enabled = live
+
+    def render(self) -> list[str]:
+        now = time.monotonic()
+        rows = [f"{'venue/conn':<24} {'state':<10} {'frames/s':>9} {'frames':>9} "
+                f"{'records':>9} {'reconn':>6}  last gap"]
+        for r in self.runs:
+            for name, c in r.conns.items():
+                key = (r.name, name)
+                t0, f0 = self._prev.get(key, (now, c.status.frames))
+                rate = (c.status.frames - f0) / (now - t0) if now > t0 else 0.0
+                self._prev[key] = (now, c.status.frames)
+                rows.append(f"{r.name + '/' + name:<24} {c.status.state:<10} {rate:>9.0f} "
+                            f"{c.status.frames:>9} {r.records:>9} {c.status.reconnects:>6}  "
+                            f"{c.status.last_gap or '-'}")
+        return rows
+
+    def draw(self) -> None:
+        lines = self.render()
+        if self.tty:
+            if self._lines:
+                self.out.write(f"\x1b[{self._lines}F")
+            self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
+            self._lines = len(lines)
+        else:
+            self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not self.enabled:
+            await stop.wait()
+            return
+        self.render()  # prime rates
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass
+            self.draw()

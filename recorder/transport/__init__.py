@@ -1,0 +1,1 @@
+"""Transports: own sockets, reconnects, pings and watchdogs; know nothing of venue messages."""

@@ -1,0 +1,121 @@
+"""What every venue provides, and the plain objects its adapter exchanges with the glue.
+
+An adapter is sans-I/O (like h11): the glue hands it connection events and frames; it returns
+typed rows and :data:`Action` objects (messages to send, reconnect hints). It never awaits,
+never reads a clock and never touches a socket, so the same code runs live, on fixtures in
+tests, and over old journals when the lake is rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from recorder.schema import EXTRA, SESSION_EVENTS, UNHANDLED, Table
+
+Row = tuple[Table, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnSpec:
+    """A connection the venue wants open. ``name`` is the logical ``conn_id``."""
+
+    name: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    kind: str = "ws"  # "ws" now; "sse" arrives with Totalis
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``text`` on ``conn``. ``paced`` messages go through the venue's control-message
+    rate limit; ``delay`` holds the message back that many seconds (a venue's retry hint).
+    ``secret_keys`` are JSON keys whose values the journal must redact."""
+
+    conn: str
+    text: str
+    paced: bool = True
+    delay: float = 0.0
+    secret_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Close ``conn`` (if still open) and reconnect after ``after`` seconds (a venue hint)."""
+
+    conn: str
+    after: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Give up on ``conn`` for this run: retrying cannot help (e.g. credentials refused)."""
+
+    conn: str
+    reason: str
+
+
+Action = Send | Reconnect | Stop
+NO_ACTIONS: tuple[Action, ...] = ()
+
+
+class Adapter(Protocol):
+    """The client side of a venue. One instance per venue per run (or per rebuild)."""
+
+    def connections(self) -> Sequence[ConnSpec]: ...
+
+    def on_connected(self, conn: str) -> Sequence[Action]:
+        """The transport opened ``conn``: return auth and subscribe messages."""
+        ...
+
+    def on_disconnected(self, conn: str) -> None:
+        """``conn`` is gone; forget per-connection state (acks, pending requests)."""
+        ...
+
+    def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
+        """One inbound frame -> rows for the lake, and actions for the transport."""
+        ...
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    """One venue = one folder + this object + fixtures.
+
+    ``make_adapter(options, simulated)`` validates the venue's own config keys (raising
+    ConfigError) and returns an adapter; ``start_simulator(options)`` starts the venue's
+    server side on loopback and returns ``(url, stop_coroutine_fn, adapter_overrides)``.
+    """
+
+    name: str
+    tables: tuple[Table, ...]
+    make_adapter: Callable[..., Adapter]
+    start_simulator: Callable[..., Any] | None = None
+    send_limit: tuple[int, float] | None = None  # (messages, per seconds) for paced sends
+
+
+# --- helpers adapters share --------------------------------------------------------------------
+
+
+def with_extra(table: Table, msg: dict[str, Any]) -> dict[str, Any]:
+    """Keep fields the table does not declare, as JSON in the ``extra`` column."""
+    unknown = msg.keys() - table.wire_keys
+    if unknown:
+        msg[EXTRA] = orjson.dumps({k: msg[k] for k in sorted(unknown)}).decode()
+    return msg
+
+
+def unhandled(reason: str, raw: bytes | str, msg_type: str | None = None,
+              error: str | None = None) -> Row:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else raw
+    return UNHANDLED, {"reason": reason, "msg_type": msg_type, "error": error, "raw": text}
+
+
+def session(event: str, **fields: Any) -> Row:
+    if "detail" in fields and not isinstance(fields["detail"], str | None):
+        fields["detail"] = orjson.dumps(fields["detail"]).decode()
+    fields["event"] = event
+    return SESSION_EVENTS, fields

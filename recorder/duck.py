@@ -84,9 +84,6 @@ def lazy(table: str, data_dir: str | Path = "data") -> pl.LazyFrame:
 
 
 def tables_with_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
-    out = []
-    for name in sorted(load_all()):
-        n = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-        if n and n[0]:
-            out.append((name, int(n[0])))
-    return out
+    names = sorted(load_all())
+    sql = " UNION ALL ".join(f"SELECT '{n}' AS t, count(*) AS n FROM {n}" for n in names)
+    return [(t, int(n)) for t, n in con.sql(sql).fetchall() if n]

@@ -68,7 +68,7 @@ class JournalWriter:
         self.index = 0  # index of the next record in the current segment
         self._seg_start_ns: int | None = None
         self._seg_day: str | None = None
-        self._seg_written = 0  # compressed bytes written to the current segment
+        self._written: dict[int, int] = {}  # compressed bytes written per segment
         self._file: object | None = None
         self._file_path: Path | None = None
         self.records = 0
@@ -101,7 +101,7 @@ class JournalWriter:
         self._buf.clear()
         seg, seg_day = self.segment, self._seg_day
         rotate = self._seg_start_ns is not None and (
-            self._seg_written + len(raw) // 4 >= self.segment_bytes
+            self._written.get(seg, 0) + len(raw) // 4 >= self.segment_bytes
             or now_ns - self._seg_start_ns >= self.segment_ns
             or day(now_ns) != self._seg_day
         )
@@ -110,7 +110,7 @@ class JournalWriter:
             self.index = 0
             self._seg_start_ns = None
             self._seg_day = None
-            self._seg_written = 0
+            self._written.pop(seg - 1, None)
         return raw, seg, seg_day, rotate
 
     def path_for(self, segment: int, seg_day: str) -> Path:
@@ -132,7 +132,7 @@ class JournalWriter:
             blob = self._cctx.compress(raw)
             self._file.write(blob)  # type: ignore[attr-defined]
             self._file.flush()  # type: ignore[attr-defined]
-            self._seg_written += len(blob)
+            self._written[segment] = self._written.get(segment, 0) + len(blob)
         if sync and self._file is not None:
             os.fsync(self._file.fileno())  # type: ignore[attr-defined]
         if rotate:

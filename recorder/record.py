@@ -92,7 +92,8 @@ def _check_writable(data_dir: Path) -> None:
 
 async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stderr,
                  live_status: bool = True, install_signals: bool = True,
-                 stop: asyncio.Event | None = None) -> RunResult:
+                 stop: asyncio.Event | None = None,
+                 on_start: Callable[[list[VenueRun]], None] | None = None) -> RunResult:
     settings = cfg.recorder
     data_dir = settings.data_dir
     venues = [v for v in cfg.venues if v.enabled]
@@ -139,6 +140,8 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+        if on_start is not None:
+            on_start(runs)
         printer = StatusPrinter(runs, out, live=live_status,
                                 interval=settings.status_interval)
         async with aiohttp.ClientSession() as http:

@@ -64,7 +64,7 @@ class WsConnection:
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_max)
         self._queue: asyncio.Queue[Send] = asyncio.Queue()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._hint: tuple[float, str] | None = None
+        self._hint: tuple[float, str] | None = None  # (monotonic deadline, reason)
         self._stopped: str | None = None
         self._sent_times: deque[float] = deque()
         self._timers: list[asyncio.TimerHandle] = []
@@ -79,13 +79,21 @@ class WsConnection:
             else:
                 self._queue.put_nowait(action)
         elif isinstance(action, Reconnect):
-            self._hint = (action.after, action.reason)
+            # A venue hint ("restarting, come back in N s"): keep reading what it still sends,
+            # reconnect N s from now; close ourselves only if it overstays by a second.
+            self._hint = (time.monotonic() + action.after, action.reason)
             self.link.event(self.spec.name, "reconnect_hint", reason=action.reason,
                             after=action.after)
-            self._close_soon()
+            ws = self._ws
+            self._timers.append(asyncio.get_running_loop().call_later(
+                action.after + 1.0, self._close_if_current, ws))
         elif isinstance(action, Stop):
             self._stopped = action.reason
             self._close_soon()
+
+    def _close_if_current(self, ws: aiohttp.ClientWebSocketResponse | None) -> None:
+        if ws is not None and ws is self._ws and not ws.closed:
+            asyncio.get_running_loop().create_task(ws.close())
 
     def _close_soon(self) -> None:
         ws = self._ws
@@ -129,7 +137,7 @@ class WsConnection:
             if stop.is_set() or self._stopped is not None:
                 break
             if self._hint is not None:
-                delay = self._hint[0]
+                delay = max(0.0, self._hint[0] - time.monotonic())
             else:
                 delay = self._backoff.next()
             await _sleep_or_stop(delay, stop)

@@ -1,0 +1,121 @@
+"""Helpers for end-to-end tests: run the recorder in-process against a simulator, and compare
+the lake with the simulator's ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from recorder import journal as jr
+from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
+from recorder.record import RunResult, record
+from recorder.schema import Table
+from recorder.venues.mackinac import tables as T
+
+
+def config(data_dir: Path, url: str, symbols: list[str], api_key_env: str | None = None,
+           **transport: Any) -> Config:
+    options: dict[str, Any] = {"symbols": symbols, "history": True}
+    if api_key_env:
+        options["api_key_env"] = api_key_env
+    ts = TransportSettings(**{"backoff_initial": 0.2, "backoff_max": 1.0, **transport})
+    return Config(Path("test.toml"), RecorderSettings(
+        data_dir=data_dir, lake_flush_seconds=0.5, lake_rotate_seconds=2.0,
+        journal_flush_ms=50), (VenueConfig("mackinac", "mackinac", url=url, transport=ts,
+                                           options=options),))
+
+
+async def run_with(cfg: Config, scenario: Callable[[asyncio.Event], Awaitable[None]],
+                   ) -> tuple[RunResult, str]:
+    """Record while ``scenario`` runs; stop when it returns."""
+    stop = asyncio.Event()
+    out = io.StringIO()
+    task = asyncio.create_task(record(cfg, 120, out=out, live_status=False,
+                                      install_signals=False, stop=stop))
+    try:
+        await scenario(stop)
+    finally:
+        stop.set()
+    return await task, out.getvalue()
+
+
+def journal_sessions(data_dir: Path, run: str, conn: str = "feed") -> list[list[bytes]]:
+    """Inbound frames of one connection, split at each (re)connect."""
+    out: list[list[bytes]] = []
+    for rec in jr.read_run(data_dir, "mackinac", run):
+        if rec.conn != conn:
+            continue
+        if rec.kind == jr.KIND_META and orjson.loads(rec.data)["ev"] == "connected":
+            out.append([])
+        elif rec.kind == jr.KIND_IN:
+            out[-1].append(rec.data)
+    return out
+
+
+# --- lake vs frames ---------------------------------------------------------------------------
+
+
+def expected_rows(frames: list[dict[str, Any]]) -> dict[tuple[str, str | None], list[dict]]:
+    """Frames -> the rows each table must hold, keyed by (table, source filter)."""
+    out: dict[tuple[str, str | None], list[dict]] = {}
+
+    def put(table: Table, frame: dict, source: str | None = None) -> None:
+        out.setdefault((table.name, source), []).append(frame)
+
+    by_type = {t.name.removeprefix("mackinac_"): t for t in T.TABLES}
+    for f in frames:
+        kind = f["type"]
+        if kind == "print":
+            put(T.PRINT, f, "live")
+        elif kind == "liquidity":
+            put(T.LIQUIDITY, f, "live")
+        elif kind == "snapshot":
+            for p in f["prints"]:
+                put(T.PRINT, p, "history")
+            put(T.SNAPSHOT, {k: v for k, v in f.items() if k != "prints"})
+        elif kind == "ammliquidity_snapshot":
+            for e in f["events"]:
+                put(T.LIQUIDITY, e, "snapshot")
+            put(T.AMMLIQUIDITY_SNAPSHOT, {k: v for k, v in f.items() if k != "events"})
+        else:
+            put(by_type[kind], f)
+    return out
+
+
+def same(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(same(v, actual.get(k)) for k, v in
+                                                expected.items())
+    if isinstance(expected, list):
+        return isinstance(actual, list) and len(expected) == len(actual) and all(
+            same(e, a) for e, a in zip(expected, actual, strict=True))
+    if isinstance(actual, str) and not isinstance(expected, str):
+        return actual == str(expected)  # exact integers kept as strings
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        return float(expected) == float(actual)
+    return expected == actual
+
+
+def compare_lake(con: Any, run_id: str, frames: list[dict[str, Any]]) -> dict[str, int]:
+    """Assert every table's rows equal the frames, field by field; return rows per table."""
+    tables = {t.name: t for t in T.TABLES}
+    counts: dict[str, int] = {}
+    for (name, source), want in expected_rows(frames).items():
+        where = f"run_id = '{run_id}'" + (f" AND source = '{source}'" if source else "")
+        df = con.sql(f"SELECT * EXCLUDE (ts_recv, ts_event, date) FROM {name} WHERE {where} "
+                     f"ORDER BY recv_seq").pl()
+        got = df.to_dicts()
+        assert len(got) == len(want), f"{name}/{source}: {len(got)} rows, {len(want)} frames"
+        for frame, row in zip(want, got, strict=True):
+            for col in tables[name].columns:
+                if col.key in frame:
+                    assert same(frame[col.key], row[col.name]), (
+                        f"{name}.{col.name}: frame {frame[col.key]!r} lake {row[col.name]!r}")
+            assert row["extra"] is None, f"{name}: undeclared fields {row['extra']}"
+        counts[name] = counts.get(name, 0) + len(got)
+    return counts

@@ -8,6 +8,8 @@ tests, and over old journals when the lake is rebuilt.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -98,6 +100,21 @@ class VenueSpec:
 
 
 # --- helpers adapters share --------------------------------------------------------------------
+
+# A JSON number of 20+ digits after a structural character. orjson reads integers beyond 64
+# bits as floats, so uint128/uint256 amounts sent as bare numbers would lose digits; such
+# frames go through the stdlib parser, which keeps them exact. A match inside a string only
+# costs the slower parser, never a wrong value.
+_BIG_INT = re.compile(rb"[:,\[]\s*-?\d{20,}")
+JSONError = ValueError  # orjson.JSONDecodeError, json.JSONDecodeError and bad UTF-8 all are
+
+
+def loads(data: bytes) -> Any:
+    """Parse a frame: orjson, or the stdlib where an integer would not fit 64 bits."""
+    if _BIG_INT.search(data) is not None:
+        return json.loads(data)
+    return orjson.loads(data)
+
 
 
 def with_extra(table: Table, msg: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from recorder.venues.base import (
     unhandled,
     with_extra,
 )
+from recorder.venues.base import JSONError as _JSONError
+from recorder.venues.base import loads as _loads
 from recorder.venues.mackinac import tables as T
 
 CONN = "feed"
@@ -37,10 +39,11 @@ NO_PRINTS = frozenset({"gmx", "vertex", "ammbook", "ammliquidity", "arbflag", "l
                        "compound", "morpho", "rates"})
 FATAL_AUTH = frozenset({"auth_failed", "auth_error"})
 # The key is unusable: drop it and do not resubscribe (SDK _ws.py; docs "Errors").
-DROP_KEY = frozenset({"invalid_symbol", "unknown_symbol", "subscription_required"})
+# symbol_limit_reached / free_tier_cap_reached: the SDK drops the key too, rather than retrying
+# it on every reconnect; the refusal stays visible in session_events and mackinac_error.
+DROP_KEY = frozenset({"invalid_symbol", "unknown_symbol", "subscription_required",
+                      "symbol_limit_reached", "free_tier_cap_reached"})
 
-_loads = orjson.loads
-_JSONError = orjson.JSONDecodeError
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,10 @@ class Settings:
         env = options.get("api_key_env")
         if env is not None and not isinstance(env, str):
             raise ConfigError(f"{where}.api_key_env: the NAME of an environment variable")
-        return cls(tuple(dict.fromkeys(keys)), env, bool(options.get("history", True)), limit)
+        history = options.get("history", True)
+        if not isinstance(history, bool):
+            raise ConfigError(f"{where}.history: true or false, got {history!r}")
+        return cls(tuple(dict.fromkeys(keys)), env, history, limit)
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -180,9 +186,12 @@ class MackinacAdapter:
     def _print_row(self, msg: dict[str, Any], source: str, req_id: str | None = None,
                    exchange: str | None = None) -> Row:
         if "exchange" not in msg:
-            # Legacy HL prints carry no `exchange`; the SDK treats them as "hl".
+            # Legacy HL prints carry no `exchange`; the SDK treats them as "hl". (Prints inside
+            # a history reply take the reply's exchange instead: not legacy.)
             msg["exchange"] = exchange or "hl"
             msg["_legacy"] = exchange is None
+        else:
+            msg["_legacy"] = False
         msg["_source"] = source
         if req_id is not None:
             msg["_req_id"] = req_id

@@ -218,7 +218,7 @@ def test_print_variants() -> None:
         "log_sender": None, "d_tickrate": 12.0, "d_volumerate": 5.25, "d_quoterate": 48.0,
         "d_hawkes": 3.75, "d_hawkesb": 1.5, "d_hawkesa": 2.25, "d_lobimb": -0.125,
         "d_volumeimb": -1.5, "d_bidqty": 812.5, "d_askqty": 640.25, "source": "live",
-        "req_id": None, "legacy_no_exchange": None, "extra": None}
+        "req_id": None, "legacy_no_exchange": False, "extra": None}
     assert hl["ts_event"] == 1_748_275_200_123_000_000
     # legacy HL frame without `exchange`: filled as hl and flagged
     assert (legacy["exchange"], legacy["legacy_no_exchange"], legacy["side"]) == ("hl", True, 0)
@@ -233,7 +233,7 @@ def test_print_variants() -> None:
         **{c: None for c in ("d_tickrate", "d_volumerate", "d_quoterate", "d_hawkes",
                              "d_hawkesb", "d_hawkesa", "d_lobimb", "d_volumeimb", "d_bidqty",
                              "d_askqty")},
-        "source": "live", "req_id": None, "legacy_no_exchange": None, "extra": None}
+        "source": "live", "req_id": None, "legacy_no_exchange": False, "extra": None}
     assert (pendle["exchange"], pendle["tick"], pendle["block_number"], pendle["tx_index"],
             pendle["price"]) == ("pendle", -54123, 22567890, 3, 0.985)
     assert (extra["side"], extra["size"], type(extra["size"])) == (2, 2.0, float)
@@ -507,16 +507,20 @@ def test_rate_limited_naming_a_key_resubscribes_only_that_key() -> None:
     assert actions == [subscribe("uni", "WETH/USDC", delay=2.5)]
 
 
-@pytest.mark.parametrize("index", [3, 6, 7],
-                         ids=["subscription_required", "invalid_symbol", "unknown_symbol"])
+@pytest.mark.parametrize("index", [3, 4, 6, 7],
+                         ids=["subscription_required", "symbol_limit_reached", "invalid_symbol",
+                              "unknown_symbol"])
 def test_rejected_key_is_dropped_and_not_resubscribed(index: int) -> None:
     frame = load("error")[index]
     bad_key = f"{frame['exchange']}:{frame['symbol']}"
     ad = new_adapter(["hl:ETH", bad_key])
     rows, actions = feed(frame, ad)
     assert actions == []
-    assert _session(lake(rows)) == {"event": "error", "code": frame["code"],
-                                    "reason": frame["message"], "channel": bad_key}
+    expected = {"event": "error", "code": frame["code"], "reason": frame["message"],
+                "channel": bad_key}
+    if "limit" in frame:
+        expected["detail"] = f'{{"limit":{frame["limit"]}}}'
+    assert _session(lake(rows)) == expected
     assert ad.dropped == {bad_key: frame["code"]}
     assert ad.on_connected("feed") == [subscribe("hl", "ETH"), history("hl", "ETH", "h1")]
 
@@ -524,7 +528,7 @@ def test_rejected_key_is_dropped_and_not_resubscribed(index: int) -> None:
 def test_errors_that_keep_the_key() -> None:
     ad = new_adapter(["hl:ETH", "hl:BTC"])
     errors = load("error")
-    for i in (0, 4, 5, 9):
+    for i in (0, 5, 9):  # no key named (0, 5), or not about a key (9)
         rows, actions = feed(errors[i], ad)
         assert actions == []
         session = _session(lake(rows))
@@ -615,7 +619,7 @@ def test_history_snapshot_prints_and_summary() -> None:
     assert (prints[0]["d_tickrate"], prints[0]["d_hawkesb"], prints[0]["d_hawkes"]) == (
         4.0, 0.5, None)
     # the print without `exchange` takes the envelope's, so it is not a guessed legacy "hl"
-    assert [p["legacy_no_exchange"] for p in prints] == [None, False, None]
+    assert [p["legacy_no_exchange"] for p in prints] == [False, False, False]
     assert all(p["extra"] is None for p in prints)
     summary = one(tables, "mackinac_snapshot")
     assert own(summary) == {"exchange": "hl", "symbol": "ETH", "req_id": "h1",
@@ -835,3 +839,19 @@ def test_history_options() -> None:
 def test_bad_settings_are_config_errors(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
         make_adapter("mackinac", "ws://x", options)
+
+
+def test_integers_beyond_64_bits_stay_exact() -> None:
+    """orjson would read these as floats; the frame goes through the exact parser instead."""
+    big = 2**128 + 12345
+    raw = (b'{"type":"liquidity","exchange":"uni","symbol":"WETH/USDC","feeTier":500,'
+           b'"action":"mint","tickLower":195000,"tickUpper":197000,"amount":' +
+           str(big).encode() + b',"amount0":"1","amount1":"2","amountUsd":0,"time":1748275200000}')
+    rows, _ = new_adapter(["uni:WETH/USDC"]).on_frame("feed", raw)
+    row = one(lake(rows), "mackinac_liquidity")
+    assert row["amount"] == str(big)
+
+
+def test_history_setting_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="history"):
+        make_adapter("mackinac", "ws://x", {"symbols": ["hl:ETH"], "history": "false"})

@@ -83,30 +83,52 @@ def demo(config: str, duration: str, data_dir: str) -> None:
     click.echo("Try: .venv/bin/recorder query \"SELECT * FROM session_events ORDER BY ts_recv\"")
 
 
-@main.group()
-def sim() -> None:
-    """Run a venue simulator by itself on loopback."""
-
-
-@sim.command("mackinac")
-@click.option("--port", default=8765, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--seed", default=1, show_default=True)
-@click.option("--rate", default=1.0, show_default=True, help="message-rate multiplier")
-@click.option("--firehose", default=0, show_default=True,
-              help="send N frames at full speed after the first subscribe")
-@click.option("--api-key", "api_keys", multiple=True, default=("mk_test_simulator_key",),
-              show_default=True)
-@click.option("--no-ack", is_flag=True, help="documented no-ack mode: no 'subscribed' frames")
-@click.option("--ledger", type=click.Path(), help="append every sent frame to this JSONL file")
-def sim_mackinac(port: int, host: str, seed: int, rate: float, firehose: int,
-                 api_keys: tuple[str, ...], no_ack: bool, ledger: str | None) -> None:
-    """The Mackinac simulator (ws://HOST:PORT/feed)."""
-    from recorder.venues.mackinac.server import serve
+def _sim_value(text: str) -> object:
+    """``-o key=value``: the value is read as TOML (numbers, booleans, strings, arrays)."""
+    import tomllib
 
     try:
-        asyncio.run(serve(host, port, seed=seed, rate=rate, firehose=firehose,
-                          api_keys=api_keys, ack=not no_ack, ledger_path=ledger))
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+@main.command()
+@click.argument("venue")
+@click.option("--port", default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--seed", type=int, help="synthetic market seed")
+@click.option("--rate", type=float, help="message-rate multiplier")
+@click.option("--firehose", type=int, help="send N frames at full speed after the first "
+              "subscribe (benchmarks)")
+@click.option("--api-key", "api_keys", multiple=True, help="accepted key (repeatable)")
+@click.option("--ledger", type=click.Path(), help="append every sent frame to this JSONL file")
+@click.option("-o", "--option", "extra", multiple=True, metavar="KEY=VALUE",
+              help="any other simulator option, e.g. -o ack=false")
+def sim(venue: str, port: int, host: str, seed: int | None, rate: float | None,
+        firehose: int | None, api_keys: tuple[str, ...], ledger: str | None,
+        extra: tuple[str, ...]) -> None:
+    """Run VENUE's simulator by itself on loopback (its server side, a seeded market)."""
+    from recorder.venues import VENUES
+    from recorder.venues import get as get_venue
+
+    if venue not in VENUES or get_venue(venue).serve is None:
+        _fail(ConfigError(f"no simulator named {venue!r} (known: "
+                          f"{sorted(v for v in VENUES if get_venue(v).serve)})"))
+    opts: dict[str, object] = {k: v for k, v in (("seed", seed), ("rate", rate),
+                                                  ("firehose", firehose),
+                                                  ("ledger_path", ledger)) if v is not None}
+    if api_keys:
+        opts["api_keys"] = api_keys
+    for item in extra:
+        key, eq, value = item.partition("=")
+        if not eq:
+            _fail(ConfigError(f"-o wants KEY=VALUE, got {item!r}"))
+        opts[key.replace("-", "_")] = _sim_value(value)
+    try:
+        asyncio.run(get_venue(venue).serve(host, port, **opts))
+    except TypeError as e:
+        _fail(ConfigError(f"simulator {venue}: {e}"))
     except KeyboardInterrupt:
         pass
 

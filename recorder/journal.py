@@ -29,7 +29,8 @@ from recorder.errors import StorageError
 KIND_IN = 0  # a frame the venue sent
 KIND_OUT = 1  # a control message we sent (secrets redacted)
 KIND_META = 2  # a transport event (connected, disconnected, ...) as JSON
-KIND_NAMES = {KIND_IN: "in", KIND_OUT: "out", KIND_META: "meta"}
+KIND_REST = 3  # an HTTP response: one JSON header line ({tag, status, url}), then the body
+KIND_NAMES = {KIND_IN: "in", KIND_OUT: "out", KIND_META: "meta", KIND_REST: "rest"}
 
 _HEADER = struct.Struct("<BqqHI")
 SUFFIX = ".jnl.zst"

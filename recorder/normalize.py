@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from recorder.journal import KIND_IN, KIND_META
+from recorder.journal import KIND_IN, KIND_META, KIND_REST
 from recorder.venues.base import NO_ACTIONS, Action, Adapter, Row, session
 
 # Meta events the transport journals that become a session_events row as they are.
@@ -35,6 +35,10 @@ class Normalizer:
         if kind == KIND_IN:
             self._last_in[conn] = ts_recv
             return self.adapter.on_frame(conn, data)
+        if kind == KIND_REST:
+            head, _, body = data.partition(b"\n")
+            h = orjson.loads(head)
+            return self.adapter.on_response(conn, h["tag"], h["status"], body)
         if kind != KIND_META:
             return [], NO_ACTIONS  # our own outbound messages: journal only
         m = orjson.loads(data)

@@ -17,11 +17,11 @@ import orjson
 
 from recorder.config import RecorderSettings, VenueConfig
 from recorder.errors import RecorderError
-from recorder.journal import KIND_IN, KIND_META, KIND_OUT, JournalWriter
+from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST, JournalWriter
 from recorder.lake import LakeWriter
 from recorder.normalize import Normalizer, meta
-from recorder.transport.ws import WsConnection
-from recorder.venues.base import Action, Adapter, Send, VenueSpec
+from recorder.transport import TRANSPORTS
+from recorder.venues.base import Action, Adapter, ConnSpec, Fetch, Open, Send, VenueSpec
 
 
 def redact(text: str, keys: tuple[str, ...]) -> bytes:
@@ -54,7 +54,10 @@ class VenueRun:
                                rotate_seconds=settings.lake_rotate_seconds)
         self.normalizer = Normalizer(adapter)
         self.adapter = adapter
-        self.conns: dict[str, WsConnection] = {}
+        self.conns: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: aiohttp.ClientSession | None = None
+        self._stop: asyncio.Event | None = None
         self.records = 0
         self.gaps = 0
         self.errors: list[str] = []
@@ -100,9 +103,57 @@ class VenueRun:
             self.errors.append(f"{conn}: {ev} {row.get('code') or ''} {row.get('reason') or ''}")
 
     def _dispatch(self, action: Action) -> None:
+        if isinstance(action, Open):
+            self._open(action.spec)
+            return
+        if isinstance(action, Fetch):
+            t = asyncio.get_running_loop().create_task(self._fetch(action))
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+            return
         c = self.conns.get(action.conn)
-        if c is not None:
-            c.submit(action)
+        if c is None:
+            self.event(action.conn, "error", reason=f"adapter asked {type(action).__name__} on "
+                       "a connection that does not exist (adapter bug)")
+            return
+        c.submit(action)
+
+    def _open(self, spec: ConnSpec) -> None:
+        if self._http is None or self._stop is None:
+            return  # rebuild/recovery: nothing to open
+        if spec.name in self.conns:
+            self.event(spec.name, "error", reason="adapter opened a connection twice")
+            return
+        try:
+            cls = TRANSPORTS[spec.kind]
+        except KeyError:
+            self.event(spec.name, "error", reason=f"no transport for kind {spec.kind!r}")
+            return
+        c = self.conns[spec.name] = cls(spec, self.cfg.transport, self, self._http,
+                                        self.spec.send_limit)
+        task = asyncio.get_running_loop().create_task(c.run(self._stop))
+        self._conn_tasks.add(task)
+
+    async def _fetch(self, f: Fetch) -> None:
+        """Run one HTTP request; journal the response (or the failure) as a REST record."""
+        if f.delay:
+            await asyncio.sleep(f.delay)
+        assert self._http is not None
+        shown = {k: ("***" if k in f.secret_headers else v) for k, v in f.headers.items()}
+        self._ingest(KIND_OUT, f.conn, orjson.dumps(
+            {"http": f.method, "url": f.url, "headers": shown, "tag": f.tag}), time.time_ns())
+        status, body = 0, b""
+        try:
+            async with self._http.request(
+                    f.method, f.url, headers=f.headers, data=f.body,
+                    timeout=aiohttp.ClientTimeout(total=self.cfg.transport.connect_timeout * 3),
+            ) as resp:
+                status = resp.status
+                body = await resp.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            body = f"{type(e).__name__}: {e}".encode()
+        head = orjson.dumps({"tag": f.tag, "status": status, "url": f.url})
+        self._ingest(KIND_REST, f.conn, head + b"\n" + body, time.time_ns())
 
     # -- Link protocol (called by the transport) ---------------------------------------------
     def frame(self, conn: str, data: bytes, ts_recv: int) -> None:
@@ -133,25 +184,36 @@ class VenueRun:
         self._submit(self.lake.write, *self.lake.take())
 
     async def run(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        """Run every connection (those the adapter opens later too) until all have ended."""
+        self._http, self._stop = http, stop
+        self._conn_tasks: set[asyncio.Task[None]] = set()
         for spec in self.adapter.connections():
-            self.conns[spec.name] = WsConnection(spec, self.cfg.transport, self, http,
-                                                 self.spec.send_limit)
-        tasks = [asyncio.create_task(c.run(stop)) for c in self.conns.values()]
-        flusher = asyncio.create_task(self._flush_loop(stop))
+            self._open(spec)
+        done_here = asyncio.Event()  # this venue only: never stops the other venues
+        flusher = asyncio.create_task(self._flush_loop(done_here, stop))
         try:
-            await asyncio.gather(*tasks)
+            while self._conn_tasks:
+                done, _ = await asyncio.wait(self._conn_tasks,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                self._conn_tasks -= done
+                for t in done:
+                    exc = t.exception()
+                    if exc is not None:
+                        raise exc
         finally:
-            stop.set()
+            done_here.set()
+            for t in list(self._tasks):
+                t.cancel()
             await flusher
             await self.close()
 
-    async def _flush_loop(self, stop: asyncio.Event) -> None:
+    async def _flush_loop(self, done: asyncio.Event, run_stop: asyncio.Event) -> None:
         jf = self.settings.journal_flush_ms / 1000.0
         lf = self.settings.lake_flush_seconds
         last_lake = time.monotonic()
-        while not stop.is_set():
+        while not done.is_set():
             try:
-                await asyncio.wait_for(stop.wait(), timeout=jf)
+                await asyncio.wait_for(done.wait(), timeout=jf)
             except TimeoutError:
                 pass
             now = time.monotonic()
@@ -161,7 +223,7 @@ class VenueRun:
             else:
                 self.flush_journal()
             if self.failure is not None:
-                stop.set()
+                run_stop.set()  # the disk failed: the whole run must stop and say so
 
     async def close(self) -> None:
         """Flush everything and commit every open file."""

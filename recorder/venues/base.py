@@ -55,18 +55,44 @@ class Reconnect:
 
 @dataclass(frozen=True, slots=True)
 class Stop:
-    """Give up on ``conn`` for this run: retrying cannot help (e.g. credentials refused)."""
+    """Close ``conn`` for the rest of the run: credentials refused, or a per-request stream
+    whose request has ended. Not an error by itself; the reason goes to session_events."""
 
     conn: str
     reason: str
 
 
-Action = Send | Reconnect | Stop
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Open another connection now (a per-request stream, one more socket to stay under a
+    venue's subscription cap). Its ``name`` must be new for this run."""
+
+    spec: ConnSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """An HTTP request (REST hydration, snapshots). The response is journaled like a frame
+    (kind ``rest``) under connection ``conn`` and handed to ``Adapter.on_response`` with
+    ``tag``, so rebuilds see it too. Paced like sends when ``paced``."""
+
+    conn: str
+    url: str
+    tag: str
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    delay: float = 0.0
+    secret_headers: tuple[str, ...] = ()
+
+
+Action = Send | Reconnect | Stop | Open | Fetch
 NO_ACTIONS: tuple[Action, ...] = ()
 
 
 class Adapter(Protocol):
-    """The client side of a venue. One instance per venue per run (or per rebuild)."""
+    """The client side of a venue. One instance per venue per run (or per rebuild).
+    Subclass :class:`BaseAdapter` for the defaults."""
 
     def connections(self) -> Sequence[ConnSpec]: ...
 
@@ -81,6 +107,26 @@ class Adapter(Protocol):
     def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
         """One inbound frame -> rows for the lake, and actions for the transport."""
         ...
+
+    def on_response(self, conn: str, tag: str, status: int,
+                    body: bytes) -> tuple[list[Row], Sequence[Action]]:
+        """The answer to a :class:`Fetch` (status 0: no answer, body holds the error)."""
+        ...
+
+
+class BaseAdapter:
+    """Defaults for the optional parts of :class:`Adapter`."""
+
+    def on_connected(self, conn: str) -> Sequence[Action]:
+        return NO_ACTIONS
+
+    def on_disconnected(self, conn: str) -> None:
+        return None
+
+    def on_response(self, conn: str, tag: str, status: int,
+                    body: bytes) -> tuple[list[Row], Sequence[Action]]:
+        return [unhandled("unexpected_response", body, msg_type=tag,
+                          error=f"HTTP {status}; this adapter makes no requests")], NO_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -97,6 +143,7 @@ class VenueSpec:
     make_adapter: Callable[..., Adapter]
     start_simulator: Callable[..., Any] | None = None
     send_limit: tuple[int, float] | None = None  # (messages, per seconds) for paced sends
+    serve: Callable[..., Any] | None = None  # async serve(host, port, **opts): `recorder sim`
 
 
 # --- helpers adapters share --------------------------------------------------------------------

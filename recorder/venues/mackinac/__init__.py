@@ -26,5 +26,11 @@ async def start_simulator(options: Mapping[str, Any]) -> tuple[
 
 # The SDK throttles itself to 30 subscribe actions per 10 s (sliding window); the server's own
 # limit is undocumented but it answers excess with rate_limited (mackinac-python _ws.py).
+async def serve(host: str, port: int, **opts: Any) -> None:
+    from recorder.venues.mackinac.server import serve as run
+
+    await run(host, port, **opts)
+
+
 VENUE = VenueSpec(name="mackinac", tables=TABLES, make_adapter=make_adapter,
-                  start_simulator=start_simulator, send_limit=(30, 10.0))
+                  start_simulator=start_simulator, send_limit=(30, 10.0), serve=serve)

@@ -65,6 +65,7 @@ class JournalWriter:
         self._cctx = zstandard.ZstdCompressor(level=3, write_checksum=True)
         self._buf = bytearray()
         self._seqs: dict[str, int] = {}
+        self._conn_bytes: dict[str, bytes] = {}
         self.segment = 0
         self.index = 0  # index of the next record in the current segment
         self._seg_start_ns: int | None = None
@@ -83,15 +84,17 @@ class JournalWriter:
             self._seg_day = day(ts_recv)
         seq = self._seqs.get(conn, 0) + 1
         self._seqs[conn] = seq
-        c = conn.encode()
-        self._buf += _HEADER.pack(kind, ts_recv, seq, len(c), len(data))
-        self._buf += c
-        self._buf += data
-        pos = (self.segment, self.index, seq)
-        self.index += 1
+        c = self._conn_bytes.get(conn)
+        if c is None:
+            c = self._conn_bytes[conn] = conn.encode()
+        buf = self._buf
+        buf += _HEADER.pack(kind, ts_recv, seq, len(c), len(data)) + c
+        buf += data
+        index = self.index
+        self.index = index + 1
         self.records += 1
         self.bytes_in += len(data)
-        return pos
+        return self.segment, index, seq
 
     def take_batch(self, now_ns: int) -> tuple[bytes, int, str | None, bool]:
         """Hand the buffered records to the writer thread and decide rotation, on the loop.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import io
 import os
 import time
 from bisect import bisect_right
@@ -24,6 +25,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from recorder.errors import StorageError
@@ -125,31 +127,99 @@ def exchange_dirs(a: Path, b: Path) -> None:
     os.rename(tmp, a)
 
 
+def _from_dicts(table: Table, rows: list[dict[str, Any]], idx: list[int]) -> tuple[
+        pa.Table | None, list[int], list[tuple[int, str]]]:
+    """Dict rows -> wire-named Arrow; rows that do not fit are returned as bad."""
+    try:
+        return pa.Table.from_pylist(rows, schema=table.wire_schema), idx, []
+    except _CONVERT_ERRORS:
+        pass
+    keep, good, bad = [], [], []
+    for i, r in zip(idx, rows, strict=True):
+        try:
+            pa.Table.from_pylist([r], schema=table.wire_schema)
+        except _CONVERT_ERRORS as e:
+            bad.append((i, f"{type(e).__name__}: {e}"))
+            continue
+        keep.append(i)
+        good.append(r)
+    if not good:
+        return None, [], bad
+    return pa.Table.from_pylist(good, schema=table.wire_schema), keep, bad
+
+
+def _utf8(blob: bytes) -> bool:
+    """Arrow's JSON reader passes invalid UTF-8 into string columns, which other readers
+    (DuckDB) then refuse; such frames take the dict path, where they are malformed."""
+    try:
+        blob.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _from_raw(table: Table, raws: list[bytes], idx: list[int]) -> tuple[
+        pa.Table | None, list[int], list[tuple[int, str]]]:
+    """Raw JSON rows -> wire-named Arrow with Arrow's C++ reader (no GIL, no Python objects).
+    Anything it cannot take exactly (malformed JSON, undeclared fields, a value of the wrong
+    type, a newline inside a frame) goes through the dict path instead, row by row, so the
+    result is always what the dict path would give."""
+    from recorder.venues.base import loads, with_extra
+
+    blob = b"\n".join(raws)
+    if blob.count(b"\n") == len(raws) - 1 and _utf8(blob):
+        try:
+            t = pj.read_json(io.BytesIO(blob), read_options=pj.ReadOptions(
+                use_threads=False, block_size=max(1 << 20, len(blob) + 1)),
+                parse_options=pj.ParseOptions(explicit_schema=table.raw_schema,
+                                              unexpected_field_behavior="infer"))
+            if t.num_rows == len(raws) and t.schema.equals(table.raw_schema):
+                return t.select(table.wire_schema.names), idx, []
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    dicts, didx, bad = [], [], []
+    for i, r in zip(idx, raws, strict=True):
+        try:
+            d = loads(r)
+        except ValueError as e:
+            bad.append((i, f"malformed: {e}"))
+            continue
+        if type(d) is not dict:
+            bad.append((i, "malformed: not a JSON object"))
+            continue
+        dicts.append(with_extra(table, d))
+        didx.append(i)
+    t, keep, bad2 = _from_dicts(table, dicts, didx) if dicts else (None, [], [])
+    return t, keep, bad + bad2
+
+
 def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
         pa.Table | None, list[tuple[int, str]]]:
-    """Convert a buffer to a lake-schema Arrow table. Rows whose values do not fit their
-    column come back as ``(index, error)`` instead of failing the whole batch."""
+    """Convert a buffer to a lake-schema Arrow table, rows in arrival order. A row is a dict
+    keyed by wire names, or the frame's raw JSON bytes when the adapter says the frame maps
+    onto the table as it is (then ``table.finish`` adds what an adapter would). Rows that do
+    not fit come back as ``(index, error)`` instead of failing the whole batch."""
     rows = buf.rows
-    bad: list[tuple[int, str]] = []
-    keep: list[int] | None = None
-    try:
-        t = pa.Table.from_pylist(rows, schema=table.wire_schema)
-    except _CONVERT_ERRORS:
-        keep, good = [], []
-        for i, r in enumerate(rows):
-            try:
-                pa.Table.from_pylist([r], schema=table.wire_schema)
-            except _CONVERT_ERRORS as e:
-                bad.append((i, f"{type(e).__name__}: {e}"))
-                continue
-            keep.append(i)
-            good.append(r)
-        if not good:
-            return None, bad
-        t = pa.Table.from_pylist(good, schema=table.wire_schema)
+    raw_i = [i for i, r in enumerate(rows) if r.__class__ is bytes]
+    parts = []
+    if len(raw_i) < len(rows):
+        dict_i = [i for i, r in enumerate(rows) if r.__class__ is not bytes] if raw_i else list(
+            range(len(rows)))
+        parts.append(_from_dicts(table, [rows[i] for i in dict_i] if raw_i else rows, dict_i))
+    if raw_i:
+        t, keep, bad = _from_raw(table, [rows[i] for i in raw_i], raw_i)
+        if t is not None and table.finish is not None:
+            t = table.finish(t)
+        parts.append((t, keep, bad))
+    bad = [b for p in parts for b in p[2]]
+    done = [p for p in parts if p[0] is not None]
+    if not done:
+        return None, bad
+    t = done[0][0] if len(done) == 1 else pa.concat_tables([p[0] for p in done])
+    keep = [i for p in done for i in p[1]]
     t = t.rename_columns([c.name for c in table.columns])
     ts, conn, seq = buf.ts, buf.conn, buf.seq
-    if keep is not None:
+    if len(keep) != len(rows):
         ts, conn, seq = [ts[i] for i in keep], [conn[i] for i in keep], [seq[i] for i in keep]
     n = t.num_rows
     if table.event_time:
@@ -170,6 +240,8 @@ def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
         pa.array(seq, pa.int64()),
     ]
     out = pa.Table.from_arrays(common + t.columns, schema=table.arrow_schema)
+    if len(done) > 1:  # dict and raw rows interleaved: back to arrival order
+        out = out.take(pc.sort_indices(pa.array(keep, pa.int64())))
     return out, bad
 
 
@@ -250,9 +322,12 @@ class LakeWriter:
         t, bad = to_arrow(table, buf, self.venue, self.run_id)
         if bad and unhandled_out is not None:
             for i, err in bad:
+                row = buf.rows[i]
+                raw = row.decode("utf-8", "replace") if row.__class__ is bytes else orjson.dumps(
+                    row, default=str).decode()
+                reason = "malformed" if err.startswith("malformed: ") else "bad_value"
                 unhandled_out.rows.append({
-                    "reason": "bad_value", "target_table": table.name, "error": err,
-                    "raw": orjson.dumps(buf.rows[i], default=str).decode()})
+                    "reason": reason, "target_table": table.name, "error": err, "raw": raw})
                 unhandled_out.ts.append(buf.ts[i])
                 unhandled_out.conn.append(buf.conn[i])
                 unhandled_out.seq.append(buf.seq[i])

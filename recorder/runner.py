@@ -20,6 +20,7 @@ from recorder.errors import RecorderError
 from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST, JournalWriter
 from recorder.lake import LakeWriter
 from recorder.normalize import Normalizer, meta
+from recorder.schema import SESSION_EVENTS
 from recorder.transport import TRANSPORTS
 from recorder.venues.base import Action, Adapter, ConnSpec, Fetch, Open, Send, VenueSpec
 
@@ -77,13 +78,12 @@ class VenueRun:
             rows, actions = [unhandled("adapter_error", data, error=repr(e))], ()
         lake = self.lake
         lake.note(seg, idx)
+        add = lake.add
         for table, row in rows:
-            lake.add(table, row, ts, conn, seq)
-        if rows:
-            self.records += len(rows)
-            for table, row in rows:
-                if table.name == "session_events":
-                    self._session_row(conn, row)
+            add(table, row, ts, conn, seq)
+            if table is SESSION_EVENTS:
+                self._session_row(conn, row)
+        self.records += len(rows)
         for a in actions:
             self._dispatch(a)
 

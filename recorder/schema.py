@@ -13,7 +13,7 @@ Every table also gets the common columns below, filled by the pipeline, never by
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -63,6 +63,9 @@ class Table:
     partitions: tuple[str, ...] = ("date",)
     version: int = 1
     ignore_keys: frozenset[str] = field(default_factory=lambda: frozenset({"type"}))
+    # For rows the adapter hands over as raw JSON bytes: completes the wire-named Arrow table
+    # the way the adapter completes a dict row (constant columns, fills). Venue code.
+    finish: Callable[[pa.Table], pa.Table] | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -77,6 +80,13 @@ class Table:
     def wire_schema(self) -> pa.Schema:
         """Schema keyed by wire names: rows from adapters convert with one ``from_pylist``."""
         return pa.schema([pa.field(c.key, c.type) for c in self.columns])
+
+    @cached_property
+    def raw_schema(self) -> pa.Schema:
+        """What a raw frame of this table may hold: the wire schema plus the ignored keys
+        (the discriminator), so an exact match means nothing undeclared was sent."""
+        extra = [pa.field(k, pa.string()) for k in sorted(self.ignore_keys)]
+        return pa.schema(list(self.wire_schema) + extra)
 
     @cached_property
     def wire_keys(self) -> frozenset[str]:

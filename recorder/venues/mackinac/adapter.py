@@ -34,6 +34,11 @@ from recorder.venues.mackinac import tables as T
 CONN = "feed"
 USER_AGENT = "tick-recorder/0.1 (+https://github.com/; market-data archival)"
 KEY_RE = re.compile(r"^[a-z0-9]{1,16}:[^\s]{1,96}$")
+_TYPE_FIRST = re.compile(rb'\s*\{\s*"type"\s*:\s*"([a-z_]{1,32})"\s*[,}]').match
+# Types whose frames are rows as they are (no exact-integer fixes, no control effects).
+RAW_TABLES = {t.name.removeprefix("mackinac_").encode(): t for t in (
+    T.QUOTE, T.PRINT, T.FUNDING, T.RATE_MARKET, T.RATE_DEPTH, T.RATE_MODEL_PARAMS, T.AMMBOOK,
+    T.ARBFLAG, T.SPREAD)}
 # Feeds whose keys carry no prints, so a history request would only draw an error.
 NO_PRINTS = frozenset({"gmx", "vertex", "ammbook", "ammliquidity", "arbflag", "lending", "aave",
                        "compound", "morpho", "rates"})
@@ -147,6 +152,14 @@ class MackinacAdapter:
 
     # -- frames ------------------------------------------------------------------------------
     def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
+        # Fast path: a data frame that maps onto its table as it is (the doc examples put
+        # `type` first) is handed to the lake as raw bytes, parsed later by Arrow's C++ reader
+        # off the event loop; the lake falls back to the dict path on anything unusual.
+        m = _TYPE_FIRST(data)
+        if m is not None:
+            table = RAW_TABLES.get(m.group(1))
+            if table is not None:
+                return [(table, data)], NO_ACTIONS
         try:
             msg = _loads(data)
         except _JSONError as e:

@@ -9,7 +9,10 @@ are exact decimal strings. Keys starting with ``_`` are set by the adapter, not 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recorder.schema import Table, cols, extra_col, register
 
@@ -45,9 +48,20 @@ D_STATS = [(f"d_{n.lower()}", F, doc, f"d_{n}") for n, doc in (
     ("askqty", "total ask quantity in the L2 snapshot"))]
 
 
-def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...], event_time: bool = True) -> Table:
+def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...], event_time: bool = True,
+       finish: Any = None) -> Table:
     return Table(name=f"{V}_{name}", venue=V, doc=doc, columns=(*cols(*columns), extra_col()),
-                 dedup_key=key, event_time="time_ms" if event_time else None)
+                 dedup_key=key, event_time="time_ms" if event_time else None, finish=finish)
+
+
+def _finish_live_print(t: pa.Table) -> pa.Table:
+    """Raw live prints, completed as the adapter completes a dict print: a legacy HL print
+    has no `exchange` (the SDK reads it as "hl"), and every raw print is a live one."""
+    names = t.column_names
+    ex = t["exchange"]
+    t = t.set_column(names.index("_legacy"), "_legacy", pc.is_null(ex))
+    t = t.set_column(names.index("exchange"), "exchange", pc.fill_null(ex, "hl"))
+    return t.set_column(names.index("_source"), "_source", pa.repeat("live", t.num_rows))
 
 
 QUOTE = _t("quote", "Book snapshot on every update: CLOB full depth (bids[0] best), AMM one "
@@ -74,7 +88,8 @@ PRINT = _t("print", "One trade. Live prints and those replayed by a history requ
             "CASE WHEN tx_index IS NULL THEN time_ms END",
             "CASE WHEN tx_index IS NULL THEN price END",
             "CASE WHEN tx_index IS NULL THEN size END",
-            "CASE WHEN tx_index IS NULL THEN side END"))
+            "CASE WHEN tx_index IS NULL THEN side END"),
+           finish=_finish_live_print)
 
 FUNDING = _t("funding", "Perp funding, about every 60 s. rate_pct is annualised.",
              (EXCHANGE, SYMBOL, ("rate_pct", F, "annualised %, signed", "ratePct"),

@@ -695,17 +695,60 @@ def _unhandled(data: bytes) -> dict[str, Any]:
 
 
 def test_malformed_json() -> None:
-    raw = b'{"type": "quote", "exchange": "hl",'
+    raw = b'{"exchange": "hl", "type": "quote",'  # `type` not first: the adapter parses it
     row = _unhandled(raw)
     assert (row["reason"], row["msg_type"], row["target_table"], row["raw"]) == (
         "malformed", None, None, raw.decode())
     assert row["error"]
 
 
+def test_malformed_fast_path_frame_is_quarantined_by_the_lake(tmp_path: Path) -> None:
+    """A frame that starts like a data frame goes to the lake raw; the lake finds it is not
+    JSON and stores it in `unhandled` as malformed, keeping the good frames beside it."""
+    good = orjson.dumps(load("quote")[0])
+    bad = b'{"type": "quote", "exchange": "hl",'
+    ad = new_adapter(["hl:ETH"])
+    assert ad.on_frame("feed", bad) == ([(T.QUOTE, bad)], ())
+    writer = LakeWriter(tmp_path, "mackinac", RUN)
+    for seq, data in enumerate((good, bad, good)):
+        for table, row in ad.on_frame("feed", data)[0]:
+            writer.add(table, row, TS_RECV, "feed", seq)
+    writer.write(*writer.take())
+    writer.commit_all()
+    quotes = pq.read_table(tmp_path / "lake" / "mackinac_quote", columns=["recv_seq"])
+    assert quotes["recv_seq"].to_pylist() == [0, 2]
+    u = pq.read_table(tmp_path / "lake" / "unhandled",
+                      columns=["reason", "target_table", "recv_seq", "raw"]).to_pylist()
+    assert u == [{"reason": "malformed", "target_table": "mackinac_quote", "recv_seq": 1,
+                  "raw": bad.decode()}]
+
+
+def test_fast_path_equals_dict_path_for_every_fixture() -> None:
+    """Raw rows (Arrow's JSON reader + table.finish) give exactly the dict path's rows."""
+    for kind in ("quote", "print", "funding", "rate_market", "rate_depth", "rate_model_params",
+                 "ammbook", "arbflag", "spread"):
+        table = getattr(T, kind.upper())
+        frames = [orjson.dumps(f) for f in load(kind)]
+        raw_rows = [r for f in frames for r in new_adapter(["hl:ETH"]).on_frame("feed", f)[0]]
+        assert all(r.__class__ is bytes for _, r in raw_rows), kind
+        dict_rows = []
+        for f in frames:  # the same frames with `type` moved last take the dict path
+            obj = orjson.loads(f)
+            obj["type"] = obj.pop("type")
+            dict_rows += new_adapter(["hl:ETH"]).on_frame("feed", orjson.dumps(obj))[0]
+        assert all(isinstance(r, dict) for _, r in dict_rows), kind
+        assert lake(raw_rows)[table.name] == lake(dict_rows)[table.name], kind
+
+
 def test_invalid_utf8_is_malformed_and_kept_readable() -> None:
-    row = _unhandled(b'{"type": "print", "symbol": "\xff"}')
+    row = _unhandled(b'{"symbol": "\xff", "type": "print"}')
     assert row["reason"] == "malformed"
-    assert row["raw"] == '{"type": "print", "symbol": "\ufffd"}'
+    assert row["raw"] == '{"symbol": "\ufffd", "type": "print"}'
+    # the same bytes with `type` first take the fast path: the lake quarantines them alike
+    raw = b'{"type": "print", "symbol": "\xff"}'
+    buf = _Buffer([raw], [TS_RECV], ["feed"], [1])
+    out, bad = to_arrow(T.PRINT, buf, "mackinac", RUN)
+    assert out is None and len(bad) == 1 and bad[0][1].startswith("malformed: ")
 
 
 def test_json_array_is_unexpected_shape() -> None:
@@ -755,7 +798,7 @@ def test_print_with_string_price_is_quarantined_by_to_arrow() -> None:
                          dict(load("print")[4]))
     rows = [r for f in (good1, bad, good2) for r in feed(f)[0]]
     assert [t for t, _ in rows] == [T.PRINT] * 3  # the adapter passes the value through
-    assert rows[1][1]["price"] == "abc"
+    assert b'"price":"abc"' in rows[1][1]  # as the raw frame (fast path)
     buf = _Buffer([r for _, r in rows], [TS_RECV, TS_RECV + 1, TS_RECV + 2], ["feed"] * 3,
                   [10, 11, 12])
     out, quarantined = to_arrow(T.PRINT, buf, "mackinac", RUN)

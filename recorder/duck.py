@@ -35,7 +35,7 @@ def view_sql(t: Table) -> str:
         f"CREATE OR REPLACE VIEW {t.name} AS SELECT * FROM read_parquet('{_glob(t.name)}', "
         f"hive_partitioning = true, union_by_name = true);\n"
         f"CREATE OR REPLACE VIEW {t.name}_dedup AS SELECT * FROM {t.name} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ts_recv, run_id, recv_seq) = 1;\n"
+        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;\n"
     )
 
 

@@ -74,6 +74,7 @@ class _Buffer:
     ts: list[int] = field(default_factory=list)
     conn: list[str] = field(default_factory=list)
     seq: list[int] = field(default_factory=list)
+    sub: list[int] = field(default_factory=list)  # empty: every row is its frame's first
 
 
 @dataclass
@@ -219,8 +220,10 @@ def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
     keep = [i for p in done for i in p[1]]
     t = t.rename_columns([c.name for c in table.columns])
     ts, conn, seq = buf.ts, buf.conn, buf.seq
+    sub = buf.sub if len(buf.sub) == len(rows) else [0] * len(rows)
     if len(keep) != len(rows):
         ts, conn, seq = [ts[i] for i in keep], [conn[i] for i in keep], [seq[i] for i in keep]
+        sub = [sub[i] for i in keep]
     n = t.num_rows
     if table.event_time:
         col = t[table.event_time]
@@ -238,6 +241,7 @@ def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
         pa.repeat(run_id, n),
         pa.array(conn, pa.string()),
         pa.array(seq, pa.int64()),
+        pa.array(sub, pa.int32()),
     ]
     out = pa.Table.from_arrays(common + t.columns, schema=table.arrow_schema)
     if len(done) > 1:  # dict and raw rows interleaved: back to arrival order
@@ -278,7 +282,8 @@ class LakeWriter:
         else:
             w.append([segment, index, index])
 
-    def add(self, table: Table, row: dict[str, Any], ts_recv: int, conn: str, seq: int) -> None:
+    def add(self, table: Table, row: dict[str, Any] | bytes, ts_recv: int, conn: str, seq: int,
+            sub: int = 0) -> None:
         entry = self._bufs.get(table.name)
         if entry is None:
             entry = self._bufs[table.name] = (table, _Buffer())
@@ -287,6 +292,7 @@ class LakeWriter:
         b.ts.append(ts_recv)
         b.conn.append(conn)
         b.seq.append(seq)
+        b.sub.append(sub)
         self.buffered += 1
 
     def take(self) -> tuple[dict[str, tuple[Table, _Buffer]], list[Range]]:
@@ -308,7 +314,7 @@ class LakeWriter:
                 self._write_table(table, buf, window, quarantined)
         u = bufs.get(UNHANDLED.name)
         if u is not None:
-            for attr in ("rows", "ts", "conn", "seq"):
+            for attr in ("rows", "ts", "conn", "seq", "sub"):
                 getattr(quarantined, attr).extend(getattr(u[1], attr))
         if quarantined.rows:
             self._write_table(UNHANDLED, quarantined, window, None)
@@ -331,6 +337,7 @@ class LakeWriter:
                 unhandled_out.ts.append(buf.ts[i])
                 unhandled_out.conn.append(buf.conn[i])
                 unhandled_out.seq.append(buf.seq[i])
+                unhandled_out.sub.append(buf.sub[i] if len(buf.sub) == len(buf.rows) else 0)
         if t is None or t.num_rows == 0:
             return
         ts = buf.ts

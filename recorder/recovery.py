@@ -103,12 +103,12 @@ def normalize_run(data_dir: Path, venue: str, run: str, writer: LakeWriter, *,
         rows, _ = norm.process(rec.kind, rec.conn, rec.ts_recv, rec.data)
         writer.note(rec.segment, rec.index)
         pos = (rec.segment, rec.index)
-        for table, row in rows:
+        for sub, (table, row) in enumerate(rows):
             if skip is not None and pos in skip.get(table.name, empty):
                 continue
             if keep is not None and not keep(rec.ts_recv):
                 continue
-            writer.add(table, row, rec.ts_recv, rec.conn, rec.seq)
+            writer.add(table, row, rec.ts_recv, rec.conn, rec.seq, sub)
             n_rows += 1
         if writer.buffered >= 100_000:
             writer.write(*writer.take())

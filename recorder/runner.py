@@ -79,8 +79,8 @@ class VenueRun:
         lake = self.lake
         lake.note(seg, idx)
         add = lake.add
-        for table, row in rows:
-            add(table, row, ts, conn, seq)
+        for sub, (table, row) in enumerate(rows):
+            add(table, row, ts, conn, seq, sub)
             if table is SESSION_EVENTS:
                 self._session_row(conn, row)
         self.records += len(rows)

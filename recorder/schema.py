@@ -29,6 +29,8 @@ COMMON: tuple[tuple[str, pa.DataType, str], ...] = (
     ("run_id", pa.string(), "recording run that received the frame"),
     ("conn_id", pa.string(), "logical connection within the venue"),
     ("recv_seq", pa.int64(), "position of the frame in its connection for this run"),
+    ("recv_sub", pa.int32(), "position of the row among those its frame produced (a snapshot "
+     "gives many); (run_id, conn_id, recv_seq, recv_sub) orders every row as received"),
 )
 COMMON_NAMES = frozenset(n for n, _, _ in COMMON)
 EXTRA = "extra"  # JSON of fields the venue sent that the table does not declare (nothing lost)

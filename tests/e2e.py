@@ -108,7 +108,7 @@ def compare_lake(con: Any, run_id: str, frames: list[dict[str, Any]]) -> dict[st
     for (name, source), want in expected_rows(frames).items():
         where = f"run_id = '{run_id}'" + (f" AND source = '{source}'" if source else "")
         df = con.sql(f"SELECT * EXCLUDE (ts_recv, ts_event, date) FROM {name} WHERE {where} "
-                     f"ORDER BY recv_seq").pl()
+                     f"ORDER BY recv_seq, recv_sub").pl()
         got = df.to_dicts()
         assert len(got) == len(want), f"{name}/{source}: {len(got)} rows, {len(want)} frames"
         for frame, row in zip(want, got, strict=True):

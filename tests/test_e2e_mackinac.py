@@ -81,6 +81,10 @@ def test_every_type_lake_equals_ledger_across_a_server_restart(data_dir: Path) -
     subs = con.sql(f"SELECT exchange || ':' || symbol AS k, count(*) FROM mackinac_subscribed "
                    f"WHERE run_id = '{run}' GROUP BY 1").fetchall()
     assert {k for k, _ in subs} == set(SYMBOLS)
+    # the prints of one history reply are numbered 0..n-1 within their frame (recv_sub)
+    subs = con.sql(f"SELECT recv_seq, list(recv_sub ORDER BY recv_sub) FROM mackinac_print "
+                   f"WHERE run_id = '{run}' AND source = 'history' GROUP BY 1").fetchall()
+    assert subs and all(s == list(range(len(s))) for _, s in subs)
     # the manifest
     m = orjson.loads((data_dir / "runs" / f"{run}.json").read_bytes())
     assert m["status"] == "complete" and m["reconnects"] == 1
@@ -237,3 +241,34 @@ def test_second_run_of_same_config_is_refused_while_first_records(data_dir: Path
     assert f"pid {os.getpid()}" in msg
     # the refused run wrote no manifest of its own
     assert len(list((data_dir / "runs").glob("*.json"))) == 1
+
+
+def test_anonymous_no_ack_session_records_three_symbols_and_the_limit_error(
+        data_dir: Path) -> None:
+    """The websocket page's variant: no `subscribed` acks (the next data frame confirms), and
+    the free tier's 3-symbol cap refusing the 4th key, which is then not retried."""
+    async def main() -> tuple:
+        server = MackinacServer(seed=11, ack=False, rate=3.0)
+        await server.start()
+        cfg = config(data_dir, server.url, ["hl:ETH", "hl:BTC", "dydx:ETH-USD", "gmx:BTC"])
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(2.0)
+            await server.drop(code=1011)
+            await asyncio.sleep(1.5)
+            await server.stop()
+
+        result, _ = await run_with(cfg, scenario)
+        return result, [server.ledger_for(1), server.ledger_for(2)]
+
+    result, ledgers = asyncio.run(main())
+    assert result.exit_code == 0
+    con = connect(data_dir)
+    frames = [orjson.loads(t) for t in ledgers[0] + ledgers[1]]
+    counts = compare_lake(con, result.run_id, frames)
+    assert "mackinac_subscribed" not in counts and counts["mackinac_quote"] > 0
+    syms = {r[0] for r in con.sql("SELECT DISTINCT exchange || ':' || symbol "
+                                  "FROM mackinac_quote").fetchall()}
+    assert syms == {"hl:ETH", "hl:BTC", "dydx:ETH-USD"}
+    errs = con.sql("SELECT code, \"limit\", exchange, symbol FROM mackinac_error").fetchall()
+    assert errs == [("symbol_limit_reached", 3, "gmx", "BTC")]  # once: dropped, not retried

@@ -37,7 +37,7 @@ import pytest
 
 from recorder.errors import ConfigError
 from recorder.lake import LakeWriter, _Buffer, to_arrow
-from recorder.schema import EXTRA, REGISTRY, SESSION_EVENTS, UNHANDLED, Table
+from recorder.schema import COMMON_NAMES, EXTRA, REGISTRY, SESSION_EVENTS, UNHANDLED, Table
 from recorder.venues.base import ConnSpec, Reconnect, Row, Send, Stop
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.adapter import USER_AGENT, MackinacAdapter, make_adapter
@@ -80,12 +80,14 @@ def _plain(t: pa.Table) -> list[dict[str, Any]]:
 
 def lake(rows: list[Row]) -> dict[str, list[dict[str, Any]]]:
     """Group rows per table, convert each with ``to_arrow``; assert nothing is quarantined."""
-    grouped: dict[str, tuple[Table, list[dict[str, Any]]]] = {}
-    for table, row in rows:
-        grouped.setdefault(table.name, (table, []))[1].append(row)
+    grouped: dict[str, tuple[Table, list[dict[str, Any]], list[int]]] = {}
+    for sub, (table, row) in enumerate(rows):  # as the pipeline numbers a frame's rows
+        g = grouped.setdefault(table.name, (table, [], []))
+        g[1].append(row)
+        g[2].append(sub)
     out: dict[str, list[dict[str, Any]]] = {}
-    for name, (table, rs) in grouped.items():
-        buf = _Buffer(rs, [TS_RECV] * len(rs), ["feed"] * len(rs), list(range(len(rs))))
+    for name, (table, rs, subs) in grouped.items():
+        buf = _Buffer(rs, [TS_RECV] * len(rs), ["feed"] * len(rs), list(range(len(rs))), subs)
         t, bad = to_arrow(table, buf, "mackinac", RUN)
         assert bad == [], (name, bad)
         assert t is not None and t.schema == table.arrow_schema
@@ -96,7 +98,7 @@ def lake(rows: list[Row]) -> dict[str, list[dict[str, Any]]]:
 def own(row: dict[str, Any]) -> dict[str, Any]:
     """The table's own columns (the pipeline-filled common ones checked elsewhere)."""
     return {k: v for k, v in row.items()
-            if k not in ("ts_recv", "ts_event", "venue", "run_id", "conn_id", "recv_seq")}
+            if k not in COMMON_NAMES}
 
 
 def one(tables: dict[str, list[dict[str, Any]]], name: str) -> dict[str, Any]:

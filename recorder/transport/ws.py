@@ -124,6 +124,10 @@ class WsConnection:
             if self.status.connects > 1:
                 self.status.reconnects += 1
             self._drain_queue()  # messages queued for a previous socket are void
+            # Venue send limits are per session: a new socket starts with a fresh window, so
+            # resubscribing after a reconnect is not held back by the old socket's sends (a
+            # venue that still objects says rate_limited, which the adapter honours).
+            self._sent_times.clear()
             self.link.event(name, "connected", url=self.spec.url)
             sender = asyncio.create_task(self._send_loop(ws))
             code, reason = await self._read(ws, stop)

@@ -128,6 +128,25 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> tuple[float, dict]:
     return n / elapsed, res.manifest
 
 
+def account(data_dir: Path, run_id: str) -> str:
+    """Every inbound frame must be in the journal, and have at least one lake row (an
+    `unhandled` one included) carrying its (conn_id, recv_seq)."""
+    from recorder import journal as jr
+    from recorder.duck import connect
+
+    inbound = {(r.conn, r.seq) for r in jr.read_run(data_dir, "mackinac", run_id)
+               if r.kind == jr.KIND_IN}
+    con = connect(data_dir)
+    from recorder.schema import load_all
+
+    union = " UNION ".join(f"SELECT conn_id, recv_seq FROM {t}" for t in load_all()
+                           if t.startswith("mackinac_") or t == "unhandled")
+    in_lake = {(c, s) for c, s in con.sql(union).fetchall()}
+    missing = len(inbound - in_lake)
+    return f"{len(inbound)} / {len(inbound & in_lake)}" + (f" ({missing} MISSING)" if missing
+                                                            else " (all)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="make bench")
     ap.add_argument("-n", type=int, default=int(os.environ.get("BENCH_FRAMES", "100000")))
@@ -150,6 +169,7 @@ def main() -> None:
         lake_bytes = sum(p.stat().st_size for p in (data_dir / "lake").rglob("*.parquet"))
         jbytes = sum(p.stat().st_size for p in (data_dir / "journal").rglob("*.zst"))
         rows_total = sum(manifest["tables"].values())
+        accounted = account(data_dir, manifest["run_id"])
         rows += [
             ("frames per run", f"{n}"),
             ("bare aiohttp receive+loads (frames/s)",
@@ -159,6 +179,7 @@ def main() -> None:
             ("recorder: journal+normalize+Parquet (frames/s)", f"{rate_rec:,.0f}"),
             ("RATIO recorder / bare aiohttp (goal >= 0.70)", f"{rate_rec / base:.2f}"),
             ("lake rows written (all tables)", f"{rows_total}"),
+            ("frames accounted for (journal / in the lake)", accounted),
             ("raw JSON bytes per frame", f"{len(raw) / n:,.0f}"),
             ("zstd-3 raw JSON bytes per frame", f"{zraw / n:,.1f}"),
             ("journal bytes per frame", f"{jbytes / n:,.1f}"),

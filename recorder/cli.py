@@ -213,6 +213,53 @@ def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: st
         click.echo(f"wrote {output}", err=True)
 
 
+@main.group()
+def replay() -> None:
+    """Replay recorded history (in-process records, or raw frames)."""
+
+
+@replay.command("cat")
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--from", "start", help="start (ISO-8601 or ns since the epoch), on ts_recv")
+@click.option("--to", "end", help="end, exclusive")
+@click.option("--venue", "venues", multiple=True, help="repeatable; default all")
+@click.option("--table", "tables", multiple=True, help="repeatable; default all of the venues")
+@click.option("--order", type=click.Choice(["recv", "event"]), default="recv", show_default=True)
+@click.option("--raw", is_flag=True, help="the journal's frames instead of typed records "
+              "(needs one --venue)")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[str, ...],
+               tables: tuple[str, ...], order: str, raw: bool, fmt: str) -> None:
+    """Write records (or raw frames) as JSON lines to stdout, for any other program."""
+    from recorder import replay as rp
+
+    def when(v: str | None) -> int | str | None:
+        return int(v) if v and v.isdigit() else v
+
+    out = click.get_text_stream("stdout")
+    try:
+        if raw:
+            if len(venues) != 1:
+                _fail(ConfigError("--raw needs exactly one --venue"))
+            for rec in rp.raw_frames(data_dir, venues[0], when(start), when(end)):
+                out.write(orjson.dumps({"ts_recv": rec.ts_recv, "venue": venues[0],
+                                        "conn": rec.conn, "seq": rec.seq,
+                                        "frame": rec.data.decode("utf-8", "replace")}).decode())
+                out.write("\n")
+            return
+        for r in rp.records(data_dir, when(start), when(end), venues or None, tables or None,
+                            order):
+            out.write(orjson.dumps({"table": r.table, "venue": r.venue, "ts_recv": r.ts_recv,
+                                    "ts_event": r.ts_event, "conn_id": r.conn_id,
+                                    "recv_seq": r.recv_seq, "recv_sub": r.recv_sub,
+                                    "run_id": r.run_id, **r.data}, default=str).decode())
+            out.write("\n")
+    except ValueError as e:
+        _fail(ConfigError(str(e)))
+    except BrokenPipeError:
+        pass
+
+
 @main.command()
 @click.option("--date", required=True, help="YYYY-MM-DD")
 @click.option("--data-dir", default="data", show_default=True)

@@ -260,6 +260,52 @@ def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[
         pass
 
 
+@replay.command("serve")
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--venue", "venues", multiple=True, required=True, help="repeatable: several "
+              "venues share one clock")
+@click.option("--from", "start", help="start (ISO-8601 or ns), on ts_recv")
+@click.option("--to", "end", help="end, exclusive")
+@click.option("--speed", default=1.0, show_default=True, help="1 = recorded pace, 10 = ten "
+              "times faster, 0 = as fast as possible")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", "ports", multiple=True, metavar="VENUE=PORT",
+              help="fixed port per venue (default: a free one, printed)")
+@click.option("--api-key", "api_keys", multiple=True, help="key the replay accepts "
+              "(repeatable; default: the simulator's)")
+def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end: str | None,
+                 speed: float, host: str, ports: tuple[str, ...],
+                 api_keys: tuple[str, ...]) -> None:
+    """Serve recorded frames with each venue's own protocol, for an unchanged client."""
+    from recorder.replay import serve_native
+
+    def when(v: str | None) -> int | str | None:
+        return int(v) if v and v.isdigit() else v
+
+    port_map: dict[str, int] = {}
+    for item in ports:
+        name, eq, num = item.partition("=")
+        if not eq or not num.isdigit():
+            _fail(ConfigError(f"--port wants VENUE=PORT, got {item!r}"))
+        port_map[name] = int(num)
+    opts = {v: {"api_keys": api_keys} for v in venues} if api_keys else None
+
+    def ready(urls: dict[str, str]) -> None:
+        for v, u in urls.items():
+            click.echo(f"{v} replay listening on {u} (speed {speed:g}; waiting for a "
+                       f"subscriber)", err=True)
+
+    try:
+        sent = asyncio.run(serve_native(data_dir, venues, when(start), when(end), speed, host,
+                                        port_map, opts, ready))
+    except ValueError as e:
+        _fail(ConfigError(str(e)))
+    except KeyboardInterrupt:
+        return
+    click.echo(f"replayed {sum(sent.values())} frames: " + ", ".join(
+        f"{v} {n}" for v, n in sent.items()), err=True)
+
+
 @main.command()
 @click.option("--date", required=True, help="YYYY-MM-DD")
 @click.option("--data-dir", default="data", show_default=True)

@@ -243,3 +243,81 @@ def raw_frames(data_dir: str | Path, venue: str, start: int | str | None = None,
             if lo is not None and rec.ts_recv < lo or hi is not None and rec.ts_recv >= hi:
                 continue
             yield rec
+
+
+# --- native replay: the venue's own server side, fed by the journal ----------------------------
+
+
+class Clock:
+    """One recorded clock shared by every venue of a native replay: recorded time ``t`` is due
+    at ``start_wall + (t - start_rec) / speed``; ``speed`` 0 means no waiting at all."""
+
+    def __init__(self, speed: float) -> None:
+        if speed < 0:
+            raise ValueError("speed must be >= 0")
+        self.speed = speed
+        self._t0: tuple[float, int] | None = None
+
+    async def until(self, ts_rec: int) -> None:
+        if self.speed == 0:
+            await asyncio.sleep(0)
+            return
+        if self._t0 is None:
+            self._t0 = (time.monotonic(), ts_rec)
+        wall, rec = self._t0
+        delay = wall + (ts_rec - rec) / 1e9 / self.speed - time.monotonic()
+        await asyncio.sleep(max(0.0, delay))
+
+
+async def serve_native(data_dir: str | Path, venues: Iterable[str],
+                       start: int | str | None = None, end: int | str | None = None,
+                       speed: float = 1.0, host: str = "127.0.0.1",
+                       ports: dict[str, int] | None = None,
+                       server_options: dict[str, dict[str, Any]] | None = None,
+                       on_ready: Any = None, stop: asyncio.Event | None = None,
+                       wait_for_subscriber: bool = True, linger: float = 1.0) -> dict[str, int]:
+    """Serve the recorded frames of ``venues`` on loopback with each venue's own protocol.
+
+    Each venue's server side (the simulator's, with ``replay=True``) handles auth and
+    subscriptions itself; recorded frames are published on one shared clock from the moment
+    the first client has subscribed (so it misses nothing). ``on_ready({venue: url})`` is
+    called once all servers listen. Returns the frames published per venue."""
+    from recorder.venues import get as get_venue
+
+    data_dir = Path(data_dir)
+    venues = list(venues)
+    stop = stop or asyncio.Event()
+    servers: dict[str, Any] = {}
+    try:
+        for v in venues:
+            spec = get_venue(v)
+            if spec.replay_server is None:
+                raise ValueError(f"venue {v} has no native replay yet")
+            srv = spec.replay_server(**(server_options or {}).get(v, {}))
+            await srv.start(host, (ports or {}).get(v, 0))
+            servers[v] = srv
+        if on_ready is not None:
+            on_ready({v: s.url for v, s in servers.items()})
+        if wait_for_subscriber:
+            while not stop.is_set() and not any(s.subscribed() for s in servers.values()):
+                await asyncio.sleep(0.02)
+        clock = Clock(speed)
+        published = dict.fromkeys(venues, 0)
+        merged = heapq.merge(*[
+            (((rec.ts_recv, i, rec.seq), v, rec) for rec in raw_frames(data_dir, v, start, end))
+            for i, v in enumerate(venues)], key=lambda x: x[0])
+        for _, v, rec in merged:
+            if stop.is_set():
+                break
+            await clock.until(rec.ts_recv)
+            servers[v].publish(rec.data, rec.conn)
+            published[v] += 1
+        if not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=linger)
+            except TimeoutError:
+                pass
+        return published
+    finally:
+        for s in servers.values():
+            await s.stop()

@@ -19,8 +19,8 @@ from recorder.venues.mackinac import tables as T
 
 
 def config(data_dir: Path, url: str, symbols: list[str], api_key_env: str | None = None,
-           **transport: Any) -> Config:
-    options: dict[str, Any] = {"symbols": symbols, "history": True}
+           history: bool = True, **transport: Any) -> Config:
+    options: dict[str, Any] = {"symbols": symbols, "history": history}
     if api_key_env:
         options["api_key_env"] = api_key_env
     ts = TransportSettings(**{"backoff_initial": 0.2, "backoff_max": 1.0, **transport})

@@ -148,3 +148,71 @@ def test_replay_cat_records_and_raw_frames(recorded: tuple) -> None:
                         "--venue", "mackinac"], cwd=ROOT, capture_output=True, text=True,
                        timeout=60)
     assert [orjson.loads(x)["frame"] for x in r.stdout.splitlines()] == ledgers[0] + ledgers[1]
+
+
+def test_native_replay_round_trip_gives_the_same_frames_per_connection(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record a simulator run; serve it with native replay; record the replay with the
+    recorder itself: the venue's frames are the same, in the same order (receive times and
+    the replay server's own connection replies aside)."""
+    from recorder.replay import serve_native
+
+    symbols = ["hl:ETH", "dydx:ETH-USD", "uni:WETH/USDC", "rates:all", "lending:actions",
+               "ammbook:WETH/USDC", "ammliquidity:WETH/USDC", "aave:USDC"]
+    first, second = tmp_path / "a" / "data", tmp_path / "b" / "data"
+    monkeypatch.setenv("MACKINAC_REPLAY_KEY", "mk_live_r")
+
+    async def record_sim() -> str:
+        server = MackinacServer(seed=5, rate=3.0, api_keys={"mk_live_r": "super_admin"})
+        await server.start()
+        cfg = config(first, server.url, symbols, "MACKINAC_REPLAY_KEY", history=False)
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(2.5)
+            await server.stale("hl", True)
+            await asyncio.sleep(0.2)
+            await server.stale("hl", False)
+            await asyncio.sleep(0.5)
+            await server.stop()
+
+        result, _ = await run_with(cfg, scenario)
+        return result.run_id
+
+    async def record_replay() -> tuple[str, dict[str, int]]:
+        urls: dict[str, str] = {}
+        ready = asyncio.Event()
+        stop_replay = asyncio.Event()
+
+        def on_ready(u: dict[str, str]) -> None:
+            urls.update(u)
+            ready.set()
+
+        serving = asyncio.create_task(serve_native(
+            first, ["mackinac"], speed=4.0, on_ready=on_ready, stop=stop_replay,
+            server_options={"mackinac": {"api_keys": {"mk_live_r": "super_admin"}}},
+            linger=0.5))
+        await ready.wait()
+        cfg = config(second, urls["mackinac"], symbols, "MACKINAC_REPLAY_KEY", history=False)
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.wait({serving})  # the replay ends by itself after its last frame
+
+        result, _ = await run_with(cfg, scenario)
+        return result.run_id, serving.result()
+
+    run_a = asyncio.run(record_sim())
+    run_b, published = asyncio.run(record_replay())
+    control = (b'"type":"subscribed"', b'"type":"authed"')
+
+    def venue_frames(data_dir: Path, run: str) -> list[bytes]:
+        return [r.data for r in jr.read_run(data_dir, "mackinac", run)
+                if r.kind == jr.KIND_IN and not any(c in r.data for c in control)]
+
+    a, b = venue_frames(first, run_a), venue_frames(second, run_b)
+    assert len(a) > 100 and published["mackinac"] == len(a) + sum(
+        1 for r in jr.read_run(first, "mackinac", run_a)
+        if r.kind == jr.KIND_IN and any(c in r.data for c in control))
+    assert b == a
+    types = {orjson.loads(f)["type"] for f in b}
+    assert {"quote", "print", "rate_market", "lending_action", "ammbook", "feed_stale",
+            "feed_live", "ammliquidity_snapshot"} <= types

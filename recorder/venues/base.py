@@ -144,6 +144,9 @@ class VenueSpec:
     start_simulator: Callable[..., Any] | None = None
     send_limit: tuple[int, float] | None = None  # (messages, per seconds) for paced sends
     serve: Callable[..., Any] | None = None  # async serve(host, port, **opts): `recorder sim`
+    # Native replay: (**opts) -> a server with start(host, port), stop(), url, subscribed()
+    # and publish(frame_bytes, conn_id), the simulator's server side fed by the journal.
+    replay_server: Callable[..., Any] | None = None
 
 
 # --- helpers adapters share --------------------------------------------------------------------

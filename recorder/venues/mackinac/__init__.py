@@ -32,5 +32,14 @@ async def serve(host: str, port: int, **opts: Any) -> None:
     await run(host, port, **opts)
 
 
+def replay_server(**opts: Any) -> Any:
+    """The simulator's server side without its synthetic market, fed recorded frames."""
+    from recorder.venues.mackinac.server import MackinacServer
+
+    opts.setdefault("api_keys", (SIM_KEY,))
+    return MackinacServer(replay=True, **opts)
+
+
 VENUE = VenueSpec(name="mackinac", tables=TABLES, make_adapter=make_adapter,
-                  start_simulator=start_simulator, send_limit=(30, 10.0), serve=serve)
+                  start_simulator=start_simulator, send_limit=(30, 10.0), serve=serve,
+                  replay_server=replay_server)

@@ -37,7 +37,7 @@ from typing import IO, Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from recorder.venues.mackinac.synth import GATED_TYPES, MarketSynth
+from recorder.venues.mackinac.synth import GATED_TYPES, HISTORY_CAP, MarketSynth
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class MackinacServer:
         legacy_hl_every: int = 0,
         max_queue: int = 200_000,
         heartbeat: float | None = None,
+        replay: bool = False,
     ) -> None:
         if isinstance(api_keys, Mapping):
             self.api_keys: dict[str, str] = dict(api_keys)
@@ -142,6 +143,9 @@ class MackinacServer:
         self.ledger_path = ledger_path
         self.max_queue = max_queue
         self.heartbeat = heartbeat
+        # Native replay: no synthetic market; recorded frames arrive through publish().
+        self.replay = replay
+        self._replay_prints: dict[str, deque[dict[str, Any]]] = {}
         self.ledger: list[tuple[int, int, str]] = []
         self._sent: dict[int, list[str]] = {}
         self._conns: dict[int, _Conn] = {}
@@ -176,7 +180,8 @@ class MackinacServer:
         sock = socket.create_server((host, port), family=family)
         self._host, self._port = host, sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
-        self._ticker = asyncio.create_task(self._tick_loop(), name="mackinac-sim-ticker")
+        if not self.replay:
+            self._ticker = asyncio.create_task(self._tick_loop(), name="mackinac-sim-ticker")
         return self._port
 
     @property
@@ -408,7 +413,7 @@ class MackinacServer:
 
     def _gate(self, conn: _Conn, key: str, ex: str, sym: str) -> bool:
         """Send unknown_symbol / subscription_required and return False when refused."""
-        if not self.synth.known(key):
+        if not self.replay and not self.synth.known(key):
             self._error(conn, "unknown_symbol", f"Unknown symbol {sym!r} on exchange {ex!r}.",
                         exchange=ex, symbol=sym)
             return False
@@ -462,7 +467,7 @@ class MackinacServer:
         if self.ack:
             # Sent since SDK 0.1.1; the websocket page still says "no explicit ack".
             self._send_obj(conn, {"type": "subscribed", "exchange": ex, "symbol": sym})
-        if fresh and ex == "ammliquidity":
+        if fresh and ex == "ammliquidity" and not self.replay:
             # One LP-event backfill on subscribe, then individual liquidity frames.
             self._send_obj(conn, self.synth.ammliquidity_snapshot(
                 key, now_ms=time.time_ns() // 1_000_000))
@@ -489,8 +494,13 @@ class MackinacServer:
             limit = 500
         # Oldest first, default 500, server cap 1000; prints is empty when nothing is
         # buffered (https://mackinac.io/api/messages/ via the SDK's SnapshotMessage).
+        limit = max(0, min(limit, HISTORY_CAP))
+        if self.replay:  # the prints replayed so far, as the venue's ring buffer would hold
+            prints = list(self._replay_prints.get(key, ()))[-limit:] if limit else []
+        else:
+            prints = self.synth.history(key, limit)
         reply: dict[str, Any] = {"type": "snapshot", "exchange": ex, "symbol": sym,
-                                 "prints": self.synth.history(key, limit)}
+                                 "prints": prints}
         if "reqId" in msg:
             reply["reqId"] = msg["reqId"]  # echoed verbatim, only when given
         self._send_obj(conn, reply)
@@ -599,6 +609,35 @@ class MackinacServer:
             if self._ledger_file is not None:
                 self._ledger_file.flush()
 
+    def subscribed(self) -> bool:
+        """Native replay starts its clock once a client has subscribed to something."""
+        return any(c.subs for c in self._conns.values())
+
+    def publish(self, data: bytes | str, conn_id: str | None = None) -> int:
+        """Native replay: send one recorded frame, byte for byte, to every session subscribed
+        to a key the frame belongs to (see :func:`replay_keys`); returns how many got it.
+        Connection-level frames (acks, auth, errors, history replies) are not replayed: this
+        server answers those itself, as the venue would for the replaying client."""
+        text = data.decode() if isinstance(data, bytes | bytearray) else data
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return 0
+        if not isinstance(msg, dict):
+            return 0
+        keys = replay_keys(msg)
+        if keys is None:  # broadcast (feed_stale / feed_live)
+            targets = [c for c in self._conns.values() if not c.closing]
+        else:
+            targets = [c for c in self._conns.values()
+                       if not c.closing and not c.subs.isdisjoint(keys)]
+        if msg.get("type") == "print":
+            ring_key = f"{msg.get('exchange', 'hl')}:{msg.get('symbol')}"
+            self._replay_prints.setdefault(ring_key, deque(maxlen=HISTORY_CAP)).append(msg)
+        for conn in targets:
+            self._enqueue(conn, text)
+        return len(targets)
+
     def tick_once(self, now_ms: int) -> None:
         """Advance every subscribed feed to ``now_ms`` and queue its frames to subscribers.
 
@@ -644,6 +683,46 @@ async def _close_ws(conn: _Conn, code: int, message: bytes) -> None:
 
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
+
+
+_LENDING = frozenset({"aave", "compound", "morpho"})
+_CONTROL = frozenset({"subscribed", "authed", "error", "snapshot", "server_closing"})
+
+
+def replay_keys(msg: dict[str, Any]) -> set[str] | None:
+    """The subscription keys a recorded frame was delivered under (None: to everyone).
+
+    The recording does not say which of a connection's keys a frame answered, so this is the
+    venue's documented key grammar read backwards (https://mackinac.io/api/websocket/):
+    market frames belong to ``exchange:symbol``; Pendle/Spectra yield frames to ``rates:all``
+    and ``rates:<symbol|address>`` (``rates:swaps`` for prints); lending venues to
+    ``<venue>:<asset>``/``<venue>:all`` and ``lending:actions``; virtual feeds to their own
+    keys. Connection-level frames belong to no key."""
+    kind = msg.get("type")
+    if kind in ("feed_stale", "feed_live"):
+        return None
+    if kind in _CONTROL:
+        return set()
+    ex = msg.get("exchange", "hl" if kind == "print" else None)
+    sym = msg.get("symbol")
+    keys: set[str] = set()
+    if kind in ("ammbook", "arbflag"):
+        return {f"{kind}:{sym}"}
+    if kind == "ammliquidity_snapshot":
+        return {f"ammliquidity:{sym}"}
+    if kind == "lending_action":
+        return {"lending:actions", f"{ex}:all", f"{ex}:{msg.get('asset')}"}
+    if ex in ("pendle", "spectra"):
+        keys |= {"rates:all", f"rates:{sym}", f"rates:{msg.get('address')}"}
+        if kind == "print":
+            keys.add("rates:swaps")
+    elif ex in _LENDING:
+        keys |= {f"{ex}:all", f"{ex}:{msg.get('asset') or sym}", f"{ex}:{sym}"}
+    else:
+        keys.add(f"{ex}:{sym}")
+    if kind == "liquidity":
+        keys.add(f"ammliquidity:{sym}")
+    return keys
 
 
 async def serve(host: str = "127.0.0.1", port: int = 8765, **opts: Any) -> None:

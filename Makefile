@@ -25,7 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
-	$(BIN)/ruff check recorder tests bench
+	$(BIN)/ruff check recorder tests bench examples
 
 ## Regenerate queries/views.sql from the schema registry.
 views: $(STAMP)

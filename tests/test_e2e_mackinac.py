@@ -272,3 +272,39 @@ def test_anonymous_no_ack_session_records_three_symbols_and_the_limit_error(
     assert syms == {"hl:ETH", "hl:BTC", "dydx:ETH-USD"}
     errs = con.sql("SELECT code, \"limit\", exchange, symbol FROM mackinac_error").fetchall()
     assert errs == [("symbol_limit_reached", 3, "gmx", "BTC")]  # once: dropped, not retried
+
+
+def test_two_venues_in_one_run_share_the_common_tables(data_dir: Path) -> None:
+    """Two config sections on the same adapter (an A/B pair) in one run: each venue writes
+    its own files of session_events and unhandled, and one venue's end stops neither."""
+    from recorder.config import Config, VenueConfig
+
+    async def main() -> tuple:
+        server = MackinacServer(seed=4, rate=3.0)
+        await server.start()
+        base = config(data_dir, server.url, ["hl:ETH"])
+        a = base.venues[0]
+        b = VenueConfig("mackinac_b", "mackinac", url=server.url, transport=a.transport,
+                        options={"symbols": ["uni:WETH/USDC"], "history": False})
+        cfg = Config(base.path, base.recorder, (a, b))
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(1.0)
+            await server.inject("not json")  # an unhandled row from each venue
+            await asyncio.sleep(1.5)
+            await server.stop()
+
+        return await run_with(cfg, scenario)
+
+    result, _ = asyncio.run(main())
+    assert result.exit_code == 0
+    con = connect(data_dir)
+    assert sorted(con.sql("SELECT venue, count(*) FROM unhandled GROUP BY 1").fetchall()) == [
+        ("mackinac", 1), ("mackinac_b", 1)]
+    per_venue = dict(con.sql("SELECT venue, count(*) FROM session_events WHERE event = "
+                             "'connected' GROUP BY 1").fetchall())
+    assert per_venue == {"mackinac": 1, "mackinac_b": 1}
+    assert {r[0] for r in con.sql("SELECT DISTINCT venue FROM mackinac_quote").fetchall()} == {
+        "mackinac", "mackinac_b"}
+    files = [p.name for p in (data_dir / "lake" / "session_events").rglob("*.parquet")]
+    assert any("-mackinac-" in f for f in files) and any("-mackinac_b-" in f for f in files)

@@ -22,7 +22,16 @@ from recorder.lake import LakeWriter
 from recorder.normalize import Normalizer, meta
 from recorder.schema import SESSION_EVENTS
 from recorder.transport import TRANSPORTS
-from recorder.venues.base import Action, Adapter, ConnSpec, Fetch, Open, Send, VenueSpec
+from recorder.venues.base import (
+    Action,
+    Adapter,
+    ConnSpec,
+    Fetch,
+    Open,
+    Send,
+    VenueSpec,
+    unhandled,
+)
 
 
 def redact(text: str, keys: tuple[str, ...]) -> bytes:
@@ -73,8 +82,6 @@ class VenueRun:
         try:
             rows, actions = self.normalizer.process(kind, conn, ts, data)
         except Exception as e:  # an adapter bug must not lose the frame: it is journaled
-            from recorder.venues.base import unhandled
-
             rows, actions = [unhandled("adapter_error", data, error=repr(e))], ()
         lake = self.lake
         lake.note(seg, idx)
@@ -167,14 +174,16 @@ class VenueRun:
 
     # -- disk --------------------------------------------------------------------------------
     def _submit(self, fn: Any, *args: Any) -> None:
-        self._pending = [f for f in self._pending if not f.done() or self._check(f)]
-        self._pending.append(self._io.submit(fn, *args))
-
-    def _check(self, f: Future[Any]) -> bool:
-        exc = f.exception()
-        if exc is not None and self.failure is None:
-            self.failure = exc
-        return False
+        """Queue disk work on the venue's I/O thread; a failure of earlier work is kept in
+        ``self.failure`` (the flush loop then stops the run and says why)."""
+        still = []
+        for f in self._pending:
+            if not f.done():
+                still.append(f)
+            elif f.exception() is not None and self.failure is None:
+                self.failure = f.exception()
+        still.append(self._io.submit(fn, *args))
+        self._pending = still
 
     def flush_journal(self) -> None:
         self._submit(self.journal.write_batch, *self.journal.take_batch(time.time_ns()))

@@ -117,6 +117,11 @@ class Adapter(Protocol):
 class BaseAdapter:
     """Defaults for the optional parts of :class:`Adapter`."""
 
+    def on_start(self) -> Sequence[Action]:
+        """Actions due when the run starts, before any frame (e.g. a REST fetch whose answer
+        decides what to open). Not called on rebuild: the answers are in the journal."""
+        return NO_ACTIONS
+
     def on_connected(self, conn: str) -> Sequence[Action]:
         return NO_ACTIONS
 

@@ -128,6 +128,11 @@ class BaseAdapter:
     def on_disconnected(self, conn: str) -> None:
         return None
 
+    def on_sent(self, conn: str, data: bytes) -> None:
+        """A message we sent on ``conn``, as the journal holds it (secrets redacted); also
+        replayed on rebuild. Adapters that match responses to requests learn them here."""
+        return None
+
     def on_response(self, conn: str, tag: str, status: int,
                     body: bytes) -> tuple[list[Row], Sequence[Action]]:
         return [unhandled("unexpected_response", body, msg_type=tag,

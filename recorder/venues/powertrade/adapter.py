@@ -266,8 +266,11 @@ class _Entity:
 
 
 class PowerTradeAdapter(BaseAdapter):
-    def __init__(self, url: str, settings: Settings, signer: JwtSigner | None) -> None:
+    def __init__(self, url: str, settings: Settings, signer: JwtSigner | None,
+                 offline: bool = False) -> None:
         self.url = url
+        self.offline = offline
+        self._answered: set[str] = set()
         self.settings = settings
         self.signer = signer
         self.pending: dict[str, tuple[str, dict[str, Any]]] = {}  # user_tag -> (name, body)
@@ -339,6 +342,7 @@ class PowerTradeAdapter(BaseAdapter):
         if conn != PROXY:
             return NO_ACTIONS
         self.pending.clear()
+        self._answered.clear()
         token = self.signer.token() if self.signer is not None else ""
         return [self._request("authenticate", {"credentials_secret": token}, paced=False,
                               secret=("credentials_secret",))]
@@ -353,9 +357,28 @@ class PowerTradeAdapter(BaseAdapter):
         self._tags += 1
         tag = f"{name}-{self._tags}"
         body = stringify({**body, "user_tag": tag})
-        shown = {k: ("***" if k in secret else v) for k, v in body.items()}
-        self.pending[tag] = (name, shown)
+        if not self.offline:
+            # Registered at once (the answer may race the journal's copy of the request);
+            # on_sent confirms it from what was really sent.
+            self.pending[tag] = (name, {k: ("***" if k in secret else v)
+                                        for k, v in body.items()})
         return Send(PROXY, orjson.dumps({name: body}).decode(), paced=paced, secret_keys=secret)
+
+    def on_sent(self, conn: str, data: bytes) -> None:
+        """The journal's copy of a request: the pending entry offline (rebuild), where the
+        requests cannot be rebuilt from a config the journal does not hold."""
+        if conn != PROXY:
+            return
+        try:
+            env = loads(data)
+        except JSONError:
+            return
+        if type(env) is not dict or len(env) != 1:
+            return
+        (name, body), = env.items()
+        tag = body.get("user_tag") if type(body) is dict else None
+        if type(tag) is str and tag not in self._answered:
+            self.pending[tag] = (name, body)
 
     def _after_auth(self) -> list[Action]:
         s = self.settings
@@ -408,6 +431,8 @@ class PowerTradeAdapter(BaseAdapter):
     def _matched(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         tag = body.get("user_tag")
         req = self.pending.pop(tag, None) if type(tag) is str else None
+        if req is not None:
+            self._answered.add(tag)  # type: ignore[arg-type]
         body["_request_type"] = req[0] if req else None
         return req
 
@@ -599,7 +624,7 @@ def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
     """Build the adapter. ``offline`` (rebuild, recovery) needs no settings or secrets; ``sim``
     carries the simulator's key, secret and URLs."""
     if offline:
-        return PowerTradeAdapter(url or "", Settings(), None)
+        return PowerTradeAdapter(url or "", Settings(), None, offline=True)
     s = Settings.parse(venue, options)
     where = f"[venues.{venue}]"
     signer: JwtSigner | None = None

@@ -504,3 +504,25 @@ def test_offline_adapter_needs_nothing_and_reads_frames() -> None:
     ad = make_adapter("powertrade", None, {}, offline=True)
     rows, _ = ad.on_frame(PROXY, orjson.dumps(load("trade")[0]))
     assert rows[0][0] is T.TRADE
+
+
+def test_offline_matching_learns_requests_from_the_journaled_copies() -> None:
+    """On rebuild the adapter has no config: it matches answers to the requests the journal
+    says were sent (redacted), not to requests it would build itself."""
+    ad = make_adapter("powertrade", None, {}, offline=True)
+    assert ad.on_connected(PROXY) and ad.pending == {}
+    ad.on_sent(PROXY, b'{"authenticate":{"credentials_secret":"***","user_tag":"authenticate-1"}}')
+    ad.on_sent(REST, b'{"http":"GET","url":"http://x","tag":"summary-1"}')  # not a request
+    rows, actions = feed(ad, {"command_response": {"error_code": "0", "error_text": "ok",
+                                                   "user_tag": "authenticate-1"}})
+    assert rows[0][1]["_request_type"] == "authenticate" and rows[0][1]["_matched"] is True
+    assert orjson.loads(rows[0][1]["_request"])["credentials_secret"] == "***"
+    ad.on_sent(PROXY, b'{"subscribe":{"market_id":"0","symbol":"X","type":"snap_only",'
+                      b'"interval":"0","user_tag":"subscribe-9"}}')
+    rows, _ = feed(ad, {"command_response": {"error_code": "13", "error_text": "unknown symbol",
+                                             "user_tag": "subscribe-9"}})
+    (ev,) = [r for t, r in rows if t is SESSION_EVENTS]
+    assert (ev["event"], ev["channel"]) == ("error", "X/snap_only/0")
+    # a late journal copy of an answered request does not come back as pending
+    ad.on_sent(PROXY, b'{"subscribe":{"user_tag":"subscribe-9"}}')
+    assert "subscribe-9" not in ad.pending

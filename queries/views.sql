@@ -89,3 +89,95 @@ CREATE OR REPLACE VIEW mackinac_spread_dedup AS SELECT * FROM mackinac_spread QU
 -- mackinac_subscribed: Subscribe ack (SDK >= 0.1.1; the websocket page says there is none, so its absence is fine).
 CREATE OR REPLACE VIEW mackinac_subscribed AS SELECT * FROM read_parquet('${lake}/mackinac_subscribed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW mackinac_subscribed_dedup AS SELECT * FROM mackinac_subscribed QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_balances_response: Account balances (answer to balances; the message key is not confirmed by the docs: balances_response and balances are both read).
+CREATE OR REPLACE VIEW powertrade_balances_response AS SELECT * FROM read_parquet('${lake}/powertrade_balances_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_balances_response_dedup AS SELECT * FROM powertrade_balances_response QUALIFY row_number() OVER (PARTITION BY user_tag, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_cancel_all_orders: Response to cancel_all_orders, one result per cancelled order.
+CREATE OR REPLACE VIEW powertrade_cancel_all_orders AS SELECT * FROM read_parquet('${lake}/powertrade_cancel_all_orders/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_cancel_all_orders_dedup AS SELECT * FROM powertrade_cancel_all_orders QUALIFY row_number() OVER (PARTITION BY user_tag, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_cancel_order: Own order cancelled (response to cancel_order, or an expiry).
+CREATE OR REPLACE VIEW powertrade_cancel_order AS SELECT * FROM read_parquet('${lake}/powertrade_cancel_order/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_cancel_order_dedup AS SELECT * FROM powertrade_cancel_order QUALIFY row_number() OVER (PARTITION BY client_order_id, order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_command_response: Generic ack or error of a request, matched to our request by user_tag (responses may arrive out of order). error_code 0 = success.
+CREATE OR REPLACE VIEW powertrade_command_response AS SELECT * FROM read_parquet('${lake}/powertrade_command_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_command_response_dedup AS SELECT * FROM powertrade_command_response QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_entities_and_rules_response: The tradeable entity list with trading rules (answer to entities_and_rules_request).
+CREATE OR REPLACE VIEW powertrade_entities_and_rules_response AS SELECT * FROM read_parquet('${lake}/powertrade_entities_and_rules_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_entities_and_rules_response_dedup AS SELECT * FROM powertrade_entities_and_rules_response QUALIFY row_number() OVER (PARTITION BY server_utc_timestamp, user_tag ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_execution: Own fill.
+CREATE OR REPLACE VIEW powertrade_execution AS SELECT * FROM read_parquet('${lake}/powertrade_execution/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_execution_dedup AS SELECT * FROM powertrade_execution QUALIFY row_number() OVER (PARTITION BY trade_id, order_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_feed_last_trade_price: Feeds: last traded price per entity.
+CREATE OR REPLACE VIEW powertrade_feed_last_trade_price AS SELECT * FROM read_parquet('${lake}/powertrade_feed_last_trade_price/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_feed_last_trade_price_dedup AS SELECT * FROM powertrade_feed_last_trade_price QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id, market_id, timestamp_raw, price_type ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_feed_reference_price: Feeds: reference (index/mark) price per entity.
+CREATE OR REPLACE VIEW powertrade_feed_reference_price AS SELECT * FROM read_parquet('${lake}/powertrade_feed_reference_price/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_feed_reference_price_dedup AS SELECT * FROM powertrade_feed_reference_price QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id, market_id, timestamp_raw, price_type ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_feed_top_of_book: Feeds: best bid and offer per entity.
+CREATE OR REPLACE VIEW powertrade_feed_top_of_book AS SELECT * FROM read_parquet('${lake}/powertrade_feed_top_of_book/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_feed_top_of_book_dedup AS SELECT * FROM powertrade_feed_top_of_book QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id, market_id, timestamp_raw ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_heartbeat: Server heartbeat, every 5 s while the client sends nothing; feeds the idle watchdog.
+CREATE OR REPLACE VIEW powertrade_heartbeat AS SELECT * FROM read_parquet('${lake}/powertrade_heartbeat/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_heartbeat_dedup AS SELECT * FROM powertrade_heartbeat QUALIFY row_number() OVER (PARTITION BY conn_id, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_new_bulk_order_response: Response to new_bulk_order (key not confirmed: new_bulk_order_response and bulk_order_response are both read).
+CREATE OR REPLACE VIEW powertrade_new_bulk_order_response AS SELECT * FROM read_parquet('${lake}/powertrade_new_bulk_order_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_new_bulk_order_response_dedup AS SELECT * FROM powertrade_new_bulk_order_response QUALIFY row_number() OVER (PARTITION BY user_tag, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_order_accepted: Own order accepted.
+CREATE OR REPLACE VIEW powertrade_order_accepted AS SELECT * FROM read_parquet('${lake}/powertrade_order_accepted/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_order_accepted_dedup AS SELECT * FROM powertrade_order_accepted QUALIFY row_number() OVER (PARTITION BY client_order_id, order_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_order_added: An order joined a book; with market_id 'none' it is a new RFQ (multi-leg symbols are sym@ratio/...).
+CREATE OR REPLACE VIEW powertrade_order_added AS SELECT * FROM read_parquet('${lake}/powertrade_order_added/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_order_added_dedup AS SELECT * FROM powertrade_order_added QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_order_deleted: An order left a book; with market_id 'none' an RFQ was removed.
+CREATE OR REPLACE VIEW powertrade_order_deleted AS SELECT * FROM read_parquet('${lake}/powertrade_order_deleted/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_order_deleted_dedup AS SELECT * FROM powertrade_order_deleted QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_order_executed: A resting order was (partly) executed: book-level execution.
+CREATE OR REPLACE VIEW powertrade_order_executed AS SELECT * FROM read_parquet('${lake}/powertrade_order_executed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_order_executed_dedup AS SELECT * FROM powertrade_order_executed QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, order_id, utc_timestamp, quantity_text ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_order_rejected: Own order rejected.
+CREATE OR REPLACE VIEW powertrade_order_rejected AS SELECT * FROM read_parquet('${lake}/powertrade_order_rejected/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_order_rejected_dedup AS SELECT * FROM powertrade_order_rejected QUALIFY row_number() OVER (PARTITION BY client_order_id, utc_timestamp, reason ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_order_updated: An order was amended; its id changes from old_order_id to new_order_id.
+CREATE OR REPLACE VIEW powertrade_order_updated AS SELECT * FROM read_parquet('${lake}/powertrade_order_updated/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_order_updated_dedup AS SELECT * FROM powertrade_order_updated QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, old_order_id, new_order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_positions_response: Account positions (answer to positions; older name position_info).
+CREATE OR REPLACE VIEW powertrade_positions_response AS SELECT * FROM read_parquet('${lake}/powertrade_positions_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_positions_response_dedup AS SELECT * FROM powertrade_positions_response QUALIFY row_number() OVER (PARTITION BY user_tag, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_refresh_interest: Response to refresh_interest (an RFQ's life extended).
+CREATE OR REPLACE VIEW powertrade_refresh_interest AS SELECT * FROM read_parquet('${lake}/powertrade_refresh_interest/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_refresh_interest_dedup AS SELECT * FROM powertrade_refresh_interest QUALIFY row_number() OVER (PARTITION BY user_tag, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_rest_entity_summary: REST tradeable_entity/all/summary: one row per entity per fetch; supplies the decimal places that scale Feeds prices.
+CREATE OR REPLACE VIEW powertrade_rest_entity_summary AS SELECT * FROM read_parquet('${lake}/powertrade_rest_entity_summary/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_rest_entity_summary_dedup AS SELECT * FROM powertrade_rest_entity_summary QUALIFY row_number() OVER (PARTITION BY id, symbol, price_decimal_places, quantity_decimal_places ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_snapshot: Full book of one entity: after subscribe (market 0), and one per live RFQ (market none) after register_for_rfqs.
+CREATE OR REPLACE VIEW powertrade_snapshot AS SELECT * FROM read_parquet('${lake}/powertrade_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_snapshot_dedup AS SELECT * FROM powertrade_snapshot QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, server_utc_timestamp, hash(buy, sell) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_trade: A public trade.
+CREATE OR REPLACE VIEW powertrade_trade AS SELECT * FROM read_parquet('${lake}/powertrade_trade/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_trade_dedup AS SELECT * FROM powertrade_trade QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id, trade_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- powertrade_trade_history_response: Own executions (answer to trade_history_request).
+CREATE OR REPLACE VIEW powertrade_trade_history_response AS SELECT * FROM read_parquet('${lake}/powertrade_trade_history_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW powertrade_trade_history_response_dedup AS SELECT * FROM powertrade_trade_history_response QUALIFY row_number() OVER (PARTITION BY user_tag, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;

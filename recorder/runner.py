@@ -42,11 +42,22 @@ def redact(text: str, keys: tuple[str, ...]) -> bytes:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError:
         return b'"<redacted: unparsable message with secrets>"'
-    if isinstance(obj, dict):
-        for k in keys:
-            if k in obj:
-                obj[k] = "***"
+    _redact(obj, keys)
     return orjson.dumps(obj)
+
+
+def _redact(obj: Any, keys: tuple[str, ...]) -> None:
+    """Replace secret values at any depth: some venues nest the request in an envelope
+    (Power.Trade: ``{"authenticate": {"credentials_secret": ...}}``)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in keys:
+                obj[k] = "***"
+            else:
+                _redact(v, keys)
+    elif isinstance(obj, list):
+        for v in obj:
+            _redact(v, keys)
 
 
 class VenueRun:
@@ -198,6 +209,9 @@ class VenueRun:
         self._conn_tasks: set[asyncio.Task[None]] = set()
         for spec in self.adapter.connections():
             self._open(spec)
+        # Optional hook: actions due before any frame (a REST hydration, say).
+        for action in getattr(self.adapter, "on_start", lambda: ())():
+            self._dispatch(action)
         done_here = asyncio.Event()  # this venue only: never stops the other venues
         flusher = asyncio.create_task(self._flush_loop(done_here, stop))
         try:

@@ -117,10 +117,20 @@ class Adapter(Protocol):
 class BaseAdapter:
     """Defaults for the optional parts of :class:`Adapter`."""
 
+    def on_start(self) -> Sequence[Action]:
+        """Actions due when the run starts, before any frame (e.g. a REST fetch whose answer
+        decides what to open). Not called on rebuild: the answers are in the journal."""
+        return NO_ACTIONS
+
     def on_connected(self, conn: str) -> Sequence[Action]:
         return NO_ACTIONS
 
     def on_disconnected(self, conn: str) -> None:
+        return None
+
+    def on_sent(self, conn: str, data: bytes) -> None:
+        """A message we sent on ``conn``, as the journal holds it (secrets redacted); also
+        replayed on rebuild. Adapters that match responses to requests learn them here."""
         return None
 
     def on_response(self, conn: str, tag: str, status: int,

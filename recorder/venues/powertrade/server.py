@@ -1,0 +1,572 @@
+"""Local Power.Trade simulator (the venue's server side), on aiohttp.web, one loopback port:
+
+- ``/`` Market Proxy WebSocket (https://api-docs-5180b.web.app/docs/web-socket-api): one-key
+  envelopes; any non-string value is refused with a ``command_response`` error; requests need
+  a ``user_tag`` (1-64 bytes), echoed on the answer; ``authenticate`` verifies the ES256 JWT
+  against the key's public key (``sub`` names the key; ``exp``/``iat`` checks optional);
+  answers to requests arriving within ``reorder_ms`` of each other are sent in a shuffled
+  order ("responses may be returned out of order"); ``heartbeat`` every ``heartbeat`` seconds
+  while the client sends nothing; ``entities_and_rules_request``, ``subscribe`` (snapshot, then
+  deltas and trades / full snapshots every ``interval`` ms / snapshot only),
+  ``register_for_rfqs`` (a snapshot per live RFQ book, then RFQ adds and deletes),
+  ``positions``, ``balances``, ``trade_history_request``, ``new_order``, ``cancel_order``,
+  ``cancel_all_orders``, ``refresh_interest``, ``new_bulk_order``; the account's activity from
+  its other sessions (order lifecycle messages) goes to every authenticated session.
+- ``/v1/feeds?type[]=...`` Feeds WebSocket: the chosen types, integer-scaled, no session
+  protocol.
+- ``/v1/market_data/tradeable_entity/all/summary`` REST: the entity list with decimal places.
+- Faults: :meth:`PowerTradeServer.drop`, :meth:`~PowerTradeServer.silence` (no data, no
+  heartbeat), :meth:`~PowerTradeServer.fail_next` (an error_code other than "0"),
+  :meth:`~PowerTradeServer.duplicate_next_rfq`, :meth:`~PowerTradeServer.inject`; over HTTP as
+  ``POST /_sim/<name>``; ``GET /_sim/ledger``.
+- Every frame sent is ledgered per connection, in send order (one writer task per session).
+
+Error codes: the venue publishes no list; the simulator uses 1 not authenticated,
+2 authentication failed, 10 malformed request, 11 a non-string value, 12 error parsing new
+order request (the docs' example), 13 unknown symbol or order, 14 unknown request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import jwt
+import orjson
+from aiohttp import WSMsgType, web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from recorder.venues.powertrade.synth import BY_ID, BY_SYMBOL, MarketSynth
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 0.05
+SUB_TYPES = ("snap_only", "snap_with_deltas", "snap_full_updates")
+FEED_TYPES = ("top_of_book", "reference_price", "last_trade_price")
+SUMMARY_PATH = "/v1/market_data/tradeable_entity/all/summary"
+
+
+@dataclass(eq=False)
+class _Conn:
+    no: int
+    kind: str  # proxy | feeds
+    ws: web.WebSocketResponse
+    request: web.Request
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    writer: asyncio.Task[None] | None = None
+    seq: int = 0
+    key: str | None = None  # authenticated API key
+    subs: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (tid, type, iv) -> last
+    rfqs: bool = False
+    feed_types: set[str] = field(default_factory=set)
+    last_client: float = 0.0
+    last_heartbeat: float = 0.0
+    muted_until: float = 0.0
+    groups: list[list[str]] = field(default_factory=list)  # answers awaiting the shuffle
+    flush: asyncio.TimerHandle | None = None
+    closing: bool = False
+
+
+class PowerTradeServer:
+    """Options: seed, rate (firm-book activity), rfq_rate, account_rate; api_keys (key ids; a
+    P-256 key pair is made for each, :meth:`credentials`); heartbeat (seconds of client
+    silence between heartbeats, 5 like the venue); reorder_ms (answers to requests closer
+    than this are shuffled; 0 = in order); check_exp (verify the JWT's exp/iat); ledger_path
+    (also append every sent frame as JSON lines); firehose (accepted, unused)."""
+
+    def __init__(self, *, seed: int = 1, rate: float = 1.0, rfq_rate: float = 1.0,
+                 account_rate: float = 1.0, api_keys: Iterable[str] = ("pt_sim_key",),
+                 heartbeat: float = 5.0, reorder_ms: float = 30.0, check_exp: bool = True,
+                 ledger_path: str | None = None, firehose: int = 0) -> None:
+        self.synth = MarketSynth(seed, rate=rate, rfq_rate=rfq_rate, account_rate=account_rate)
+        self.rng = random.Random(seed + 1)
+        self.keys: dict[str, ec.EllipticCurvePrivateKey] = {
+            k: ec.generate_private_key(ec.SECP256R1()) for k in api_keys}
+        if not self.keys:
+            raise ValueError("api_keys: at least one key")
+        self.heartbeat = heartbeat
+        self.reorder = reorder_ms / 1000.0
+        self.check_exp = check_exp
+        self.ledger_path = ledger_path
+        self.ledger: list[tuple[int, int, str]] = []
+        self.rest_ledger: list[bytes] = []
+        self.requests: list[tuple[int, str]] = []  # (conn, text) received, in order
+        self._sent: dict[int, list[str]] = {}
+        self._kinds: dict[int, str] = {}
+        self._conns: dict[int, _Conn] = {}
+        self._next = 1
+        self._tick = 0
+        self._fail: dict[str, tuple[str, str]] = {}
+        self._dup_rfq = False
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._ledger_file: IO[bytes] | None = None
+        self._host, self._port = "127.0.0.1", 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        if self.ledger_path:
+            self._ledger_file = open(self.ledger_path, "ab")  # closed in stop()
+        app = web.Application()
+        app.router.add_get("/", self._handle_proxy)
+        app.router.add_get("/v1/feeds", self._handle_feeds)
+        app.router.add_get(SUMMARY_PATH, self._handle_summary)
+        app.router.add_get("/_sim/ledger", self._http_ledger)
+        app.router.add_post("/_sim/{name}", self._http_fault)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family)
+        self._host, self._port = host, sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        self._ticker = asyncio.create_task(self._tick_loop(), name="powertrade-sim-ticker")
+        return self._port
+
+    def _base(self, scheme: str) -> str:
+        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host
+        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self._port}"
+
+    @property
+    def url(self) -> str:
+        """The Market Proxy WebSocket."""
+        return self._base("ws") + "/"
+
+    @property
+    def feeds_url(self) -> str:
+        return self._base("ws") + "/v1/feeds"
+
+    @property
+    def summary_url(self) -> str:
+        return self._base("http") + SUMMARY_PATH
+
+    def credentials(self, key: str | None = None) -> tuple[str, str]:
+        """(API key, PEM private key) a client signs its JWT with."""
+        key = key or next(iter(self.keys))
+        pem = self.keys[key].private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()).decode()
+        return key, pem
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        for c in list(self._conns.values()):
+            await self._close_now(c, 1001, b"server stopping")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._ledger_file is not None:
+            self._ledger_file.close()
+            self._ledger_file = None
+
+    # -- ledger and faults ---------------------------------------------------------------------
+    def ledger_for(self, conn_no: int) -> list[str]:
+        return list(self._sent.get(conn_no, ()))
+
+    def conns_of(self, kind: str) -> list[int]:
+        """Numbers of every session of ``kind`` (proxy | feeds) ever accepted, in order."""
+        return [n for n, k in sorted(self._kinds.items()) if k == kind]
+
+    async def drop(self) -> None:
+        """Abort every session's TCP transport (no close frame)."""
+        for c in list(self._conns.values()):
+            c.closing = True
+            if c.writer is not None:
+                c.writer.cancel()
+            if c.request.transport is not None:
+                c.request.transport.abort()
+
+    async def silence(self, seconds: float, kind: str = "proxy") -> None:
+        """Send nothing (no data, no heartbeat) to current ``kind`` sessions for ``seconds``:
+        a dead link as the client sees it. Frames not sent are not ledgered."""
+        until = time.monotonic() + seconds
+        for c in self._conns.values():
+            if c.kind == kind:
+                c.muted_until = until
+
+    async def fail_next(self, request: str, code: str = "13",
+                        text: str = "simulated failure") -> None:
+        """Answer the next ``request`` (any session) with this error_code instead."""
+        self._fail[request] = (code, text)
+
+    async def duplicate_next_rfq(self) -> None:
+        """Send the next RFQ ``order_added`` twice."""
+        self._dup_rfq = True
+
+    async def inject(self, text: str, conn_no: int | None = None) -> None:
+        for c in list(self._conns.values()):
+            if conn_no is None or c.no == conn_no:
+                self._enqueue(c, text)
+
+    async def _http_fault(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        try:
+            body = orjson.loads(await request.read() or b"{}")
+            handlers = {
+                "drop": lambda: self.drop(),
+                "silence": lambda: self.silence(float(body.get("seconds", 10)),
+                                                str(body.get("kind", "proxy"))),
+                "fail_next": lambda: self.fail_next(str(body["request"]),
+                                                    str(body.get("code", "13")),
+                                                    str(body.get("text", "simulated failure"))),
+                "duplicate_next_rfq": lambda: self.duplicate_next_rfq(),
+                "inject": lambda: self.inject(str(body["text"]), body.get("conn")),
+            }
+            if name not in handlers:
+                return web.json_response({"ok": False, "error": f"unknown fault {name!r}"},
+                                         status=404)
+            await handlers[name]()
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            return web.json_response({"ok": False, "error": repr(e)}, status=400)
+        return web.json_response({"ok": True})
+
+    async def _http_ledger(self, request: web.Request) -> web.Response:
+        rows = [{"conn": c, "seq": s, "text": t} for c, s, t in self.ledger]
+        return web.Response(body=orjson.dumps(rows), content_type="application/json")
+
+    async def _handle_summary(self, request: web.Request) -> web.Response:
+        body = orjson.dumps(self.synth.summary())
+        self.rest_ledger.append(body)
+        return web.Response(body=body, content_type="application/json")
+
+    # -- sessions ------------------------------------------------------------------------------
+    async def _accept(self, request: web.Request, kind: str) -> _Conn | None:
+        ws = web.WebSocketResponse(compress=False, max_msg_size=1024 * 1024)
+        if not ws.can_prepare(request).ok:
+            return None
+        await ws.prepare(request)
+        c = _Conn(self._next, kind, ws, request, last_client=time.monotonic(),
+                  last_heartbeat=time.monotonic())
+        self._next += 1
+        self._conns[c.no] = c
+        self._sent[c.no] = []
+        self._kinds[c.no] = kind
+        c.writer = asyncio.create_task(self._writer(c), name=f"powertrade-sim-writer-{c.no}")
+        return c
+
+    async def _finish(self, c: _Conn) -> None:
+        c.closing = True
+        self._conns.pop(c.no, None)
+        if c.flush is not None:
+            c.flush.cancel()
+        if c.writer is not None and not c.writer.done():
+            # let queued frames go out (graceful close keeps the ledger complete)
+            c.queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(c.writer, 1.0)
+
+    async def _handle_feeds(self, request: web.Request) -> web.StreamResponse:
+        c = await self._accept(request, "feeds")
+        if c is None:
+            return web.Response(status=426, text="WebSocket upgrade required\n")
+        # URL filter: ?type[]=top_of_book&type[]=... (unknown types are ignored).
+        c.feed_types = {t for t in request.query.getall("type[]", []) if t in FEED_TYPES}
+        try:
+            async for _msg in c.ws:
+                pass  # in-band subscribe/unsubscribe: format not documented; ignored
+        finally:
+            await self._finish(c)
+        return c.ws
+
+    async def _handle_proxy(self, request: web.Request) -> web.StreamResponse:
+        c = await self._accept(request, "proxy")
+        if c is None:
+            return web.Response(status=426, text="WebSocket upgrade required\n")
+        try:
+            async for msg in c.ws:
+                if msg.type is not WSMsgType.TEXT or c.closing:
+                    continue
+                c.last_client = time.monotonic()
+                self.requests.append((c.no, msg.data))
+                try:
+                    self._on_request(c, msg.data)
+                except Exception:  # one bad request must not end the session
+                    log.exception("powertrade sim: request failed")
+                    self._answer(c, [self._error("10", "internal error", "")])
+        finally:
+            await self._finish(c)
+        return c.ws
+
+    # -- the Market Proxy protocol -------------------------------------------------------------
+    @staticmethod
+    def _error(code: str, text: str, tag: Any) -> dict[str, Any]:
+        return {"command_response": {"error_code": code, "error_text": text,
+                                     "user_tag": tag if isinstance(tag, str) else ""}}
+
+    @staticmethod
+    def _ok(tag: str, text: str = "success") -> dict[str, Any]:
+        return {"command_response": {"error_code": "0", "error_text": text, "user_tag": tag}}
+
+    def _on_request(self, c: _Conn, text: str) -> None:
+        try:
+            env = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            self._answer(c, [self._error("10", "malformed message: not JSON", "")])
+            return
+        if type(env) is not dict or len(env) != 1 or type(next(iter(env.values()))) is not dict:
+            self._answer(c, [self._error("10", "malformed message: expected one key", "")])
+            return
+        (name, body), = env.items()
+        tag = body.get("user_tag")
+        bad = _non_strings(body)
+        if bad:
+            # "Any value sent as a number or a boolean will not be accepted."
+            self._answer(c, [self._error("11", f"value of {bad[0]} must be a string", tag)])
+            return
+        if name == "heartbeat":
+            return  # a client heartbeat: activity only, no answer
+        if not isinstance(tag, str) or not 1 <= len(tag.encode()) <= 64:
+            self._answer(c, [self._error("10", "user_tag must be 1 to 64 bytes", tag)])
+            return
+        now = _now_us()
+        if name in self._fail:
+            code, msg = self._fail.pop(name)
+            self._answer(c, [self._error(code, msg, tag)])
+            return
+        if name == "authenticate":
+            ok, why = self._verify(body.get("credentials_secret", ""))
+            if ok:
+                c.key = why
+                self._answer(c, [self._ok(tag, "authenticated")])
+            else:
+                self._answer(c, [self._error("2", f"authentication failed: {why}", tag)])
+            return
+        if c.key is None:
+            self._answer(c, [self._error("1", "not authenticated", tag)])
+            return
+        s = self.synth
+        if name == "entities_and_rules_request":
+            self._answer(c, [s.entities_and_rules(now, tag)])
+        elif name == "subscribe":
+            self._subscribe(c, body, tag, now)
+        elif name == "register_for_rfqs":
+            c.rfqs = True
+            self._answer(c, [self._ok(tag), *s.rfq_snapshots(now)])
+        elif name == "deregister_for_rfqs":
+            c.rfqs = False
+            self._answer(c, [self._ok(tag)])
+        elif name in ("positions", "position_info"):
+            self._answer(c, [s.positions(now, tag)])
+        elif name == "balances":
+            self._answer(c, [s.balances(now, tag)])
+        elif name == "trade_history_request":
+            self._answer(c, [s.trade_history(now, tag)])
+        elif name == "new_order":
+            if not body.get("client_order_id") or body.get("side") not in ("buy", "sell"):
+                self._answer(c, [self._error("12", "error parsing new order request", tag)])
+            else:
+                self._answer(c, [self._ok(tag), *s.new_order(body, now)])
+        elif name == "new_bulk_order":
+            orders = body.get("orders") if isinstance(body.get("orders"), list) else []
+            results, msgs = [], []
+            for o in orders:
+                out = s.new_order(o, now) if isinstance(o, dict) else []
+                state = "accepted" if out and "order_accepted" in out[0] else "rejected"
+                results.append({"client_order_id": str(o.get("client_order_id", "")),
+                                "order_state": state})
+                msgs += out
+            self._answer(c, [{"new_bulk_order_response": {
+                "server_utc_timestamp": str(now), "user_tag": tag, "results": results}}, *msgs])
+        elif name == "cancel_order":
+            oid = body.get("order_id") or next(
+                (k for k, v in s.own.items() if v[0] == body.get("client_order_id")), "")
+            msg = s.cancel(oid, now, tag)
+            self._answer(c, [msg] if msg else [self._error("13", "unknown order", tag)])
+        elif name == "cancel_all_orders":
+            results = []
+            for oid in sorted(s.own):
+                m = s.cancel(oid, now)
+                if m:
+                    results.append({"client_order_id": m["cancel_order"]["client_order_id"],
+                                    "order_state": "cancelled"})
+            self._answer(c, [{"cancel_all_orders": {
+                "server_utc_timestamp": str(now), "timestamp": body.get("timestamp", str(now)),
+                "reason": "" if results else "no open orders", "user_tag": tag,
+                "results": results}}])
+        elif name == "refresh_interest":
+            self._answer(c, [{"refresh_interest": {
+                "server_utc_timestamp": str(now), "order_id": body.get("order_id", ""),
+                "client_order_id": body.get("client_order_id", ""), "user_tag": tag,
+                "reason": ""}}])
+        else:
+            self._answer(c, [self._error("14", f"unknown request {name}", tag)])
+
+    def _verify(self, token: str) -> tuple[bool, str]:
+        """(True, api key) or (False, why). The docs contradict themselves on the lifetime
+        (exp < iat + 30 s, yet iat = now - 5 s and exp = now + 30 s are recommended), so only
+        expiry and issue time are checked, with 5 s of leeway."""
+        try:
+            sub = jwt.decode(token, options={"verify_signature": False}).get("sub")
+            key = self.keys.get(sub) if isinstance(sub, str) else None
+            if key is None:
+                return False, "unknown api key"
+            claims = jwt.decode(token, key.public_key(), algorithms=["ES256"], leeway=5,
+                                options={"require": ["sub", "iat", "exp", "nonce"],
+                                         "verify_exp": self.check_exp,
+                                         "verify_iat": self.check_exp})
+        except jwt.PyJWTError as e:
+            return False, str(e)
+        if claims.get("client") != "api":
+            return False, "claim client must be 'api'"
+        return True, str(sub)
+
+    def _subscribe(self, c: _Conn, body: dict[str, str], tag: str, now: int) -> None:
+        ent = BY_SYMBOL.get(body.get("symbol", ""))
+        if ent is None and body.get("tradeable_entity_id", "").isdigit():
+            ent = BY_ID.get(int(body["tradeable_entity_id"]))
+        typ, iv = body.get("type", "snap_with_deltas"), body.get("interval", "0")
+        if body.get("market_id", "0") != "0" or ent is None:
+            self._answer(c, [self._error("13", "unknown symbol", tag)])
+        elif typ not in SUB_TYPES or not iv.isdigit():
+            self._answer(c, [self._error("10", "bad subscription type or interval", tag)])
+        else:
+            if typ != "snap_only":
+                # snap_full_updates: a full snapshot every `interval` ms (at least 200)
+                c.subs[(ent.id, typ, max(200, int(iv)))] = now
+            self._answer(c, [self._ok(tag), self.synth.snapshot(ent.id, now)])
+
+    # -- sending -------------------------------------------------------------------------------
+    def _answer(self, c: _Conn, msgs: list[dict[str, Any]]) -> None:
+        """Queue a request's answer group; groups closer than reorder_ms are shuffled."""
+        group = [orjson.dumps(m).decode() for m in msgs]
+        if self.reorder <= 0:
+            for t in group:
+                self._enqueue(c, t)
+            return
+        c.groups.append(group)
+        if c.flush is None:
+            c.flush = asyncio.get_running_loop().call_later(self.reorder, self._flush, c)
+
+    def _flush(self, c: _Conn) -> None:
+        groups, c.groups, c.flush = c.groups, [], None
+        self.rng.shuffle(groups)
+        for g in groups:
+            for t in g:
+                self._enqueue(c, t)
+
+    def _enqueue(self, c: _Conn, text: str) -> None:
+        if not c.closing:
+            c.queue.put_nowait(text)
+
+    async def _writer(self, c: _Conn) -> None:
+        while True:
+            text = await c.queue.get()
+            if text is None or c.ws.closed:
+                return
+            c.seq += 1
+            entry = (c.no, c.seq, text)
+            try:
+                await c.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+            self.ledger.append(entry)
+            self._sent[c.no].append(text)
+            if self._ledger_file is not None:
+                self._ledger_file.write(orjson.dumps({"conn": c.no, "seq": c.seq,
+                                                      "text": text}) + b"\n")
+
+    async def _close_now(self, c: _Conn, code: int, message: bytes) -> None:
+        c.closing = True
+        if c.writer is not None and not c.writer.done():
+            c.queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError, Exception, TimeoutError):
+                await asyncio.wait_for(c.writer, 1.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(c.ws.close(code=code, message=message), 0.5)
+
+    # -- ticking -------------------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += TICK_SECONDS
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            if next_at < loop.time() - 1.0:
+                next_at = loop.time()  # fell far behind: skip, do not catch up
+            try:
+                self.tick_once(_now_us(), time.monotonic())
+            except Exception:
+                log.exception("powertrade sim: tick failed")
+            if self._ledger_file is not None:
+                self._ledger_file.flush()
+
+    def tick_once(self, now_us: int, mono: float) -> None:
+        self._tick += 1
+        s = self.synth
+        book = s.step(now_us)
+        rfq = s.rfq_step(now_us)
+        if rfq and self._dup_rfq and "order_added" in rfq[0]:
+            self._dup_rfq = False
+            rfq = [rfq[0], *rfq]
+        acct = s.account_step(now_us)
+        feeds_cache: dict[frozenset[str], list[str]] = {}
+        for c in list(self._conns.values()):
+            if c.closing or mono < c.muted_until:
+                continue
+            out: list[dict[str, Any]] = []
+            if c.kind == "feeds":
+                k = frozenset(c.feed_types)
+                if k not in feeds_cache:
+                    feeds_cache[k] = [orjson.dumps(m).decode()
+                                      for m in s.feeds(set(k), now_us, self._tick)]
+                for t in feeds_cache[k]:
+                    self._enqueue(c, t)
+                continue
+            if c.key is None:
+                continue
+            for (tid, typ, iv), last in list(c.subs.items()):
+                if typ == "snap_with_deltas":
+                    out += book.get(tid, [])
+                elif now_us - last >= iv * 1000:  # snap_full_updates
+                    c.subs[(tid, typ, iv)] = now_us
+                    out.append(s.snapshot(tid, now_us))
+            if c.rfqs:
+                out += rfq
+            out += acct
+            if out:
+                for m in out:
+                    self._enqueue(c, orjson.dumps(m).decode())
+            # Heartbeat every `heartbeat` s while the client is idle (sends nothing).
+            if (mono - c.last_client >= self.heartbeat
+                    and mono - c.last_heartbeat >= self.heartbeat):
+                c.last_heartbeat = mono
+                self._enqueue(c, orjson.dumps(
+                    {"heartbeat": {"server_utc_timestamp": str(now_us)}}).decode())
+
+
+def _non_strings(obj: Any, path: str = "") -> list[str]:
+    """Paths of values that are not strings (objects and lists are walked)."""
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in _non_strings(v, f"{path}.{k}" if path else k)]
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _non_strings(v, f"{path}[{i}]")]
+    return [] if isinstance(obj, str) else [path or "<root>"]
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+async def serve(host: str = "127.0.0.1", port: int = 8765, **opts: Any) -> None:
+    """Run the simulator until cancelled (``recorder sim powertrade``). Prints the URLs, the
+    API key and the PEM secret a client signs its JWT with."""
+    server = PowerTradeServer(**{k: v for k, v in opts.items() if v is not None})
+    await server.start(host, port)
+    key, pem = server.credentials()
+    print(f"powertrade simulator listening on {server.url} (Market Proxy), "
+          f"{server.feeds_url} (Feeds), {server.summary_url} (REST)\napi key: {key}\n{pem}",
+          flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()

@@ -25,17 +25,22 @@ from recorder.venues.base import Action, Adapter, ConnSpec, Fetch, Open, Send, V
 
 
 def redact(text: str, keys: tuple[str, ...]) -> bytes:
-    """The journal copy of an outbound message, with secret values replaced."""
+    """The journal copy of an outbound message, with secret values replaced. A key may be a
+    dotted path into nested objects (``params.signature``)."""
     if not keys:
         return text.encode()
     try:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError:
         return b'"<redacted: unparsable message with secrets>"'
-    if isinstance(obj, dict):
-        for k in keys:
-            if k in obj:
-                obj[k] = "***"
+    for k in keys:
+        # "params.signature": a dotted key reaches into nested objects (JSON-RPC params).
+        *path, last = k.split(".")
+        node = obj
+        for p in path:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            node[last] = "***"
     return orjson.dumps(obj)
 
 

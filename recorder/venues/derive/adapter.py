@@ -683,15 +683,15 @@ def sign_login(key: str, timestamp: str) -> str:
     return "0x" + bytes(signed.signature).hex()
 
 
-def _check_key(key: str, where: str) -> None:
+def _check_key(key: str, env: str, where: str) -> None:
     from eth_account import Account
 
     try:
         Account.from_key(key)
     except (ValueError, TypeError):
         # Never echo the value: it is a private key.
-        raise ConfigError(f"{where}: the variable does not hold a valid private key (32 bytes "
-                          "hex)") from None
+        raise ConfigError(f"environment variable {env} (named by {where}) does not hold a "
+                          "valid private key (32 bytes, hex)") from None
 
 
 def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
@@ -711,5 +711,5 @@ def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
     elif s.private_key_env:
         where = f"[venues.{venue}].private_key_env"
         key = secret(s.private_key_env, where)
-        _check_key(key, where)
+        _check_key(key, s.private_key_env, where)
     return DeriveAdapter(url or "", s, key)

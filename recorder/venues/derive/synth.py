@@ -473,7 +473,7 @@ class DeriveSynth:
         return out
 
     def _auction(self, now: int) -> list[dict[str, Any]] | None:
-        if not self._auctions and self.rng.random() < 0.5:
+        if not self._auctions:  # one auction at a time: ongoing for 3 publishes, then ended
             self._auctions[self.rng.randrange(5000, 6000)] = 3
         out = []
         for sub, left in sorted(self._auctions.items()):

@@ -72,13 +72,14 @@ ORDERBOOK = _t(
     "orderbook", "orderbook.{instrument}.{group}.{depth}: a full top-N snapshot per message "
     "(not a diff). A skipped publish_id is a session_events gap (expected/received).",
     (CHANNEL, ("instrument_name", S, ""),
-     ("group", INT, "price bucket from the channel name (1, 10, 100)", "_group"),
+     ("price_group", INT, "price-level aggregation from the channel name (1, 10, 100)",
+      "_group"),
      ("depth", INT, "levels per side from the channel name (1, 10, 20, 100)", "_depth"),
      ("publish_id", INT, "incremented for each publish of this book"),
      ("timestamp", INT, "book time, epoch ms"),
      ("bids", pa.list_(LEVEL), "best first; v2 sends [price, amount] pairs, v3 objects"),
      ("asks", pa.list_(LEVEL), "best first")),
-    ("instrument_name", "group", "depth", "publish_id"), "timestamp")
+    ("instrument_name", "price_group", "depth", "publish_id"), "timestamp")
 
 TICKER = _t(
     "ticker", "ticker.{instrument}.{interval}: the full instrument ticker, flattened; nested "

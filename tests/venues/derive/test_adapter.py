@@ -231,13 +231,13 @@ def test_orderbook_levels_v2_pairs_and_v3_objects() -> None:
     rows = [r for f in frames for r in feed(f, ad)[0]]
     books = only(rows, "derive_orderbook")
     assert own(books[0]) == {
-        "channel": "orderbook.ETH-PERP.10.20", "instrument_name": "ETH-PERP", "group": 10,
+        "channel": "orderbook.ETH-PERP.10.20", "instrument_name": "ETH-PERP", "price_group": 10,
         "depth": 20, "publish_id": 1001, "timestamp": 1718000000123,
         "bids": [{"price": 3500.0, "amount": 12.5}, {"price": 3490.0, "amount": 3.25}],
         "asks": [{"price": 3510.0, "amount": 8.0}, {"price": 3520.0, "amount": 1.5}],
         "extra": None}
     assert books[0]["ts_event"] == 1718000000123_000000
-    assert (books[1]["group"], books[1]["depth"], books[1]["asks"]) == (1, 10, [])
+    assert (books[1]["price_group"], books[1]["depth"], books[1]["asks"]) == (1, 10, [])
     assert books[2]["bids"] == [{"price": 65000.0, "amount": 0.2}]  # v3 objects
     assert books[2]["asks"][1] == {"price": 65200.0, "amount": 1.0}
     assert books[3]["extra"] == '{"checksum":123456}'

@@ -10,6 +10,78 @@ CREATE OR REPLACE VIEW session_events_dedup AS SELECT * FROM session_events QUAL
 CREATE OR REPLACE VIEW unhandled AS SELECT * FROM read_parquet('${lake}/unhandled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW unhandled_dedup AS SELECT * FROM unhandled QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, reason, raw ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
+-- derive_auctions: auctions.watch: liquidation auctions, one row per element.
+CREATE OR REPLACE VIEW derive_auctions AS SELECT * FROM read_parquet('${lake}/derive_auctions/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_auctions_dedup AS SELECT * FROM derive_auctions QUALIFY row_number() OVER (PARTITION BY subaccount_id, timestamp, state ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_balances: {subaccount_id}.balances: balance changes, one row per element. No natural key: the dedup key includes the receive time.
+CREATE OR REPLACE VIEW derive_balances AS SELECT * FROM read_parquet('${lake}/derive_balances/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_balances_dedup AS SELECT * FROM derive_balances QUALIFY row_number() OVER (PARTITION BY subaccount_id, name, update_type, previous_balance, new_balance, ts_recv ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_best_quotes: {subaccount_id}.best.quotes: best quote per own RFQ (taker side); result fields flattened, error as error_* columns.
+CREATE OR REPLACE VIEW derive_best_quotes AS SELECT * FROM read_parquet('${lake}/derive_best_quotes/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_best_quotes_dedup AS SELECT * FROM derive_best_quotes QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_currencies: public/get_all_currencies answers, one row per currency per refresh.
+CREATE OR REPLACE VIEW derive_currencies AS SELECT * FROM read_parquet('${lake}/derive_currencies/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_currencies_dedup AS SELECT * FROM derive_currencies QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, currency ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_instruments: public/get_instruments answers (discovery), one row per instrument per refresh: listings and expiries are visible as rows appearing and disappearing.
+CREATE OR REPLACE VIEW derive_instruments AS SELECT * FROM read_parquet('${lake}/derive_instruments/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_instruments_dedup AS SELECT * FROM derive_instruments QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, instrument_name ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_margin_watch: margin.watch: margin state of accounts, one row per element.
+CREATE OR REPLACE VIEW derive_margin_watch AS SELECT * FROM read_parquet('${lake}/derive_margin_watch/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_margin_watch_dedup AS SELECT * FROM derive_margin_watch QUALIFY row_number() OVER (PARTITION BY subaccount_id, valuation_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_orderbook: orderbook.{instrument}.{group}.{depth}: a full top-N snapshot per message (not a diff). A skipped publish_id is a session_events gap (expected/received).
+CREATE OR REPLACE VIEW derive_orderbook AS SELECT * FROM read_parquet('${lake}/derive_orderbook/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_orderbook_dedup AS SELECT * FROM derive_orderbook QUALIFY row_number() OVER (PARTITION BY instrument_name, price_group, depth, publish_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_orders: {subaccount_id}.orders: own order updates, one row per element.
+CREATE OR REPLACE VIEW derive_orders AS SELECT * FROM read_parquet('${lake}/derive_orders/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_orders_dedup AS SELECT * FROM derive_orders QUALIFY row_number() OVER (PARTITION BY order_id, last_update_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_own_trades: {subaccount_id}.trades and {subaccount_id}.trades.{tx_status}: own fills; the same trade is re-emitted as tx_status (v3 batch_status) moves, each a row.
+CREATE OR REPLACE VIEW derive_own_trades AS SELECT * FROM read_parquet('${lake}/derive_own_trades/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_own_trades_dedup AS SELECT * FROM derive_own_trades QUALIFY row_number() OVER (PARTITION BY trade_id, coalesce(tx_status, batch_status) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_quotes: {subaccount_id}.quotes: own RFQ quotes (the send_quote result shape), one row per element.
+CREATE OR REPLACE VIEW derive_quotes AS SELECT * FROM read_parquet('${lake}/derive_quotes/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_quotes_dedup AS SELECT * FROM derive_quotes QUALIFY row_number() OVER (PARTITION BY quote_id, last_update_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_rfqs: {wallet}.rfqs: RFQs directed to the wallet (maker side), one row per element.
+CREATE OR REPLACE VIEW derive_rfqs AS SELECT * FROM read_parquet('${lake}/derive_rfqs/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_rfqs_dedup AS SELECT * FROM derive_rfqs QUALIFY row_number() OVER (PARTITION BY rfq_id, last_update_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_rpc: Every JSON-RPC response to a request of ours, matched by id: the method it answered, ok or the error (code, message, data).
+CREATE OR REPLACE VIEW derive_rpc AS SELECT * FROM read_parquet('${lake}/derive_rpc/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_rpc_dedup AS SELECT * FROM derive_rpc QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_spot_feed: spot_feed.{currency}: one row per currency in data.feeds (v3 spot_feed.ALL carries several).
+CREATE OR REPLACE VIEW derive_spot_feed AS SELECT * FROM read_parquet('${lake}/derive_spot_feed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_spot_feed_dedup AS SELECT * FROM derive_spot_feed QUALIFY row_number() OVER (PARTITION BY currency, timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_ticker: ticker.{instrument}.{interval}: the full instrument ticker, flattened; nested option pricing, stats and instrument details are structs.
+CREATE OR REPLACE VIEW derive_ticker AS SELECT * FROM read_parquet('${lake}/derive_ticker/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_ticker_dedup AS SELECT * FROM derive_ticker QUALIFY row_number() OVER (PARTITION BY instrument_name, interval, timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_ticker_slim: ticker_slim.{instrument}.{interval}: the slim ticker, its one-letter keys mapped to named columns (stats and option_pricing fields too).
+CREATE OR REPLACE VIEW derive_ticker_slim AS SELECT * FROM read_parquet('${lake}/derive_ticker_slim/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_ticker_slim_dedup AS SELECT * FROM derive_ticker_slim QUALIFY row_number() OVER (PARTITION BY instrument_name, interval, snapshot_ts ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_trades: trades.{instrument}: public trades, one row per element of data.
+CREATE OR REPLACE VIEW derive_trades AS SELECT * FROM read_parquet('${lake}/derive_trades/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_trades_dedup AS SELECT * FROM derive_trades QUALIFY row_number() OVER (PARTITION BY trade_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_trades_by_currency: trades.{instrument_type}.{currency}: public trades of every instrument of a type and currency.
+CREATE OR REPLACE VIEW derive_trades_by_currency AS SELECT * FROM read_parquet('${lake}/derive_trades_by_currency/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_trades_by_currency_dedup AS SELECT * FROM derive_trades_by_currency QUALIFY row_number() OVER (PARTITION BY trade_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- derive_trades_settled: trades.{instrument_type}.{currency}.{tx_status}: trades filtered by settlement status (v3: batch_status); each status change of a trade is its own row.
+CREATE OR REPLACE VIEW derive_trades_settled AS SELECT * FROM read_parquet('${lake}/derive_trades_settled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW derive_trades_settled_dedup AS SELECT * FROM derive_trades_settled QUALIFY row_number() OVER (PARTITION BY trade_id, coalesce(tx_status, batch_status) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
 -- mackinac_ammbook: Consolidated NBBO across the Arbitrum AMMs (professional tier).
 CREATE OR REPLACE VIEW mackinac_ammbook AS SELECT * FROM read_parquet('${lake}/mackinac_ammbook/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW mackinac_ammbook_dedup AS SELECT * FROM mackinac_ammbook QUALIFY row_number() OVER (PARTITION BY symbol, time_ms, hash(bids, asks) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;

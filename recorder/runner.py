@@ -35,14 +35,17 @@ from recorder.venues.base import (
 
 
 def redact(text: str, keys: tuple[str, ...]) -> bytes:
-    """The journal copy of an outbound message, with secret values replaced."""
+    """The journal copy of an outbound message, with secret values replaced. A key may be a
+    dotted path into nested objects (``params.signature``)."""
     if not keys:
         return text.encode()
     try:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError:
         return b'"<redacted: unparsable message with secrets>"'
-    _redact(obj, keys)
+    # A dotted key ("params.signature", JSON-RPC) names its last part; any depth matches, as
+    # some venues nest the request in an envelope (Power.Trade).
+    _redact(obj, tuple(k.rsplit(".", 1)[-1] for k in keys))
     return orjson.dumps(obj)
 
 

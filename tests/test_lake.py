@@ -93,3 +93,23 @@ def test_coverage_ranges() -> None:
     c = Coverage([[0, 0, 9], [0, 12, 14], [1, 0, 3]])
     assert (0, 9) in c and (0, 12) in c and (1, 3) in c
     assert (0, 10) not in c and (1, 4) not in c and (2, 0) not in c
+
+
+def test_two_venues_of_one_run_never_share_a_file_name(data_dir: Path) -> None:
+    """session_events and unhandled are written by every venue's writer of a run; each
+    numbers its files from 1, so the venue must be part of the name (or the second writer
+    would open the first one's temporary file)."""
+    from recorder.schema import SESSION_EVENTS
+
+    writers = [LakeWriter(data_dir, v, "runA") for v in ("mackinac", "derive")]
+    for w in writers:
+        w.note(0, 0)
+        w.add(SESSION_EVENTS, {"event": "connected", "reason": w.venue}, T0, "c", 1)
+        w.write(*w.take())
+    for w in writers:
+        w.commit_all()
+    files = lake_files(data_dir, "session_events", "runA")
+    assert sorted(f.name for f in files) == ["runA-derive-00001.parquet",
+                                             "runA-mackinac-00001.parquet"]
+    assert sorted(pq.read_table(f)["reason"][0].as_py() for f in files) == ["derive",
+                                                                             "mackinac"]

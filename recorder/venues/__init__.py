@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 VENUES: dict[str, str] = {
     "mackinac": "recorder.venues.mackinac",
     "powertrade": "recorder.venues.powertrade",
+    "derive": "recorder.venues.derive",
 }
 
 

@@ -35,7 +35,8 @@ class ConnSpec:
 class Send:
     """Send ``text`` on ``conn``. ``paced`` messages go through the venue's control-message
     rate limit; ``delay`` holds the message back that many seconds (a venue's retry hint).
-    ``secret_keys`` are JSON keys whose values the journal must redact."""
+    ``secret_keys`` are JSON keys whose values the journal must redact (dotted paths such as
+    ``params.signature`` reach into nested objects)."""
 
     conn: str
     text: str

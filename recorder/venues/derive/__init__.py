@@ -1,0 +1,37 @@
+"""Derive (formerly Lyra v2): options, perps and spot over JSON-RPC WebSocket
+(https://docs.derive.xyz/reference/json-rpc)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from recorder.venues.base import VenueSpec
+from recorder.venues.derive.adapter import make_adapter
+from recorder.venues.derive.tables import TABLES
+
+
+async def start_simulator(options: Mapping[str, Any]) -> tuple[
+        str, Callable[[], Awaitable[None]], dict[str, Any]]:
+    """Start the simulator on a free loopback port; returns (url, stop, adapter overrides):
+    the simulator's wallet and the key registered for it, so private channels are recorded
+    without any secret in the config."""
+    from recorder.venues.derive.server import DeriveServer
+
+    server = DeriveServer(**dict(options))
+    await server.start("127.0.0.1", 0)
+    return server.url, server.stop, {"wallet": server.wallet,
+                                     "private_key": server.signer_key}
+
+
+async def serve(host: str, port: int, **opts: Any) -> None:
+    from recorder.venues.derive.server import serve as run
+
+    await run(host, port, **opts)
+
+
+# Rate limits (https://docs.derive.xyz/reference/rate-limits): the trader tier allows 5
+# non-matching requests per second, refilled every 5 s with a 5x burst; subscribe, login and
+# get_instruments are non-matching. 25 per 5 s stays inside it.
+VENUE = VenueSpec(name="derive", tables=TABLES, make_adapter=make_adapter,
+                  start_simulator=start_simulator, send_limit=(25, 5.0), serve=serve)

@@ -1,0 +1,472 @@
+"""Local Derive simulator (the server side of the venue), on aiohttp.web.
+
+It speaks the documented JSON-RPC protocol over real loopback sockets
+(https://docs.derive.xyz/reference/json-rpc, /reference/authentication, /reference/subscribe):
+
+- WS on ``/ws`` (v2) and ``/v3/ws``; requests ``{"id", "method", "params"}`` get
+  ``{"id", "result"}`` or ``{"id", "error": {"code", "message", "data"?}}``.
+- Methods: ``public/get_time``, ``public/get_all_currencies``, ``public/get_instruments``,
+  ``public/login`` (verifies the EIP-191 signature of the timestamp against the signers
+  registered for the configured wallet; a bad one gets 14014), ``subscribe`` and
+  ``unsubscribe`` answering ``{status, current_subscriptions}`` with a per-channel error
+  string for malformed (13000) or private-before-login (14022) channels; anything else is
+  -32601.
+- Notifications ``{"method": "subscription", "params": {"channel", "data"}}`` from
+  :class:`~recorder.venues.derive.synth.DeriveSynth`, ticked every 100 ms, with listing and
+  expiry churn.
+- Faults: :meth:`DeriveServer.drop`, :meth:`~DeriveServer.inject`, :meth:`~DeriveServer.gap`
+  (publish_id skips), :meth:`~DeriveServer.list_instrument`,
+  :meth:`~DeriveServer.expire_instrument`, :meth:`~DeriveServer.rate_limit` (-32000 with
+  "Retry after N ms").
+- Every frame sent is recorded in :attr:`DeriveServer.ledger` in send order, per connection.
+
+Each connection has one outbound queue drained by one writer task, so answers and data reach
+a client in exactly the order they are ledgered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+from recorder.venues.derive.synth import INSTRUMENT_TYPES, Account, DeriveSynth, parse_channel
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 0.1
+# derive-py enums.py
+INVALID_SIGNATURE = 14014
+ACCOUNT_NOT_FOUND = 14000
+INVALID_CHANNELS = 13000
+PRIVATE_CHANNEL_SUBSCRIPTION_FAILED = 14022
+CURRENCY_NOT_FOUND = 12002
+
+
+def _key(label: str) -> str:
+    return "0x" + hashlib.sha256(label.encode()).hexdigest()
+
+
+DEFAULT_WALLET = "0x" + hashlib.sha256(b"derive-sim-wallet").hexdigest()[:40]
+DEFAULT_SIGNER_KEY = _key("derive-sim-owner-key")  # test key of the simulator, never funded
+
+
+@dataclass(eq=False)
+class _Conn:
+    no: int
+    ws: web.WebSocketResponse
+    request: web.Request
+    subs: set[str] = field(default_factory=set)
+    logged_in: bool = False
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    closing: bool = False
+    writer: asyncio.Task[None] | None = None
+
+
+class DeriveServer:
+    """The Derive simulator: an aiohttp app on one loopback port.
+
+    Options:
+      seed, rate, currencies, churn_seconds: passed to :class:`DeriveSynth`.
+      variant: "v2" (default) or "v3" payload shapes.
+      wallet: the Derive wallet that can log in; signer_key: the owner key registered for it
+        (hex); session_keys: more accepted signer keys. subaccounts: the login result.
+      login_window_s: how far the signed timestamp may be from the server's clock.
+      ledger_path: also append every sent frame as a JSON line {"conn","seq","text"}.
+    """
+
+    def __init__(self, *, seed: int = 1, rate: float = 1.0, variant: str = "v2",
+                 currencies: Iterable[str] = ("ETH", "BTC"), churn_seconds: float = 20.0,
+                 wallet: str = DEFAULT_WALLET, signer_key: str = DEFAULT_SIGNER_KEY,
+                 session_keys: Iterable[str] = (), subaccounts: Iterable[int] = (30769, 30770),
+                 login_window_s: float = 60.0, ledger_path: str | None = None,
+                 max_queue: int = 200_000) -> None:
+        from eth_account import Account as EthAccount
+
+        self.wallet = wallet
+        self.signer_key = signer_key
+        self.signers = {EthAccount.from_key(k).address.lower()
+                        for k in (signer_key, *session_keys)}
+        self.subaccounts = tuple(int(s) for s in subaccounts)
+        self.login_window_ms = int(login_window_s * 1000)
+        self.variant = variant
+        now = time.time_ns() // 1_000_000
+        self.synth = DeriveSynth(seed, rate=rate, variant=variant, currencies=currencies,
+                                 start_ms=now, churn_ms=int(churn_seconds * 1000),
+                                 account=Account(wallet, self.subaccounts,
+                                                 signer=EthAccount.from_key(signer_key).address))
+        self.ledger_path = ledger_path
+        self.max_queue = max_queue
+        self.ledger: list[tuple[int, int, str]] = []
+        self._sent: dict[int, list[str]] = {}
+        self._conns: dict[int, _Conn] = {}
+        self._next_conn = 1
+        self._rate_limit_ms: int | None = None
+        self._ledger_file: IO[bytes] | None = None
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._host = "127.0.0.1"
+        self._port = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        if self.ledger_path:
+            self._ledger_file = open(self.ledger_path, "ab")  # closed in stop()
+        app = web.Application()
+        app.router.add_get("/ws", self._handle_ws)
+        app.router.add_get("/v3/ws", self._handle_ws)
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family)
+        self._host, self._port = host, sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        self._ticker = asyncio.create_task(self._tick_loop(), name="derive-sim-ticker")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host
+        if ":" in host:
+            host = f"[{host}]"
+        path = "/v3/ws" if self.variant == "v3" else "/ws"
+        return f"ws://{host}:{self._port}{path}"
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        for conn in list(self._conns.values()):
+            await self._close(conn, 1001, b"server stopping", flush=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._ledger_file is not None:
+            self._ledger_file.close()
+            self._ledger_file = None
+
+    # -- ledger ------------------------------------------------------------------------------
+    def ledger_for(self, conn_no: int) -> list[str]:
+        return list(self._sent.get(conn_no, ()))
+
+    def connections(self) -> list[int]:
+        return sorted(self._conns)
+
+    # -- faults ------------------------------------------------------------------------------
+    async def drop(self) -> None:
+        """Abort every session's TCP transport (no close frame)."""
+        for conn in list(self._conns.values()):
+            conn.closing = True
+            if conn.writer is not None:
+                conn.writer.cancel()
+            if conn.request.transport is not None:
+                conn.request.transport.abort()
+
+    async def inject(self, text: str, conn_no: int | None = None) -> None:
+        for conn in list(self._conns.values()):
+            if conn_no is None or conn.no == conn_no:
+                self._enqueue(conn, text)
+
+    def gap(self, channel_or_instrument: str, skip: int = 3) -> int:
+        """The next publish of matching order books skips ``skip`` publish_ids."""
+        return self.synth.gap(channel_or_instrument, skip)
+
+    def list_instrument(self, currency: str = "ETH") -> str:
+        """List a new option now; get_instruments returns it from the next call on."""
+        return self.synth.list_option(currency, time.time_ns() // 1_000_000)
+
+    def expire_instrument(self, name: str) -> None:
+        self.synth.expire(name)
+
+    def rate_limit(self, retry_ms: int = 500) -> None:
+        """Refuse the next request (any session) with -32000 and a retry hint."""
+        self._rate_limit_ms = int(retry_ms)
+
+    # -- sessions ----------------------------------------------------------------------------
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        # derive-py opens its socket with max_size 16 MB.
+        ws = web.WebSocketResponse(compress=False, max_msg_size=16 * 1024 * 1024)
+        if not ws.can_prepare(request).ok:
+            return web.Response(status=426, text="WebSocket upgrade required\n")
+        await ws.prepare(request)
+        conn = _Conn(self._next_conn, ws, request)
+        self._next_conn += 1
+        self._conns[conn.no] = conn
+        self._sent[conn.no] = []
+        conn.writer = asyncio.create_task(self._writer(conn), name=f"derive-sim-w{conn.no}")
+        try:
+            async for msg in ws:
+                if conn.closing:
+                    continue
+                if msg.type == WSMsgType.TEXT:
+                    self._on_text(conn, msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            conn.closing = True
+            self._conns.pop(conn.no, None)
+            if conn.writer is not None and not conn.writer.done():
+                conn.writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await conn.writer
+            if not ws.closed:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(), 0.5)
+        return ws
+
+    def _on_text(self, conn: _Conn, data: str) -> None:
+        try:
+            msg = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            self._error(conn, None, -32700, "Parse error")
+            return
+        if not isinstance(msg, dict) or not isinstance(msg.get("method"), str):
+            self._error(conn, msg.get("id") if isinstance(msg, dict) else None, -32600,
+                        "Invalid Request")
+            return
+        rid, method = msg.get("id"), msg["method"]
+        params = msg.get("params") or {}
+        if not isinstance(params, dict):
+            self._error(conn, rid, -32602, "Invalid params")
+            return
+        if self._rate_limit_ms is not None:
+            ms, self._rate_limit_ms = self._rate_limit_ms, None
+            self._error(conn, rid, -32000, "Rate limit exceeded", f"Retry after {ms} ms")
+            return
+        now = time.time_ns() // 1_000_000
+        handler = {
+            "public/get_time": lambda: self._reply(conn, rid, now),
+            "public/get_all_currencies": lambda: self._reply(
+                conn, rid, self.synth.get_all_currencies(now)),
+            "public/get_instruments": lambda: self._get_instruments(conn, rid, params),
+            "public/login": lambda: self._login(conn, rid, params, now),
+            "subscribe": lambda: self._subscribe(conn, rid, params),
+            "unsubscribe": lambda: self._unsubscribe(conn, rid, params),
+        }.get(method)
+        if handler is None:
+            self._error(conn, rid, -32601, "Method not found", method)
+            return
+        handler()
+
+    def _get_instruments(self, conn: _Conn, rid: Any, params: dict[str, Any]) -> None:
+        cur, kind = params.get("currency"), params.get("instrument_type")
+        expired = params.get("expired", False)
+        if kind not in INSTRUMENT_TYPES or not isinstance(expired, bool) or not isinstance(
+                cur, str):
+            self._error(conn, rid, -32602, "Invalid params",
+                        "currency, instrument_type (erc20|option|perp), expired are required")
+            return
+        if cur not in self.synth.currencies:
+            self._error(conn, rid, CURRENCY_NOT_FOUND, "Currency not found", cur)
+            return
+        self._reply(conn, rid, self.synth.get_instruments(cur, kind, expired))
+
+    def _login(self, conn: _Conn, rid: Any, params: dict[str, Any], now: int) -> None:
+        from eth_account import Account as EthAccount
+        from eth_account.messages import encode_defunct
+
+        wallet, ts, sig = params.get("wallet"), params.get("timestamp"), params.get("signature")
+        if not isinstance(wallet, str) or wallet.lower() != self.wallet.lower():
+            self._error(conn, rid, ACCOUNT_NOT_FOUND, "Account not found", str(wallet))
+            return
+        ts_text = str(ts) if isinstance(ts, int | str) else ""
+        if not ts_text.isdigit() or abs(int(ts_text) - now) > self.login_window_ms:
+            self._error(conn, rid, INVALID_SIGNATURE,
+                        "Signature invalid for message or transaction",
+                        "timestamp outside the accepted window")
+            return
+        try:
+            signer = EthAccount.recover_message(encode_defunct(text=ts_text),
+                                                signature=str(sig)).lower()
+        except Exception:  # malformed signature of any kind
+            signer = ""
+        if signer not in self.signers:
+            self._error(conn, rid, INVALID_SIGNATURE,
+                        "Signature invalid for message or transaction")
+            return
+        conn.logged_in = True
+        self._reply(conn, rid, list(self.subaccounts))
+
+    def _check(self, conn: _Conn, ch: str) -> str:
+        parsed = parse_channel(ch) if isinstance(ch, str) else None
+        if parsed is None:
+            return f"Invalid channel ({INVALID_CHANNELS})"
+        fam, args = parsed
+        if fam in ("orderbook", "ticker", "ticker_slim", "trades"):
+            inst = self.synth.instruments.get(args[0])
+            if inst is None or not inst.active:
+                return f"Invalid channel ({INVALID_CHANNELS}): unknown instrument {args[0]}"
+        if fam in ("trades_ccy", "trades_status", "spot_feed"):
+            cur = args[1] if fam != "spot_feed" else args[0]
+            if cur not in self.synth.currencies:
+                return f"Invalid channel ({INVALID_CHANNELS}): unknown currency {cur}"
+        if fam in ("private", "rfqs"):
+            owner = (args[0].lower() == self.wallet.lower() if fam == "rfqs"
+                     else int(args[0]) in self.subaccounts)
+            if not conn.logged_in or not owner:
+                return (f"Private channel subscription failed "
+                        f"({PRIVATE_CHANNEL_SUBSCRIPTION_FAILED}): "
+                        + ("not logged in" if not conn.logged_in else "not your account"))
+        return "ok"
+
+    def _channels(self, conn: _Conn, rid: Any, params: dict[str, Any],
+                  optional: bool) -> list[str] | None:
+        chans = params.get("channels")
+        if chans is None and optional:
+            return None
+        if not isinstance(chans, list) or not all(isinstance(c, str) for c in chans):
+            self._error(conn, rid, -32602, "Invalid params", "channels: a list of strings")
+            raise ValueError
+        return list(dict.fromkeys(chans))  # duplicate names are deduplicated
+
+    def _subscribe(self, conn: _Conn, rid: Any, params: dict[str, Any]) -> None:
+        try:
+            chans = self._channels(conn, rid, params, optional=False) or []
+        except ValueError:
+            return
+        status = {}
+        for ch in chans:
+            status[ch] = st = self._check(conn, ch)
+            if st == "ok":
+                conn.subs.add(ch)
+        self._reply(conn, rid, {"status": status,
+                                "current_subscriptions": sorted(conn.subs)})
+
+    def _unsubscribe(self, conn: _Conn, rid: Any, params: dict[str, Any]) -> None:
+        try:
+            chans = self._channels(conn, rid, params, optional=True)
+        except ValueError:
+            return
+        if chans is None:  # no channels (or null): drop every subscription
+            chans = sorted(conn.subs)
+        status = {}
+        for ch in chans:
+            conn.subs.discard(ch)
+            status[ch] = "ok"
+        self._reply(conn, rid, {"status": status,
+                                "current_subscriptions": sorted(conn.subs)})
+
+    def _reply(self, conn: _Conn, rid: Any, result: Any) -> None:
+        self._enqueue(conn, _dumps({"id": rid, "result": result}))
+
+    def _error(self, conn: _Conn, rid: Any, code: int, message: str,
+               data: str | None = None) -> None:
+        err: dict[str, Any] = {"code": code, "message": message}
+        if data is not None:
+            err["data"] = data
+        self._enqueue(conn, _dumps({"id": rid, "error": err}))
+
+    # -- sending -----------------------------------------------------------------------------
+    def _enqueue(self, conn: _Conn, text: str) -> None:
+        if conn.closing:
+            return
+        if conn.queue.qsize() >= self.max_queue:
+            log.warning("derive sim: connection %d is too slow; closing it", conn.no)
+            conn.closing = True
+            asyncio.ensure_future(self._close(conn, 1008, b"slow consumer", flush=False))
+            return
+        conn.queue.put_nowait(text)
+
+    async def _writer(self, conn: _Conn) -> None:
+        try:
+            while True:
+                text = await conn.queue.get()
+                if conn.ws.closed:
+                    return
+                entry = (conn.no, len(self._sent[conn.no]) + 1, text)
+                try:
+                    await conn.ws.send_str(text)
+                except (ConnectionError, RuntimeError):
+                    return
+                # Ledgered once handed to the transport (uncompressed frames are written
+                # synchronously), so the ledger is what the peer can have received.
+                self.ledger.append(entry)
+                self._sent[conn.no].append(text)
+                if self._ledger_file is not None:
+                    self._ledger_file.write(orjson.dumps(
+                        {"conn": entry[0], "seq": entry[1], "text": text}) + b"\n")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("derive sim: writer %d failed", conn.no)
+
+    async def _close(self, conn: _Conn, code: int, message: bytes, flush: bool) -> None:
+        conn.closing = True
+        if flush:
+            for _ in range(100):  # let queued frames go out first (graceful stop)
+                if conn.queue.empty():
+                    break
+                await asyncio.sleep(0.01)
+        if conn.writer is not None and not conn.writer.done():
+            conn.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await conn.writer
+        if not conn.ws.closed:
+            try:
+                await asyncio.wait_for(conn.ws.close(code=code, message=message), 0.5)
+            except (TimeoutError, ConnectionError, RuntimeError):
+                if conn.request.transport is not None:
+                    conn.request.transport.abort()
+
+    # -- ticking -----------------------------------------------------------------------------
+    async def _tick_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += TICK_SECONDS
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            if next_at < loop.time():
+                next_at = loop.time()
+            try:
+                self.tick_once(time.time_ns() // 1_000_000)
+            except Exception:
+                log.exception("derive sim: tick failed")
+            if self._ledger_file is not None:
+                self._ledger_file.flush()
+
+    def tick_once(self, now_ms: int) -> None:
+        """Publish what is due at ``now_ms`` to every session subscribed to it."""
+        by_channel: dict[str, list[_Conn]] = {}
+        for conn in self._conns.values():
+            if not conn.closing:
+                for ch in conn.subs:
+                    by_channel.setdefault(ch, []).append(conn)
+        if not by_channel:
+            return
+        for ch, data in self.synth.tick(now_ms, set(by_channel)):
+            text = _dumps({"method": "subscription", "params": {"channel": ch, "data": data}})
+            for conn in by_channel[ch]:
+                self._enqueue(conn, text)
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+async def serve(host: str = "127.0.0.1", port: int = 8766, **opts: Any) -> None:
+    """Run a :class:`DeriveServer` until cancelled (``recorder sim derive``). Prints the URL
+    and the wallet; the signer it accepts by default is :data:`DEFAULT_SIGNER_KEY`, a
+    throwaway test key derived from a fixed label (``-o signer_key=0x...`` sets another)."""
+    opts.pop("api_keys", None)
+    opts.pop("firehose", None)
+    server = DeriveServer(**{k: v for k, v in opts.items() if v is not None})
+    bound = await server.start(host, port)
+    print(f"derive simulator listening on ws://{host}:{bound}"
+          f"{'/v3/ws' if server.variant == 'v3' else '/ws'} (wallet {server.wallet})",
+          flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()

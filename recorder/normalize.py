@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from recorder.journal import KIND_IN, KIND_META, KIND_REST
+from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST
 from recorder.venues.base import NO_ACTIONS, Action, Adapter, Row, session
 
 # Meta events the transport journals that become a session_events row as they are.
@@ -39,8 +39,15 @@ class Normalizer:
             head, _, body = data.partition(b"\n")
             h = orjson.loads(head)
             return self.adapter.on_response(conn, h["tag"], h["status"], body)
+        if kind == KIND_OUT:
+            # Our own outbound messages (secrets redacted): adapters that correlate replies
+            # with requests learn what was really sent here, live and in rebuilds alike.
+            hook = getattr(self.adapter, "on_sent", None)
+            if hook is not None:
+                hook(conn, data)
+            return [], NO_ACTIONS
         if kind != KIND_META:
-            return [], NO_ACTIONS  # our own outbound messages: journal only
+            return [], NO_ACTIONS
         m = orjson.loads(data)
         ev = m.pop("ev")
         if ev == "connected":

@@ -21,6 +21,7 @@ from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST, JournalWri
 from recorder.lake import LakeWriter
 from recorder.normalize import Normalizer, meta
 from recorder.transport import TRANSPORTS
+from recorder.transport.backoff import RateGate
 from recorder.venues.base import Action, Adapter, ConnSpec, Fetch, Open, Send, VenueSpec
 
 
@@ -65,6 +66,8 @@ class VenueRun:
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"io-{cfg.name}")
         self._pending: list[Future[Any]] = []
         self.failure: BaseException | None = None
+        # Read by the transports before every connection attempt (VenueSpec.connect_limit).
+        self.connect_gate = RateGate(*spec.connect_limit) if spec.connect_limit else None
 
     # -- the hot path ------------------------------------------------------------------------
     def _ingest(self, kind: int, conn: str, data: bytes, ts: int) -> None:

@@ -117,6 +117,13 @@ class Adapter(Protocol):
 class BaseAdapter:
     """Defaults for the optional parts of :class:`Adapter`."""
 
+    def on_sent(self, conn: str, data: bytes) -> None:
+        """Optional hook (the normalizer calls it when present): a message we sent on
+        ``conn`` as journaled (secrets redacted), or the JSON record of a :class:`Fetch`
+        request. Lets an adapter correlate replies with the requests really sent, identically
+        live and when rebuilding from the journal."""
+        return None
+
     def on_connected(self, conn: str) -> Sequence[Action]:
         return NO_ACTIONS
 
@@ -143,6 +150,8 @@ class VenueSpec:
     make_adapter: Callable[..., Adapter]
     start_simulator: Callable[..., Any] | None = None
     send_limit: tuple[int, float] | None = None  # (messages, per seconds) for paced sends
+    # (connection attempts, per seconds) across all of the venue's connections
+    connect_limit: tuple[int, float] | None = None
     serve: Callable[..., Any] | None = None  # async serve(host, port, **opts): `recorder sim`
 
 

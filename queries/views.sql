@@ -66,9 +66,17 @@ CREATE OR REPLACE VIEW diffusal_portfolio_dedup AS SELECT * FROM diffusal_portfo
 CREATE OR REPLACE VIEW diffusal_position AS SELECT * FROM read_parquet('${lake}/diffusal_position/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW diffusal_position_dedup AS SELECT * FROM diffusal_position QUALIFY row_number() OVER (PARTITION BY symbol, updated_at_ms, size ORDER BY ts_recv, run_id, recv_seq) = 1;
 
+-- diffusal_private_snapshot: One row per initial snapshot on /ws/private (a channel's, or a rfq.quotes.<id> stream's), even an empty one: the account's state at that moment is exactly the is_snapshot rows of the same receipt (same conn_id, recv_seq).
+CREATE OR REPLACE VIEW diffusal_private_snapshot AS SELECT * FROM read_parquet('${lake}/diffusal_private_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_private_snapshot_dedup AS SELECT * FROM diffusal_private_snapshot QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq) = 1;
+
 -- diffusal_reply: A control reply {result, id}: SUBSCRIBE/UNSUBSCRIBE (result null) and LIST_SUBSCRIPTIONS (the channel list). method and params are what we sent with that id.
 CREATE OR REPLACE VIEW diffusal_reply AS SELECT * FROM read_parquet('${lake}/diffusal_reply/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW diffusal_reply_dedup AS SELECT * FROM diffusal_reply QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq) = 1;
+
+-- diffusal_rest: One row per REST response (hydration, resyncs), failures included: which request, its HTTP status and how many items it held. The items themselves are rows of the stream tables with source = 'rest'.
+CREATE OR REPLACE VIEW diffusal_rest AS SELECT * FROM read_parquet('${lake}/diffusal_rest/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rest_dedup AS SELECT * FROM diffusal_rest QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq) = 1;
 
 -- diffusal_rfq_auction: RFQ auction requests: rfq_request on /ws/rfq/stream, global@rfq and /ws/rfq/mm (source = 'mm'), the stream's initial snapshot (source = 'snapshot') and GET /api/rfq/active-auctions (source = 'rest'). Beyond requestId, taker, pairId and strike the fields are inferred.
 CREATE OR REPLACE VIEW diffusal_rfq_auction AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_auction/date=*/*.parquet', hive_partitioning = true, union_by_name = true);

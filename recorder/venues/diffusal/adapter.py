@@ -747,7 +747,7 @@ class DiffusalAdapter(BaseAdapter):
             for c in chans:
                 pc.channels.pop(c, None)
                 self.chan_conn.pop(c, None)
-            pc.cap = max(1, len(pc.channels))
+            pc.cap = len(pc.channels)
             return self._assign(chans)
         return [self._request(conn, "SUBSCRIBE", chans, delay=delay)]
 
@@ -759,44 +759,60 @@ class DiffusalAdapter(BaseAdapter):
         try:
             payload = _loads(body)
         except _JSONError as e:
-            return [unhandled("malformed", body, msg_type=f"rest:{kind}", error=str(e))], \
+            return [self._rest_row(tag, status, None, f"not JSON: {e}"),
+                    unhandled("malformed", body, msg_type=f"rest:{kind}", error=str(e))], \
                 NO_ACTIONS
         try:
-            if kind == "pairs":
-                return self._rest_pairs(payload)
-            if kind in ("markets", "contracts"):
-                return self._rest_instruments(kind, payload)
-            if kind == "orderbook":
-                data = payload.get("data", payload) if isinstance(payload, dict) else payload
-                if not isinstance(data, dict):
-                    raise TypeError("orderbook body is not an object")
-                return self._depth(data, None, "rest")
-            if kind == "active-auctions":
-                items = _items(payload, "auctions", "data", "items")
-                if items is None:
-                    raise TypeError("no auction list")
-                return [r for a in items for r in self._rfq_request(REST, a, None, "rest")[0]], \
-                    NO_ACTIONS
-            if kind == "quotes":
-                items = _items(payload, "quotes", "data", "items")
-                if items is None:
-                    raise TypeError("no quote list")
-                rows: list[Row] = []
-                for q in items:
-                    q = dict(q)
-                    q.setdefault("requestId", arg)
-                    rows += self._quote_row(q, None, "rest")
-                return rows, NO_ACTIONS
+            rows, actions, count = self._rest_body(kind, arg, payload)
         except (TypeError, AttributeError, KeyError, ValueError, InvalidOperation) as e:
-            return [unhandled("unexpected_shape", body, msg_type=f"rest:{kind}",
-                              error=f"{type(e).__name__}: {e}")], NO_ACTIONS
-        return [unhandled("unexpected_response", body, msg_type=tag)], NO_ACTIONS
+            err = f"{type(e).__name__}: {e}"
+            return [self._rest_row(tag, status, None, err),
+                    unhandled("unexpected_shape", body, msg_type=f"rest:{kind}", error=err)], \
+                NO_ACTIONS
+        return [self._rest_row(tag, status, count, None), *rows], actions
+
+    @staticmethod
+    def _rest_row(tag: str, status: int, count: int | None, error: str | None) -> Row:
+        return T.REST_RESPONSE, {"_tag": tag, "_status": status, "_count": count,
+                                 "_error": error}
+
+    def _rest_body(self, kind: str, arg: str, payload: Any) -> tuple[list[Row],
+                                                                     Sequence[Action], int]:
+        if kind == "pairs":
+            rows, actions = self._rest_pairs(payload)
+            return rows, actions, len(rows)
+        if kind in ("markets", "contracts"):
+            rows, actions = self._rest_instruments(kind, payload)
+            return rows, actions, len(rows)
+        if kind == "orderbook":
+            data = payload.get("data", payload) if isinstance(payload, dict) else payload
+            if not isinstance(data, dict):
+                raise TypeError("orderbook body is not an object")
+            rows, actions = self._depth(data, None, "rest")
+            return rows, actions, 1
+        if kind == "active-auctions":
+            items = _items(payload, "auctions", "data", "items")
+            if items is None:
+                raise TypeError("no auction list")
+            rows = [r for a in items for r in self._rfq_request(REST, a, None, "rest")[0]]
+            return rows, NO_ACTIONS, len(items)
+        if kind == "quotes":
+            items = _items(payload, "quotes", "data", "items")
+            if items is None:
+                raise TypeError("no quote list")
+            rows = []
+            for q in items:
+                q = dict(q)
+                q.setdefault("requestId", arg)
+                rows += self._quote_row(q, None, "rest")
+            return rows, NO_ACTIONS, len(items)
+        raise ValueError(f"no reader for REST tag {kind!r}")
 
     def _rest_failed(self, kind: str, arg: str, tag: str, status: int, body: bytes) -> Result:
-        rows: list[Row] = [
-            unhandled("rest_error", body, msg_type=f"rest:{kind}", error=f"HTTP {status}"),
-            session("error", code=str(status), channel=tag,
-                    reason=f"REST {tag} failed: {body[:200].decode('utf-8', 'replace')}")]
+        text = body[:500].decode("utf-8", "replace")
+        rows: list[Row] = [self._rest_row(tag, status, None, text),
+                           session("error", code=str(status), channel=tag,
+                                   reason=f"REST {tag} failed: {text[:200]}")]
         actions: list[Action] = []
         if kind == "orderbook":
             book = self.books.get(arg)
@@ -961,7 +977,17 @@ class DiffusalAdapter(BaseAdapter):
             rows.append((table, with_extra(table, row)))
             if channel == "rfq":
                 actions += self._account_rfq(row)
+        if snapshot:
+            rows.append(self._snapshot_row(channel, data, len(items)))
         return rows, actions
+
+    @staticmethod
+    def _snapshot_row(channel: str, data: Any, count: int) -> Row:
+        row = {"_stream": channel, "_count": count}
+        if isinstance(data, dict):
+            row.update({k: v for k, v in data.items()
+                        if k not in ("items", "data", "quotes", channel + "s")})
+        return T.PRIVATE_SNAPSHOT, with_extra(T.PRIVATE_SNAPSHOT, row)
 
     def _account_rfq(self, row: dict[str, Any]) -> list[Action]:
         """One of our RFQs appeared: hydrate its quotes over REST, then follow them on
@@ -985,16 +1011,19 @@ class DiffusalAdapter(BaseAdapter):
         return out
 
     def _private_quotes(self, stream: str, data: Any) -> Result:
-        items = _items(data, "quotes", "items", "data")
+        snapshot = isinstance(data, list) or (isinstance(data, dict)
+                                              and data.get("type") == "snapshot")
+        items = _items(data, "items", "quotes", "data") if snapshot else [data]
         if items is None:
-            items = [data]
+            items = []
         rid = stream.removeprefix("rfq.quotes.")
         rows: list[Row] = []
         for q in items:
             q = dict(q)
-            q.pop("type", None) if q.get("type") in ("quote", "snapshot") else None
             q.setdefault("requestId", rid)
-            rows += self._quote_row(q, stream, "ws")
+            rows += self._quote_row(q, stream, "snapshot" if snapshot else "ws")
+        if snapshot:
+            rows.append(self._snapshot_row(stream, data, len(items)))
         return rows, NO_ACTIONS
 
 

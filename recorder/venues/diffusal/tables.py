@@ -150,6 +150,15 @@ INSTRUMENT = _t(
      ("underlying", S, ""), STRIKE, STRIKE_F, EXPIRY, IS_CALL, ("status", S, "")),
     ("run_id", "endpoint", "symbol"))
 
+REST_RESPONSE = _t(
+    "rest", "One row per REST response (hydration, resyncs), failures included: which "
+    "request, its HTTP status and how many items it held. The items themselves are rows of "
+    "the stream tables with source = 'rest'.",
+    (("tag", S, "pairs | markets | contracts | orderbook:<symbol> | active-auctions | "
+      "quotes:<requestId>", "_tag"), ("status", INT, "HTTP status; 0 = no answer", "_status"),
+     ("item_count", INT, "rows the body held (1 for an orderbook)", "_count"),
+     ("error", S, "failure text (first 500 characters of the body)", "_error")), RECEIPT)
+
 # --- RFQ --------------------------------------------------------------------------------------
 
 _RFQ_TS = ("timestamp_ms", INT, "venue time, epoch ms (raw; unit inferred: the reference "
@@ -278,10 +287,18 @@ PORTFOLIO = _t(
      ("unrealized_pnl", F, "", "unrealizedPnl"), _UPD),
     ("updated_at_ms", "equity", "margin_used"), event_time="updated_at_ms")
 
+PRIVATE_SNAPSHOT = _t(
+    "private_snapshot", "One row per initial snapshot on /ws/private (a channel's, or a "
+    "rfq.quotes.<id> stream's), even an empty one: the account's state at that moment is "
+    "exactly the is_snapshot rows of the same receipt (same conn_id, recv_seq).",
+    (STREAM, ("item_count", INT, "rows the snapshot held", "_count"), TS_MS),
+    RECEIPT, event_time="timestamp_ms")
+
 TABLES = (DEPTH, TICKER, TRADE, INDEX, MARKETS, REPLY, ERROR, AUTH, PAIR_T, INSTRUMENT,
+          REST_RESPONSE,
           RFQ_AUCTION, RFQ_RESOLUTION, RFQ_QUOTE, RFQ_SNAPSHOT, RFQ_CONNECTED, RFQ_HEARTBEAT,
           RFQ_AUTH_SUCCESS, RFQ_QUOTE_REJECTED, RFQ_TRADE_FILLED, POSITION, ORDER, FILL,
-          COLLATERAL, ACCOUNT_RFQ, LIQUIDATION, PORTFOLIO)
+          COLLATERAL, ACCOUNT_RFQ, LIQUIDATION, PORTFOLIO, PRIVATE_SNAPSHOT)
 register(*TABLES)
 
 #: private channel -> table

@@ -227,7 +227,8 @@ class DiffusalAdapter(BaseAdapter):
         self._keepalive: dict[str, int] = {}  # conn -> id of its armed LIST_SUBSCRIPTIONS
         self._auth_id: int | None = None
         self.authed = False
-        self.pub: list[_PubConn] = [_PubConn(f"{PUBLIC}-0", cap=settings.max_subscriptions)]
+        self.cap = settings.max_subscriptions  # lowered if the server refuses with 4029
+        self.pub: list[_PubConn] = [_PubConn(f"{PUBLIC}-0", cap=self.cap)]
         self.chan_conn: dict[str, str] = {}
         self.dropped: dict[str, str] = {}  # channel -> why we stopped asking for it
         self.pairs: dict[str, dict[str, Any]] = {}  # pairId -> pair
@@ -369,7 +370,7 @@ class DiffusalAdapter(BaseAdapter):
                 continue
             pc = next((p for p in self.pub if len(p.channels) < p.cap), None)
             if pc is None:
-                pc = _PubConn(f"{PUBLIC}-{len(self.pub)}", cap=self.settings.max_subscriptions)
+                pc = _PubConn(f"{PUBLIC}-{len(self.pub)}", cap=self.cap)
                 self.pub.append(pc)
                 out.append(Open(ConnSpec(pc.name, f"{self.ws_base}/ws/public")))
             pc.channels[ch] = None
@@ -734,7 +735,7 @@ class DiffusalAdapter(BaseAdapter):
         """4029: the messages/min cap (the connection stays open) or the 50-subscriptions cap
         (existing subscriptions unaffected). Both use the same code; the text tells them apart
         when it mentions subscriptions."""
-        delay = min(60.0, self._retry.get(conn, 5.0))
+        delay = min(60.0, self._retry.get(conn, 2.0))
         self._retry[conn] = delay * 2
         rows.append(session("rate_limited", code=str(RATE_LIMITED), channel=",".join(chans) or
                             None, retry_after_s=delay, reason=text))
@@ -743,11 +744,17 @@ class DiffusalAdapter(BaseAdapter):
         pc = self._pubconn(conn)
         if pc is not None and "subscription" in text.lower():
             # The server's cap is lower than ours: keep this socket at what it already holds
-            # and move the refused channels to another one.
+            # and move the refused channels. When it holds nothing, the batch alone was too
+            # big: halve it. Every socket opened from now on uses the learned cap, so this
+            # converges instead of opening sockets that would be refused the same way.
             for c in chans:
                 pc.channels.pop(c, None)
                 self.chan_conn.pop(c, None)
-            pc.cap = len(pc.channels)
+            held = len(pc.channels)
+            learned = held if held else max(1, len(chans) // 2)
+            self.cap = min(self.cap, learned)
+            for p in self.pub:
+                p.cap = min(p.cap, self.cap) if p is not pc else (held or self.cap)
             return self._assign(chans)
         return [self._request(conn, "SUBSCRIBE", chans, delay=delay)]
 

@@ -247,7 +247,8 @@ class DiffusalServer:
         self._storm_until = time.monotonic() + seconds
 
     def pause(self, paused: bool = True) -> None:
-        """Stop (or restart) the market: no data frames while paused, books stay put."""
+        """Stop (or restart) the market and the RFQ heartbeats: nothing is sent unprompted
+        while paused, books stay put."""
         self._paused = paused
 
     async def drop(self) -> None:
@@ -599,6 +600,8 @@ class DiffusalServer:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
+            if self._paused:
+                continue
             now = _now_ms()
             for c in list(self._conns.values()):
                 if c.path.startswith("/ws/rfq/"):

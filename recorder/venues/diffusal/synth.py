@@ -140,6 +140,7 @@ class DiffusalSynth:
             for k in strikes:
                 self._new_series(und, k, self.expiries[0], True)
                 self._new_series(und, k, self.expiries[0], False)
+        self.hidden: list[tuple[str, int]] = []  # (symbol, sequence) of diffs never sent
         self.auctions: dict[str, Auction] = {}
         self.done_auctions: dict[str, Auction] = {}
         self.mm_nonce = dict.fromkeys(MMS, 1)
@@ -214,6 +215,7 @@ class DiffusalSynth:
         s.seq += 1
         if s.hide > 0:
             s.hide -= 1
+            self.hidden.append((s.symbol, s.seq))
             return None
         return {"type": "diff", "symbol": s.symbol, "bids": changed["bids"],
                 "asks": changed["asks"], "sequence": s.seq, "timestamp": now_ms}

@@ -388,22 +388,34 @@ def test_4029_message_rate_retries_later_and_subscription_cap_moves_channels() -
                         "msg": "rate limit exceeded: 300 messages/min", "method": "SUBSCRIBE",
                         "params": '["global@markets","global@rfq"]', "extra": None}
     assert [(e["event"], e["code"], e["retry_after_s"]) for e in events(rows)] == [
-        ("rate_limited", "4029", 5.0)]
+        ("rate_limited", "4029", 2.0)]
     assert [(a.delay, orjson.loads(a.text)["params"]) for a in actions] == [
-        (5.0, ["global@markets", "global@rfq"])]
+        (2.0, ["global@markets", "global@rfq"])]
     # backoff grows per connection until a subscribe succeeds
     again = sent(ad, actions)
     rows, actions = feed(ad, {**rate, "id": again[0]["id"]})
-    assert actions[0].delay == 10.0
-    # the subscription cap: the refused channels move to another connection
+    assert actions[0].delay == 4.0
+    # the subscription cap, refused with nothing held yet: the batch was too big for the
+    # server, so the cap is halved and the channels spread over connections of that size
     sent(ad, actions)
     rows, actions = feed(ad, {**cap, "id": orjson.loads(actions[0].text)["id"]})
     assert [e["event"] for e in events(rows)] == ["rate_limited"]
-    assert [(type(a), a.spec.name, a.spec.url) for a in actions] == [
-        (Open, "public-1", "wss://api.testnet.diffusal.xyz/ws/public")]
-    assert list(ad.pub[1].channels) == ["global@markets", "global@rfq"]
-    assert [(a.conn, orjson.loads(a.text)["params"]) for a in ad.on_connected("public-1")
-            if "SUBSCRIBE" in a.text] == [("public-1", ["global@markets", "global@rfq"])]
+    assert ad.cap == 1
+    assert [(type(a).__name__, a.spec.name if isinstance(a, Open) else a.conn) for a in actions
+            ] == [("Open", "public-1"), ("Send", "public-0")]
+    assert [list(p.channels) for p in ad.pub] == [["global@markets"], ["global@rfq"]]
+    assert [orjson.loads(a.text)["params"] for a in ad.on_connected("public-1")
+            if "SUBSCRIBE" in a.text] == [["global@rfq"]]
+    # a connection that holds channels keeps them and is capped at what it holds
+    ad = new()
+    sent(ad, ad.on_connected("public-0"))
+    feed(ad, {"result": None, "id": 1})
+    more = sent(ad, ad._assign(["btc@depth", "btc@trade", "btc@ticker"]))
+    rows, actions = feed(ad, {**cap, "id": more[0]["id"]})
+    assert (ad.pub[0].cap, ad.cap, list(ad.pub[0].channels)) == (
+        2, 2, ["global@markets", "global@rfq"])
+    assert [list(p.channels) for p in ad.pub[1:]] == [["btc@depth", "btc@trade"],
+                                                      ["btc@ticker"]]
 
 
 def test_refused_channels_are_split_then_dropped() -> None:

@@ -743,19 +743,26 @@ class DiffusalAdapter(BaseAdapter):
             return []
         pc = self._pubconn(conn)
         if pc is not None and "subscription" in text.lower():
-            # The server's cap is lower than ours: keep this socket at what it already holds
-            # and move the refused channels. When it holds nothing, the batch alone was too
-            # big: halve it. Every socket opened from now on uses the learned cap, so this
-            # converges instead of opening sockets that would be refused the same way.
+            # The server's cap is lower than ours: it holds the channels acked before and
+            # refused this batch. Keep the first half of the batch here (asked again) and move
+            # the rest; a single refused channel proves the socket full, and that cap then
+            # applies to every socket. A binary search: a few messages, never a socket storm.
             for c in chans:
                 pc.channels.pop(c, None)
                 self.chan_conn.pop(c, None)
             held = len(pc.channels)
-            learned = held if held else max(1, len(chans) // 2)
-            self.cap = min(self.cap, learned)
-            for p in self.pub:
-                p.cap = min(p.cap, self.cap) if p is not pc else (held or self.cap)
-            return self._assign(chans)
+            if len(chans) == 1:
+                pc.cap = held
+                self.cap = min(self.cap, max(1, held))
+                for other in self.pub:
+                    other.cap = min(other.cap, self.cap) if other is not pc else held
+                return self._assign(chans)
+            keep, move = chans[: len(chans) // 2], chans[len(chans) // 2:]
+            pc.cap = held + len(keep)
+            for c in keep:
+                pc.channels[c] = None
+                self.chan_conn[c] = pc.name
+            return [self._request(conn, "SUBSCRIBE", keep), *self._assign(move)]
         return [self._request(conn, "SUBSCRIBE", chans, delay=delay)]
 
     # -- REST ----------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 
-from recorder.config import secret
+from recorder.config import parse_duration, secret
 from recorder.errors import ConfigError
 from recorder.schema import Table
 from recorder.venues.base import (
@@ -122,6 +122,8 @@ class Settings:
                 ("http://", "https://"))):
             raise ConfigError(f"{where}.rest_url: an http(s) URL")
         keep = options.get("keepalive", 30.0)
+        if isinstance(keep, str):
+            keep = parse_duration(keep)
         if isinstance(keep, bool) or not isinstance(keep, int | float) or keep < 1:
             raise ConfigError(f"{where}.keepalive: seconds between LIST_SUBSCRIPTIONS (>= 1)")
         return cls(tuple(u.lower() for u in und) if und else None,

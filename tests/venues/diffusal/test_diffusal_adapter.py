@@ -706,7 +706,7 @@ def test_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
            ({"underlyings": "btc"}, "underlyings"),
            ({"grouped": "yes"}, "grouped"),
            ({"rest_url": "ftp://x"}, "rest_url"),
-           ({"keepalive": 0}, "keepalive")]
+           ({"keepalive": 0}, "keepalive"), ({"keepalive": "soon"}, "duration")]
     for options, word in bad:
         with pytest.raises(ConfigError, match=word):
             make_adapter("diffusal", "wss://x", options)
@@ -724,6 +724,7 @@ def test_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
         ("rfq-mm", "wss://api.testnet.diffusal.xyz/ws/rfq/mm",
          {"Authorization": "Bearer t0k"})]
     assert ad.rest_base == "https://api.testnet.diffusal.xyz"
+    assert new(keepalive="45s").settings.keepalive == 45.0
     # without a token: only the public sockets
     assert [c.name for c in make_adapter("diffusal", "wss://x", {}).connections()] == [
         "public-0", "rfq-stream"]

@@ -422,8 +422,10 @@ class DiffusalAdapter(BaseAdapter):
             if self.settings.instruments:
                 want += self._instrument_channels(sym)
             if self.settings.instruments or self.settings.grouped:
+                # Staggered 100 ms apart: discovery can list hundreds of instruments, and
+                # unauthenticated REST data is limited to 600 requests/min per IP.
                 out.append(self._fetch(f"/api/markets/orderbook/{quote(sym, safe='')}",
-                                       f"orderbook:{sym}"))
+                                       f"orderbook:{sym}", delay=round(0.1 * len(out), 3)))
         return self._assign(want) + out
 
     # -- frames --------------------------------------------------------------------------------
@@ -1009,9 +1011,17 @@ class DiffusalAdapter(BaseAdapter):
         """One of our RFQs appeared: hydrate its quotes over REST, then follow them on
         rfq.quotes.<id> and on its own /ws/rfq/quotes socket."""
         rid = row.get("requestId")
-        if not isinstance(rid, str) or rid in self.account_rfqs:
+        if not isinstance(rid, str):
             return []
         if row.get("status") not in (None, "open", "active", "pending"):
+            # Ended: stop following its quotes, so a busy account's subscriptions (and the
+            # resubscribe after every reconnect) do not grow without bound.
+            if rid in self.account_rfqs:
+                del self.account_rfqs[rid]
+                if self.authed:
+                    return [self._request(PRIVATE, "UNSUBSCRIBE", [f"rfq.quotes.{rid}"])]
+            return []
+        if rid in self.account_rfqs:
             return []
         self.account_rfqs[rid] = None
         out: list[Action] = [self._fetch(f"/api/rfq/quotes/{quote(rid, safe='')}",

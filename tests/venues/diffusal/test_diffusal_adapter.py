@@ -508,6 +508,12 @@ def test_private_snapshots_updates_and_account_rfq_follow_up() -> None:
         f"rfq-quotes-{RID}", f"wss://api.testnet.diffusal.xyz/ws/rfq/quotes?requestId={RID}",
         {"Authorization": "Bearer tok"})
     assert feed(ad, frames[6], "private")[1] == []  # once per request
+    # once it ended, its quote stream is unsubscribed (and not asked for after a reconnect)
+    done = {"stream": "rfq", "data": {**frames[6]["data"], "status": "filled"}}
+    (unsub,) = sent(ad, feed(ad, done, "private")[1])
+    assert (unsub["method"], unsub["params"]) == ("UNSUBSCRIBE", [f"rfq.quotes.{RID}"])
+    assert RID not in ad.account_rfqs
+    feed(ad, frames[6], "private")  # (seen open again: followed again)
     liq = one(lake(feed(ad, frames[7], "private")[0]), "diffusal_liquidation")
     assert (liq["liquidation_id"], liq["penalty"]) == ("l00002", 12.5)
     port = one(lake(feed(ad, frames[8], "private")[0]), "diffusal_portfolio")
@@ -620,8 +626,8 @@ def test_rest_hydration_rows_and_subscriptions() -> None:
                      "btc-82000-c-1736409600@ticker", "btc-82000-c-1736409600@trade",
                      "eth@depth", "eth@ticker", "eth@trade", "eth-2100-p-1736409600@depth",
                      "eth-2100-p-1736409600@ticker", "eth-2100-p-1736409600@trade"]]
-    assert [a.tag for a in actions if isinstance(a, Fetch)] == [
-        f"orderbook:{SYM}", "orderbook:ETH-2100-P-1736409600"]
+    assert [(a.tag, a.delay) for a in actions if isinstance(a, Fetch)] == [
+        (f"orderbook:{SYM}", 0.0), ("orderbook:ETH-2100-P-1736409600", 0.1)]
     # contracts repeat them (no new subscriptions); settled instruments are not subscribed
     assert [a for a in rest(ad, "contracts", load("rest_markets")[0])[1]] == []
     rows, actions = rest(ad, "markets", load("rest_markets")[1])

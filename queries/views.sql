@@ -82,6 +82,118 @@ CREATE OR REPLACE VIEW derive_trades_by_currency_dedup AS SELECT * FROM derive_t
 CREATE OR REPLACE VIEW derive_trades_settled AS SELECT * FROM read_parquet('${lake}/derive_trades_settled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW derive_trades_settled_dedup AS SELECT * FROM derive_trades_settled QUALIFY row_number() OVER (PARTITION BY trade_id, coalesce(tx_status, batch_status) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
+-- diffusal_account_rfq: Private 'rfq': this account's RFQs; each new requestId gets quotes hydrated over REST, rfq.quotes.<id> on /ws/private and its own /ws/rfq/quotes socket.
+CREATE OR REPLACE VIEW diffusal_account_rfq AS SELECT * FROM read_parquet('${lake}/diffusal_account_rfq/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_account_rfq_dedup AS SELECT * FROM diffusal_account_rfq QUALIFY row_number() OVER (PARTITION BY request_id, status, updated_at_ms ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_auth: Private AUTH accepted: either the seed's {status: 'authenticated'} frame or the reference's {result: AuthSuccessResult, id} (its fields were not retrievable; kept as JSON).
+CREATE OR REPLACE VIEW diffusal_auth AS SELECT * FROM read_parquet('${lake}/diffusal_auth/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_auth_dedup AS SELECT * FROM diffusal_auth QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_collateral: Private 'collateral': balances per asset.
+CREATE OR REPLACE VIEW diffusal_collateral AS SELECT * FROM read_parquet('${lake}/diffusal_collateral/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_collateral_dedup AS SELECT * FROM diffusal_collateral QUALIFY row_number() OVER (PARTITION BY asset, updated_at_ms, balance ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_depth: Order book: the snapshot a subscribe sends, then diffs with only the changed levels (size 0 removes a level); REST orderbook snapshots (source = 'rest') in the same table. Instrument and grouped (<underlying>@depth) streams both land here. Rebuild a book with queries/diffusal_book_at.sql.
+CREATE OR REPLACE VIEW diffusal_depth AS SELECT * FROM read_parquet('${lake}/diffusal_depth/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_depth_dedup AS SELECT * FROM diffusal_depth QUALIFY row_number() OVER (PARTITION BY symbol, type, sequence ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_error: An error reply {error:{code,msg}, id}: 4029 rate/subscription limits, rejected subscribes, AUTH failures (also in session_events).
+CREATE OR REPLACE VIEW diffusal_error AS SELECT * FROM read_parquet('${lake}/diffusal_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_error_dedup AS SELECT * FROM diffusal_error QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_fill: Private 'fill': recent fills snapshot, then each fill.
+CREATE OR REPLACE VIEW diffusal_fill AS SELECT * FROM read_parquet('${lake}/diffusal_fill/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_fill_dedup AS SELECT * FROM diffusal_fill QUALIFY row_number() OVER (PARTITION BY fill_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_index: Spot price and implied volatility per pair (inputs for client-side Black-Scholes).
+CREATE OR REPLACE VIEW diffusal_index AS SELECT * FROM read_parquet('${lake}/diffusal_index/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_index_dedup AS SELECT * FROM diffusal_index QUALIFY row_number() OVER (PARTITION BY pair, timestamp_s, hash(spot_price, volatility) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_instrument: Instruments discovered over REST: GET /api/markets and /api/markets/contracts (endpoint says which). Fields beyond the symbol are inferred.
+CREATE OR REPLACE VIEW diffusal_instrument AS SELECT * FROM read_parquet('${lake}/diffusal_instrument/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_instrument_dedup AS SELECT * FROM diffusal_instrument QUALIFY row_number() OVER (PARTITION BY run_id, endpoint, symbol ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_liquidation: Private 'liquidation'.
+CREATE OR REPLACE VIEW diffusal_liquidation AS SELECT * FROM read_parquet('${lake}/diffusal_liquidation/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_liquidation_dedup AS SELECT * FROM diffusal_liquidation QUALIFY row_number() OVER (PARTITION BY liquidation_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_markets: global@markets: series_created and series_settled. No venue time is sent.
+CREATE OR REPLACE VIEW diffusal_markets AS SELECT * FROM read_parquet('${lake}/diffusal_markets/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_markets_dedup AS SELECT * FROM diffusal_markets QUALIFY row_number() OVER (PARTITION BY type, series_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_order: Private 'order': open orders snapshot, then every order state change.
+CREATE OR REPLACE VIEW diffusal_order AS SELECT * FROM read_parquet('${lake}/diffusal_order/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_order_dedup AS SELECT * FROM diffusal_order QUALIFY row_number() OVER (PARTITION BY order_id, status, filled_size, updated_at_ms ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_pair: GET /api/markets/pairs, once per run (and on refresh).
+CREATE OR REPLACE VIEW diffusal_pair AS SELECT * FROM read_parquet('${lake}/diffusal_pair/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_pair_dedup AS SELECT * FROM diffusal_pair QUALIFY row_number() OVER (PARTITION BY run_id, pair_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_portfolio: Private 'portfolio': account-level margin summary.
+CREATE OR REPLACE VIEW diffusal_portfolio AS SELECT * FROM read_parquet('${lake}/diffusal_portfolio/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_portfolio_dedup AS SELECT * FROM diffusal_portfolio QUALIFY row_number() OVER (PARTITION BY updated_at_ms, equity, margin_used ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_position: Private 'position': initial snapshot rows (is_snapshot) then updates.
+CREATE OR REPLACE VIEW diffusal_position AS SELECT * FROM read_parquet('${lake}/diffusal_position/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_position_dedup AS SELECT * FROM diffusal_position QUALIFY row_number() OVER (PARTITION BY symbol, updated_at_ms, size ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_private_snapshot: One row per initial snapshot on /ws/private (a channel's, or a rfq.quotes.<id> stream's), even an empty one: the account's state at that moment is exactly the is_snapshot rows of the same receipt (same conn_id, recv_seq).
+CREATE OR REPLACE VIEW diffusal_private_snapshot AS SELECT * FROM read_parquet('${lake}/diffusal_private_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_private_snapshot_dedup AS SELECT * FROM diffusal_private_snapshot QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_reply: A control reply {result, id}: SUBSCRIBE/UNSUBSCRIBE (result null) and LIST_SUBSCRIPTIONS (the channel list). method and params are what we sent with that id.
+CREATE OR REPLACE VIEW diffusal_reply AS SELECT * FROM read_parquet('${lake}/diffusal_reply/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_reply_dedup AS SELECT * FROM diffusal_reply QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rest: One row per REST response (hydration, resyncs), failures included: which request, its HTTP status and how many items it held. The items themselves are rows of the stream tables with source = 'rest'.
+CREATE OR REPLACE VIEW diffusal_rest AS SELECT * FROM read_parquet('${lake}/diffusal_rest/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rest_dedup AS SELECT * FROM diffusal_rest QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_auction: RFQ auction requests: rfq_request on /ws/rfq/stream, global@rfq and /ws/rfq/mm (source = 'mm'), the stream's initial snapshot (source = 'snapshot') and GET /api/rfq/active-auctions (source = 'rest'). Beyond requestId, taker, pairId and strike the fields are inferred.
+CREATE OR REPLACE VIEW diffusal_rfq_auction AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_auction/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_auction_dedup AS SELECT * FROM diffusal_rfq_auction QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_auth_success: /ws/rfq/mm accepted our handshake credentials.
+CREATE OR REPLACE VIEW diffusal_rfq_auth_success AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_auth_success/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_auth_success_dedup AS SELECT * FROM diffusal_rfq_auth_success QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_connected: 'connected' greeting of /ws/rfq/stream and /ws/rfq/quotes.
+CREATE OR REPLACE VIEW diffusal_rfq_connected AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_connected/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_connected_dedup AS SELECT * FROM diffusal_rfq_connected QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_heartbeat: Application heartbeats of the three RFQ sockets (interval undocumented).
+CREATE OR REPLACE VIEW diffusal_rfq_heartbeat AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_heartbeat/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_heartbeat_dedup AS SELECT * FROM diffusal_rfq_heartbeat QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_quote: Signed MMM quotes for a request: /ws/rfq/quotes 'quote' frames, private rfq.quotes.<requestId> and GET /api/rfq/quotes/:requestId (source = 'rest'). The EIP-712 quote fields are mmm, taker, seriesId, takerIsBuying, price (WAD) plus size, nonce and expiry (those names inferred).
+CREATE OR REPLACE VIEW diffusal_rfq_quote AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_quote/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_quote_dedup AS SELECT * FROM diffusal_rfq_quote QUALIFY row_number() OVER (PARTITION BY request_id, mmm, nonce, signature ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_quote_rejected: /ws/rfq/mm: one of this MMM's quotes was rejected. Fields inferred.
+CREATE OR REPLACE VIEW diffusal_rfq_quote_rejected AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_quote_rejected/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_quote_rejected_dedup AS SELECT * FROM diffusal_rfq_quote_rejected QUALIFY row_number() OVER (PARTITION BY request_id, nonce, reason ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_resolution: Auction resolved (once per requestId): /ws/rfq/stream, global@rfq and the taker's /ws/rfq/quotes. Fields inferred.
+CREATE OR REPLACE VIEW diffusal_rfq_resolution AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_resolution/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_resolution_dedup AS SELECT * FROM diffusal_rfq_resolution QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_snapshot: The active-auction snapshot /ws/rfq/stream sends after connected; its auctions are in diffusal_rfq_auction with source = 'snapshot'. Shape inferred.
+CREATE OR REPLACE VIEW diffusal_rfq_snapshot AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_snapshot_dedup AS SELECT * FROM diffusal_rfq_snapshot QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_rfq_trade_filled: /ws/rfq/mm: a quote of this MMM was filled on-chain. Fields inferred.
+CREATE OR REPLACE VIEW diffusal_rfq_trade_filled AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_trade_filled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_rfq_trade_filled_dedup AS SELECT * FROM diffusal_rfq_trade_filled QUALIFY row_number() OVER (PARTITION BY request_id, tx_hash ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_ticker: Best bid/ask, index price and open interest per instrument (no mark price or Greeks: clients compute those from @index). ts_event is lastTradeAt, the only venue time the ticker carries.
+CREATE OR REPLACE VIEW diffusal_ticker AS SELECT * FROM read_parquet('${lake}/diffusal_ticker/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_ticker_dedup AS SELECT * FROM diffusal_ticker QUALIFY row_number() OVER (PARTITION BY symbol, last_trade_at_s, hash(index_price, best_bid, best_ask, best_bid_size, best_ask_size, open_interest) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- diffusal_trade: Executed trades. The same trade arrives on <symbol>@trade and <underlying>@trade; the dedup key ignores the stream, so the _dedup view keeps one.
+CREATE OR REPLACE VIEW diffusal_trade AS SELECT * FROM read_parquet('${lake}/diffusal_trade/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW diffusal_trade_dedup AS SELECT * FROM diffusal_trade QUALIFY row_number() OVER (PARTITION BY symbol, trade_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
 -- mackinac_ammbook: Consolidated NBBO across the Arbitrum AMMs (professional tier).
 CREATE OR REPLACE VIEW mackinac_ammbook AS SELECT * FROM read_parquet('${lake}/mackinac_ammbook/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW mackinac_ammbook_dedup AS SELECT * FROM mackinac_ammbook QUALIFY row_number() OVER (PARTITION BY symbol, time_ms, hash(bids, asks) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;

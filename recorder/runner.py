@@ -22,6 +22,7 @@ from recorder.lake import LakeWriter
 from recorder.normalize import Normalizer, meta
 from recorder.schema import SESSION_EVENTS
 from recorder.transport import TRANSPORTS
+from recorder.transport.backoff import RateGate
 from recorder.venues.base import (
     Action,
     Adapter,
@@ -89,6 +90,8 @@ class VenueRun:
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"io-{cfg.name}")
         self._pending: list[Future[Any]] = []
         self.failure: BaseException | None = None
+        # Read by the transports before every connection attempt (VenueSpec.connect_limit).
+        self.connect_gate = RateGate(*spec.connect_limit) if spec.connect_limit else None
 
     # -- the hot path ------------------------------------------------------------------------
     def _ingest(self, kind: int, conn: str, data: bytes, ts: int) -> None:

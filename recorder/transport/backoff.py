@@ -4,6 +4,9 @@ Jitter"): spreads reconnects of many recorders so they do not hammer a venue in 
 from __future__ import annotations
 
 import random
+import time
+from collections import deque
+from collections.abc import Callable
 
 
 class Backoff:
@@ -22,3 +25,28 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+class RateGate:
+    """At most ``n`` connection attempts in any ``per``-second window, shared by all of a
+    venue's connections (``VenueSpec.connect_limit``). A venue that closes excess connections
+    (Diffusal: 60/min, silently) must never see a reconnect storm from many sockets whose own
+    backoffs were reset by data that flowed before the close."""
+
+    def __init__(self, n: int, per: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if n < 1 or per <= 0:
+            raise ValueError("RateGate needs n >= 1 and per > 0")
+        self.n = n
+        self.per = per
+        self._clock = clock
+        self._slots: deque[float] = deque()  # granted (possibly future) times, ascending
+
+    def reserve(self) -> float:
+        """Reserve the earliest slot the window allows; returns seconds to wait for it."""
+        now = self._clock()
+        slots = self._slots
+        while slots and slots[0] <= now - self.per:
+            slots.popleft()
+        at = now if len(slots) < self.n else max(now, slots[-self.n] + self.per)
+        slots.append(at)
+        return at - now

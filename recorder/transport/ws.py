@@ -103,7 +103,15 @@ class WsConnection:
     # -- the loop --------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         name, s = self.spec.name, self.settings
+        gate = getattr(self.link, "connect_gate", None)  # the venue's connect_limit, if any
         while not stop.is_set() and self._stopped is None:
+            if gate is not None:
+                wait = gate.reserve()
+                if wait > 0:
+                    self.status.state = "paced"
+                    await _sleep_or_stop(wait, stop)
+                    if stop.is_set():
+                        break
             self.status.state = "connecting"
             try:
                 ws = await self.http.ws_connect(

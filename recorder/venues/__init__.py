@@ -12,6 +12,7 @@ VENUES: dict[str, str] = {
     "mackinac": "recorder.venues.mackinac",
     "powertrade": "recorder.venues.powertrade",
     "derive": "recorder.venues.derive",
+    "diffusal": "recorder.venues.diffusal",
 }
 
 

@@ -130,8 +130,9 @@ class BaseAdapter:
         return None
 
     def on_sent(self, conn: str, data: bytes) -> None:
-        """A message we sent on ``conn``, as the journal holds it (secrets redacted); also
-        replayed on rebuild. Adapters that match responses to requests learn them here."""
+        """A message we sent on ``conn`` as journaled (secrets redacted), or the JSON record
+        of a :class:`Fetch` request; also replayed on rebuild. Adapters that match replies to
+        requests learn here what was really sent, identically live and from the journal."""
         return None
 
     def on_response(self, conn: str, tag: str, status: int,
@@ -154,6 +155,8 @@ class VenueSpec:
     make_adapter: Callable[..., Adapter]
     start_simulator: Callable[..., Any] | None = None
     send_limit: tuple[int, float] | None = None  # (messages, per seconds) for paced sends
+    # (connection attempts, per seconds) across all of the venue's connections
+    connect_limit: tuple[int, float] | None = None
     serve: Callable[..., Any] | None = None  # async serve(host, port, **opts): `recorder sim`
     # Native replay: (**opts) -> a server with start(host, port), stop(), url, subscribed()
     # and publish(frame_bytes, conn_id), the simulator's server side fed by the journal.

@@ -1,0 +1,1078 @@
+"""Diffusal client side, sans-I/O: frames and REST bodies in, typed rows and actions out.
+
+Protocol: https://docs.diffusal.xyz/docs/api/websocket (seed 002),
+https://docs.diffusal.xyz/docs/api/private-websocket, https://docs.diffusal.xyz/reference/ws;
+notes in ``shared/venues/002-diffusal.md``.
+
+Connections (``conn_id``):
+- ``public-0``, ``public-1``, ...: ``/ws/public``. The venue caps a connection at 50
+  subscriptions (excess is refused with 4029), so channels are spread over as many sockets as
+  needed; ``public-0`` also triggers the REST hydration the first time it connects.
+- ``private``: ``/ws/private``, ``AUTH`` after connect (either documented frame shape), then
+  the account channels; ``rfq.quotes.<requestId>`` is added for each of the account's RFQs.
+- ``rfq-stream``: ``/ws/rfq/stream`` (no auth). ``rfq-mm``: ``/ws/rfq/mm`` (bearer at the
+  handshake; an MMM-enabled account). ``rfq-quotes-<requestId>``: ``/ws/rfq/quotes`` for one
+  of the account's requests (bearer at the handshake), stopped once the auction resolves.
+- ``rest``: the journal name of every REST request (hydration, depth resyncs).
+
+Bearer tokens come from the SIWE flow (``/api/auth/siwe/nonce`` + ``verify``), which needs a
+wallet signature; the recorder does not sign, it reads a token obtained out of band from the
+environment variable named by ``token_env``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import orjson
+
+from recorder.config import parse_duration, secret
+from recorder.errors import ConfigError
+from recorder.schema import Table
+from recorder.venues.base import (
+    NO_ACTIONS,
+    Action,
+    BaseAdapter,
+    ConnSpec,
+    Fetch,
+    Open,
+    Row,
+    Send,
+    Stop,
+    session,
+    unhandled,
+    with_extra,
+)
+from recorder.venues.base import JSONError as _JSONError
+from recorder.venues.base import loads as _loads
+from recorder.venues.diffusal import tables as T
+
+PUBLIC = "public"
+PRIVATE = "private"
+RFQ_STREAM = "rfq-stream"
+RFQ_MM = "rfq-mm"
+RFQ_QUOTES = "rfq-quotes-"
+REST = "rest"
+RATE_LIMITED = 4029
+MAX_SUBS = 50  # per connection (https://docs.diffusal.xyz/docs/api/websocket "Rate Limits")
+PRIVATE_CHANNELS = ("position", "order", "fill", "collateral", "rfq", "liquidation", "portfolio")
+GLOBAL_CHANNELS = ("global@markets", "global@rfq")
+WAD = 10**18
+_INT_RE = re.compile(r"^-?\d+$")
+
+# RFQ payload types. The generated schema lists connected/heartbeat/rfq_request for
+# /ws/rfq/stream and quote/auction_resolved for /ws/rfq/quotes; the prose says the stream
+# and global@rfq carry auction "create/resolve" events without naming them, so the
+# plausible aliases are read the same way (inferred; cheap to accept).
+_RFQ_CREATED = frozenset({"rfq_request", "rfq_created", "auction_created", "created"})
+_RFQ_RESOLVED = frozenset({"auction_resolved", "rfq_resolved", "resolved", "auction_ended"})
+
+Result = tuple[list[Row], Sequence[Action]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    underlyings: tuple[str, ...] | None = None  # lower case; None: every one discovered
+    instruments: bool = True
+    grouped: bool = True
+    max_subscriptions: int = MAX_SUBS
+    token_env: str | None = None
+    auth_shape: str = "params"
+    mm: bool = False
+    rest_url: str | None = None
+    keepalive: float = 30.0
+
+    @classmethod
+    def parse(cls, venue: str, options: Mapping[str, Any]) -> Settings:
+        where = f"[venues.{venue}]"
+        known = {"underlyings", "instruments", "grouped", "max_subscriptions", "token_env",
+                 "auth_shape", "mm", "rest_url", "keepalive"}
+        unknown = set(options) - known
+        if unknown:
+            raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)} (known: "
+                              f"{sorted(known)})")
+        und = options.get("underlyings")
+        if und is not None and (not isinstance(und, list) or not und or not all(
+                isinstance(u, str) and re.fullmatch(r"[A-Za-z0-9]{1,16}", u) for u in und)):
+            raise ConfigError(f"{where}.underlyings: a non-empty list like [\"btc\", \"eth\"]")
+        for key in ("instruments", "grouped", "mm"):
+            if not isinstance(options.get(key, False), bool):
+                raise ConfigError(f"{where}.{key}: true or false, got {options[key]!r}")
+        subs = options.get("max_subscriptions", MAX_SUBS)
+        if isinstance(subs, bool) or not isinstance(subs, int) or not 1 <= subs <= MAX_SUBS:
+            raise ConfigError(f"{where}.max_subscriptions: 1..{MAX_SUBS} (the venue's cap per "
+                              f"connection)")
+        env = options.get("token_env")
+        if env is not None and (not isinstance(env, str) or not env):
+            raise ConfigError(f"{where}.token_env: the NAME of an environment variable holding "
+                              f"a SIWE bearer token")
+        shape = options.get("auth_shape", "params")
+        if shape not in ("params", "authorization"):
+            raise ConfigError(f"{where}.auth_shape: \"params\" ({{params:{{token}}}}, the "
+                              f"websocket page) or \"authorization\" (the private page)")
+        if options.get("mm", False) and env is None:
+            raise ConfigError(f"{where}.mm: the /ws/rfq/mm socket needs token_env")
+        rest = options.get("rest_url")
+        if rest is not None and (not isinstance(rest, str) or not rest.startswith(
+                ("http://", "https://"))):
+            raise ConfigError(f"{where}.rest_url: an http(s) URL")
+        keep = options.get("keepalive", 30.0)
+        if isinstance(keep, str):
+            keep = parse_duration(keep)
+        if isinstance(keep, bool) or not isinstance(keep, int | float) or keep < 1:
+            raise ConfigError(f"{where}.keepalive: seconds between LIST_SUBSCRIPTIONS (>= 1)")
+        return cls(tuple(u.lower() for u in und) if und else None,
+                   options.get("instruments", True), options.get("grouped", True), subs, env,
+                   shape, options.get("mm", False), rest, float(keep))
+
+
+@dataclass
+class _PubConn:
+    name: str
+    channels: dict[str, None] = field(default_factory=dict)  # ordered set of assigned keys
+    cap: int = MAX_SUBS
+    open: bool = False
+
+
+@dataclass
+class _Book:
+    """Sequence state of one symbol's book (both its instrument and grouped streams)."""
+
+    last: int | None = None
+    resyncing: bool = False
+    pending: set[int] = field(default_factory=set)  # diff sequences seen while resyncing
+    attempts: int = 0
+
+
+def _bases(url: str, rest_url: str | None) -> tuple[str, str]:
+    """``wss://host[/ws/public]`` -> (``wss://host``, ``https://host``)."""
+    parts = urlsplit(url)
+    path = parts.path
+    for suffix in ("/ws/public", "/ws/private", "/ws"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    ws = urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
+    if rest_url:
+        return ws, rest_url.rstrip("/")
+    scheme = {"wss": "https", "ws": "http"}.get(parts.scheme, parts.scheme)
+    return ws, urlunsplit((scheme, parts.netloc, path.rstrip("/"), "", ""))
+
+
+def _num(obj: dict[str, Any], keys: Sequence[str]) -> None:
+    """Decimal strings -> floats, in place. Unparsable values stay as they are, so the lake
+    writer quarantines the row as bad_value (with its raw text) instead of guessing."""
+    for k in keys:
+        v = obj.get(k)
+        if type(v) is str:
+            try:
+                obj[k] = float(v)
+            except ValueError:
+                pass
+
+
+def _wad(v: Any) -> tuple[str | None, float | None]:
+    """A 1e18-scaled integer (string or JSON number) -> (exact string, float / 1e18)."""
+    if v is None:
+        return None, None
+    if type(v) is int:
+        return str(v), v / WAD
+    if type(v) is str and _INT_RE.match(v):
+        return v, int(v) / WAD
+    if type(v) is str:
+        try:
+            return v, float(v)
+        except ValueError:
+            return v, None
+    return repr(v), float(v) if isinstance(v, float) else None
+
+
+def _event_ms(v: Any) -> int | None:
+    """RFQ timestamps are typed only as ``number``: read values below 1e11 as seconds."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return int(v * 1000) if v < 1e11 else int(v)
+
+
+def _human_strike(strike: int) -> str:
+    """82000e18 -> '82000'; 82000.5e18 -> '82000.5' (the symbol format's STRIKE)."""
+    d = Decimal(strike) / WAD
+    text = format(d.normalize(), "f")
+    return text
+
+
+def _items(data: Any, *names: str) -> list[Any] | None:
+    """The list inside a snapshot-ish payload: the payload itself, or a named list field."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for n in names:
+            if isinstance(data.get(n), list):
+                return data[n]
+    return None
+
+
+class DiffusalAdapter(BaseAdapter):
+    def __init__(self, url: str, settings: Settings, token: str | None = None, *,
+                 offline: bool = False) -> None:
+        self.settings = settings
+        self.token = token
+        self.offline = offline
+        self.ws_base, self.rest_base = _bases(url, settings.rest_url)
+        self._id = 0
+        self.pending: dict[int, tuple[str, str, Any]] = {}  # id -> (conn, method, params)
+        self._keepalive: dict[str, int] = {}  # conn -> id of its armed LIST_SUBSCRIPTIONS
+        self._auth_id: int | None = None
+        self.authed = False
+        self.cap = settings.max_subscriptions  # lowered if the server refuses with 4029
+        self.pub: list[_PubConn] = [_PubConn(f"{PUBLIC}-0", cap=self.cap)]
+        self.chan_conn: dict[str, str] = {}
+        self.dropped: dict[str, str] = {}  # channel -> why we stopped asking for it
+        self.pairs: dict[str, dict[str, Any]] = {}  # pairId -> pair
+        self.symbols: dict[str, str] = {}  # instrument symbol -> underlying (lower)
+        self.books: dict[str, _Book] = {}
+        self.account_rfqs: dict[str, None] = {}
+        self.quote_conns: set[str] = set()
+        self.settled: set[str] = set()
+        self._hydrated = False
+        self._retry: dict[str, float] = {}  # conn -> delay of its next 4029 retry
+        self._assign(list(GLOBAL_CHANNELS))
+        self._handlers: dict[str, Callable[[str, dict[str, Any], str | None], Result]] = {
+            "connected": self._rfq_simple(T.RFQ_CONNECTED),
+            "heartbeat": self._rfq_simple(T.RFQ_HEARTBEAT),
+            "auth_success": self._auth_success,
+            "snapshot": self._rfq_snapshot,
+            "quote": self._rfq_quote,
+            "quote_rejected": self._rfq_rejected,
+            "trade_filled": self._rfq_filled,
+            **dict.fromkeys(_RFQ_CREATED, self._rfq_request),
+            **dict.fromkeys(_RFQ_RESOLVED, self._rfq_resolved),
+        }
+
+    # -- connections ---------------------------------------------------------------------------
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def connections(self) -> Sequence[ConnSpec]:
+        out = [ConnSpec(self.pub[0].name, f"{self.ws_base}/ws/public"),
+               ConnSpec(RFQ_STREAM, f"{self.ws_base}/ws/rfq/stream")]
+        if self.token:
+            out.append(ConnSpec(PRIVATE, f"{self.ws_base}/ws/private"))
+            if self.settings.mm:
+                # MM auth is at the handshake: SIWE bearer (or an API key with trade scope,
+                # whose HMAC signing string is not documented publicly).
+                out.append(ConnSpec(RFQ_MM, f"{self.ws_base}/ws/rfq/mm", self._auth_headers()))
+        return out
+
+    def _pubconn(self, conn: str) -> _PubConn | None:
+        for pc in self.pub:
+            if pc.name == conn:
+                return pc
+        return None
+
+    def on_connected(self, conn: str) -> Sequence[Action]:
+        out: list[Action] = []
+        pc = self._pubconn(conn)
+        if pc is not None:
+            pc.open = True
+            if pc.channels:
+                out.append(self._request(conn, "SUBSCRIBE", list(pc.channels)))
+            out.append(self._arm_keepalive(conn))
+            if conn == self.pub[0].name and not self._hydrated:
+                self._hydrated = True
+                out += self._hydrate()
+        elif conn == PRIVATE:
+            self.authed = False
+            out.append(self._auth(conn))
+        return out
+
+    def on_disconnected(self, conn: str) -> None:
+        pc = self._pubconn(conn)
+        if pc is not None:
+            pc.open = False
+        if conn == PRIVATE:
+            self.authed = False
+        self._keepalive.pop(conn, None)
+        for i in [i for i, p in self.pending.items() if p[0] == conn]:
+            del self.pending[i]
+
+    def on_sent(self, conn: str, data: bytes) -> None:
+        # Learn what really went out (ids are ours), so replies name their request even when
+        # the lake is rebuilt from the journal by an adapter with other settings.
+        try:
+            msg = _loads(data)
+        except _JSONError:
+            return
+        if type(msg) is dict and isinstance(msg.get("method"), str) and isinstance(
+                msg.get("id"), int):
+            self.pending[msg["id"]] = (conn, msg["method"], msg.get("params"))
+            if msg["method"] == "AUTH":
+                self._auth_id = msg["id"]
+
+    # -- requests ------------------------------------------------------------------------------
+    def _next_id(self) -> int:
+        self._id += 1
+        return self._id
+
+    def _request(self, conn: str, method: str, params: list[str] | None = None,
+                 delay: float = 0.0) -> Send:
+        msg: dict[str, Any] = {"method": method}
+        if params is not None:
+            msg["params"] = params
+        msg["id"] = self._next_id()
+        return Send(conn, orjson.dumps(msg).decode(), delay=delay)
+
+    def _arm_keepalive(self, conn: str) -> Send:
+        # Application keep-alive recommended by the docs: LIST_SUBSCRIPTIONS about every 30 s;
+        # its reply also lets us resubscribe anything the server lost.
+        send = self._request(conn, "LIST_SUBSCRIPTIONS", delay=self.settings.keepalive)
+        self._keepalive[conn] = orjson.loads(send.text)["id"]
+        return send
+
+    def _auth(self, conn: str) -> Send:
+        # Two documented shapes: {"method":"AUTH","params":{"token":...},"id":1} (websocket
+        # page) and {"method":"AUTH","authorization":"Bearer ...","id":1} (private page).
+        i = self._next_id()
+        self._auth_id = i
+        if self.settings.auth_shape == "authorization":
+            msg: dict[str, Any] = {"method": "AUTH", "authorization": f"Bearer {self.token}",
+                                   "id": i}
+            keys: tuple[str, ...] = ("authorization",)
+        else:
+            msg = {"method": "AUTH", "params": {"token": self.token}, "id": i}
+            keys = ("params",)
+        return Send(conn, orjson.dumps(msg).decode(), paced=False, secret_keys=keys)
+
+    def _fetch(self, path: str, tag: str, auth: bool = False, delay: float = 0.0) -> Fetch:
+        headers = self._auth_headers() if auth else {}
+        return Fetch(REST, f"{self.rest_base}{path}", tag, headers=headers, delay=delay,
+                     secret_headers=("Authorization",) if auth else ())
+
+    def _hydrate(self) -> list[Action]:
+        """REST before streaming: pairs and instruments (to know what to subscribe) and the
+        active auctions; the orderbook snapshots follow once the instruments are known."""
+        return [self._fetch("/api/markets/pairs", "pairs"),
+                self._fetch("/api/markets", "markets"),
+                self._fetch("/api/markets/contracts", "contracts"),
+                self._fetch("/api/rfq/active-auctions", "active-auctions")]
+
+    # -- subscription allocation ---------------------------------------------------------------
+    def _assign(self, channels: Sequence[str]) -> list[Action]:
+        """Give each new channel a public connection with room (opening one when all are
+        full) and subscribe it there if that connection is up."""
+        out: list[Action] = []
+        fresh: dict[str, list[str]] = {}
+        for ch in channels:
+            if ch in self.chan_conn or ch in self.dropped:
+                continue
+            pc = next((p for p in self.pub if len(p.channels) < p.cap), None)
+            if pc is None:
+                pc = _PubConn(f"{PUBLIC}-{len(self.pub)}", cap=self.cap)
+                self.pub.append(pc)
+                out.append(Open(ConnSpec(pc.name, f"{self.ws_base}/ws/public")))
+            pc.channels[ch] = None
+            self.chan_conn[ch] = pc.name
+            fresh.setdefault(pc.name, []).append(ch)
+        for name, chs in fresh.items():
+            pc = self._pubconn(name)
+            if pc is not None and pc.open:
+                out.append(self._request(name, "SUBSCRIBE", chs))
+        return out
+
+    def _unassign(self, channels: Sequence[str], why: str | None = None) -> list[Action]:
+        out: list[Action] = []
+        gone: dict[str, list[str]] = {}
+        for ch in channels:
+            name = self.chan_conn.pop(ch, None)
+            if name is None:
+                continue
+            pc = self._pubconn(name)
+            if pc is not None:
+                pc.channels.pop(ch, None)
+                if pc.open and why is None:
+                    gone.setdefault(name, []).append(ch)
+            if why is not None:
+                self.dropped[ch] = why
+        for name, chs in gone.items():
+            out.append(self._request(name, "UNSUBSCRIBE", chs))
+        return out
+
+    def _instrument_channels(self, symbol: str) -> list[str]:
+        key = symbol.lower()
+        return [f"{key}@depth", f"{key}@ticker", f"{key}@trade"]
+
+    def _add_symbols(self, found: Mapping[str, str]) -> list[Action]:
+        """New instruments (symbol -> underlying): their channels, the grouped ones of new
+        underlyings, and a REST orderbook snapshot each (hydration before streaming)."""
+        out: list[Action] = []
+        want: list[str] = []
+        only = self.settings.underlyings
+        for sym, und in found.items():
+            if sym in self.symbols or sym in self.settled or (only and und not in only):
+                continue
+            new_und = und not in self.symbols.values()
+            self.symbols[sym] = und
+            if new_und and self.settings.grouped:
+                want += [f"{und}@depth", f"{und}@ticker", f"{und}@trade"]
+            if self.settings.instruments:
+                want += self._instrument_channels(sym)
+            if self.settings.instruments or self.settings.grouped:
+                # Staggered 100 ms apart: discovery can list hundreds of instruments, and
+                # unauthenticated REST data is limited to 600 requests/min per IP.
+                out.append(self._fetch(f"/api/markets/orderbook/{quote(sym, safe='')}",
+                                       f"orderbook:{sym}", delay=round(0.1 * len(out), 3)))
+        return self._assign(want) + out
+
+    # -- frames --------------------------------------------------------------------------------
+    def on_frame(self, conn: str, data: bytes) -> Result:
+        try:
+            msg = _loads(data)
+        except _JSONError as e:
+            return [unhandled("malformed", data, error=str(e))], NO_ACTIONS
+        if type(msg) is not dict:
+            return [unhandled("unexpected_shape", data, error="not a JSON object")], NO_ACTIONS
+        try:
+            if "stream" in msg and "data" in msg:
+                return self._envelope(conn, msg, data)
+            if "error" in msg:
+                return self._error(conn, msg)
+            if "result" in msg or msg.get("status") == "authenticated":
+                return self._reply(conn, msg)
+            kind = msg.get("type")
+            handler = self._handlers.get(kind) if type(kind) is str else None
+            if handler is None:
+                return [unhandled("unknown_type", data,
+                                  msg_type=None if kind is None else str(kind))], NO_ACTIONS
+            return handler(conn, msg, None)
+        except (TypeError, AttributeError, KeyError, ValueError, InvalidOperation) as e:
+            return [unhandled("unexpected_shape", data, msg_type=_kind(msg),
+                              error=f"{type(e).__name__}: {e}")], NO_ACTIONS
+
+    def _envelope(self, conn: str, msg: dict[str, Any], raw: bytes) -> Result:
+        stream, data = msg["stream"], msg["data"]
+        if type(stream) is not str:
+            return [unhandled("unexpected_shape", raw, error="stream is not a string")], \
+                NO_ACTIONS
+        if stream in T.PRIVATE_TABLES:
+            return self._private(stream, data)
+        if stream.startswith("rfq.quotes."):
+            return self._private_quotes(stream, data)
+        if stream == "global@markets":
+            return self._markets(stream, data)
+        if stream == "global@rfq":
+            kind = data.get("type")
+            handler = self._handlers.get(kind) if type(kind) is str else None
+            if handler is None:
+                return [unhandled("unknown_type", raw, msg_type=f"global@rfq:{kind}")], \
+                    NO_ACTIONS
+            return handler(conn, data, stream)
+        _, _, suffix = stream.rpartition("@")
+        if type(data) is not dict:
+            return [unhandled("unexpected_shape", raw, msg_type=stream,
+                              error="data is not an object")], NO_ACTIONS
+        if suffix == "depth":
+            return self._depth(data, stream, "ws")
+        if suffix == "trade":
+            return self._trade(data, stream)
+        if suffix == "ticker":
+            return self._ticker(data, stream)
+        if suffix == "index":
+            return self._index(data, stream)
+        return [unhandled("unknown_type", raw, msg_type=stream)], NO_ACTIONS
+
+    # -- market data ---------------------------------------------------------------------------
+    @staticmethod
+    def _levels(levels: Any) -> list[dict[str, float]]:
+        return [{"price": float(lv["price"]), "size": float(lv["size"])} for lv in levels or ()]
+
+    def _depth(self, data: dict[str, Any], stream: str | None, source: str) -> Result:
+        row = dict(data)
+        if source == "rest":
+            row.setdefault("type", "snapshot")
+        row["bids"] = self._levels(data.get("bids"))
+        row["asks"] = self._levels(data.get("asks"))
+        row["_stream"] = stream
+        row["_source"] = source
+        rows: list[Row] = [(T.DEPTH, with_extra(T.DEPTH, row))]
+        sym, seq, kind = data.get("symbol"), data.get("sequence"), row.get("type")
+        if type(sym) is not str or isinstance(seq, bool) or not isinstance(seq, int):
+            return rows, NO_ACTIONS
+        book = self.books.setdefault(sym, _Book())
+        actions: list[Action] = []
+        if kind == "snapshot":
+            self._apply_snapshot(sym, book, seq, source, rows, actions)
+        elif kind == "diff":
+            self._apply_diff(sym, book, seq, stream, rows, actions)
+        return rows, actions
+
+    def _apply_snapshot(self, sym: str, book: _Book, seq: int, source: str,
+                        rows: list[Row], actions: list[Action]) -> None:
+        if book.last is not None and not book.resyncing and seq <= book.last:
+            return  # older than what we already hold (a slower stream's snapshot)
+        was_resyncing = book.resyncing
+        book.last = seq
+        while book.last + 1 in book.pending:
+            book.last += 1
+        later = {s for s in book.pending if s > book.last}
+        book.pending.clear()
+        book.resyncing = False
+        if was_resyncing:
+            rows.append(session("resynced", channel=sym, received=seq,
+                                reason=f"{source} snapshot; book continues at {book.last}"))
+        if later:
+            # The snapshot is older than diffs we already hold, with a hole between: still
+            # not continuous. Record it and ask again.
+            self._gap(sym, book, book.last + 1, min(later), "snapshot older than held diffs",
+                      rows, actions)
+            book.pending = later
+
+    def _apply_diff(self, sym: str, book: _Book, seq: int, stream: str | None,
+                    rows: list[Row], actions: list[Action]) -> None:
+        if book.resyncing:
+            book.pending.add(seq)
+            return
+        if book.last is None:
+            self._gap(sym, book, None, seq, "diff before any snapshot", rows, actions,
+                      stream=stream)
+            book.pending.add(seq)
+            return
+        if seq <= book.last:
+            return  # the same diff from the other stream (instrument vs grouped)
+        if seq == book.last + 1:
+            book.last = seq
+            return
+        self._gap(sym, book, book.last + 1, seq, "sequence gap", rows, actions, stream=stream)
+        book.pending.add(seq)
+
+    def _gap(self, sym: str, book: _Book, expected: int | None, received: int, why: str,
+             rows: list[Row], actions: list[Action], stream: str | None = None) -> None:
+        rows.append(session("gap", channel=sym, expected=expected, received=received,
+                            reason=f"{why}; resync from REST", detail={"stream": stream}))
+        book.resyncing = True
+        book.attempts += 1
+        # Resynchronise from the REST snapshot (its sequence reconciles with the stream's).
+        actions.append(self._fetch(f"/api/markets/orderbook/{quote(sym, safe='')}",
+                                   f"orderbook:{sym}"))
+
+    def _trade(self, data: dict[str, Any], stream: str | None, source: str = "ws") -> Result:
+        row = dict(data)
+        _num(row, ("price", "size"))
+        row["_stream"] = stream
+        row["_source"] = source
+        return [(T.TRADE, with_extra(T.TRADE, row))], NO_ACTIONS
+
+    def _ticker(self, data: dict[str, Any], stream: str | None, source: str = "ws") -> Result:
+        row = dict(data)
+        _num(row, ("indexPrice", "bestBid", "bestAsk", "bestBidSize", "bestAskSize",
+                   "openInterest"))
+        row["_stream"] = stream
+        row["_source"] = source
+        return [(T.TICKER, with_extra(T.TICKER, row))], NO_ACTIONS
+
+    def _index(self, data: dict[str, Any], stream: str) -> Result:
+        row = dict(data)
+        _num(row, ("spotPrice", "volatility"))
+        row["_stream"] = stream
+        # The payload names no pair; the stream key does (eth-usdt@index).
+        row["_pair"] = stream.rpartition("@")[0]
+        return [(T.INDEX, with_extra(T.INDEX, row))], NO_ACTIONS
+
+    def _markets(self, stream: str, data: dict[str, Any]) -> Result:
+        row = dict(data)
+        row["_stream"] = stream
+        row["strike"], row["_strike_f"] = _wad(data.get("strike"))
+        sp = data.get("settlementPrice")
+        if sp is not None:
+            row["settlementPrice"], row["_settlement_price_f"] = _wad(sp)
+        sym = self._series_symbol(data)
+        row["_symbol"] = sym
+        rows: list[Row] = [(T.MARKETS, with_extra(T.MARKETS, row))]
+        actions: list[Action] = []
+        kind = data.get("type")
+        if kind == "series_created":
+            if sym is not None:
+                und = self.pairs[data["pairId"]]["underlying"].lower()
+                actions += self._add_symbols({sym: und})
+            else:
+                # Pair unknown or strike not representable: ask REST for the symbol.
+                actions.append(self._fetch("/api/markets/contracts", "contracts"))
+        elif kind == "series_settled" and sym is not None:
+            self.settled.add(sym)
+            if sym in self.symbols:
+                # A settled series trades no more: free its subscription slots.
+                del self.symbols[sym]
+                actions += self._unassign(self._instrument_channels(sym))
+        return rows, actions
+
+    def _series_symbol(self, data: dict[str, Any]) -> str | None:
+        """UNDERLYING-STRIKE-C|P-EXPIRYUNIX from a global@markets payload, when the pair is
+        known (https://docs.diffusal.xyz/docs/api/websocket "Channel Payloads")."""
+        pair = self.pairs.get(data.get("pairId"))  # type: ignore[arg-type]
+        strike, expiry, call = data.get("strike"), data.get("expiry"), data.get("isCall")
+        if pair is None or not isinstance(expiry, int) or not isinstance(call, bool):
+            return None
+        if type(strike) is str and _INT_RE.match(strike):
+            strike = int(strike)
+        if type(strike) is not int:
+            return None
+        und = str(pair.get("underlying", "")).upper()
+        if not und:
+            return None
+        return f"{und}-{_human_strike(strike)}-{'C' if call else 'P'}-{expiry}"
+
+    # -- control replies -----------------------------------------------------------------------
+    def _reply(self, conn: str, msg: dict[str, Any]) -> Result:
+        rid = msg.get("id")
+        req = self.pending.pop(rid, None) if isinstance(rid, int) else None
+        method = req[1] if req else None
+        is_auth = msg.get("status") == "authenticated" or (
+            method == "AUTH" or (conn == PRIVATE and rid is not None and rid == self._auth_id))
+        if is_auth:
+            return self._auth_ok(conn, msg)
+        row = dict(msg)
+        row["result"] = orjson.dumps(msg.get("result")).decode()
+        row["_method"] = method
+        row["_params"] = None if req is None or req[2] is None else orjson.dumps(req[2]).decode()
+        rows: list[Row] = [(T.REPLY, with_extra(T.REPLY, row))]
+        actions: list[Action] = []
+        params = req[2] if req and isinstance(req[2], list) else []
+        if method == "SUBSCRIBE":
+            self._retry.pop(conn, None)
+            rows += [session("subscribed", channel=str(ch)) for ch in params]
+        elif method == "UNSUBSCRIBE":
+            rows += [session("unsubscribed", channel=str(ch)) for ch in params]
+        elif method == "LIST_SUBSCRIPTIONS" and rid == self._keepalive.get(conn):
+            actions.append(self._arm_keepalive(conn))
+            actions += self._heal(conn, msg.get("result"))
+        return rows, actions
+
+    def _heal(self, conn: str, listed: Any) -> list[Action]:
+        """Resubscribe channels the server does not list for this connection."""
+        if not isinstance(listed, list):
+            return []
+        have = {str(c) for c in listed}
+        if conn == PRIVATE:
+            want = [c for c in self._private_channels() if c not in have] if self.authed else []
+        else:
+            pc = self._pubconn(conn)
+            if pc is None:
+                return []
+            # Only channels acked before: one whose SUBSCRIBE is still in flight is not lost.
+            inflight = {c for p in self.pending.values() if p[0] == conn and p[1] == "SUBSCRIBE"
+                        for c in (p[2] or ())}
+            want = [c for c in pc.channels if c not in have and c not in inflight]
+        return [self._request(conn, "SUBSCRIBE", want)] if want else []
+
+    def _auth_ok(self, conn: str, msg: dict[str, Any]) -> Result:
+        self.authed = True
+        row = dict(msg)
+        res = msg.get("result")
+        shape = "result" if "result" in msg else "status"
+        if isinstance(res, dict):
+            row.setdefault("status", res.get("status"))
+        row["_result"] = None if res is None else orjson.dumps(res).decode()
+        row["_shape"] = shape
+        row.pop("result", None)
+        rows: list[Row] = [(T.AUTH, with_extra(T.AUTH, row)),
+                           session("auth_ok", reason=f"AUTH accepted ({shape} reply)")]
+        actions: list[Action] = [self._request(conn, "SUBSCRIBE", self._private_channels()),
+                                 self._arm_keepalive(conn)]
+        return rows, actions
+
+    def _private_channels(self) -> list[str]:
+        return list(PRIVATE_CHANNELS) + [f"rfq.quotes.{r}" for r in self.account_rfqs]
+
+    def _error(self, conn: str, msg: dict[str, Any]) -> Result:
+        err = msg.get("error")
+        code = err.get("code") if isinstance(err, dict) else None
+        text = err.get("msg") if isinstance(err, dict) else str(err)
+        rid = msg.get("id")
+        req = self.pending.pop(rid, None) if isinstance(rid, int) else None
+        method, params = (req[1], req[2]) if req else (None, None)
+        row = {k: v for k, v in msg.items() if k != "error"}
+        if isinstance(err, dict):
+            extra_err = {k: v for k, v in err.items() if k not in ("code", "msg")}
+            if extra_err:
+                row["error_extra"] = extra_err
+        row.update(_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+                   _msg=None if text is None else str(text), _method=method,
+                   _params=None if params is None else orjson.dumps(params).decode())
+        rows: list[Row] = [(T.ERROR, with_extra(T.ERROR, row))]
+        actions: list[Action] = []
+        chans = [str(c) for c in params] if isinstance(params, list) else []
+        scode = None if code is None else str(code)
+        if method == "AUTH" or (conn == PRIVATE and rid is not None and rid == self._auth_id):
+            # Credentials refused: retrying cannot help. The public sockets go on recording.
+            rows.append(session("auth_failed", code=scode, reason=f"/ws/private AUTH refused: "
+                                f"{text}"))
+            actions.append(Stop(conn, f"AUTH refused: {text}"))
+        elif code == RATE_LIMITED:
+            actions += self._rate_limited(conn, method, chans, str(text), rows)
+        else:
+            rows.append(session("error", code=scode, channel=",".join(chans) or None,
+                                reason=f"{method or 'request'} refused: {text}"))
+            if method == "SUBSCRIBE" and chans:
+                if len(chans) == 1:
+                    # A single refused channel: stop asking for it (unknown/settled series).
+                    actions += self._drop(conn, chans[0], f"{scode}: {text}")
+                else:
+                    # Which one? Private SUBSCRIBE is atomic and public may be too: ask for
+                    # each channel alone, so only the bad one is refused (and dropped).
+                    actions += [self._request(conn, "SUBSCRIBE", [c]) for c in chans]
+        return rows, actions
+
+    def _drop(self, conn: str, channel: str, why: str) -> list[Action]:
+        if conn == PRIVATE:
+            if channel.startswith("rfq.quotes."):
+                self.account_rfqs.pop(channel.removeprefix("rfq.quotes."), None)
+            return []
+        self._unassign([channel], why)
+        return []
+
+    def _rate_limited(self, conn: str, method: str | None, chans: list[str], text: str,
+                      rows: list[Row]) -> list[Action]:
+        """4029: the messages/min cap (the connection stays open) or the 50-subscriptions cap
+        (existing subscriptions unaffected). Both use the same code; the text tells them apart
+        when it mentions subscriptions."""
+        delay = min(60.0, self._retry.get(conn, 2.0))
+        self._retry[conn] = delay * 2
+        rows.append(session("rate_limited", code=str(RATE_LIMITED), channel=",".join(chans) or
+                            None, retry_after_s=delay, reason=text))
+        if method != "SUBSCRIBE" or not chans:
+            return []
+        pc = self._pubconn(conn)
+        if pc is not None and "subscription" in text.lower():
+            # The server's cap is lower than ours: it holds the channels acked before and
+            # refused this batch. Keep the first half of the batch here (asked again) and move
+            # the rest; a single refused channel proves the socket full, and that cap then
+            # applies to every socket. A binary search: a few messages, never a socket storm.
+            for c in chans:
+                pc.channels.pop(c, None)
+                self.chan_conn.pop(c, None)
+            held = len(pc.channels)
+            if len(chans) == 1:
+                pc.cap = held
+                self.cap = min(self.cap, max(1, held))
+                for other in self.pub:
+                    other.cap = min(other.cap, self.cap) if other is not pc else held
+                return self._assign(chans)
+            keep, move = chans[: len(chans) // 2], chans[len(chans) // 2:]
+            pc.cap = held + len(keep)
+            for c in keep:
+                pc.channels[c] = None
+                self.chan_conn[c] = pc.name
+            return [self._request(conn, "SUBSCRIBE", keep), *self._assign(move)]
+        return [self._request(conn, "SUBSCRIBE", chans, delay=delay)]
+
+    # -- REST ----------------------------------------------------------------------------------
+    def on_response(self, conn: str, tag: str, status: int, body: bytes) -> Result:
+        kind, _, arg = tag.partition(":")
+        if status != 200:
+            return self._rest_failed(kind, arg, tag, status, body)
+        try:
+            payload = _loads(body)
+        except _JSONError as e:
+            return [self._rest_row(tag, status, None, f"not JSON: {e}"),
+                    unhandled("malformed", body, msg_type=f"rest:{kind}", error=str(e))], \
+                NO_ACTIONS
+        try:
+            rows, actions, count = self._rest_body(kind, arg, payload)
+        except (TypeError, AttributeError, KeyError, ValueError, InvalidOperation) as e:
+            err = f"{type(e).__name__}: {e}"
+            return [self._rest_row(tag, status, None, err),
+                    unhandled("unexpected_shape", body, msg_type=f"rest:{kind}", error=err)], \
+                NO_ACTIONS
+        return [self._rest_row(tag, status, count, None), *rows], actions
+
+    @staticmethod
+    def _rest_row(tag: str, status: int, count: int | None, error: str | None) -> Row:
+        return T.REST_RESPONSE, {"_tag": tag, "_status": status, "_count": count,
+                                 "_error": error}
+
+    def _rest_body(self, kind: str, arg: str, payload: Any) -> tuple[list[Row],
+                                                                     Sequence[Action], int]:
+        if kind == "pairs":
+            rows, actions = self._rest_pairs(payload)
+            return rows, actions, len(rows)
+        if kind in ("markets", "contracts"):
+            rows, actions = self._rest_instruments(kind, payload)
+            return rows, actions, len(rows)
+        if kind == "orderbook":
+            data = payload.get("data", payload) if isinstance(payload, dict) else payload
+            if not isinstance(data, dict):
+                raise TypeError("orderbook body is not an object")
+            rows, actions = self._depth(data, None, "rest")
+            return rows, actions, 1
+        if kind == "active-auctions":
+            items = _items(payload, "auctions", "data", "items")
+            if items is None:
+                raise TypeError("no auction list")
+            rows = [r for a in items for r in self._rfq_request(REST, a, None, "rest")[0]]
+            return rows, NO_ACTIONS, len(items)
+        if kind == "quotes":
+            items = _items(payload, "quotes", "data", "items")
+            if items is None:
+                raise TypeError("no quote list")
+            rows = []
+            for q in items:
+                q = dict(q)
+                q.setdefault("requestId", arg)
+                rows += self._quote_row(q, None, "rest")
+            return rows, NO_ACTIONS, len(items)
+        raise ValueError(f"no reader for REST tag {kind!r}")
+
+    def _rest_failed(self, kind: str, arg: str, tag: str, status: int, body: bytes) -> Result:
+        text = body[:500].decode("utf-8", "replace")
+        rows: list[Row] = [self._rest_row(tag, status, None, text),
+                           session("error", code=str(status), channel=tag,
+                                   reason=f"REST {tag} failed: {text[:200]}")]
+        actions: list[Action] = []
+        if kind == "orderbook":
+            book = self.books.get(arg)
+            if book is not None and book.resyncing:
+                book.attempts += 1
+                delay = min(30.0, 2.0 ** min(book.attempts, 5) / 2)
+                actions.append(self._fetch(f"/api/markets/orderbook/{quote(arg, safe='')}", tag,
+                                           delay=delay))
+        elif kind in ("pairs", "markets", "contracts"):
+            # Without discovery there is nothing to subscribe: try again shortly.
+            actions.append(self._fetch({"pairs": "/api/markets/pairs",
+                                        "markets": "/api/markets",
+                                        "contracts": "/api/markets/contracts"}[kind], tag,
+                                       delay=5.0))
+        return rows, actions
+
+    def _rest_pairs(self, payload: Any) -> Result:
+        items = _items(payload, "pairs", "data", "items")
+        if items is None:
+            raise TypeError("no pair list")
+        rows: list[Row] = []
+        want: list[str] = []
+        for p in items:
+            rows.append((T.PAIR_T, with_extra(T.PAIR_T, dict(p))))
+            pid = p.get("pairId")
+            if isinstance(pid, str):
+                self.pairs[pid] = p
+            sym = p.get("symbol")
+            und = str(p.get("underlying", "")).lower()
+            only = self.settings.underlyings
+            if isinstance(sym, str) and (not only or und in only):
+                want.append(f"{sym.lower()}@index")
+        return rows, self._assign(want)
+
+    def _rest_instruments(self, endpoint: str, payload: Any) -> Result:
+        items = _items(payload, "markets", "contracts", "data", "items")
+        if items is None:
+            raise TypeError(f"no {endpoint} list")
+        rows: list[Row] = []
+        found: dict[str, str] = {}
+        for m in items:
+            row = dict(m)
+            row["_endpoint"] = endpoint
+            row["strike"], row["_strike_f"] = _wad(m.get("strike"))
+            rows.append((T.INSTRUMENT, with_extra(T.INSTRUMENT, row)))
+            sym = m.get("symbol")
+            if not isinstance(sym, str) or m.get("status") in ("settled", "expired"):
+                continue
+            und = m.get("underlying")
+            if not isinstance(und, str):
+                pair = self.pairs.get(m.get("pairId"))  # type: ignore[arg-type]
+                und = str(pair["underlying"]) if pair else sym.split("-", 1)[0]
+            found[sym] = und.lower()
+        return rows, self._add_symbols(found)
+
+    # -- RFQ sockets and global@rfq ------------------------------------------------------------
+    @staticmethod
+    def _stamp(row: dict[str, Any]) -> dict[str, Any]:
+        row["_event_ms"] = _event_ms(row.get("timestamp"))
+        return row
+
+    def _rfq_simple(self, table: Table) -> Callable[[str, dict[str, Any], str | None], Result]:
+        def handle(conn: str, msg: dict[str, Any], stream: str | None) -> Result:
+            return [(table, with_extra(table, self._stamp(dict(msg))))], NO_ACTIONS
+        return handle
+
+    def _auth_success(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
+        rows, _ = self._rfq_simple(T.RFQ_AUTH_SUCCESS)(conn, msg, stream)
+        return rows + [session("auth_ok", reason=f"{conn}: handshake credentials accepted")], \
+            NO_ACTIONS
+
+    def _rfq_request(self, conn: str, msg: dict[str, Any], stream: str | None,
+                     source: str | None = None) -> Result:
+        row = self._stamp(dict(msg))
+        row["strike"], row["_strike_f"] = _wad(msg.get("strike"))
+        _num(row, ("size",))
+        row["_stream"] = stream
+        row["_source"] = source or ("mm" if conn == RFQ_MM else "ws")
+        return [(T.RFQ_AUCTION, with_extra(T.RFQ_AUCTION, row))], NO_ACTIONS
+
+    def _rfq_resolved(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
+        row = self._stamp(dict(msg))
+        row["price"], row["_price_f"] = _wad(msg.get("price"))
+        row["_stream"] = stream
+        row["_source"] = "mm" if conn == RFQ_MM else "ws"
+        actions: list[Action] = []
+        if conn.startswith(RFQ_QUOTES):
+            # A per-request stream has nothing more to say once its auction resolved.
+            actions.append(Stop(conn, "auction resolved"))
+        return [(T.RFQ_RESOLUTION, with_extra(T.RFQ_RESOLUTION, row))], actions
+
+    def _rfq_snapshot(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
+        items = _items(msg, "auctions", "data", "items") or []
+        rows: list[Row] = []
+        for a in items:
+            rows += self._rfq_request(conn, a, stream, "snapshot")[0]
+        row = self._stamp({k: v for k, v in msg.items() if k not in ("auctions", "data",
+                                                                     "items")})
+        row["_count"] = len(items)
+        rows.append((T.RFQ_SNAPSHOT, with_extra(T.RFQ_SNAPSHOT, row)))
+        return rows, NO_ACTIONS
+
+    def _quote_row(self, msg: dict[str, Any], stream: str | None, source: str) -> list[Row]:
+        row = self._stamp(dict(msg))
+        row["price"], row["_price_f"] = _wad(msg.get("price"))
+        row["size"], row["_size_f"] = _wad(msg.get("size"))
+        n = msg.get("nonce")
+        if n is not None and type(n) is not str:
+            row["nonce"] = str(n)
+        row["_stream"] = stream
+        row["_source"] = source
+        return [(T.RFQ_QUOTE, with_extra(T.RFQ_QUOTE, row))]
+
+    def _rfq_quote(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
+        q = msg.get("quote")
+        if isinstance(q, dict):  # a nested quote object (inferred variant): flatten it
+            msg = {**{k: v for k, v in msg.items() if k != "quote"}, **q}
+        return self._quote_row(msg, stream, "ws"), NO_ACTIONS
+
+    def _rfq_rejected(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
+        row = self._stamp(dict(msg))
+        n = msg.get("nonce")
+        if n is not None and type(n) is not str:
+            row["nonce"] = str(n)
+        return [(T.RFQ_QUOTE_REJECTED, with_extra(T.RFQ_QUOTE_REJECTED, row))], NO_ACTIONS
+
+    def _rfq_filled(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
+        row = self._stamp(dict(msg))
+        row["price"], row["_price_f"] = _wad(msg.get("price"))
+        row["size"], row["_size_f"] = _wad(msg.get("size"))
+        return [(T.RFQ_TRADE_FILLED, with_extra(T.RFQ_TRADE_FILLED, row))], NO_ACTIONS
+
+    # -- /ws/private ---------------------------------------------------------------------------
+    _PRIVATE_NUMS: dict[str, tuple[str, ...]] = {
+        "position": ("size", "entryPrice", "realizedPnl", "unrealizedPnl"),
+        "order": ("price", "size", "filledSize"),
+        "fill": ("price", "size", "fee"),
+        "collateral": ("balance", "available", "locked"),
+        "rfq": ("size",),
+        "liquidation": ("size", "price", "penalty"),
+        "portfolio": ("equity", "marginUsed", "availableMargin", "unrealizedPnl"),
+    }
+
+    def _private(self, channel: str, data: Any) -> Result:
+        """After SUBSCRIBE the server sends a snapshot per channel, then updates. The
+        payload schemas were not retrievable; read here: a snapshot is ``{"type":
+        "snapshot", "items": [...]}`` (or a bare list), an update one object (inferred)."""
+        table = T.PRIVATE_TABLES[channel]
+        nums = self._PRIVATE_NUMS[channel]
+        snapshot = isinstance(data, list) or (isinstance(data, dict)
+                                              and data.get("type") == "snapshot")
+        items = _items(data, "items", "data", channel + "s") if snapshot else [data]
+        if items is None:
+            items = [{k: v for k, v in data.items() if k != "type"}]
+        rows: list[Row] = []
+        actions: list[Action] = []
+        for it in items:
+            row = dict(it)
+            _num(row, nums)
+            row["_stream"] = channel
+            row["_snapshot"] = snapshot
+            rows.append((table, with_extra(table, row)))
+            if channel == "rfq":
+                actions += self._account_rfq(row)
+        if snapshot:
+            rows.append(self._snapshot_row(channel, data, len(items)))
+        return rows, actions
+
+    @staticmethod
+    def _snapshot_row(channel: str, data: Any, count: int) -> Row:
+        row = {"_stream": channel, "_count": count}
+        if isinstance(data, dict):
+            row.update({k: v for k, v in data.items()
+                        if k not in ("items", "data", "quotes", channel + "s")})
+        return T.PRIVATE_SNAPSHOT, with_extra(T.PRIVATE_SNAPSHOT, row)
+
+    def _account_rfq(self, row: dict[str, Any]) -> list[Action]:
+        """One of our RFQs appeared: hydrate its quotes over REST, then follow them on
+        rfq.quotes.<id> and on its own /ws/rfq/quotes socket."""
+        rid = row.get("requestId")
+        if not isinstance(rid, str):
+            return []
+        if row.get("status") not in (None, "open", "active", "pending"):
+            # Ended: stop following its quotes, so a busy account's subscriptions (and the
+            # resubscribe after every reconnect) do not grow without bound.
+            if rid in self.account_rfqs:
+                del self.account_rfqs[rid]
+                if self.authed:
+                    return [self._request(PRIVATE, "UNSUBSCRIBE", [f"rfq.quotes.{rid}"])]
+            return []
+        if rid in self.account_rfqs:
+            return []
+        self.account_rfqs[rid] = None
+        out: list[Action] = [self._fetch(f"/api/rfq/quotes/{quote(rid, safe='')}",
+                                         f"quotes:{rid}", auth=True)]
+        if self.authed:
+            out.append(self._request(PRIVATE, "SUBSCRIBE", [f"rfq.quotes.{rid}"]))
+        name = f"{RFQ_QUOTES}{rid}"
+        if name not in self.quote_conns:
+            self.quote_conns.add(name)
+            # requestId goes in the handshake query; the bearer in the Authorization header.
+            out.append(Open(ConnSpec(name, f"{self.ws_base}/ws/rfq/quotes?requestId="
+                                           f"{quote(rid, safe='')}", self._auth_headers())))
+        return out
+
+    def _private_quotes(self, stream: str, data: Any) -> Result:
+        snapshot = isinstance(data, list) or (isinstance(data, dict)
+                                              and data.get("type") == "snapshot")
+        items = _items(data, "items", "quotes", "data") if snapshot else [data]
+        if items is None:
+            items = []
+        rid = stream.removeprefix("rfq.quotes.")
+        rows: list[Row] = []
+        for q in items:
+            q = dict(q)
+            q.setdefault("requestId", rid)
+            rows += self._quote_row(q, stream, "snapshot" if snapshot else "ws")
+        if snapshot:
+            rows.append(self._snapshot_row(stream, data, len(items)))
+        return rows, NO_ACTIONS
+
+
+def _kind(msg: dict[str, Any]) -> str | None:
+    if "stream" in msg:
+        return str(msg["stream"])
+    t = msg.get("type")
+    return None if t is None else str(t)
+
+
+def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
+                 offline: bool = False, sim: Mapping[str, Any] | None = None) -> DiffusalAdapter:
+    """Build the adapter. ``offline`` (rebuild, recovery) needs no settings or secrets; it
+    behaves as if a token were set so private and RFQ frames read the same as live."""
+    if offline:
+        return DiffusalAdapter(url or "ws://offline", Settings(), token="offline",
+                               offline=True)
+    s = Settings.parse(venue, options)
+    token = None
+    if sim is not None:
+        token = sim.get("token") or sim.get("api_key")
+        if sim.get("mm") and token and not s.mm:
+            s = replace(s, mm=True)
+    elif s.token_env:
+        token = secret(s.token_env, f"[venues.{venue}].token_env")
+    return DiffusalAdapter(url or "", s, token)

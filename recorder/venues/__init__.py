@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 VENUES: dict[str, str] = {
     "mackinac": "recorder.venues.mackinac",
+    "totalis": "recorder.venues.totalis",
 }
 
 

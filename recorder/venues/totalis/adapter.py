@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 
-from recorder.config import secret
+from recorder.config import parse_duration, secret
 from recorder.errors import ConfigError
 from recorder.schema import Table
 from recorder.transport.sse import parse_event
@@ -104,8 +104,13 @@ class Settings:
                 isinstance(m, str) and _ID_RE.match(m) for m in mm_ids):
             raise ConfigError(f"{where}.mm_ids: a list of MM ids (extra mm:quotes channels)")
         ping = options.get("ping_interval", 30.0)
+        try:
+            ping = parse_duration(ping) if isinstance(ping, str) else ping
+        except ConfigError:
+            ping = None
         if isinstance(ping, bool) or not isinstance(ping, int | float) or not 1 <= ping <= 600:
-            raise ConfigError(f"{where}.ping_interval: seconds between WS pings, 1..600")
+            raise ConfigError(f"{where}.ping_interval: time between WS pings, 1s..600s, got "
+                              f"{options.get('ping_interval')!r}")
         return cls(env, ws_url, flags["websocket"], flags["request_streams"],
                    flags["cashout_streams"], source, tuple(mm_ids), float(ping))
 

@@ -534,6 +534,10 @@ def test_config_errors_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
         make_adapter("t", BASE, {"request_streams": "yes"}, sim={"api_key": "k"})
     with pytest.raises(ConfigError, match="ping_interval"):
         make_adapter("t", BASE, {"ping_interval": 0}, sim={"api_key": "k"})
+    with pytest.raises(ConfigError, match="ping_interval"):
+        make_adapter("t", BASE, {"ping_interval": "often"}, sim={"api_key": "k"})
+    assert make_adapter("t", BASE, {"ping_interval": "45s"}, sim={"api_key": "k"}
+                        ).settings.ping_interval == 45.0
     with pytest.raises(ConfigError, match="url"):
         make_adapter("t", "ftp://x", {}, sim={"api_key": "k"})
     monkeypatch.delenv("TOTALIS_KEY_X", raising=False)

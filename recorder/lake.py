@@ -1,6 +1,6 @@
 """The lake writer: typed rows -> zstd Parquet files that appear atomically.
 
-Layout: ``<data>/lake/<table>/date=YYYY-MM-DD/<run>-<n>.parquet`` (date of ``ts_recv``).
+Layout: ``<data>/lake/<table>/date=YYYY-MM-DD/<run>-<venue>-<n>.parquet`` (date of ``ts_recv``).
 
 Rows are buffered per table as Python lists and converted with one ``from_pylist`` per table
 per flush (a row group). A file is written under a hidden temporary name and becomes visible
@@ -277,7 +277,9 @@ class LakeWriter:
             except OSError as e:
                 raise StorageError(f"cannot create {folder}: {e}") from e
             self._file_no += 1
-            final = folder / f"{self.run_id}-{self.tag}{self._file_no:05d}.parquet"
+            # The venue is in the name: venues of one run share tables (session_events,
+            # unhandled) and number their files independently.
+            final = folder / f"{self.run_id}-{self.venue}-{self.tag}{self._file_no:05d}.parquet"
             tmp = folder / f".{final.name}.tmp"
             writer = pq.ParquetWriter(tmp, table.arrow_schema, compression="zstd",
                                       compression_level=3)

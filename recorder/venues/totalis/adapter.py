@@ -424,6 +424,7 @@ class TotalisAdapter(BaseAdapter):
         if conn in self.ended:
             return NO_ACTIONS
         self.ended.add(conn)
+        self._book_seq.pop(conn, None)  # (the last event id stays: a terminal event may follow)
         # The server closes the stream after the terminal event; Stop keeps the transport
         # from reconnecting (it still reads what follows for a moment, so the specific
         # terminal event after `status` is not cut off).

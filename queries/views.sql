@@ -365,3 +365,119 @@ CREATE OR REPLACE VIEW powertrade_trade_dedup AS SELECT * FROM powertrade_trade 
 -- powertrade_trade_history_response: Own executions (answer to trade_history_request).
 CREATE OR REPLACE VIEW powertrade_trade_history_response AS SELECT * FROM read_parquet('${lake}/powertrade_trade_history_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW powertrade_trade_history_response_dedup AS SELECT * FROM powertrade_trade_history_response QUALIFY row_number() OVER (PARTITION BY user_tag, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_auth_error: WS `auth:error`: the key was refused.
+CREATE OR REPLACE VIEW totalis_auth_error AS SELECT * FROM read_parquet('${lake}/totalis_auth_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_auth_error_dedup AS SELECT * FROM totalis_auth_error QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_auth_success: WS `auth:success`.
+CREATE OR REPLACE VIEW totalis_auth_success AS SELECT * FROM read_parquet('${lake}/totalis_auth_success/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_auth_success_dedup AS SELECT * FROM totalis_auth_success QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_cashout_best_quote: Cashout stream `best_quote`: the counterparty's buyback quote (null when none is live).
+CREATE OR REPLACE VIEW totalis_cashout_best_quote AS SELECT * FROM read_parquet('${lake}/totalis_cashout_best_quote/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_cashout_best_quote_dedup AS SELECT * FROM totalis_cashout_best_quote QUALIFY row_number() OVER (PARTITION BY cashout_request_id, book_seq, sse_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_cashout_request: MM stream `cashout_request`: an early-cashout auction opened.
+CREATE OR REPLACE VIEW totalis_cashout_request AS SELECT * FROM read_parquet('${lake}/totalis_cashout_request/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_cashout_request_dedup AS SELECT * FROM totalis_cashout_request QUALIFY row_number() OVER (PARTITION BY sse_id, cashout_request_id, version ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_cashout_status: Cashout stream `status`: terminal; the stream closes.
+CREATE OR REPLACE VIEW totalis_cashout_status AS SELECT * FROM read_parquet('${lake}/totalis_cashout_status/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_cashout_status_dedup AS SELECT * FROM totalis_cashout_status QUALIFY row_number() OVER (PARTITION BY cashout_request_id, status, sse_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_connected: MM stream: first event of every connection, with the MM's id.
+CREATE OR REPLACE VIEW totalis_connected AS SELECT * FROM read_parquet('${lake}/totalis_connected/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_connected_dedup AS SELECT * FROM totalis_connected QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_mm_quote_accepted: mm:quotes `mm_quote:accepted`: the accepted quote's details for the winning MM.
+CREATE OR REPLACE VIEW totalis_mm_quote_accepted AS SELECT * FROM read_parquet('${lake}/totalis_mm_quote_accepted/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_mm_quote_accepted_dedup AS SELECT * FROM totalis_mm_quote_accepted QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_pong: WS `pong`, the reply to our `ping`.
+CREATE OR REPLACE VIEW totalis_pong AS SELECT * FROM read_parquet('${lake}/totalis_pong/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_pong_dedup AS SELECT * FROM totalis_pong QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_position_cancelled: rfq `position:cancelled`: collateral unlocked.
+CREATE OR REPLACE VIEW totalis_position_cancelled AS SELECT * FROM read_parquet('${lake}/totalis_position_cancelled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_position_cancelled_dedup AS SELECT * FROM totalis_position_cancelled QUALIFY row_number() OVER (PARTITION BY rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_position_created: rfq `position:created`: vault position created.
+CREATE OR REPLACE VIEW totalis_position_created AS SELECT * FROM read_parquet('${lake}/totalis_position_created/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_position_created_dedup AS SELECT * FROM totalis_position_created QUALIFY row_number() OVER (PARTITION BY rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_position_error: rfq `position:error` (also copied to mm:quotes).
+CREATE OR REPLACE VIEW totalis_position_error AS SELECT * FROM read_parquet('${lake}/totalis_position_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_position_error_dedup AS SELECT * FROM totalis_position_error QUALIFY row_number() OVER (PARTITION BY rfq_id, timestamp, error ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_position_settled: rfq `position:settled`.
+CREATE OR REPLACE VIEW totalis_position_settled AS SELECT * FROM read_parquet('${lake}/totalis_position_settled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_position_settled_dedup AS SELECT * FROM totalis_position_settled QUALIFY row_number() OVER (PARTITION BY rfq_id, tx_signature ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_qr_best_quote: Request stream `best_quote`: the book's best quote after each change (null when empty). A jump in book_seq is a gap in session_events.
+CREATE OR REPLACE VIEW totalis_qr_best_quote AS SELECT * FROM read_parquet('${lake}/totalis_qr_best_quote/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_qr_best_quote_dedup AS SELECT * FROM totalis_qr_best_quote QUALIFY row_number() OVER (PARTITION BY quote_request_id, book_seq, sse_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_qr_cancelled: Request stream `cancelled`.
+CREATE OR REPLACE VIEW totalis_qr_cancelled AS SELECT * FROM read_parquet('${lake}/totalis_qr_cancelled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_qr_cancelled_dedup AS SELECT * FROM totalis_qr_cancelled QUALIFY row_number() OVER (PARTITION BY quote_request_id, sse_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_qr_committed: Request stream `committed`: the request became an RFQ.
+CREATE OR REPLACE VIEW totalis_qr_committed AS SELECT * FROM read_parquet('${lake}/totalis_qr_committed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_qr_committed_dedup AS SELECT * FROM totalis_qr_committed QUALIFY row_number() OVER (PARTITION BY quote_request_id, sse_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_qr_expired: Request stream `expired`: expires_at passed without a commit.
+CREATE OR REPLACE VIEW totalis_qr_expired AS SELECT * FROM read_parquet('${lake}/totalis_qr_expired/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_qr_expired_dedup AS SELECT * FROM totalis_qr_expired QUALIFY row_number() OVER (PARTITION BY quote_request_id, sse_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_qr_status: Request stream `status`: the request left `active`; one terminal event follows and the stream closes.
+CREATE OR REPLACE VIEW totalis_qr_status AS SELECT * FROM read_parquet('${lake}/totalis_qr_status/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_qr_status_dedup AS SELECT * FROM totalis_qr_status QUALIFY row_number() OVER (PARTITION BY quote_request_id, status, sse_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_accepted: mm:quotes `quote:accepted`: a user committed our quote; confirm before the deadline. Joins mm_quote_accepted on quote_id (either may come first).
+CREATE OR REPLACE VIEW totalis_quote_accepted AS SELECT * FROM read_parquet('${lake}/totalis_quote_accepted/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_accepted_dedup AS SELECT * FROM totalis_quote_accepted QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_confirmed: mm:quotes `quote:confirmed`: vault settlement begins.
+CREATE OR REPLACE VIEW totalis_quote_confirmed AS SELECT * FROM read_parquet('${lake}/totalis_quote_confirmed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_confirmed_dedup AS SELECT * FROM totalis_quote_confirmed QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_executed: mm:quotes `quote:executed`: on-chain position created.
+CREATE OR REPLACE VIEW totalis_quote_executed AS SELECT * FROM read_parquet('${lake}/totalis_quote_executed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_executed_dedup AS SELECT * FROM totalis_quote_executed QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_expired: mm:quotes `quote:expired`: not confirmed in time.
+CREATE OR REPLACE VIEW totalis_quote_expired AS SELECT * FROM read_parquet('${lake}/totalis_quote_expired/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_expired_dedup AS SELECT * FROM totalis_quote_expired QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_rejected: mm:quotes `quote:rejected`: another quote was accepted.
+CREATE OR REPLACE VIEW totalis_quote_rejected AS SELECT * FROM read_parquet('${lake}/totalis_quote_rejected/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_rejected_dedup AS SELECT * FROM totalis_quote_rejected QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_request: MM stream `quote_request`: a new request, or an active one replayed by a snapshot (in_snapshot).
+CREATE OR REPLACE VIEW totalis_quote_request AS SELECT * FROM read_parquet('${lake}/totalis_quote_request/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_request_dedup AS SELECT * FROM totalis_quote_request QUALIFY row_number() OVER (PARTITION BY sse_id, quote_request_id, version, request_hash ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_request_expired: MM stream `quote_request_expired` (underscore): the request closed.
+CREATE OR REPLACE VIEW totalis_quote_request_expired AS SELECT * FROM read_parquet('${lake}/totalis_quote_request_expired/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_request_expired_dedup AS SELECT * FROM totalis_quote_request_expired QUALIFY row_number() OVER (PARTITION BY sse_id, quote_request_id, reason ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_request_updated: MM stream `quote_request:updated` (colon): the request moved to a new version and hash.
+CREATE OR REPLACE VIEW totalis_quote_request_updated AS SELECT * FROM read_parquet('${lake}/totalis_quote_request_updated/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_request_updated_dedup AS SELECT * FROM totalis_quote_request_updated QUALIFY row_number() OVER (PARTITION BY sse_id, quote_request_id, version, request_hash ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_quote_withdrawn: mm:quotes `quote:withdrawn`: withdrawn by the MM (or written back when the MM missed the deadline).
+CREATE OR REPLACE VIEW totalis_quote_withdrawn AS SELECT * FROM read_parquet('${lake}/totalis_quote_withdrawn/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_withdrawn_dedup AS SELECT * FROM totalis_quote_withdrawn QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_snapshot_begin: MM stream: start of the snapshot of active requests (on connect, and on a reconnect the server could not resume).
+CREATE OR REPLACE VIEW totalis_snapshot_begin AS SELECT * FROM read_parquet('${lake}/totalis_snapshot_begin/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_snapshot_begin_dedup AS SELECT * FROM totalis_snapshot_begin QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_snapshot_complete: MM stream: end of the snapshot; live events follow.
+CREATE OR REPLACE VIEW totalis_snapshot_complete AS SELECT * FROM read_parquet('${lake}/totalis_snapshot_complete/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_snapshot_complete_dedup AS SELECT * FROM totalis_snapshot_complete QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_ws_error: WS `error` (not in the docs: the shape our simulator uses for a refused message, {type, message, code?}).
+CREATE OR REPLACE VIEW totalis_ws_error AS SELECT * FROM read_parquet('${lake}/totalis_ws_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_ws_error_dedup AS SELECT * FROM totalis_ws_error QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;

@@ -144,7 +144,10 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
             on_start(runs)
         printer = StatusPrinter(runs, out, live=live_status,
                                 interval=settings.status_interval)
-        async with aiohttp.ClientSession() as http:
+        # No pool limit: every connection is a long-lived stream an adapter asked for (one SSE
+        # stream per live quote request, for instance); aiohttp's default cap of 100 would
+        # make the 101st wait for a free slot instead of connecting.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             tasks = [asyncio.create_task(r.run(http, stop)) for r in runs]
             status_task = asyncio.create_task(printer.run(stop))
             deadline = asyncio.create_task(_deadline(duration, stop))

@@ -138,7 +138,8 @@ SESSION_EVENTS = Table(
     columns=cols(
         ("event", pa.string(), "connecting|connected|disconnected|reconnected|auth_ok|"
          "auth_failed|subscribed|unsubscribed|server_closing|feed_stale|feed_live|rate_limited|"
-         "error|gap|idle_timeout|frame_too_large|connect_failed|stopped"),
+         "error|gap|idle_timeout|frame_too_large|connect_failed|stopped|resumed (SSE, with "
+         "the last event id)|retry_hint (SSE retry field)"),
         ("code", pa.string(), "close code or the venue's error code"),
         ("reason", pa.string(), "human text from the venue or the transport"),
         ("channel", pa.string(), "subscription key the event concerns, if any"),

@@ -30,7 +30,16 @@ class StatusPrinter:
         rows = [f"{'venue/conn':<24} {'state':<10} {'frames/s':>9} {'frames':>9} "
                 f"{'records':>9} {'reconn':>6}  last gap"]
         for r in self.runs:
+            ended = [c for c in r.conns.values() if c.status.state == "stopped"]
+            if len(ended) > 1:
+                # Per-request streams (one per quote request) end by the hundred: one line.
+                rows.append(f"{r.name + '/(ended)':<24} {'stopped':<10} {'':>9} "
+                            f"{sum(c.status.frames for c in ended):>9} {'':>9} "
+                            f"{sum(c.status.reconnects for c in ended):>6}  "
+                            f"{len(ended)} connections")
             for name, c in r.conns.items():
+                if len(ended) > 1 and c.status.state == "stopped":
+                    continue
                 key = (r.name, name)
                 t0, f0 = self._prev.get(key, (now, c.status.frames))
                 rate = (c.status.frames - f0) / (now - t0) if now > t0 else 0.0

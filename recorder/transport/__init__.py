@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from recorder.transport.sse import SseConnection
 from recorder.transport.ws import WsConnection
 
-TRANSPORTS: dict[str, Any] = {"ws": WsConnection}
+TRANSPORTS: dict[str, Any] = {"ws": WsConnection, "sse": SseConnection}

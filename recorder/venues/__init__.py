@@ -13,6 +13,7 @@ VENUES: dict[str, str] = {
     "powertrade": "recorder.venues.powertrade",
     "derive": "recorder.venues.derive",
     "diffusal": "recorder.venues.diffusal",
+    "totalis": "recorder.venues.totalis",
 }
 
 

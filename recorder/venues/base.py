@@ -28,7 +28,7 @@ class ConnSpec:
     name: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
-    kind: str = "ws"  # "ws" now; "sse" arrives with Totalis
+    kind: str = "ws"  # a key of recorder.transport.TRANSPORTS: "ws" or "sse"
 
 
 @dataclass(frozen=True, slots=True)

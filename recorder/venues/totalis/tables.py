@@ -1,0 +1,210 @@
+"""Totalis tables: one per event type of the three SSE streams and of the post-trade WebSocket.
+
+Sources (docs.totalis.trade, source repository ``totalistrading/docs``; notes
+``shared/venues/000-totalis.md``):
+- MM firehose, https://docs.totalis.trade/api-reference/quote-service-mm/stream
+- user quote-request stream, https://docs.totalis.trade/api-reference/quote-service/stream
+- cashout stream, https://docs.totalis.trade/api-reference/quote-service/cashout-stream
+- WebSocket, https://docs.totalis.trade/guides/websocket
+
+Every SSE row carries ``sse_id``: the event's id as the standard defines it (its own ``id:``
+line, else the last id in force on that stream), null when the stream never sent one.
+Rows of the per-request streams carry the request id taken from the stream they came on.
+ISO-8601 times are stored as timestamps (ns, UTC); nested fields keep the venue's names.
+Keys starting with ``_`` are set by the adapter, not the venue.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from recorder.schema import TS, Table, cols, extra_col, register
+
+F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
+V = "totalis"
+
+INPUT_LEG = pa.struct([("market_ticker", S), ("side", S), ("venue", S)])
+LEG = pa.struct([("id", S), ("event_ticker", S), ("market_ticker", S), ("side", S),
+                 ("venue", S), ("current_yes_price", F), ("current_no_price", F)])
+CASHOUT_LEG = pa.struct([("id", S), ("event_ticker", S), ("market_ticker", S), ("side", S),
+                         ("venue", S), ("resolution", S)])
+BEST_QUOTE = pa.struct([("id", S), ("payout_odds", F), ("user_cost", F), ("total_payout", F),
+                        ("mm_cost", F), ("valid_until", TS), ("market_maker_id", S)])
+BUYBACK_QUOTE = pa.struct([("id", S), ("market_maker_id", S), ("buyback_price", F),
+                           ("mm_pays_user", B), ("valid_until", TS), ("net_received", F)])
+MM_QUOTE = pa.struct([("payout_odds", F), ("user_cost", F), ("total_payout", F),
+                      ("mm_cost", F), ("valid_until", TS)])
+EXPOSURE_LEG = pa.struct([("venue", S), ("event_ticker", S), ("market_ticker", S),
+                          ("side", S)])
+
+RECEIPT = ("run_id", "conn_id", "recv_seq")  # connection-level frames: each receipt is distinct
+SSE_ID = ("sse_id", S, "SSE event id (own id: line, else the last one in force); resume cursor",
+          "_sse_id")
+SNAP = ("in_snapshot", B, "sent between snapshot_begin and snapshot_complete (a replay of an "
+        "active request), not as a live creation", "_snapshot")
+QR_FROM_STREAM = ("quote_request_id", S, "the request whose stream carried the event",
+                  "_stream_id")
+CO_FROM_STREAM = ("cashout_request_id", S, "the cashout request whose stream carried the event",
+                  "_stream_id")
+CHANNEL = ("channel", S, "channel named in the envelope (the docs show none; null then)",
+           "_channel")
+QUOTE_ID = ("quote_id", S, "the MM's quote (uuid)")
+RFQ_ID = ("rfq_id", S, "the RFQ (parlay ticket) created at commit (uuid)")
+POS_TS = ("timestamp", TS, "venue time of the position event (also ts_event)")
+
+REQUEST_COLS = (
+    ("quote_request_id", S, "quote request id (uuid)", "id"),
+    ("user_id", S, "requesting user (Privy DID)"),
+    ("input_legs", pa.list_(INPUT_LEG), "the legs as the user entered them"),
+    ("legs", pa.list_(LEG), "resolved legs; current_*_price are the venue's prices at creation"),
+    ("bet_amount", F, "gross wager, USDC"),
+    ("user_stake", F, "stake net of the taker fee, USDC (what MMs price against)"),
+    ("implied_probability", F, "product of the legs' probabilities"),
+    ("version", INT, "bumped by quote_request:updated; quotes on older versions are void"),
+    ("request_hash", S, "'sha256:...' of the request version; quotes must echo it"),
+    ("expires_at", TS, "end of the auction"),
+    SNAP, SSE_ID)
+
+
+def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...],
+       event_time: str | None = None) -> Table:
+    # ignore_keys empty: rows are built from payloads (never the WS envelope's `type`), so a
+    # payload field called `type` must reach `extra` like any other undeclared field.
+    return Table(name=f"{V}_{name}", venue=V, doc=doc, columns=(*cols(*columns), extra_col()),
+                 dedup_key=key, event_time=event_time, event_time_unit="ns",
+                 ignore_keys=frozenset())
+
+
+# --- MM firehose: GET /v1/mm/quote-requests/stream (conn_id "mm") ------------------------------
+
+CONNECTED = _t("connected", "MM stream: first event of every connection, with the MM's id.",
+               (("mm_id", S, "the MM's id (a Privy DID, same as the WS auth user_id)"), SSE_ID),
+               RECEIPT)
+SNAPSHOT_BEGIN = _t("snapshot_begin", "MM stream: start of the snapshot of active requests (on "
+                    "connect, and on a reconnect the server could not resume).",
+                    (("page_size", INT, "requests per page"), SSE_ID), RECEIPT)
+SNAPSHOT_COMPLETE = _t("snapshot_complete", "MM stream: end of the snapshot; live events follow.",
+                       (("pages", INT, ""), ("total", INT, "requests in the snapshot"), SSE_ID),
+                       RECEIPT)
+QUOTE_REQUEST = _t("quote_request", "MM stream `quote_request`: a new request, or an active one "
+                   "replayed by a snapshot (in_snapshot).", REQUEST_COLS,
+                   ("sse_id", "quote_request_id", "version", "request_hash"))
+QUOTE_REQUEST_UPDATED = _t("quote_request_updated", "MM stream `quote_request:updated` (colon): "
+                           "the request moved to a new version and hash.", REQUEST_COLS,
+                           ("sse_id", "quote_request_id", "version", "request_hash"))
+QUOTE_REQUEST_EXPIRED = _t(
+    "quote_request_expired", "MM stream `quote_request_expired` (underscore): the request "
+    "closed.",
+    (("quote_request_id", S, "", "id"), ("reason", S, "committed | cancelled | expired"),
+     ("won", B, "committed closes: true if our quote won; null when absent (outcome unknown)"),
+     SSE_ID),
+    ("sse_id", "quote_request_id", "reason"))
+CASHOUT_REQUEST = _t(
+    "cashout_request", "MM stream `cashout_request`: an early-cashout auction opened.",
+    (("cashout_request_id", S, "auction id (not `id`)"),
+     ("position_id", S, "on-chain position id, 32 hex chars"),
+     ("legs", pa.list_(CASHOUT_LEG), "resolution: unresolved | won | lost | void"),
+     ("user_stake", F, "USDC"), ("mm_risk", F, "counterparty's locked risk, USDC"),
+     ("total_payout", F, "USDC; ceiling of any bid"), ("payout_odds", F, ""),
+     ("version", INT, "1 today"), ("expires_at", TS, "auction end (about 10 s out)"), SNAP,
+     SSE_ID),
+    ("sse_id", "cashout_request_id", "version"))
+
+# --- per quote request: GET /v1/quote-requests/{id}/stream (conn_id "qr:<id>") -----------------
+
+QR_BEST_QUOTE = _t("qr_best_quote", "Request stream `best_quote`: the book's best quote after "
+                   "each change (null when empty). A jump in book_seq is a gap in session_events.",
+                   (QR_FROM_STREAM, ("book_seq", INT, "monotonic per request"),
+                    ("version", INT, ""), ("request_hash", S, ""),
+                    ("best_quote", BEST_QUOTE, "null when no quote is live"), SSE_ID),
+                   ("quote_request_id", "book_seq", "sse_id"))
+QR_STATUS = _t("qr_status", "Request stream `status`: the request left `active`; one terminal "
+               "event follows and the stream closes.",
+               (QR_FROM_STREAM, ("status", S, "committed | cancelled | expired"),
+                ("committed_rfq_id", S, "the RFQ created, when committed"), SSE_ID),
+               ("quote_request_id", "status", "sse_id"))
+QR_COMMITTED = _t("qr_committed", "Request stream `committed`: the request became an RFQ.",
+                  (("quote_request_id", S, ""), RFQ_ID, SSE_ID),
+                  ("quote_request_id", "sse_id"))
+QR_CANCELLED = _t("qr_cancelled", "Request stream `cancelled`.",
+                  (("quote_request_id", S, ""), SSE_ID), ("quote_request_id", "sse_id"))
+QR_EXPIRED = _t("qr_expired", "Request stream `expired`: expires_at passed without a commit.",
+                (("quote_request_id", S, ""), SSE_ID), ("quote_request_id", "sse_id"))
+
+# --- per cashout request: GET /v1/cashout-requests/{id}/stream (conn_id "co:<id>") -------------
+
+CASHOUT_BEST_QUOTE = _t("cashout_best_quote", "Cashout stream `best_quote`: the counterparty's "
+                        "buyback quote (null when none is live).",
+                        (CO_FROM_STREAM, ("book_seq", INT, "monotonic per request"),
+                         ("version", INT, ""),
+                         ("best_quote", BUYBACK_QUOTE, "net_received only when computable"),
+                         SSE_ID),
+                        ("cashout_request_id", "book_seq", "sse_id"))
+CASHOUT_STATUS = _t("cashout_status", "Cashout stream `status`: terminal; the stream closes.",
+                    (CO_FROM_STREAM, ("status", S, "committed | declined | expired | cancelled"),
+                     SSE_ID),
+                    ("cashout_request_id", "status", "sse_id"))
+
+# --- the post-trade WebSocket wss://api.totalis.trade/ws (conn_id "ws") -------------------------
+
+AUTH_SUCCESS = _t("auth_success", "WS `auth:success`.",
+                  (("user_id", S, "Privy DID; the key of mm:quotes:{mm_id}"),
+                   ("user_type", S, "user | market_maker ...")), RECEIPT)
+AUTH_ERROR = _t("auth_error", "WS `auth:error`: the key was refused.", (("message", S, ""),),
+                RECEIPT)
+PONG = _t("pong", "WS `pong`, the reply to our `ping`.", (("timestamp", TS, "server time"),),
+          RECEIPT, event_time="timestamp")
+WS_ERROR = _t("ws_error", "WS `error` (not in the docs: the shape our simulator uses for a "
+              "refused message, {type, message, code?}).",
+              (("message", S, ""), ("code", S, "")), RECEIPT)
+QUOTE_ACCEPTED = _t("quote_accepted", "mm:quotes `quote:accepted`: a user committed our quote; "
+                    "confirm before the deadline. Joins mm_quote_accepted on quote_id (either "
+                    "may come first).",
+                    (QUOTE_ID, RFQ_ID, ("confirmation_deadline", TS, ""), CHANNEL), ("quote_id",))
+MM_QUOTE_ACCEPTED = _t(
+    "mm_quote_accepted", "mm:quotes `mm_quote:accepted`: the accepted quote's details for the "
+    "winning MM.",
+    (RFQ_ID, QUOTE_ID, ("market_maker_id", S, ""), ("user_id", S, ""),
+     ("source", S, "e.g. quote_request_commit"), ("quote_request_id", S, ""),
+     ("draft_quote_id", S, "informational only (not documented as stable)"),
+     ("request_version", INT, ""), ("request_hash", S, ""),
+     ("confirmation_deadline", TS, ""), ("accepted_at", TS, "also ts_event"),
+     ("quote", MM_QUOTE, "payout_odds, user_cost, total_payout, mm_cost, valid_until"),
+     ("exposure_legs", pa.list_(EXPOSURE_LEG), "legs the MM is now exposed to"), CHANNEL),
+    ("quote_id",), event_time="accepted_at")
+QUOTE_CONFIRMED = _t("quote_confirmed", "mm:quotes `quote:confirmed`: vault settlement begins.",
+                     (QUOTE_ID, RFQ_ID, ("execution_id", S, ""), CHANNEL), ("quote_id",))
+QUOTE_EXECUTED = _t("quote_executed", "mm:quotes `quote:executed`: on-chain position created.",
+                    (QUOTE_ID, RFQ_ID, CHANNEL), ("quote_id",))
+QUOTE_EXPIRED = _t("quote_expired", "mm:quotes `quote:expired`: not confirmed in time.",
+                   (QUOTE_ID, RFQ_ID, CHANNEL), ("quote_id",))
+QUOTE_REJECTED = _t("quote_rejected", "mm:quotes `quote:rejected`: another quote was accepted.",
+                    (QUOTE_ID, RFQ_ID, ("reason", S, ""), CHANNEL), ("quote_id",))
+QUOTE_WITHDRAWN = _t("quote_withdrawn", "mm:quotes `quote:withdrawn`: withdrawn by the MM (or "
+                     "written back when the MM missed the deadline).",
+                     (QUOTE_ID, RFQ_ID, CHANNEL), ("quote_id",))
+POSITION_CREATED = _t("position_created", "rfq `position:created`: vault position created.",
+                      (RFQ_ID, ("position_pda", S, "Solana address"), POS_TS, CHANNEL),
+                      ("rfq_id",), event_time="timestamp")
+POSITION_SETTLED = _t("position_settled", "rfq `position:settled`.",
+                      (RFQ_ID, ("position_pda", S, ""), ("outcome", S, "e.g. user_wins"),
+                       ("tx_signature", S, "Solana signature (base58)"), POS_TS,
+                       ("quote_id", S, "added 2026-05 'to match backend'"), CHANNEL),
+                      ("rfq_id", "tx_signature"), event_time="timestamp")
+POSITION_CANCELLED = _t("position_cancelled", "rfq `position:cancelled`: collateral unlocked.",
+                        (RFQ_ID, ("position_pda", S, ""), ("reason", S, ""), POS_TS, CHANNEL),
+                        ("rfq_id",), event_time="timestamp")
+# Several errors may hit one RFQ (retries); the key adds the time and text so that distinct
+# errors are not collapsed.
+POSITION_ERROR = _t("position_error", "rfq `position:error` (also copied to mm:quotes).",
+                    (RFQ_ID, ("error", S, ""), POS_TS, CHANNEL),
+                    ("rfq_id", "timestamp", "error"), event_time="timestamp")
+
+SSE_TABLES = (CONNECTED, SNAPSHOT_BEGIN, SNAPSHOT_COMPLETE, QUOTE_REQUEST, QUOTE_REQUEST_UPDATED,
+              QUOTE_REQUEST_EXPIRED, CASHOUT_REQUEST, QR_BEST_QUOTE, QR_STATUS, QR_COMMITTED,
+              QR_CANCELLED, QR_EXPIRED, CASHOUT_BEST_QUOTE, CASHOUT_STATUS)
+WS_TABLES = (AUTH_SUCCESS, AUTH_ERROR, PONG, WS_ERROR, QUOTE_ACCEPTED, MM_QUOTE_ACCEPTED,
+             QUOTE_CONFIRMED, QUOTE_EXECUTED, QUOTE_EXPIRED, QUOTE_REJECTED, QUOTE_WITHDRAWN,
+             POSITION_CREATED, POSITION_SETTLED, POSITION_CANCELLED, POSITION_ERROR)
+TABLES = SSE_TABLES + WS_TABLES
+register(*TABLES)

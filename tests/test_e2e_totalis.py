@@ -1,0 +1,270 @@
+"""End to end over loopback: Totalis simulator (three SSE streams + WebSocket) -> recorder ->
+journal + lake -> DuckDB, compared with the simulator's ledgers table by table."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+import pytest
+
+from recorder import journal as jr
+from recorder.duck import connect
+from recorder.lake import LakeWriter
+from recorder.recovery import normalize_run
+from recorder.venues.totalis.server import TotalisServer
+from tests.e2e import run_with
+from tests.e2e_totalis import (
+    KEY_ENV,
+    compare_sse,
+    compare_ws,
+    config,
+    journal,
+    sse_blocks,
+    ws_sessions,
+)
+
+KEY = "api_test_e2e"
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+
+
+def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
+    async def main() -> tuple:
+        server = TotalisServer(seed=11, rate=1.5, api_keys=[KEY], keepalive=0.3, retry_ms=100,
+                               gap_every=9, won_absent=0.6, cashout_chance=0.6)
+        await server.start()
+        cfg = config(data_dir, server, ping_interval=1.0, idle_timeout=3.0)
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(2.5)
+            server.drop("all")  # every SSE stream cut in the middle of its next event
+            await server.drop_ws()
+            await asyncio.sleep(3.5)
+            server.paused = True  # let every started lifecycle reach the recorder, then stop
+            await asyncio.sleep(0.5)
+            await server.stop()
+            await asyncio.sleep(0.3)
+
+        result, _ = await run_with(cfg, scenario)
+        return result, server
+
+    result, server = asyncio.run(main())
+    assert result.exit_code == 0, result.reason
+    run = result.run_id
+    records = journal(data_dir, run)
+    # The journal holds exactly the complete event blocks the simulator wrote, per stream, in
+    # order: no keep-alive, no half of a cut event.
+    blocks = sse_blocks(records)
+    sent: dict[str, list[bytes]] = {}
+    for e in server.sse_ledger:
+        if e["kind"] in ("event", "retry"):
+            sent.setdefault(e["stream"], []).append(e["raw"].encode())
+    assert blocks == sent
+    partial = [e for e in server.sse_ledger if e["kind"] == "partial"]
+    assert len(partial) >= 3
+    con = connect(data_dir)
+    counts = compare_sse(con, run, server)
+    ws_sent = [t for no in sorted(server.ws_ledger) for t in server.ws_ledger[no]]
+    assert ws_sessions(records) == [server.ws_ledger[no] for no in sorted(server.ws_ledger)]
+    counts.update(compare_ws(con, run, ws_sent))
+    hit = {name for name, n in counts.items() if n}
+    core = {"totalis_connected", "totalis_snapshot_begin", "totalis_snapshot_complete",
+            "totalis_quote_request", "totalis_quote_request_updated",
+            "totalis_quote_request_expired", "totalis_cashout_request", "totalis_qr_best_quote",
+            "totalis_qr_status", "totalis_qr_committed", "totalis_cashout_best_quote",
+            "totalis_cashout_status", "totalis_auth_success", "totalis_pong",
+            "totalis_quote_accepted", "totalis_mm_quote_accepted", "totalis_quote_confirmed",
+            "totalis_quote_executed", "totalis_quote_rejected", "totalis_position_created",
+            "totalis_position_settled"}
+    assert core <= hit, sorted(core - hit)
+    # won absent stays null; false stays false
+    won = dict(con.sql(f"SELECT coalesce(won::VARCHAR, 'null'), count(*) FROM "
+                       f"totalis_quote_request_expired WHERE run_id = '{run}' AND reason = "
+                       f"'committed' GROUP BY 1").fetchall())
+    sent_won = [orjson.loads(e["data"]).get("won", "null") for e in server.sent_events("mm")
+                if e["event"] == "quote_request_expired"
+                and orjson.loads(e["data"])["reason"] == "committed"]
+    assert won.get("null", 0) == sent_won.count("null") > 0
+    # book_seq gaps the simulator made are session_events with both ends
+    gaps = con.sql(f"SELECT conn_id, expected, received FROM session_events WHERE run_id = "
+                   f"'{run}' AND event = 'gap'").fetchall()
+    made = []
+    last: dict[str, int] = {}
+    for e in server.sent_events():
+        if e["event"] == "best_quote":
+            seq = orjson.loads(e["data"])["book_seq"]
+            if e["stream"] in last and seq > last[e["stream"]] + 1:
+                made.append((e["stream"], last[e["stream"]] + 1, seq))
+            last[e["stream"]] = max(seq, last.get(e["stream"], 0))
+    assert sorted(gaps) == sorted(made) and made
+    # connects, drops and resumes are in session_events for the MM stream
+    ev = [e[0] for e in con.sql(f"SELECT event FROM session_events WHERE run_id = '{run}' AND "
+                                f"conn_id = 'mm' ORDER BY recv_seq").fetchall()]
+    assert ev[:2] == ["connected", "retry_hint"]
+    i = ev.index("disconnected")
+    assert ev[i + 1:i + 4] == ["connected", "reconnected", "resumed"]
+    # the cut stream resumed by the documented query parameter and the standard header
+    resumes = [r for r in server.requests_seen if r["resume"]]
+    assert resumes and all(r["query"] == r["header"] for r in resumes)
+    assert any(r["mode"] == "replay" and r["path"].endswith("/mm/quote-requests/stream")
+               for r in resumes)
+    # the API key never reaches the journal; the auth message is there, redacted
+    outs = [r.data for r in records if r.kind == jr.KIND_OUT]
+    assert any(b'"type":"auth"' in o for o in outs) and not any(KEY.encode() in o for o in outs)
+    assert con.sql(f"SELECT count(*) FROM unhandled WHERE run_id = '{run}'").fetchall() == [(0,)]
+    m = orjson.loads((data_dir / "runs" / f"{run}.json").read_bytes())
+    assert m["status"] == "complete" and m["tables"]["totalis_qr_best_quote"] == counts[
+        "totalis_qr_best_quote"]
+    # a rebuild from the journal (offline adapter, no sockets) gives the same rows per table
+    rebuilt = LakeWriter(data_dir, "totalis", run, root=data_dir.parent / "rebuilt")
+    normalize_run(data_dir, "totalis", run, rebuilt)
+    assert rebuilt.rows_committed == m["tables"]
+
+
+def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> None:
+    async def main() -> tuple:
+        # every SSE connection is cut in the middle of its 13th event, over and over
+        server = TotalisServer(seed=5, rate=1.0, api_keys=[KEY], keepalive=0.5, retry_ms=50,
+                               drop_every=12, request_interval_ms=500)
+        await server.start()
+        cfg = config(data_dir, server, websocket=False)
+
+        async def scenario(stop: asyncio.Event) -> None:
+            for _ in range(14):
+                await asyncio.sleep(0.35)
+                server.drop("all")  # each open stream: its next event is cut in half
+            await asyncio.sleep(0.8)
+            server.paused = True
+            await asyncio.sleep(0.4)
+            await server.stop()
+            await asyncio.sleep(0.2)
+
+        result, _ = await run_with(cfg, scenario)
+        return result, server
+
+    result, server = asyncio.run(main())
+    assert result.exit_code == 0, result.reason
+    run = result.run_id
+    con = connect(data_dir)
+    cuts = [e for e in server.sse_ledger if e["kind"] == "partial"]
+    mm_cuts = [e for e in cuts if e["stream"] == "mm"]
+    assert len(mm_cuts) >= 8 and len(cuts) > len(mm_cuts)
+    counts = compare_sse(con, run, server)  # exactly once each, field by field
+    assert sum(counts.values()) > 100
+    # every id of every table, all streams together: no id twice on one stream
+    ids = con.sql(f"""
+        SELECT conn_id, sse_id, count(*) AS n FROM (
+          {" UNION ALL ".join(f"SELECT conn_id, sse_id FROM {t} WHERE run_id = '{run}'"
+                              for t in counts)})
+        GROUP BY 1, 2 HAVING n > 1""").fetchall()
+    assert ids == []
+    # the live MM log, from the first snapshot on, is all in the lake: no hole
+    first_live = next(i for i, e in enumerate(server.sent_events("mm"))
+                      if e["event"] == "snapshot_complete")
+    live = {e["id"] for e in server.sent_events("mm")[first_live + 1:]
+            if e["event"] != "connected"}
+    log_ids = {i for i, _, _ in server.streams["mm"].log}
+    assert live <= log_ids
+    start = min(live)
+    expected_live = {i for i in log_ids if tuple(map(int, i.split("-"))) >= tuple(
+        map(int, start.split("-")))}
+    recorded = {r[0] for t in counts for r in con.sql(
+        f"SELECT sse_id FROM {t} WHERE run_id = '{run}' AND conn_id = 'mm'").fetchall()}
+    assert expected_live <= recorded
+    # every cut event arrived whole later, exactly once (its id is in the lake)
+    assert {(e["stream"], e["id"]) for e in cuts} <= {
+        r for t in counts for r in con.sql(
+            f"SELECT conn_id, sse_id FROM {t} WHERE run_id = '{run}'").fetchall()}
+    ev = con.sql(f"SELECT event, count(*) FROM session_events WHERE run_id = '{run}' AND "
+                 f"conn_id = 'mm' GROUP BY 1").fetchall()
+    ev = dict(ev)
+    assert ev["resumed"] >= len(mm_cuts) and ev["disconnected"] >= len(mm_cuts)
+    reasons = [r[0] for r in con.sql(
+        f"SELECT reason FROM session_events WHERE run_id = '{run}' AND event = 'disconnected' "
+        f"AND reason LIKE '%unfinished event discarded%'").fetchall()]
+    assert len(reasons) >= len(mm_cuts)
+    assert con.sql(f"SELECT count(*) FROM unhandled WHERE run_id = '{run}'").fetchall() == [(0,)]
+
+
+@pytest.mark.parametrize("quote_channel", ["user_id", "mm_id"])
+def test_rfq_subscriptions_follow_the_sse_side(data_dir: Path, quote_channel: str) -> None:
+    async def main() -> tuple:
+        # the SSE `connected` id differs from the WS user_id (as in older docs); quote events
+        # go to the channel named by one or the other: both are subscribed, both work
+        server = TotalisServer(seed=21, rate=1.5, api_keys=[KEY], keepalive=0.5, retry_ms=100,
+                               mm_id="mm-uuid-1234", quote_channel=quote_channel,
+                               subscribe_before_auth="reject")
+        await server.start()
+        cfg = config(data_dir, server)
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(4.0)
+            server.paused = True
+            await asyncio.sleep(0.5)
+            await server.stop()
+            await asyncio.sleep(0.2)
+
+        result, _ = await run_with(cfg, scenario)
+        return result, server
+
+    result, server = asyncio.run(main())
+    assert result.exit_code == 0, result.reason
+    run = result.run_id
+    con = connect(data_dir)
+    records = journal(data_dir, run)
+    # what the recorder sent on the WS, in order, with the receive order of everything else
+    order: list[tuple[str, str, str]] = []  # (what, channel or rfq, conn)
+    for r in records:
+        if r.conn == "ws" and r.kind == jr.KIND_OUT:
+            msg = orjson.loads(r.data)
+            if msg["type"] in ("subscribe", "unsubscribe"):
+                order.append((msg["type"], msg["channel"], "ws"))
+        elif r.kind == jr.KIND_IN and r.conn.startswith("qr:"):
+            text = r.data.decode()
+            if "event: committed" in text:
+                data = orjson.loads(text.split("data: ", 1)[1])
+                order.append(("committed", f"rfq:{data['rfq_id']}", r.conn))
+        elif r.kind == jr.KIND_IN and r.conn == "ws":
+            msg = orjson.loads(r.data)
+            if msg["type"] in ("position:settled", "position:cancelled"):
+                order.append(("terminal", f"rfq:{msg['data']['rfq_id']}", "ws"))
+    subs = [c for w, c, _ in order if w == "subscribe"]
+    assert "mm:quotes:did:privy:cmsimhouse0001" in subs and "mm:quotes:mm-uuid-1234" in subs
+    committed = [c for w, c, _ in order if w == "committed"]
+    assert len(committed) >= 3
+    # every RFQ the SSE side committed was subscribed, once, after it was seen
+    rfq_subs = [c for c in subs if c.startswith("rfq:")]
+    assert len(rfq_subs) == len(set(rfq_subs)) and set(committed) <= set(rfq_subs)
+    for ch in committed:
+        assert order.index(("committed", ch, next(
+            cn for w, c, cn in order if w == "committed" and c == ch))) < order.index(
+            ("subscribe", ch, "ws"))
+    # ... and dropped right after its terminal position event, never re-subscribed
+    ended = [c for w, c, _ in order if w == "terminal"]
+    assert ended
+    for ch in ended:
+        t = order.index(("terminal", ch, "ws"))
+        assert ("unsubscribe", ch, "ws") in order[t:t + 2]
+        assert ("subscribe", ch, "ws") not in order[t:]
+    unsubs = {c for w, c, _ in order if w == "unsubscribe"}
+    assert unsubs == set(ended)
+    # the simulator agrees: it saw the same commands, and sent nothing for an RFQ after it
+    cmds = [(m["type"], m.get("channel")) for _, m in server.ws_commands]
+    assert [c for c in cmds if c[0] in ("subscribe", "unsubscribe")] == [
+        (w, c) for w, c, _ in order if w in ("subscribe", "unsubscribe")]
+    assert ("auth", None) == cmds[0]
+    # our quote events reached us whichever id names the channel
+    n = con.sql(f"SELECT count(*) FROM totalis_quote_accepted WHERE run_id = '{run}'"
+                ).fetchall()[0][0]
+    sent = sum(1 for m in server.ws_sent() if m["type"] == "quote:accepted")
+    assert n == sent > 0
+    # position events for RFQs other MMs won arrive too: the rfq channel is not ours alone
+    won_by_others = con.sql(
+        f"SELECT count(*) FROM totalis_position_created p WHERE run_id = '{run}' AND NOT EXISTS "
+        f"(SELECT 1 FROM totalis_quote_accepted q WHERE q.rfq_id = p.rfq_id)").fetchall()[0][0]
+    assert won_by_others > 0

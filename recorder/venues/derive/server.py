@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from recorder.venues.derive.synth import INSTRUMENT_TYPES, Account, DeriveSynth, parse_channel
+from recorder.venues.simbase import listen, loopback_url
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1
@@ -123,22 +123,15 @@ class DeriveServer:
         app = web.Application()
         app.router.add_get("/ws", self._handle_ws)
         app.router.add_get("/v3/ws", self._handle_ws)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family)
-        self._host, self._port = host, sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self._port = await listen(app, host, port, 1.0)
+        self._host = host
         self._ticker = asyncio.create_task(self._tick_loop(), name="derive-sim-ticker")
         return self._port
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host
-        if ":" in host:
-            host = f"[{host}]"
         path = "/v3/ws" if self.variant == "v3" else "/ws"
-        return f"ws://{host}:{self._port}{path}"
+        return loopback_url("ws", self._host, self._port, path)
 
     async def stop(self) -> None:
         if self._ticker is not None:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from recorder.venues.diffusal.synth import ACCOUNT, MM_SELF, DiffusalSynth, Event, Msg
+from recorder.venues.simbase import listen, loopback_url
 
 log = logging.getLogger(__name__)
 
@@ -164,12 +164,8 @@ class DiffusalServer:
         r.add_get("/api/rfq/quotes/{request_id}", self._rest(self._quotes))
         r.add_get("/_sim/ledger", self._http_ledger)
         r.add_post("/_sim/{name}", self._http_fault)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family)
-        self._host, self._port = host, sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self._port = await listen(app, host, port, 1.0)
+        self._host = host
         self._ticker = asyncio.create_task(self._tick_loop(), name="diffusal-sim-ticker")
         self._beater = asyncio.create_task(self._heartbeat_loop(), name="diffusal-sim-heartbeat")
         return self._port
@@ -181,10 +177,7 @@ class DiffusalServer:
     @property
     def url(self) -> str:
         """The base ``ws://HOST:PORT`` (the adapter appends the five paths)."""
-        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"ws://{host}:{self._port}"
+        return loopback_url("ws", self._host, self._port)
 
     async def stop(self) -> None:
         for t in (self._ticker, self._beater):

@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import socket
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -38,6 +37,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from recorder.venues.mackinac.synth import GATED_TYPES, HISTORY_CAP, MarketSynth
+from recorder.venues.simbase import listen, loopback_url
 
 log = logging.getLogger(__name__)
 
@@ -174,12 +174,8 @@ class MackinacServer:
         app.router.add_get("/ws", self._handle_ws)
         app.router.add_get("/_sim/ledger", self._http_ledger)
         app.router.add_post("/_sim/{name}", self._http_fault)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family)
-        self._host, self._port = host, sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self._port = await listen(app, host, port, 1.0)
+        self._host = host
         if not self.replay:
             self._ticker = asyncio.create_task(self._tick_loop(), name="mackinac-sim-ticker")
         return self._port
@@ -192,10 +188,7 @@ class MackinacServer:
     @property
     def url(self) -> str:
         """``ws://HOST:PORT/feed`` of the running server (wildcard hosts become 127.0.0.1)."""
-        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"ws://{host}:{self._port}/feed"
+        return loopback_url("ws", self._host, self._port, "/feed")
 
     async def stop(self) -> None:
         """Close every session (1001) and the listener; returns within about a second."""

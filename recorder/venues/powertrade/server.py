@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from recorder.venues.powertrade.synth import BY_ID, BY_SYMBOL, MarketSynth
+from recorder.venues.simbase import listen, loopback_url
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.05
@@ -120,18 +120,13 @@ class PowerTradeServer:
         app.router.add_get(SUMMARY_PATH, self._handle_summary)
         app.router.add_get("/_sim/ledger", self._http_ledger)
         app.router.add_post("/_sim/{name}", self._http_fault)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family)
-        self._host, self._port = host, sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self._port = await listen(app, host, port, 1.0)
+        self._host = host
         self._ticker = asyncio.create_task(self._tick_loop(), name="powertrade-sim-ticker")
         return self._port
 
     def _base(self, scheme: str) -> str:
-        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host
-        return f"{scheme}://{f'[{host}]' if ':' in host else host}:{self._port}"
+        return loopback_url(scheme, self._host, self._port)
 
     @property
     def url(self) -> str:

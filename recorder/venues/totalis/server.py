@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -37,6 +36,7 @@ from typing import IO, Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from recorder.venues.simbase import listen, loopback_url
 from recorder.venues.totalis.synth import Out, TotalisSynth, iso
 
 log = logging.getLogger(__name__)
@@ -155,12 +155,8 @@ class TotalisServer:
         app.router.add_get("/ws", self._handle_ws)
         app.router.add_get("/_sim/ledger", self._http_ledger)
         app.router.add_post("/_sim/{name}", self._http_fault)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family)
-        self._host, self._port = host, sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        self._runner, self._port = await listen(app, host, port, 0.5)
+        self._host = host
         self._ticker = asyncio.create_task(self._tick_loop(), name="totalis-sim-ticker")
         return self._port
 
@@ -171,10 +167,7 @@ class TotalisServer:
     @property
     def url(self) -> str:
         """``http://HOST:PORT``: the API origin (SSE paths below it)."""
-        host = "127.0.0.1" if self._host in ("", "0.0.0.0", "::") else self._host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self._port}"
+        return loopback_url("http", self._host, self._port)
 
     @property
     def ws_url(self) -> str:

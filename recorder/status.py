@@ -44,7 +44,10 @@ class StatusPrinter:
                 t0, f0 = self._prev.get(key, (now, c.status.frames))
                 rate = (c.status.frames - f0) / (now - t0) if now > t0 else 0.0
                 self._prev[key] = (now, c.status.frames)
-                rows.append(f"{r.name + '/' + name:<24} {c.status.state:<10} {rate:>9.0f} "
+                label = f"{r.name}/{name}"
+                if len(label) > 24:  # per-request streams carry a uuid: keep the columns
+                    label = label[:23] + "…"
+                rows.append(f"{label:<24} {c.status.state:<10} {rate:>9.0f} "
                             f"{c.status.frames:>9} {r.records:>9} {c.status.reconnects:>6}  "
                             f"{c.status.last_gap or '-'}")
         return rows

@@ -101,7 +101,8 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> tuple[float, dict]:
     from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
     from recorder.record import record
 
-    cfg = Config(Path("bench.toml"), RecorderSettings(data_dir=data_dir, status_interval=60.0),
+    cfg = Config(Path("bench.toml"), RecorderSettings(data_dir=data_dir, status_interval=60.0,
+                                                      lake_flush_seconds=1.0),
                  (VenueConfig("mackinac", "mackinac", url=url,
                               transport=TransportSettings(max_frame_bytes=64 << 20),
                               options={"symbols": ["hl:ETH"], "history": False}),))

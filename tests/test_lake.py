@@ -113,3 +113,25 @@ def test_two_venues_of_one_run_never_share_a_file_name(data_dir: Path) -> None:
                                              "runA-mackinac-00001.parquet"]
     assert sorted(pq.read_table(f)["reason"][0].as_py() for f in files) == ["derive",
                                                                              "mackinac"]
+
+
+def test_raw_frames_larger_than_a_reader_block_convert_exactly() -> None:
+    """Mackinac full books exceed 1 MB; the raw fast path must still parse them whole."""
+    import orjson
+
+    from recorder.lake import _Buffer, to_arrow
+
+    levels = [{"price": 3500.0 - i * 0.01, "size": 1.0 + i} for i in range(30_000)]
+    big = orjson.dumps({"type": "quote", "exchange": "hl", "symbol": "ETH", "bids": levels,
+                        "asks": [], "time": 1748275200000})
+    small = orjson.dumps({"type": "quote", "exchange": "hl", "symbol": "BTC", "bids": [],
+                          "asks": [{"price": 1.0, "size": 2.0}], "time": 1748275200001})
+    assert len(big) > 1 << 20
+    buf = _Buffer([small, big, small], [T0, T0 + 1, T0 + 2], ["feed"] * 3, [1, 2, 3])
+    out, bad = to_arrow(T.QUOTE, buf, "mackinac", "runE")
+    assert bad == [] and out is not None
+    assert out["symbol"].to_pylist() == ["BTC", "ETH", "BTC"]
+    bids = out["bids"][1].as_py()
+    assert len(bids) == 30_000 and bids[29_999] == {"price": 3500.0 - 29_999 * 0.01,
+                                                   "size": 30_000.0, "fee": None,
+                                                   "lastSwapMs": None}

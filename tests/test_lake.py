@@ -121,7 +121,7 @@ def test_raw_frames_larger_than_a_reader_block_convert_exactly() -> None:
 
     from recorder.lake import _Buffer, to_arrow
 
-    levels = [{"price": 3500.0 - i * 0.01, "size": 1.0 + i} for i in range(30_000)]
+    levels = [{"price": 3500.0 - i * 0.01, "size": 1.0 + i} for i in range(40_000)]
     big = orjson.dumps({"type": "quote", "exchange": "hl", "symbol": "ETH", "bids": levels,
                         "asks": [], "time": 1748275200000})
     small = orjson.dumps({"type": "quote", "exchange": "hl", "symbol": "BTC", "bids": [],
@@ -132,6 +132,6 @@ def test_raw_frames_larger_than_a_reader_block_convert_exactly() -> None:
     assert bad == [] and out is not None
     assert out["symbol"].to_pylist() == ["BTC", "ETH", "BTC"]
     bids = out["bids"][1].as_py()
-    assert len(bids) == 30_000 and bids[29_999] == {"price": 3500.0 - 29_999 * 0.01,
-                                                   "size": 30_000.0, "fee": None,
+    assert len(bids) == 40_000 and bids[39_999] == {"price": 3500.0 - 39_999 * 0.01,
+                                                   "size": 40_000.0, "fee": None,
                                                    "lastSwapMs": None}

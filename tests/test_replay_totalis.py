@@ -191,6 +191,14 @@ def test_replay_server_resume_request_streams_and_keepalives() -> None:
                 st, got, _ = await _read_sse(s, qr.format("q2") + "?last_event_id=5-0", 9)
                 assert got == evs[1:]
                 assert (await _read_sse(s, qr.format("q2") + "?last_event_id=5-2", 1))[0] == 204
+                # a duplicated recorded id resumes after its first copy (no hole)
+                dup = [_block("6-0", "quote_request", {"id": "q3"}),
+                       _block("6-1", "quote_request", {"id": "q4"}),
+                       _block("6-0", "quote_request", {"id": "q5"})]
+                for raw in dup:
+                    srv.publish(raw, "mm")
+                st, got, _ = await _read_sse(s, base + "?last_event_id=6-0", 2)
+                assert got == dup[1:]
         finally:
             await srv.stop()
 
@@ -204,8 +212,9 @@ def test_replay_server_routes_ws_frames_by_channel() -> None:
         try:
             async with aiohttp.ClientSession() as s, \
                     s.ws_connect(srv.ws_url) as w1, s.ws_connect(srv.ws_url) as w2:
-                await w1.send_str('{"type":"auth","api_key":"%s"}' % KEY)
-                await w2.send_str('{"type":"auth","api_key":"%s"}' % KEY)
+                auth = orjson.dumps({"type": "auth", "api_key": KEY}).decode()
+                await w1.send_str(auth)
+                await w2.send_str(auth)
                 assert (await w1.receive_json())["type"] == "auth:success"
                 assert (await w2.receive_json())["user_id"] == "did:privy:house"
                 await w1.send_str('{"type":"subscribe","channel":"mm:quotes:did:privy:house"}')

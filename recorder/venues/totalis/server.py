@@ -527,7 +527,9 @@ class TotalisServer:
         item = _Raw(raw, ev.id, ev.event, ev.data)
         st.log.append(item)
         if ev.id is not None:
-            st.cursor[ev.id] = st.end  # a repeated id resumes after its latest copy
+            # A repeated id (a venue fault) resumes after its FIRST copy: a client that saw
+            # only that copy gets no hole; one that saw both gets a repeat it can dedup.
+            st.cursor.setdefault(ev.id, st.end)
         if conn == "mm":
             self._on_mm_event(st, ev.event, ev.data)
             while len(st.log) > self.replay_buffer:

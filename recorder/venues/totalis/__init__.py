@@ -32,8 +32,21 @@ async def serve(host: str, port: int, **opts: Any) -> None:
     await run(host, port, **opts)
 
 
+def replay_server(**opts: Any) -> Any:
+    """The simulator's server side without its synthetic market, fed recorded frames
+    (SSE blocks with their recorded ids, WS frames by channel). Options as the simulator's:
+    ``api_keys`` (default the simulator's key), ``house_id`` (the WS ``auth:success``
+    user_id), ``mm_id``, ``keepalive``, ``retry_ms``, ``replay_buffer`` (MM stream events kept
+    for resume), ``stream_ttl``, ``subscribe_before_auth``."""
+    from recorder.venues.totalis.server import TotalisServer
+
+    opts.setdefault("api_keys", (SIM_KEY,))
+    return TotalisServer(replay=True, **opts)
+
+
 # Control messages on the WebSocket (subscribe/unsubscribe) are few; the limit is undocumented
 # (https://docs.totalis.trade/api-reference/introduction gives 300 REST requests/min), so the
 # recorder stays well below it.
 VENUE = VenueSpec(name="totalis", tables=TABLES, make_adapter=make_adapter,
-                  start_simulator=start_simulator, send_limit=(20, 1.0), serve=serve)
+                  start_simulator=start_simulator, send_limit=(20, 1.0), serve=serve,
+                  replay_server=replay_server)

@@ -20,6 +20,10 @@ post-trade WebSocket on one loopback port, fed by :class:`TotalisSynth`.
   that many events), ``gap_every`` (a skipped ``book_seq``), ``won_absent``, a refused key.
 - Ledgers: :attr:`sse_ledger` (every SSE write: events, partial events, keep-alives, retry) and
   :attr:`ws_ledger` (every WS text, per connection), :attr:`ws_commands` (what clients sent).
+- ``replay=True`` (native replay, :func:`recorder.replay.serve_native`): no synthetic market;
+  :meth:`TotalisServer.publish` feeds recorded frames. SSE event blocks are served byte for
+  byte with their recorded ``id:``; resume, keep-alives, ``retry:``, auth, 404/204 and the WS
+  protocol (auth, subscribe, ping) are this server's own. See :meth:`TotalisServer.publish`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import IO, Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from recorder.transport.sse import parse_event
 from recorder.venues.simbase import listen, loopback_url
 from recorder.venues.totalis.synth import Out, TotalisSynth, iso
 
@@ -44,6 +49,16 @@ TICK_SECONDS = 0.05
 AUTH_ERROR_CLOSE = 4001
 _CUT = object()  # queue item: the next event is cut in half and the connection aborted
 _END = object()  # queue item: end the response normally
+
+
+@dataclass(frozen=True, slots=True)
+class _Raw:
+    """Queue/log item in replay mode: one recorded event block, sent byte for byte."""
+
+    raw: bytes
+    id: str | None
+    event: str
+    data: str | None
 
 
 @dataclass(eq=False)
@@ -70,6 +85,7 @@ class _Stream:
     ended: bool = False
     ended_at: float = 0.0
     last_book: int | None = None  # position of the latest best_quote
+    fresh_at: int | None = None  # replay, MM stream: position of the latest recorded connected
 
     @property
     def end(self) -> int:
@@ -104,7 +120,8 @@ class TotalisServer:
                  house_id: str = "did:privy:cmsimhouse0001", mm_id: str | None = None,
                  quote_channel: str = "user_id", won_absent: float = 0.1, gap_every: int = 0,
                  cashout_chance: float = 0.35, request_interval_ms: int = 400,
-                 ledger_path: str | None = None, stream_ttl: float = 120.0) -> None:
+                 ledger_path: str | None = None, stream_ttl: float = 120.0,
+                 replay: bool = False) -> None:
         if subscribe_before_auth not in ("reject", "ignore"):
             raise ValueError("subscribe_before_auth: reject or ignore")
         if quote_channel not in ("user_id", "mm_id"):
@@ -143,6 +160,12 @@ class TotalisServer:
         self._host = "127.0.0.1"
         self._port = 0
         self.paused = False
+        # Native replay: recorded frames arrive through publish(); no ticker.
+        self.replay = replay
+        self._own_mm_ids: set[str] = {self.house_id, self.mm_id}  # ids naming our mm:quotes
+        self._known: dict[str, None] = {}  # qr:<id>/co:<id> announced on the MM stream
+        self._published = 0
+        self._subscribed_once = False
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -157,7 +180,8 @@ class TotalisServer:
         app.router.add_post("/_sim/{name}", self._http_fault)
         self._runner, self._port = await listen(app, host, port, 0.5)
         self._host = host
-        self._ticker = asyncio.create_task(self._tick_loop(), name="totalis-sim-ticker")
+        if not self.replay:
+            self._ticker = asyncio.create_task(self._tick_loop(), name="totalis-sim-ticker")
         return self._port
 
     @property
@@ -310,6 +334,7 @@ class TotalisServer:
         for key in [k for k, s in self.streams.items()
                     if s.ended and s.ended_at < cutoff and not s.conns]:
             del self.streams[key]
+            self._known.pop(key, None)  # replay: a late connect gets 404, not an empty stream
 
     # -- SSE endpoints -------------------------------------------------------------------
     def _authorized(self, request: web.Request) -> bool:
@@ -342,6 +367,8 @@ class TotalisServer:
             self._note(request, 401, resume)
             return self._error(401, "UNAUTHORIZED", "Missing or invalid API key.")
         st = self.streams["mm"]
+        if self.replay:
+            return await self._replay_stream(request, st, resume)
         now = time.time_ns() // 1_000_000
         pos = st.cursor.get(resume) if resume else None
         conn = self._new_conn("mm", request)
@@ -384,7 +411,12 @@ class TotalisServer:
         if self.forbid_request_streams:
             self._note(request, 403, resume)
             return self._error(403, "FORBIDDEN", "You do not own this quote request.")
-        st = self.streams.get(f"{kind}:{request.match_info['id']}")
+        key = f"{kind}:{request.match_info['id']}"
+        st = self.streams.get(key)
+        if st is None and self.replay and key in self._known:
+            st = self.streams[key] = _Stream(key)  # announced; its events are still to come
+        if st is not None and self.replay:
+            return await self._replay_stream(request, st, resume)
         if st is None:
             self._note(request, 404, resume)
             return self._error(404, "NOT_FOUND", "Quote request not found.")
@@ -406,6 +438,153 @@ class TotalisServer:
         else:
             st.conns.add(conn)
         return await self._serve_sse(conn, st, request)
+
+    # -- native replay -------------------------------------------------------------------
+    async def _replay_stream(self, request: web.Request, st: _Stream,
+                             resume: str | None) -> web.StreamResponse:
+        """A replayed SSE stream: after the server's own ``retry:``, the recorded blocks from
+        the resume point on, then live as they are published.
+
+        Resume (``?last_event_id=`` first, else ``Last-Event-ID``): the blocks recorded after
+        that id, so no hole and no repeat. Without an id, or with one this replay never served
+        (or already trimmed from the buffer), the connection starts where a fresh recorded
+        connection would: on the MM stream at the latest recorded ``connected`` (its snapshot
+        and everything since: a new snapshot of the requests open at this moment cannot be
+        built, the recording has none), on a per-request stream at its first recorded event
+        (the book as it was when the recorder connected, then every change). A per-request
+        stream that has ended and is resumed past its end answers 204, as the simulator does.
+        """
+        pos = st.cursor.get(resume) if resume else None
+        mode = "replay"
+        if pos is None or pos < st.base:
+            pos = max(st.base, st.fresh_at if st.fresh_at is not None else st.base)
+            mode = "fresh"
+        if st.ended and pos >= st.end:
+            self._note(request, 204, resume, mode)
+            return web.Response(status=204)
+        self._note(request, 200, resume, mode)
+        conn = self._new_conn(st.key, request)
+        for item in list(st.log)[pos - st.base:]:
+            conn.queue.put_nowait(item)
+        if st.ended:
+            conn.queue.put_nowait(_END)
+        else:
+            st.conns.add(conn)
+        self._subscribed_once = True
+        return await self._serve_sse(conn, st, request)
+
+    def subscribed(self) -> bool:
+        """Native replay starts its clock once a client has opened a stream or subscribed to a
+        WebSocket channel."""
+        return self._subscribed_once
+
+    def publish(self, data: bytes | str, conn_id: str | None = None) -> int:
+        """Native replay: route one recorded inbound frame; returns how many clients got it.
+
+        ``conn_id`` is the recorder's connection name (adapter ConnSpec names): ``mm`` (the MM
+        firehose), ``qr:<id>`` / ``co:<id>`` (one request's stream), ``ws`` (the WebSocket).
+
+        SSE: the block is appended to that stream's log and sent byte for byte, ``id:`` line
+        included, to the clients on that stream. Blocks without ``data`` that carry ``retry:``
+        are the server's own hint at each connect: not replayed, this server sends its own.
+        A ``quote_request``/``quote_request:updated``/``cashout_request`` makes that request's
+        stream exist (404 before, as for an unknown id); ``committed``/``cancelled``/``expired``
+        on ``qr:`` and ``status`` on ``co:`` end the stream (the server closes it after them,
+        https://docs.totalis.trade/api-reference/quote-service/stream). A recorded
+        ``connected`` (the MM stream's greeting with ``mm_id``) is replayed in its place with
+        its recorded id: inventing a greeting would need an id the recording does not have.
+
+        WebSocket: ``auth:success``/``auth:error``/``pong``/``error`` answered the recorder
+        itself and are not replayed. The frames do not say which channel they came on (the
+        envelope is ``{type, data}``; a ``channel`` key is not documented,
+        https://docs.totalis.trade/guides/websocket), so the channel is read back from the
+        documented grammar: ``quote:*`` and ``mm_quote:accepted`` go to ``mm:quotes:<id>``
+        for this server's own MM ids (the auth ``user_id``, the ``mm_id`` option and every
+        ``mm_id`` of a replayed ``connected``: the recording cannot tell which of the two
+        ids named the channel, so a session on either gets it, once); ``position:*`` and any
+        other frame with ``data.rfq_id`` go to ``rfq:<rfq_id>``; a frame with none of these
+        goes to every authenticated session that holds a subscription. A ``channel`` in the
+        envelope, when present, decides alone.
+        """
+        raw = data if isinstance(data, bytes) else data.encode()
+        conn = conn_id or ""
+        self._published += 1
+        if self._published % 1000 == 0:
+            self._expire_streams()
+        if conn == "ws":
+            return self._publish_ws(raw)
+        ev = parse_event(raw)
+        if ev.data is None and ev.retry is not None:
+            return 0  # the recorded server's reconnection hint: ours is sent on every connect
+        if conn != "mm" and not conn.startswith(("qr:", "co:")):
+            log.warning("totalis replay: frame on unknown connection %r dropped", conn)
+            return 0
+        st = self.streams.get(conn)
+        if st is None:
+            st = self.streams[conn] = _Stream(conn)
+        if st.ended:  # a recorded stream reopened after its end (a resume past it): new life
+            st.ended = False
+        item = _Raw(raw, ev.id, ev.event, ev.data)
+        st.log.append(item)
+        if ev.id is not None:
+            # A repeated id (a venue fault) resumes after its FIRST copy: a client that saw
+            # only that copy gets no hole; one that saw both gets a repeat it can dedup.
+            st.cursor.setdefault(ev.id, st.end)
+        if conn == "mm":
+            self._on_mm_event(st, ev.event, ev.data)
+            while len(st.log) > self.replay_buffer:
+                old = st.log.popleft()
+                st.base += 1
+                if old.id is not None and st.cursor.get(old.id) == st.base:
+                    del st.cursor[old.id]
+        final = (conn.startswith("qr:") and ev.event in ("committed", "cancelled", "expired")
+                 or conn.startswith("co:") and ev.event == "status")
+        targets = list(st.conns)
+        for c in targets:
+            c.queue.put_nowait(item)
+        if final:
+            st.ended, st.ended_at = True, time.monotonic()
+            for c in targets:
+                c.queue.put_nowait(_END)
+        return len(targets)
+
+    def _on_mm_event(self, st: _Stream, event: str, data: str | None) -> None:
+        if event not in ("connected", "quote_request", "quote_request:updated",
+                         "cashout_request"):
+            return
+        if event == "connected":
+            st.fresh_at = st.end - 1
+        try:
+            msg = orjson.loads(data or "")
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(msg, dict):
+            return
+        if event == "connected":
+            if isinstance(msg.get("mm_id"), str):
+                self._own_mm_ids.add(msg["mm_id"])
+            return
+        rid = msg.get("cashout_request_id" if event == "cashout_request" else "id")
+        if isinstance(rid, str):
+            self._known[("co:" if event == "cashout_request" else "qr:") + rid] = None
+            while len(self._known) > 100_000:
+                del self._known[next(iter(self._known))]
+
+    def _publish_ws(self, raw: bytes) -> int:
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return 0
+        if not isinstance(msg, dict) or msg.get("type") in _WS_OWN:
+            return 0
+        channels = ws_channels(msg, self._own_mm_ids)
+        targets = [w for w in self._ws.values() if w.authed and (
+            (channels is None and w.channels) or (channels and not w.channels.isdisjoint(
+                channels)))]
+        text = raw.decode(errors="replace")
+        for w in targets:
+            w.queue.put_nowait(text)
+        return len(targets)
 
     def _new_conn(self, stream: str, request: web.Request) -> _SseConn:
         conn = _SseConn(self._next_conn, stream, request)
@@ -436,8 +615,12 @@ class TotalisServer:
                 if isinstance(item, bytes):  # keep-alive comment
                     await self._write(conn, resp, item, "keepalive")
                     continue
-                ev_id, event, data = item
-                raw = f"id: {ev_id}\nevent: {event}\ndata: {data}\n\n".encode()
+                if isinstance(item, _Raw):
+                    raw = item.raw
+                    item = (item.id, item.event, item.data)
+                else:
+                    ev_id, event, data = item
+                    raw = f"id: {ev_id}\nevent: {event}\ndata: {data}\n\n".encode()
                 if conn.cut_next or (self.drop_every and conn.events >= self.drop_every):
                     await self._cut(conn, resp, request, item, raw)
                     break
@@ -456,7 +639,7 @@ class TotalisServer:
     async def _write(self, conn: _SseConn, resp: web.StreamResponse, raw: bytes, kind: str,
                      item: tuple[str, str, str] | None = None) -> None:
         entry: dict[str, Any] = {"conn": conn.no, "stream": conn.stream, "kind": kind,
-                                 "raw": raw.decode()}
+                                 "raw": raw.decode(errors="replace")}
         if item is not None:
             entry.update(id=item[0], event=item[1], data=item[2])
         await resp.write(raw)
@@ -547,6 +730,7 @@ class TotalisServer:
             # No acknowledgement is documented for either.
             if kind == "subscribe":
                 conn.channels.add(channel)
+                self._subscribed_once = True
             else:
                 conn.channels.discard(channel)
         else:
@@ -569,6 +753,28 @@ class TotalisServer:
                 self.ws_ledger[conn.no].append(item)
         except (ConnectionError, RuntimeError):
             return
+
+
+_WS_OWN = frozenset({"auth:success", "auth:error", "pong", "error"})
+
+
+def ws_channels(msg: dict[str, Any], own_mm_ids: Iterable[str]) -> set[str] | None:
+    """The WS channels a recorded frame belongs to (None: unknown, every subscriber).
+
+    Read back from the documented channel grammar (https://docs.totalis.trade/guides/websocket):
+    ``quote:*``/``mm_quote:accepted`` on the MM's private ``mm:quotes:<mm_id>``, ``position:*``
+    on ``rfq:<rfq_id>``. An envelope ``channel`` (undocumented) wins when present."""
+    channel = msg.get("channel")
+    if isinstance(channel, str) and channel:
+        return {channel}
+    kind = msg.get("type")
+    data = msg.get("data")
+    if isinstance(kind, str) and (kind.startswith("quote:") or kind == "mm_quote:accepted"):
+        return {f"mm:quotes:{m}" for m in own_mm_ids}
+    rfq = data.get("rfq_id") if isinstance(data, dict) else None
+    if isinstance(rfq, str):
+        return {f"rfq:{rfq}"}
+    return None
 
 
 async def serve(host: str = "127.0.0.1", port: int = 8766, **opts: Any) -> None:

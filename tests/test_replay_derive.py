@@ -179,3 +179,48 @@ def test_publish_routes_by_exact_channel_and_login_checks_the_signature(
             await srv.stop()
 
     asyncio.run(main())
+
+
+def test_recorded_catalogue_follows_the_replay_position(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """get_instruments answers with the recorded answer current at the replay position:
+    the opening catalogue before the clock starts (or the one current at ``start``), the
+    mid-run listing once its recorded answer has been published."""
+    from recorder.replay import raw_frames
+    from recorder.venues.derive import replay_server
+
+    monkeypatch.setenv(ENV, DEFAULT_SIGNER_KEY)
+    data_dir = tmp_path / "data"
+    listed: list[str] = []
+    when: list[int] = []
+
+    async def record_sim() -> None:
+        server = DeriveServer(seed=3, churn_seconds=0)
+        await server.start()
+        cfg = config(data_dir, server.url, **{**OPTS, "refresh_seconds": 0.3})
+
+        async def scenario(stop: asyncio.Event) -> None:
+            import time
+
+            await asyncio.sleep(0.8)
+            listed.append(server.list_instrument("ETH"))
+            await asyncio.sleep(0.8)
+            when.append(time.time_ns())
+            await server.stop()
+
+        await run_with(cfg, scenario)
+
+    asyncio.run(record_sim())
+    key = ("public/get_instruments",
+           '{"currency":"ETH","expired":false,"instrument_type":"option"}')
+
+    def names(srv: DeriveServer) -> set[str]:
+        return {i["instrument_name"] for i in srv._catalogue[key]}
+
+    srv = replay_server(data_dir=data_dir)
+    assert srv.wallet and listed[0] not in names(srv) and len(names(srv)) == 12
+    for rec in raw_frames(data_dir, "derive"):
+        srv.publish(rec.data, rec.conn)
+    assert listed[0] in names(srv)
+    late = replay_server(data_dir=data_dir, start=when[0])
+    assert listed[0] in names(late)

@@ -30,8 +30,28 @@ async def serve(host: str, port: int, **opts: Any) -> None:
     await run(host, port, **opts)
 
 
+def replay_server(**opts: Any) -> Any:
+    """The simulator's server side without its synthetic market, fed recorded frames.
+
+    Options are :class:`~recorder.venues.derive.server.DeriveServer`'s, with the simulator's
+    defaults (wallet, signer key, subaccounts); ``data_dir`` (with ``start``/``end``) makes
+    get_all_currencies / get_instruments answer from the recording, and its recorded login
+    gives the default wallet and subaccounts. ``api_keys`` (what ``recorder replay serve
+    --api-key`` passes every venue) are read as accepted signers: an address (0x + 40 hex)
+    or a private key (0x + 64 hex)."""
+    from recorder.venues.derive.server import DeriveServer
+
+    keys = [str(k) for k in opts.pop("api_keys", None) or ()]
+    signers = list(opts.pop("signers", ()))
+    session_keys = list(opts.pop("session_keys", ()))
+    for k in keys:
+        (signers if len(k) == 42 else session_keys).append(k)
+    return DeriveServer(replay=True, signers=signers, session_keys=session_keys, **opts)
+
+
 # Rate limits (https://docs.derive.xyz/reference/rate-limits): the trader tier allows 5
 # non-matching requests per second, refilled every 5 s with a 5x burst; subscribe, login and
 # get_instruments are non-matching. 25 per 5 s stays inside it.
 VENUE = VenueSpec(name="derive", tables=TABLES, make_adapter=make_adapter,
-                  start_simulator=start_simulator, send_limit=(25, 5.0), serve=serve)
+                  start_simulator=start_simulator, send_limit=(25, 5.0), serve=serve,
+                  replay_server=replay_server)

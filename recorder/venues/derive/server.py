@@ -22,6 +22,14 @@ It speaks the documented JSON-RPC protocol over real loopback sockets
 
 Each connection has one outbound queue drained by one writer task, so answers and data reach
 a client in exactly the order they are ledgered.
+
+Native replay (``replay=True``, :func:`recorder.venues.derive.replay_server`): no ticker and no
+synthetic market; :meth:`DeriveServer.publish` routes each recorded notification byte for byte
+to the sessions subscribed to its exact ``params.channel``. RPC answers (login, subscribe,
+get_time...) are this server's own; ``public/get_all_currencies`` and
+``public/get_instruments`` answer with the most recent *recorded* answer to the same params
+when a recording (``data_dir``) is given, so a replaying client discovers and subscribes the
+instruments that were recorded (see :class:`Recording`).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -71,6 +80,99 @@ class _Conn:
     writer: asyncio.Task[None] | None = None
 
 
+#: RPC methods whose recorded answers the replay serves (the venue's catalogue, which the
+#: client needs to name the channels that were recorded); every other answer is generated.
+RECORDED_METHODS = ("public/get_all_currencies", "public/get_instruments")
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _params_key(method: str, params: Any) -> str:
+    """Canonical request params: sorted keys; get_instruments' optional ``expired`` is
+    False when absent (its documented default)."""
+    p = dict(params) if isinstance(params, dict) else {}
+    if method == "public/get_instruments":
+        p.setdefault("expired", False)
+    return orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode()
+
+
+class Recording:
+    """What the replay server needs from a recorded journal before its clock starts.
+
+    Requests are journal ``out`` frames and answers ``in`` frames on the same connection with
+    the same JSON-RPC ``id`` (within one run). For :data:`RECORDED_METHODS`, each answer is
+    kept with its receive time and params, and indexed by the digest of its exact bytes so
+    :meth:`DeriveServer.publish` can tell, as the replay passes it, that the catalogue
+    changed (listings and expiries then appear to the replaying client's next refresh when
+    they appeared in the recording). The recorded ``public/login`` gives the default wallet
+    and subaccounts."""
+
+    def __init__(self, data_dir: str | Path, venue: str = "derive",
+                 start: int | str | None = None, end: int | str | None = None) -> None:
+        from recorder import journal as jr
+        from recorder.replay import _ns, raw_frames
+
+        lo = _ns(start)
+        self.answers: dict[tuple[str, str], list[tuple[int, Any]]] = {}
+        self.by_digest: dict[bytes, tuple[tuple[str, str], Any]] = {}
+        self.instruments: set[str] = set()
+        self.currencies: set[str] = set()
+        self.wallet: str | None = None
+        self.subaccounts: tuple[int, ...] | None = None
+        pending: dict[tuple[str, str], tuple[str, Any]] = {}
+        for rec in raw_frames(data_dir, venue, None, end, kinds=(jr.KIND_IN, jr.KIND_OUT)):
+            try:
+                msg = orjson.loads(rec.data)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(msg, dict) or "id" in msg and not isinstance(
+                    msg["id"], str | int):
+                continue
+            rid = (rec.conn, orjson.dumps(msg.get("id")).decode())
+            if rec.kind == jr.KIND_OUT:
+                if isinstance(msg.get("method"), str) and "id" in msg:
+                    pending[rid] = (msg["method"], msg.get("params"))
+                continue
+            if "id" not in msg or "result" not in msg or rid not in pending:
+                continue
+            method, params = pending.pop(rid)
+            result = msg["result"]
+            if method == "public/login":
+                if isinstance(params, dict) and isinstance(params.get("wallet"), str):
+                    self.wallet = params["wallet"]
+                if isinstance(result, list):
+                    self.subaccounts = tuple(int(x) for x in result
+                                             if isinstance(x, int) or str(x).isdigit())
+                continue
+            if method not in RECORDED_METHODS:
+                continue
+            key = (method, _params_key(method, params))
+            self.answers.setdefault(key, []).append((rec.ts_recv, result))
+            self.by_digest[_digest(rec.data)] = (key, result)
+            for item in result if isinstance(result, list) else ():
+                if not isinstance(item, dict):
+                    continue
+                if isinstance(item.get("instrument_name"), str):
+                    self.instruments.add(item["instrument_name"])
+                if isinstance(item.get("currency"), str):
+                    self.currencies.add(item["currency"])
+            if method == "public/get_instruments" and isinstance(params, dict) \
+                    and isinstance(params.get("currency"), str):
+                self.currencies.add(params["currency"])
+        self.start = lo
+
+    def initial(self) -> dict[tuple[str, str], Any]:
+        """Per request, the answer current at ``start``: the last one received at or before
+        it, else the first one (the recording's opening catalogue)."""
+        out = {}
+        for key, seq in self.answers.items():
+            before = [r for ts, r in seq if self.start is not None and ts <= self.start]
+            out[key] = before[-1] if before else seq[0][1]
+        return out
+
+
 class DeriveServer:
     """The Derive simulator: an aiohttp app on one loopback port.
 
@@ -81,27 +183,45 @@ class DeriveServer:
         (hex); session_keys: more accepted signer keys. subaccounts: the login result.
       login_window_s: how far the signed timestamp may be from the server's clock.
       ledger_path: also append every sent frame as a JSON line {"conn","seq","text"}.
+      signers: more accepted signer *addresses* (0x + 40 hex): a replay of a real recording
+        only needs the address of the key the client logs in with, never the key.
+      replay: native replay mode (no ticker; frames come through :meth:`publish`).
+      data_dir, start, end: (replay) the recording whose catalogue answers
+        get_all_currencies / get_instruments, and whose login gives the default wallet and
+        subaccounts (see :class:`Recording`).
     """
 
     def __init__(self, *, seed: int = 1, rate: float = 1.0, variant: str = "v2",
                  currencies: Iterable[str] = ("ETH", "BTC"), churn_seconds: float = 20.0,
-                 wallet: str = DEFAULT_WALLET, signer_key: str = DEFAULT_SIGNER_KEY,
-                 session_keys: Iterable[str] = (), subaccounts: Iterable[int] = (30769, 30770),
+                 wallet: str | None = None, signer_key: str = DEFAULT_SIGNER_KEY,
+                 session_keys: Iterable[str] = (), subaccounts: Iterable[int] | None = None,
                  login_window_s: float = 60.0, ledger_path: str | None = None,
-                 max_queue: int = 200_000) -> None:
+                 max_queue: int = 200_000, signers: Iterable[str] = (), replay: bool = False,
+                 data_dir: str | Path | None = None, start: int | str | None = None,
+                 end: int | str | None = None) -> None:
         from eth_account import Account as EthAccount
 
-        self.wallet = wallet
+        self.replay = replay
+        self.recording = Recording(data_dir, start=start, end=end) if (
+            replay and data_dir is not None) else None
+        rec = self.recording
+        self.wallet = wallet or (rec.wallet if rec and rec.wallet else DEFAULT_WALLET)
         self.signer_key = signer_key
         self.signers = {EthAccount.from_key(k).address.lower()
                         for k in (signer_key, *session_keys)}
+        self.signers |= {a.lower() for a in signers}
+        if subaccounts is None:
+            subaccounts = rec.subaccounts if rec and rec.subaccounts is not None else (
+                30769, 30770)
         self.subaccounts = tuple(int(s) for s in subaccounts)
+        # Replay: the catalogue answers current at the replay position, by (method, params).
+        self._catalogue: dict[tuple[str, str], Any] = rec.initial() if rec else {}
         self.login_window_ms = int(login_window_s * 1000)
         self.variant = variant
         now = time.time_ns() // 1_000_000
         self.synth = DeriveSynth(seed, rate=rate, variant=variant, currencies=currencies,
                                  start_ms=now, churn_ms=int(churn_seconds * 1000),
-                                 account=Account(wallet, self.subaccounts,
+                                 account=Account(self.wallet, self.subaccounts,
                                                  signer=EthAccount.from_key(signer_key).address))
         self.ledger_path = ledger_path
         self.max_queue = max_queue
@@ -125,7 +245,8 @@ class DeriveServer:
         app.router.add_get("/v3/ws", self._handle_ws)
         self._runner, self._port = await listen(app, host, port, 1.0)
         self._host = host
-        self._ticker = asyncio.create_task(self._tick_loop(), name="derive-sim-ticker")
+        if not self.replay:
+            self._ticker = asyncio.create_task(self._tick_loop(), name="derive-sim-ticker")
         return self._port
 
     @property
@@ -239,6 +360,11 @@ class DeriveServer:
             self._error(conn, rid, -32000, "Rate limit exceeded", f"Retry after {ms} ms")
             return
         now = time.time_ns() // 1_000_000
+        recorded = self._catalogue.get((method, _params_key(method, params)), _MISSING) \
+            if method in RECORDED_METHODS else _MISSING
+        if recorded is not _MISSING:
+            self._reply(conn, rid, recorded)
+            return
         handler = {
             "public/get_time": lambda: self._reply(conn, rid, now),
             "public/get_all_currencies": lambda: self._reply(
@@ -297,13 +423,15 @@ class DeriveServer:
         if parsed is None:
             return f"Invalid channel ({INVALID_CHANNELS})"
         fam, args = parsed
+        rec = self.recording if self.recording and self.recording.instruments else None
         if fam in ("orderbook", "ticker", "ticker_slim", "trades"):
             inst = self.synth.instruments.get(args[0])
-            if inst is None or not inst.active:
+            known = args[0] in rec.instruments if rec else inst is not None and inst.active
+            if not known:
                 return f"Invalid channel ({INVALID_CHANNELS}): unknown instrument {args[0]}"
         if fam in ("trades_ccy", "trades_status", "spot_feed"):
             cur = args[1] if fam != "spot_feed" else args[0]
-            if cur not in self.synth.currencies:
+            if cur not in (rec.currencies if rec else self.synth.currencies):
                 return f"Invalid channel ({INVALID_CHANNELS}): unknown currency {cur}"
         if fam in ("private", "rfqs"):
             owner = (args[0].lower() == self.wallet.lower() if fam == "rfqs"
@@ -429,6 +557,48 @@ class DeriveServer:
             if self._ledger_file is not None:
                 self._ledger_file.flush()
 
+    def subscribed(self) -> bool:
+        """Native replay starts its clock once a client has subscribed to something."""
+        return any(c.subs for c in self._conns.values())
+
+    def publish(self, data: bytes | str, conn_id: str | None = None) -> int:
+        """Native replay: route one recorded inbound frame; returns how many sessions got it.
+
+        - A notification goes, byte for byte, to every session subscribed to exactly its
+          ``params.channel``: derive-py routes on that field and the subscribe grammar has no
+          wildcards (https://docs.derive.xyz/reference/subscribe), so the recording always
+          tells which subscription a notification belongs to. ``conn_id`` is not needed:
+          Derive has one socket per session (the recorder's ``ws``).
+        - An RPC answer (``id`` with ``result``/``error``) is not replayed: this server
+          answers the replaying client's own requests. A recorded catalogue answer (see
+          :class:`Recording`) becomes the answer to the same request from now on.
+        - Anything else (a frame the venue pushed unprompted that is no notification, or
+          not JSON) cannot be tied to a subscription; the reading chosen is the one of a
+          server push: it goes to every open session.
+        """
+        raw = bytes(data) if isinstance(data, bytes | bytearray) else data.encode()
+        text = raw.decode(errors="replace")
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            msg = None
+        if isinstance(msg, dict) and msg.get("method") == "subscription":
+            params = msg.get("params")
+            channel = params.get("channel") if isinstance(params, dict) else None
+            targets = [c for c in self._conns.values()
+                       if not c.closing and channel in c.subs]
+        elif isinstance(msg, dict) and "id" in msg and ("result" in msg or "error" in msg):
+            if self.recording is not None:
+                hit = self.recording.by_digest.get(_digest(raw))
+                if hit is not None:
+                    self._catalogue[hit[0]] = hit[1]
+            return 0
+        else:
+            targets = [c for c in self._conns.values() if not c.closing]
+        for conn in targets:
+            self._enqueue(conn, text)
+        return len(targets)
+
     def tick_once(self, now_ms: int) -> None:
         """Publish what is due at ``now_ms`` to every session subscribed to it."""
         by_channel: dict[str, list[_Conn]] = {}
@@ -446,6 +616,9 @@ class DeriveServer:
 
 def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
+
+
+_MISSING = object()
 
 
 async def serve(host: str = "127.0.0.1", port: int = 8766, **opts: Any) -> None:

@@ -293,7 +293,13 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
             spec = get_venue(v)
             if spec.replay_server is None:
                 raise ValueError(f"venue {v} has no native replay yet")
-            srv = spec.replay_server(**(server_options or {}).get(v, {}))
+            opts = dict((server_options or {}).get(v, {}))
+            # The recording itself, for servers that answer requests from it (Derive's
+            # instrument catalogue); the others ignore it.
+            opts.setdefault("data_dir", data_dir)
+            opts.setdefault("start", _ns(start))
+            opts.setdefault("end", _ns(end))
+            srv = spec.replay_server(**opts)
             await srv.start(host, (ports or {}).get(v, 0))
             servers[v] = srv
         if on_ready is not None:

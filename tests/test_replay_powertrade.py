@@ -110,3 +110,39 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         assert own_b[name] == own_a[name], name
     assert own_b["command_response"]["command_response"]["error_code"] == "0"
     assert rest_bodies(second, run_b) == rest_bodies(first, run_a)[:1]
+
+
+def test_replay_routing_follows_the_subscribe_grammar() -> None:
+    """Which sessions a recorded frame goes to: by entity and subscription type, RFQ
+    registration, Feeds type; the server's own answers and heartbeats go nowhere."""
+    from recorder.venues.powertrade.server import _Conn
+
+    srv = PowerTradeServer(replay=True, reorder_ms=0)
+    deltas, full, once, rfq, anon = (_Conn(i, "proxy", None, None, key="k")  # type: ignore[arg-type]
+                                     for i in range(1, 6))
+    anon.key = None
+    feeds = _Conn(6, "feeds", None, None, feed_types={"top_of_book"})  # type: ignore[arg-type]
+    deltas.rsubs[("symbol", "PTF-USD")] = ["snap_with_deltas"]
+    full.rsubs[("tradeable_entity_id", "1")] = ["snap_full_updates"]
+    once.rsubs[("symbol", "PTF-USD")] = ["snap_only"]
+    rfq.rfqs = True
+    for c in (deltas, full, once, rfq, anon, feeds):
+        srv._conns[c.no] = c
+
+    def to(name: str, conn: str = "proxy", **body: str) -> list[int]:
+        return [c.no for c in srv.replay_targets(name, body, conn)]
+
+    book = {"market_id": "0", "symbol": "PTF-USD", "tradeable_entity_id": "1"}
+    assert to("snapshot", **book) == [1, 2, 3]
+    assert to("snapshot", **book) == [1, 2]  # snap_only took its one snapshot
+    assert to("order_added", **book) == [1] and to("trade", **book) == [1]
+    assert to("order_added", **{**book, "symbol": "X", "tradeable_entity_id": "9"}) == []
+    assert to("order_added", **{**book, "market_id": "none"}) == [4]
+    assert to("snapshot", **{**book, "market_id": "none"}) == [4]
+    assert to("order_accepted", client_order_id="web-1") == [1, 2, 3, 4]
+    for own in (("command_response", {"error_code": "0", "user_tag": "t"}),
+                ("heartbeat", {"server_utc_timestamp": "1"}),
+                ("positions_response", {"user_tag": "p", "positions": []})):
+        assert srv.replay_targets(own[0], own[1], "proxy") == []
+    assert to("top_of_book", "feeds", tradeable_entity_id="1") == [6]
+    assert to("reference_price", "feeds", tradeable_entity_id="1") == []

@@ -32,7 +32,20 @@ async def serve(host: str, port: int, **opts: Any) -> None:
     await run(host, port, **opts)
 
 
+def replay_server(**opts: Any) -> Any:
+    """The simulator's server side without its synthetic market, fed recorded frames (native
+    replay). Options as :class:`~recorder.venues.powertrade.server.PowerTradeServer`: the
+    replaying client's key through ``key_pems`` ({key id: PEM of its private or public key};
+    default: the simulator's generated ``pt_sim_key``), ``recording`` (a data directory) to
+    serve the recorded REST summary and request answers. The Feeds and summary URLs are the
+    proxy URL's host with ``/v1/feeds`` and ``/v1/market_data/tradeable_entity/all/summary``."""
+    from recorder.venues.powertrade.server import PowerTradeServer
+
+    return PowerTradeServer(replay=True, **opts)
+
+
 # No request rate limit is published for the Market Proxy (notes: open question); 50 paced
 # requests per second keeps an "all symbols" subscribe burst polite.
 VENUE = VenueSpec(name="powertrade", tables=TABLES, make_adapter=make_adapter,
-                  start_simulator=start_simulator, send_limit=(50, 1.0), serve=serve)
+                  start_simulator=start_simulator, send_limit=(50, 1.0), serve=serve,
+                  replay_server=replay_server)

@@ -20,6 +20,9 @@
   :meth:`~PowerTradeServer.duplicate_next_rfq`, :meth:`~PowerTradeServer.inject`; over HTTP as
   ``POST /_sim/<name>``; ``GET /_sim/ledger``.
 - Every frame sent is ledgered per connection, in send order (one writer task per session).
+- Native replay (``replay=True``): the same server side (auth, request grammar, answers,
+  heartbeats) without the synthetic market; :meth:`PowerTradeServer.publish` routes each
+  recorded frame to the sessions it belongs to (see :meth:`~PowerTradeServer.replay_targets`).
 
 Error codes: the venue publishes no list; the simulator uses 1 not authenticated,
 2 authentication failed, 10 malformed request, 11 a non-string value, 12 error parsing new
@@ -33,8 +36,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import jwt
@@ -51,6 +55,20 @@ TICK_SECONDS = 0.05
 SUB_TYPES = ("snap_only", "snap_with_deltas", "snap_full_updates")
 FEED_TYPES = ("top_of_book", "reference_price", "last_trade_price")
 SUMMARY_PATH = "/v1/market_data/tradeable_entity/all/summary"
+# Replay: requests the server answers with the recorded answer (or its own stand-in), and
+# order entry, which a replay refuses.
+REPLAY_ANSWERS = {"entities_and_rules_request": "entities_and_rules_response",
+                  "positions": "positions_response", "position_info": "positions_response",
+                  "balances": "balances_response",
+                  "trade_history_request": "trade_history_response"}
+REPLAY_LISTS = {"entities_and_rules_response": "symbols", "positions_response": "positions",
+                "balances_response": "balances", "trade_history_response": "executions"}
+ORDER_ENTRY = frozenset({"new_order", "new_bulk_order", "cancel_order", "cancel_all_orders",
+                         "refresh_interest"})
+BOOK_MESSAGES = frozenset({"snapshot", "order_added", "order_deleted", "order_updated",
+                           "order_executed", "trade"})
+RFQ_MARKETS = frozenset({"none", "255"})  # "none" is 255 in the session API
+FEEDS_CONN = "feeds"  # the recorder's connection names (adapter.PROXY / adapter.FEEDS)
 
 
 @dataclass(eq=False)
@@ -70,26 +88,54 @@ class _Conn:
     last_heartbeat: float = 0.0
     muted_until: float = 0.0
     groups: list[list[str]] = field(default_factory=list)  # answers awaiting the shuffle
+    # replay: (symbol | tradeable_entity_id field, value) -> subscription types on it
+    rsubs: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     flush: asyncio.TimerHandle | None = None
     closing: bool = False
 
 
 class PowerTradeServer:
     """Options: seed, rate (firm-book activity), rfq_rate, account_rate; api_keys (key ids; a
-    P-256 key pair is made for each, :meth:`credentials`); heartbeat (seconds of client
+    P-256 key pair is made for each, :meth:`credentials`), or key_pems (key id -> the PEM of
+    its P-256 private or public key: a client's own key, e.g. for a replay); heartbeat (seconds of client
     silence between heartbeats, 5 like the venue); reorder_ms (answers to requests closer
     than this are shuffled; 0 = in order); check_exp (verify the JWT's exp/iat); ledger_path
-    (also append every sent frame as JSON lines); firehose (accepted, unused)."""
+    (also append every sent frame as JSON lines); firehose (accepted, unused).
+
+    Native replay: replay (no synthetic market; frames come through :meth:`publish`);
+    recording (a data directory: the REST summary body and the answers to
+    entities_and_rules_request, positions, balances and trade_history_request are served as
+    recorded there, the last one recorded before ``start`` (ns) or else the first; without it
+    the simulator's entity list is served and the account answers are empty); start_grace
+    (see :meth:`subscribed`)."""
 
     def __init__(self, *, seed: int = 1, rate: float = 1.0, rfq_rate: float = 1.0,
                  account_rate: float = 1.0, api_keys: Iterable[str] = ("pt_sim_key",),
+                 key_pems: Mapping[str, str] | None = None,
                  heartbeat: float = 5.0, reorder_ms: float = 30.0, check_exp: bool = True,
-                 ledger_path: str | None = None, firehose: int = 0) -> None:
+                 ledger_path: str | None = None, firehose: int = 0, replay: bool = False,
+                 recording: str | Path | None = None, start: int | None = None,
+                 start_grace: float = 1.0) -> None:
+        self.replay = replay
+        self.start_grace = start_grace
+        self._first_ready: float | None = None
+        self._recorded_conns: set[str] = set()  # "proxy" / "feeds", those with frames
+        # replay: recorded answers by message name, and the recorded REST summary body
+        self._recorded: dict[str, dict[str, Any]] = {}
+        self._summary_body: bytes | None = None
+        if recording is not None:
+            self._load_recording(Path(recording), start)
         self.synth = MarketSynth(seed, rate=rate, rfq_rate=rfq_rate, account_rate=account_rate)
         self.rng = random.Random(seed + 1)
-        self.keys: dict[str, ec.EllipticCurvePrivateKey] = {
-            k: ec.generate_private_key(ec.SECP256R1()) for k in api_keys}
-        if not self.keys:
+        self.keys: dict[str, ec.EllipticCurvePrivateKey] = {}
+        self._public: dict[str, ec.EllipticCurvePublicKey] = {}
+        if key_pems:
+            for k, pem in key_pems.items():
+                self._add_pem(k, pem)
+        else:
+            self.keys = {k: ec.generate_private_key(ec.SECP256R1()) for k in api_keys}
+            self._public = {k: v.public_key() for k, v in self.keys.items()}
+        if not self._public:
             raise ValueError("api_keys: at least one key")
         self.heartbeat = heartbeat
         self.reorder = reorder_ms / 1000.0
@@ -140,6 +186,20 @@ class PowerTradeServer:
     @property
     def summary_url(self) -> str:
         return self._base("http") + SUMMARY_PATH
+
+    def _add_pem(self, key_id: str, pem: str) -> None:
+        data = pem.replace("\\n", "\n").encode()
+        if b"PRIVATE KEY" in data:
+            priv = serialization.load_pem_private_key(data, password=None)
+            if not isinstance(priv, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"key_pems[{key_id!r}]: not an EC private key")
+            self.keys[key_id] = priv
+            self._public[key_id] = priv.public_key()
+        else:
+            pub = serialization.load_pem_public_key(data)
+            if not isinstance(pub, ec.EllipticCurvePublicKey):
+                raise ValueError(f"key_pems[{key_id!r}]: not an EC public key")
+            self._public[key_id] = pub
 
     def credentials(self, key: str | None = None) -> tuple[str, str]:
         """(API key, PEM private key) a client signs its JWT with."""
@@ -230,7 +290,8 @@ class PowerTradeServer:
         return web.Response(body=orjson.dumps(rows), content_type="application/json")
 
     async def _handle_summary(self, request: web.Request) -> web.Response:
-        body = orjson.dumps(self.synth.summary())
+        # Replay: the recorded body when a recording was given, else the simulator's entities.
+        body = self._summary_body or orjson.dumps(self.synth.summary())
         self.rest_ledger.append(body)
         return web.Response(body=body, content_type="application/json")
 
@@ -265,7 +326,9 @@ class PowerTradeServer:
         if c is None:
             return web.Response(status=426, text="WebSocket upgrade required\n")
         # URL filter: ?type[]=top_of_book&type[]=... (unknown types are ignored).
-        c.feed_types = {t for t in request.query.getall("type[]", []) if t in FEED_TYPES}
+        # Replay keeps every requested type: a recording may hold rte_* and other feeds.
+        c.feed_types = {t for t in request.query.getall("type[]", [])
+                        if t in FEED_TYPES or self.replay}
         try:
             async for _msg in c.ws:
                 pass  # in-band subscribe/unsubscribe: format not documented; ignored
@@ -340,13 +403,18 @@ class PowerTradeServer:
             self._answer(c, [self._error("1", "not authenticated", tag)])
             return
         s = self.synth
-        if name == "entities_and_rules_request":
+        if self.replay and name in REPLAY_ANSWERS:
+            self._answer(c, [self._replay_answer(name, tag, now)])
+        elif self.replay and name in ORDER_ENTRY:
+            self._answer(c, [self._error("15", "order entry is not available in a replay", tag)])
+        elif name == "entities_and_rules_request":
             self._answer(c, [s.entities_and_rules(now, tag)])
         elif name == "subscribe":
             self._subscribe(c, body, tag, now)
         elif name == "register_for_rfqs":
             c.rfqs = True
-            self._answer(c, [self._ok(tag), *s.rfq_snapshots(now)])
+            # replay: the RFQ snapshots are recorded frames, routed by publish()
+            self._answer(c, [self._ok(tag)] + ([] if self.replay else s.rfq_snapshots(now)))
         elif name == "deregister_for_rfqs":
             c.rfqs = False
             self._answer(c, [self._ok(tag)])
@@ -402,10 +470,10 @@ class PowerTradeServer:
         expiry and issue time are checked, with 5 s of leeway."""
         try:
             sub = jwt.decode(token, options={"verify_signature": False}).get("sub")
-            key = self.keys.get(sub) if isinstance(sub, str) else None
+            key = self._public.get(sub) if isinstance(sub, str) else None
             if key is None:
                 return False, "unknown api key"
-            claims = jwt.decode(token, key.public_key(), algorithms=["ES256"], leeway=5,
+            claims = jwt.decode(token, key, algorithms=["ES256"], leeway=5,
                                 options={"require": ["sub", "iat", "exp", "nonce"],
                                          "verify_exp": self.check_exp,
                                          "verify_iat": self.check_exp})
@@ -416,6 +484,9 @@ class PowerTradeServer:
         return True, str(sub)
 
     def _subscribe(self, c: _Conn, body: dict[str, str], tag: str, now: int) -> None:
+        if self.replay:
+            self._replay_subscribe(c, body, tag)
+            return
         ent = BY_SYMBOL.get(body.get("symbol", ""))
         if ent is None and body.get("tradeable_entity_id", "").isdigit():
             ent = BY_ID.get(int(body["tradeable_entity_id"]))
@@ -429,6 +500,159 @@ class PowerTradeServer:
                 # snap_full_updates: a full snapshot every `interval` ms (at least 200)
                 c.subs[(ent.id, typ, max(200, int(iv)))] = now
             self._answer(c, [self._ok(tag), self.synth.snapshot(ent.id, now)])
+
+    # -- native replay -------------------------------------------------------------------------
+    def _load_recording(self, data_dir: Path, start: int | None) -> None:
+        """The recorded REST summary body and request answers: per kind, the last one recorded
+        before ``start``, else the first one recorded."""
+        from recorder import journal as jr
+
+        def better(ts: int, have: int | None) -> bool:
+            if have is None:
+                return True
+            if start is None:
+                return False  # keep the first
+            return ts < start and (have >= start or ts >= have)
+
+        when: dict[str, int] = {}
+        for (venue, run), _ in sorted(jr.runs(data_dir, "powertrade").items()):
+            if venue != "powertrade":
+                continue
+            for rec in jr.read_run(data_dir, venue, run):
+                if rec.kind == jr.KIND_REST:
+                    head, _, body = rec.data.partition(b"\n")
+                    try:
+                        meta = orjson.loads(head)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if (meta.get("status") == 200 and str(meta.get("tag", "")).startswith(
+                            "summary") and better(rec.ts_recv, when.get("rest"))):
+                        when["rest"], self._summary_body = rec.ts_recv, body
+                elif rec.kind == jr.KIND_IN:
+                    self._recorded_conns.add(FEEDS_CONN if rec.conn == FEEDS_CONN else "proxy")
+                if rec.kind == jr.KIND_IN and rec.conn != FEEDS_CONN:
+                    try:
+                        env = orjson.loads(rec.data)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if type(env) is dict and len(env) == 1:
+                        (name, body), = env.items()
+                        if (name in REPLAY_LISTS and type(body) is dict
+                                and better(rec.ts_recv, when.get(name))):
+                            when[name], self._recorded[name] = rec.ts_recv, body
+
+    def _replay_answer(self, request: str, tag: str, now: int) -> dict[str, Any]:
+        """The recorded answer with this request's user_tag; else the simulator's entity list
+        (reference data) or an empty account list (a replay has no account of its own)."""
+        name = REPLAY_ANSWERS[request]
+        body = self._recorded.get(name)
+        if body is not None:
+            return {name: {**body, "user_tag": tag}}
+        if name == "entities_and_rules_response":
+            return self.synth.entities_and_rules(now, tag)
+        return {name: {"server_utc_timestamp": str(now), "user_tag": tag,
+                       REPLAY_LISTS[name]: []}}
+
+    def _replay_subscribe(self, c: _Conn, body: dict[str, str], tag: str) -> None:
+        """The subscribe grammar without the simulator's entity list (a recording may hold
+        any symbol): symbol or tradeable_entity_id, market "0", a known type, an interval."""
+        typ, iv = body.get("type", "snap_with_deltas"), body.get("interval", "0")
+        field_ = "symbol" if body.get("symbol") else "tradeable_entity_id"
+        value = body.get(field_, "")
+        if body.get("market_id", "0") != "0" or not value:
+            self._answer(c, [self._error("13", "unknown symbol", tag)])
+        elif typ not in SUB_TYPES or not iv.isdigit():
+            self._answer(c, [self._error("10", "bad subscription type or interval", tag)])
+        else:
+            c.rsubs.setdefault((field_, value), []).append(typ)
+            self._answer(c, [self._ok(tag)])
+
+    def subscribed(self) -> bool:
+        """Native replay starts its clock once the client has subscribed: on the Market Proxy
+        (a book or the RFQs) and on the Feeds (a URL with types). Each connection is waited
+        for that the recording has frames of (without a recording: both), but for at most
+        ``start_grace`` seconds after the first, so a client of only one still starts it."""
+        live = [c for c in self._conns.values() if not c.closing]
+        ready = {"proxy": any(c.kind == "proxy" and (c.rsubs or c.rfqs) for c in live),
+                 FEEDS_CONN: any(c.kind == "feeds" and c.feed_types for c in live)}
+        if not any(ready.values()):
+            return False
+        if all(ready[k] for k in self._recorded_conns or ready):
+            return True
+        now = time.monotonic()
+        if self._first_ready is None:
+            self._first_ready = now
+        return now - self._first_ready >= self.start_grace
+
+    def publish(self, data: bytes | str, conn_id: str | None = None) -> int:
+        """Native replay: send one recorded frame, byte for byte, to every session it belongs
+        to (:meth:`replay_targets`); returns how many got it."""
+        text = data.decode() if isinstance(data, bytes | bytearray) else data
+        try:
+            env = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return 0
+        if type(env) is not dict or len(env) != 1:
+            return 0
+        (name, body), = env.items()
+        if type(body) is not dict:
+            return 0
+        targets = self.replay_targets(name, body, conn_id)
+        for c in targets:
+            self._enqueue(c, text)
+        return len(targets)
+
+    def replay_targets(self, name: str, body: dict[str, Any], conn_id: str | None) -> list[_Conn]:
+        """The sessions a recorded frame ``{name: body}`` from the recorder's connection
+        ``conn_id`` belongs to.
+
+        - ``feeds``: Feeds sessions whose URL's ``type[]`` names the message
+          (https://power-trade.github.io/api-docs-source/ws_feeds.html).
+        - Market Proxy (https://api-docs-5180b.web.app/docs/web-socket-api): not replayed are
+          ``command_response``, ``heartbeat`` and every message carrying ``user_tag`` (answers
+          to the recorder's own requests and the server's own heartbeat: this server sends
+          its own to the replaying client). Book messages of market "none"/"255" (RFQs) go to
+          sessions registered for RFQs; other book messages go by entity (``symbol`` or
+          ``tradeable_entity_id``, as subscribed). Anything else without a ``user_tag``
+          (order lifecycle of the account's other sessions) goes to every authenticated
+          session.
+
+        What the recording cannot tell: book messages carry no subscription id, type or
+        interval, so which ``subscribe`` a firm ``snapshot`` answered (the initial snapshot
+        of which type, or a ``snap_full_updates`` refresh of which interval) is unknown. The
+        reading chosen: a firm snapshot goes to every session subscribed to its entity with
+        any type (a ``snap_only`` subscription takes one and is then done); deltas
+        (order_added/deleted/updated/executed) and trades only to ``snap_with_deltas``
+        subscriptions; the interval is not applied (snapshots come at the recorded cadence).
+        """
+        live = [c for c in self._conns.values() if not c.closing]
+        if conn_id == FEEDS_CONN:
+            return [c for c in live if c.kind == "feeds" and name in c.feed_types]
+        proxies = [c for c in live if c.kind == "proxy" and c.key is not None]
+        if name in ("command_response", "heartbeat") or "user_tag" in body:
+            return []
+        if name not in BOOK_MESSAGES:
+            return proxies
+        if body.get("market_id") in RFQ_MARKETS:
+            return [c for c in proxies if c.rfqs]
+        keys = [(f, body[f]) for f in ("symbol", "tradeable_entity_id")
+                if isinstance(body.get(f), str)]
+        out = []
+        for c in proxies:
+            types = [t for k in keys for t in c.rsubs.get(k, ())]
+            if name != "snapshot":
+                if "snap_with_deltas" in types:
+                    out.append(c)
+                continue
+            if types:
+                out.append(c)
+                for k in keys:  # a snap_only subscription is answered once
+                    subs = c.rsubs.get(k)
+                    if subs and "snap_only" in subs:
+                        subs.remove("snap_only")
+                        if not subs:
+                            del c.rsubs[k]
+        return out
 
     # -- sending -------------------------------------------------------------------------------
     def _answer(self, c: _Conn, msgs: list[dict[str, Any]]) -> None:
@@ -498,6 +722,9 @@ class PowerTradeServer:
     def tick_once(self, now_us: int, mono: float) -> None:
         self._tick += 1
         s = self.synth
+        if self.replay:  # no synthetic market: heartbeats only
+            self._heartbeats(now_us, mono)
+            return
         book = s.step(now_us)
         rfq = s.rfq_step(now_us)
         if rfq and self._dup_rfq and "order_added" in rfq[0]:
@@ -531,7 +758,15 @@ class PowerTradeServer:
             if out:
                 for m in out:
                     self._enqueue(c, orjson.dumps(m).decode())
-            # Heartbeat every `heartbeat` s while the client is idle (sends nothing).
+        self._heartbeats(now_us, mono)
+
+    def _heartbeats(self, now_us: int, mono: float) -> None:
+        """A heartbeat every ``heartbeat`` s to each authenticated Market Proxy session while
+        its client is idle (sends nothing). In a replay too: the heartbeat is the server's
+        own, never a recorded one."""
+        for c in list(self._conns.values()):
+            if c.closing or mono < c.muted_until or c.kind != "proxy" or c.key is None:
+                continue
             if (mono - c.last_client >= self.heartbeat
                     and mono - c.last_heartbeat >= self.heartbeat):
                 c.last_heartbeat = mono

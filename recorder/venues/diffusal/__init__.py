@@ -32,10 +32,22 @@ async def serve(host: str, port: int, **opts: Any) -> None:
     await run(host, port, **opts)
 
 
+def replay_server(**opts: Any) -> Any:
+    """The simulator's server side without its synthetic market, fed recorded frames.
+
+    Options are the simulator's (``tokens``, ``api_keys``, ``auth_reply``, ``mm_address``...,
+    with its defaults) plus ``recording``: the recorder data directory being replayed, whose
+    journaled REST responses then answer the REST endpoints (hydration, depth resyncs)."""
+    from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
+
+    opts.setdefault("tokens", (SIM_TOKEN,))
+    return DiffusalServer(replay=True, **opts)
+
+
 # 300 messages/min per connection (https://docs.diffusal.xyz/docs/api/websocket "WebSocket
 # Rate Limits"); we stay a little under so clock skew between our window and the server's
 # never tips a burst over. 60 connections/min (excess closed silently): at most 50 attempts
 # a minute across all of this venue's sockets, reconnects included.
 VENUE = VenueSpec(name="diffusal", tables=TABLES, make_adapter=make_adapter,
                   start_simulator=start_simulator, send_limit=(290, 60.0), serve=serve,
-                  connect_limit=(50, 60.0))
+                  connect_limit=(50, 60.0), replay_server=replay_server)

@@ -29,6 +29,11 @@ It serves, on one loopback port, what https://docs.diffusal.xyz/docs/api/websock
   :meth:`~DiffusalServer.inject`; the same over HTTP as ``POST /_sim/<name>``.
 - Ledger: every frame sent, per connection in send order (:meth:`ledger_for`), and every REST
   response (:attr:`rest_ledger`).
+- Native replay (``replay=True``): no synthetic market and no RFQ heartbeat loop; recorded
+  frames come in through :meth:`DiffusalServer.publish` and are routed by the recorder's
+  connection name (which path) and the sessions' subscriptions; the control plane, auth and
+  greetings stay this server's own. REST answers come from the recording's REST responses
+  when ``recording`` names its data directory (see :class:`RecordedRest`).
 
 Error codes other than 4029 are not documented; the simulator uses 4000 (bad request), 4001
 (not authenticated / bad credentials) and 4004 (unknown channel), application-range codes a
@@ -43,11 +48,14 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import WSMsgType, web
 
+from recorder import journal as jr
 from recorder.venues.diffusal.synth import ACCOUNT, MM_SELF, DiffusalSynth, Event, Msg
 from recorder.venues.simbase import listen, loopback_url
 
@@ -98,6 +106,11 @@ class DiffusalServer:
     heartbeat: seconds between RFQ-socket ``heartbeat`` frames. ping: protocol ping interval.
     tick: seconds between market steps. ledger_path: also append sent frames as JSON lines.
     series_every, settle_every, rfq_every: market steps between those events.
+    replay: native replay mode (no synthetic market, no heartbeat loop; :meth:`publish`).
+    recording: in replay mode, a recorder data directory whose journaled REST responses
+      answer the REST endpoints (:class:`RecordedRest`); without it REST answers come from
+      the (idle) synthetic state.
+    mm_address: the address in the ``auth_success`` greeting of ``/ws/rfq/mm``.
     """
 
     def __init__(self, *, seed: int = 1, rate: float = 1.0,
@@ -106,7 +119,9 @@ class DiffusalServer:
                  auth_reply: str = "status", max_subs: int = 50, msgs_per_min: int = 300,
                  conns_per_min: int = 60, heartbeat: float = 5.0, ping: float | None = 20.0,
                  tick: float = 0.1, ledger_path: str | None = None, series_every: int = 40,
-                 settle_every: int = 90, rfq_every: int = 15, auction_ms: int = 1200) -> None:
+                 settle_every: int = 90, rfq_every: int = 15, auction_ms: int = 1200,
+                 replay: bool = False, recording: str | Path | None = None,
+                 mm_address: str = MM_SELF) -> None:
         if auth_reply not in ("status", "result"):
             raise ValueError("auth_reply is 'status' or 'result'")
         self.synth = DiffusalSynth(seed, start_ms=time.time_ns() // 1_000_000, rate=rate,
@@ -142,6 +157,13 @@ class DiffusalServer:
         self._beater: asyncio.Task[None] | None = None
         self._host = "127.0.0.1"
         self._port = 0
+        # Native replay: recorded frames arrive through publish(); see there.
+        self.replay = replay
+        self.mm_address = mm_address
+        self.recorded_rest = RecordedRest(recording) if replay and recording else None
+        # Recorded frames that open a subscription or a connection, published while nobody
+        # was there yet to take them: (path, stream or requestId) -> {symbol: text}.
+        self._held: dict[tuple[str, str], dict[Any, str]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -166,8 +188,10 @@ class DiffusalServer:
         r.add_post("/_sim/{name}", self._http_fault)
         self._runner, self._port = await listen(app, host, port, 1.0)
         self._host = host
-        self._ticker = asyncio.create_task(self._tick_loop(), name="diffusal-sim-ticker")
-        self._beater = asyncio.create_task(self._heartbeat_loop(), name="diffusal-sim-heartbeat")
+        if not self.replay:
+            self._ticker = asyncio.create_task(self._tick_loop(), name="diffusal-sim-ticker")
+            self._beater = asyncio.create_task(self._heartbeat_loop(),
+                                               name="diffusal-sim-heartbeat")
         return self._port
 
     @property
@@ -298,6 +322,15 @@ class DiffusalServer:
     # -- REST ----------------------------------------------------------------------------------
     def _rest(self, fn: Any) -> Any:
         async def handler(request: web.Request) -> web.Response:
+            recorded = None
+            if self.recorded_rest is not None and not (
+                    request.path.startswith("/api/rfq/quotes/")
+                    and self._bearer(request) not in self.tokens):
+                recorded = self.recorded_rest.next(request.path_qs)
+            if recorded is not None:
+                status, body = recorded
+                self.rest_ledger.append((request.path_qs, status, body))
+                return web.Response(status=status, text=body, content_type="application/json")
             status, obj = fn(request)
             body = _dumps(obj)
             self.rest_ledger.append((request.path_qs, status, body))
@@ -340,7 +373,7 @@ class DiffusalServer:
                 return web.Response(status=401, text="unauthorized")
             if path == "/ws/rfq/quotes":
                 rid = request.query.get("requestId") or request.headers.get("X-Request-Id")
-                if not rid or self.synth.auction(rid) is None:
+                if not rid or (not self.replay and self.synth.auction(rid) is None):
                     self.rest_ledger.append((request.path_qs, 404, "unknown requestId"))
                     return web.Response(status=404, text="unknown requestId")
         ws = web.WebSocketResponse(compress=False, heartbeat=self.ping, max_msg_size=1 << 20)
@@ -395,6 +428,9 @@ class DiffusalServer:
 
     def _greet(self, conn: _Conn) -> None:
         now = _now_ms()
+        if self.replay:
+            self._greet_replay(conn, now)
+            return
         if conn.path == "/ws/rfq/stream":
             self._send(conn, {"type": "connected", "timestamp": now})
             self._send(conn, {"type": "snapshot", "auctions": self.synth.active_auctions(now),
@@ -499,6 +535,8 @@ class DiffusalServer:
         if ch in ("global@markets", "global@rfq"):
             return True
         key, _, kind = ch.rpartition("@")
+        if self.replay:  # the grammar only: what the recording holds is not known up front
+            return bool(key) and kind in ("depth", "ticker", "trade", "index")
         if kind == "index":
             return any(p["symbol"].lower() == key for p in self.synth.pairs)
         if kind not in ("depth", "ticker", "trade"):
@@ -512,6 +550,8 @@ class DiffusalServer:
         if ch in PRIVATE_CHANNELS:
             return True
         if ch.startswith("rfq.quotes."):
+            if self.replay:
+                return len(ch) > len("rfq.quotes.")
             a = self.synth.auction(ch.removeprefix("rfq.quotes."))
             return a is not None and a.taker == ACCOUNT
         return False
@@ -533,6 +573,13 @@ class DiffusalServer:
         for p in new:
             conn.subs[p] = None
         self._send(conn, {"result": None, "id": rid})
+        if self.replay:
+            # The snapshots that follow the ack are recorded frames: those already published
+            # while this channel had no subscriber were held for this moment.
+            for p in new:
+                for text in self._held.pop((conn.path, p), {}).values():
+                    self._enqueue(conn, text)
+            return
         now = _now_ms()
         for p in new:
             if private:
@@ -642,6 +689,103 @@ class DiffusalServer:
             if c.path == "/ws/public" and stream in c.subs:
                 self._send(c, {"stream": stream, "data": payload})
 
+    # -- native replay -------------------------------------------------------------------------
+    def subscribed(self) -> bool:
+        """Native replay starts its clock once a client has subscribed to something: a
+        channel on the multiplexed paths, or an RFQ socket (the connection is the
+        subscription there)."""
+        return any(c.subs or c.path.startswith("/ws/rfq/") for c in self._conns.values()
+                   if not c.closing)
+
+    def publish(self, data: bytes | str, conn_id: str | None = None) -> int:
+        """Native replay: send one recorded frame, byte for byte, to the sessions it belongs
+        to; returns how many got it.
+
+        ``conn_id`` (the recorder's connection name) says which path the frame came from
+        (:func:`replay_path`); within a path, ``{"stream","data"}`` envelopes go to the
+        sessions subscribed to ``stream``, ``/ws/rfq/stream`` and ``/ws/rfq/mm`` frames to
+        every session on that path, ``/ws/rfq/quotes`` frames to the sessions of that
+        ``requestId``. Connection-level frames (``{"result"}``/``{"error"}`` replies, the
+        ``status: authenticated`` AUTH reply, the ``connected`` and ``auth_success``
+        greetings) are not replayed: this server answers those itself. Recorded ``heartbeat``
+        frames are replayed (the heartbeat loop is off in replay mode): they carry the
+        venue's own timestamps.
+
+        Subscription snapshots (depth/private ``type: snapshot`` envelopes), the
+        ``/ws/rfq/stream`` auction snapshot and the frames of a ``/ws/rfq/quotes`` request
+        whose socket is not open yet are held when nobody takes them, and sent right after
+        the ack (or the greeting) of the next session that asks: the venue sends those on
+        subscribe/connect, and a replaying client reacts to recorded frames a little later
+        than the recorded client did.
+        """
+        text = data.decode() if isinstance(data, bytes | bytearray) else data
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return 0
+        if not isinstance(msg, dict):
+            return 0
+        path, rid = replay_path(conn_id)
+        live = [c for c in self._conns.values() if not c.closing]
+        if "stream" in msg and "data" in msg:
+            stream = msg["stream"]
+            if not isinstance(stream, str):
+                return 0
+            # The recording cannot tell which of the connection's subscriptions a frame
+            # answered. Reading chosen: the envelope's ``stream`` value is the subscription
+            # key. The docs say a grouped key (``btc@depth``) sends "one envelope per matching
+            # symbol" but not under which ``stream`` value; the simulator (and this reading)
+            # uses the grouped key, with ``data.symbol`` naming the instrument
+            # (https://docs.diffusal.xyz/docs/api/websocket, "Channels"; inferred, see
+            # shared/venues/002-diffusal.md). Had the venue used the instrument key instead,
+            # a replaying client subscribed only to ``btc@depth`` would miss those frames.
+            # Any connection of the path may take it (the replaying client may spread its
+            # channels over its sockets differently); without a known conn_id an envelope
+            # goes to subscribers on both multiplexed paths.
+            paths = (path,) if path in ("/ws/public", "/ws/private") else (
+                "/ws/public", "/ws/private")
+            targets = [c for c in live if c.path in paths and stream in c.subs]
+            payload = msg["data"]
+            if not targets and isinstance(payload, dict) and payload.get("type") == "snapshot":
+                for pth in paths:
+                    self._held.setdefault((pth, stream), {})[payload.get("symbol")] = text
+        elif "result" in msg or "error" in msg or msg.get("status") == "authenticated":
+            return 0  # replies to the recorded client's own requests
+        elif msg.get("type") in ("connected", "auth_success"):
+            return 0  # greetings: generated by _greet_replay
+        elif path == "/ws/rfq/quotes":
+            targets = [c for c in live if c.path == path and c.request_id == rid]
+            if not targets and msg.get("type") != "heartbeat":
+                held = self._held.setdefault((path, rid or ""), {})
+                held[len(held)] = text
+        elif path in ("/ws/rfq/stream", "/ws/rfq/mm"):
+            targets = [c for c in live if c.path == path]
+            if not targets and path == "/ws/rfq/stream" and msg.get("type") == "snapshot":
+                self._held[(path, "")] = {None: text}
+        else:
+            return 0  # an RFQ-socket frame from an unknown connection: no way to route it
+        for c in targets:
+            self._enqueue(c, text)
+        return len(targets)
+
+    def _greet_replay(self, conn: _Conn, now: int) -> None:
+        """Greetings are this server's own; recorded frames held for this socket follow."""
+        if conn.path == "/ws/rfq/stream":
+            self._send(conn, {"type": "connected", "timestamp": now})
+            held = self._held.pop((conn.path, ""), {})
+        elif conn.path == "/ws/rfq/quotes":
+            self._send(conn, {"type": "connected", "requestId": conn.request_id,
+                              "timestamp": now})
+            held = self._held.pop((conn.path, conn.request_id or ""), {})
+        elif conn.path == "/ws/rfq/mm":
+            self._send(conn, {"type": "auth_success", "address": self.mm_address,
+                              "timestamp": now})
+            held = {}
+        else:
+            held = {}
+        for text in held.values():
+            self._enqueue(conn, text)
+
     # -- sending -------------------------------------------------------------------------------
     def _send(self, conn: _Conn, obj: Msg) -> None:
         self._enqueue(conn, _dumps(obj))
@@ -698,6 +842,61 @@ class DiffusalServer:
             self._ledger_file.write(orjson.dumps({"conn": conn.no, "path": conn.path,
                                                   "seq": conn.seq, "text": text}) + b"\n")
         return True
+
+
+def replay_path(conn_id: str | None) -> tuple[str | None, str | None]:
+    """The WS path (and requestId) of a recorder connection name: ``public-N`` ->
+    ``/ws/public``, ``private``, ``rfq-stream``, ``rfq-mm``, ``rfq-quotes-<requestId>``
+    (see the adapter's module docstring); (None, None) when the name is not one of those."""
+    if conn_id is None:
+        return None, None
+    if conn_id == "public" or conn_id.startswith("public-"):
+        return "/ws/public", None
+    if conn_id == "private":
+        return "/ws/private", None
+    if conn_id == "rfq-stream":
+        return "/ws/rfq/stream", None
+    if conn_id == "rfq-mm":
+        return "/ws/rfq/mm", None
+    if conn_id.startswith("rfq-quotes-"):
+        return "/ws/rfq/quotes", conn_id.removeprefix("rfq-quotes-")
+    return None, None
+
+
+class RecordedRest:
+    """REST answers from a recording: the journal's REST responses (kind ``rest``) of the
+    venue, per path with query, in journal order. The k-th request for a path gets the k-th
+    recorded response for it, the last one once they run out (so the replaying recorder's
+    hydration and depth resyncs, which come in the recorded order, get the recorded bodies
+    and statuses); a path never recorded returns None (the caller falls back to its
+    synthetic state). Transport failures (status 0) are left out."""
+
+    def __init__(self, data_dir: str | Path, venue: str = "diffusal") -> None:
+        self.bodies: dict[str, list[tuple[int, str]]] = {}
+        self._served: dict[str, int] = {}
+        for (v, run), _ in sorted(jr.runs(Path(data_dir), venue).items()):
+            for rec in jr.read_run(Path(data_dir), v, run):
+                if rec.kind != jr.KIND_REST:
+                    continue
+                head, _, body = rec.data.partition(b"\n")
+                try:
+                    h = orjson.loads(head)
+                    u = urlsplit(h["url"])
+                    status = int(h["status"])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue
+                if status <= 0:
+                    continue
+                key = u.path + (f"?{u.query}" if u.query else "")
+                self.bodies.setdefault(key, []).append((status, body.decode(errors="replace")))
+
+    def next(self, path_qs: str) -> tuple[int, str] | None:
+        got = self.bodies.get(path_qs)
+        if not got:
+            return None
+        k = self._served.get(path_qs, 0)
+        self._served[path_qs] = k + 1
+        return got[min(k, len(got) - 1)]
 
 
 async def _close_ws(conn: _Conn, code: int, message: bytes) -> None:

@@ -40,6 +40,13 @@ def replay_server(**opts: Any) -> Any:
     journaled REST responses then answer the REST endpoints (hydration, depth resyncs)."""
     from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 
+    # serve_native hands every replay server the recording it replays (data_dir, start, end);
+    # the recorded REST bodies are answered in request order, so start/end are not needed.
+    data_dir = opts.pop("data_dir", None)
+    opts.pop("start", None)
+    opts.pop("end", None)
+    if data_dir is not None:
+        opts.setdefault("recording", data_dir)
     opts.setdefault("tokens", (SIM_TOKEN,))
     return DiffusalServer(replay=True, **opts)
 

@@ -41,6 +41,11 @@ def replay_server(**opts: Any) -> Any:
     proxy URL's host with ``/v1/feeds`` and ``/v1/market_data/tradeable_entity/all/summary``."""
     from recorder.venues.powertrade.server import PowerTradeServer
 
+    # serve_native hands every replay server the recording it replays (data_dir, start, end).
+    data_dir = opts.pop("data_dir", None)
+    opts.pop("end", None)
+    if data_dir is not None:
+        opts.setdefault("recording", data_dir)
     return PowerTradeServer(replay=True, **opts)
 
 

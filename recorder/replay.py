@@ -248,6 +248,16 @@ def raw_frames(data_dir: str | Path, venue: str, start: int | str | None = None,
 # --- native replay: the venue's own server side, fed by the journal ----------------------------
 
 
+def _adapter_of(data_dir: Path, venue: str) -> str:
+    """A venue is a config section name; its runs' manifests say which adapter it used."""
+    from recorder.recovery import adapter_name
+
+    found = sorted(jr.runs(data_dir, venue))
+    if not found:
+        raise ValueError(f"no journal for venue {venue!r} under {data_dir}")
+    return adapter_name(data_dir, venue, found[-1][1])
+
+
 class Clock:
     """One recorded clock shared by every venue of a native replay: recorded time ``t`` is due
     at ``start_wall + (t - start_rec) / speed``; ``speed`` 0 means no waiting at all."""
@@ -290,7 +300,7 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
     servers: dict[str, Any] = {}
     try:
         for v in venues:
-            spec = get_venue(v)
+            spec = get_venue(_adapter_of(data_dir, v))
             if spec.replay_server is None:
                 raise ValueError(f"venue {v} has no native replay yet")
             opts = dict((server_options or {}).get(v, {}))
@@ -309,9 +319,14 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
                 await asyncio.sleep(0.02)
         clock = Clock(speed)
         published = dict.fromkeys(venues, 0)
-        merged = heapq.merge(*[
-            (((rec.ts_recv, i, rec.seq), v, rec) for rec in raw_frames(data_dir, v, start, end))
-            for i, v in enumerate(venues)], key=lambda x: x[0])
+        def tagged(i: int, v: str) -> Iterator[tuple[tuple[int, int, int], str, jr.Record]]:
+            # A function, not a nested generator expression: those would read i and v late
+            # and label every frame with the last venue.
+            for rec in raw_frames(data_dir, v, start, end):
+                yield (rec.ts_recv, i, rec.seq), v, rec
+
+        merged = heapq.merge(*[tagged(i, v) for i, v in enumerate(venues)],
+                             key=lambda x: x[0])
         for _, v, rec in merged:
             if stop.is_set():
                 break

@@ -254,3 +254,72 @@ def test_examples_run_against_a_recording(recorded: tuple) -> None:
                        "'hl' AND symbol = 'ETH'").fetchall()[0][0]
     assert counts.get("authed") == 1 and counts.get("subscribed") == 1
     assert 0 < counts.get("quote", 0) <= n_frames
+
+
+def test_several_venues_replay_on_one_shared_clock(tmp_path: Path) -> None:
+    """Two venues recorded in one run (an A/B pair of Mackinac sections) are served together:
+    every recorded frame of both is published once, merged in recorded time order, and each
+    venue's section name finds its adapter through the run manifest."""
+    from recorder.config import Config, VenueConfig
+    from recorder.replay import serve_native
+
+    data_dir = tmp_path / "data"
+
+    async def record_two() -> str:
+        server = MackinacServer(seed=8, rate=3.0)
+        await server.start()
+        base = config(data_dir, server.url, ["hl:ETH"], history=False)
+        b = VenueConfig("mackinac_b", "mackinac", url=server.url,
+                        transport=base.venues[0].transport,
+                        options={"symbols": ["uni:WETH/USDC"], "history": False})
+        cfg = Config(base.path, base.recorder, (base.venues[0], b))
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(1.5)
+            await server.stop()
+
+        result, _ = await run_with(cfg, scenario)
+        return result.run_id
+
+    asyncio.run(record_two())
+    published: list[tuple[str, bytes]] = []
+
+    async def serve() -> dict[str, int]:
+        from recorder.venues.mackinac.server import MackinacServer as Server
+
+        original = Server.publish
+
+        def spy(self: Server, data: bytes, conn_id: str | None = None) -> int:
+            published.append((self.venue_label, data))
+            return original(self, data, conn_id)
+
+        def label(urls: dict[str, str]) -> None:
+            pass
+
+        Server.publish = spy  # type: ignore[method-assign]
+        try:
+            servers: list[Server] = []
+            orig_init = Server.__init__
+
+            def init(self: Server, *a: object, **k: object) -> None:
+                orig_init(self, *a, **k)  # type: ignore[arg-type]
+                self.venue_label = ("mackinac", "mackinac_b")[len(servers)]
+                servers.append(self)
+
+            Server.__init__ = init  # type: ignore[method-assign]
+            try:
+                return await serve_native(data_dir, ["mackinac", "mackinac_b"], speed=0,
+                                          wait_for_subscriber=False, linger=0, on_ready=label)
+            finally:
+                Server.__init__ = orig_init  # type: ignore[method-assign]
+        finally:
+            Server.publish = original  # type: ignore[method-assign]
+
+    counts = asyncio.run(serve())
+    expected = sorted(
+        ((r.ts_recv, i, r.seq), v, r.data) for i, v in enumerate(("mackinac", "mackinac_b"))
+        for r in replay.raw_frames(data_dir, v))
+    assert counts == {"mackinac": sum(1 for e in expected if e[1] == "mackinac"),
+                      "mackinac_b": sum(1 for e in expected if e[1] == "mackinac_b")}
+    assert published == [(v, d) for _, v, d in expected]
+    assert {v for v, _ in published} == {"mackinac", "mackinac_b"}

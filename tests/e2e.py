@@ -18,16 +18,23 @@ from recorder.schema import Table
 from recorder.venues.mackinac import tables as T
 
 
-def config(data_dir: Path, url: str, symbols: list[str], api_key_env: str | None = None,
-           history: bool = True, **transport: Any) -> Config:
-    options: dict[str, Any] = {"symbols": symbols, "history": history}
-    if api_key_env:
-        options["api_key_env"] = api_key_env
+def venue_config(data_dir: Path, venue: str, url: str, options: dict[str, Any],
+                 **transport: Any) -> Config:
+    """One venue on ``url``, flushing and reconnecting fast enough for a few-second test."""
     ts = TransportSettings(**{"backoff_initial": 0.2, "backoff_max": 1.0, **transport})
     return Config(Path("test.toml"), RecorderSettings(
         data_dir=data_dir, lake_flush_seconds=0.5, lake_rotate_seconds=2.0,
-        journal_flush_ms=50), (VenueConfig("mackinac", "mackinac", url=url, transport=ts,
+        journal_flush_ms=50), (VenueConfig(venue, venue, url=url, transport=ts,
                                            options=options),))
+
+
+def config(data_dir: Path, url: str, symbols: list[str], api_key_env: str | None = None,
+           history: bool = True, **transport: Any) -> Config:
+    """A Mackinac venue."""
+    options: dict[str, Any] = {"symbols": symbols, "history": history}
+    if api_key_env:
+        options["api_key_env"] = api_key_env
+    return venue_config(data_dir, "mackinac", url, options, **transport)
 
 
 async def run_with(cfg: Config, scenario: Callable[[asyncio.Event], Awaitable[None]],
@@ -44,10 +51,11 @@ async def run_with(cfg: Config, scenario: Callable[[asyncio.Event], Awaitable[No
     return await task, out.getvalue()
 
 
-def journal_sessions(data_dir: Path, run: str, conn: str = "feed") -> list[list[bytes]]:
+def journal_sessions(data_dir: Path, run: str, conn: str = "feed",
+                     venue: str = "mackinac") -> list[list[bytes]]:
     """Inbound frames of one connection, split at each (re)connect."""
     out: list[list[bytes]] = []
-    for rec in jr.read_run(data_dir, "mackinac", run):
+    for rec in jr.read_run(data_dir, venue, run):
         if rec.conn != conn:
             continue
         if rec.kind == jr.KIND_META and orjson.loads(rec.data)["ev"] == "connected":

@@ -18,32 +18,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recorder import journal as jr
-from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
+from recorder.config import Config
 from recorder.schema import EXTRA, Table
 from recorder.venues.derive import tables as T
+from tests import e2e
+from tests.e2e import venue_config
 
 Wire = dict[str, Any]
 
 
 def config(data_dir: Path, url: str, **options: Any) -> Config:
-    ts = TransportSettings(backoff_initial=0.2, backoff_max=1.0)
-    return Config(Path("test.toml"), RecorderSettings(
-        data_dir=data_dir, lake_flush_seconds=0.5, lake_rotate_seconds=2.0,
-        journal_flush_ms=50), (VenueConfig("derive", "derive", url=url, transport=ts,
-                                           options=options),))
+    return venue_config(data_dir, "derive", url, options)
 
 
 def journal_sessions(data_dir: Path, run: str, conn: str = "ws") -> list[list[bytes]]:
     """Inbound frames of one connection, split at each (re)connect."""
-    out: list[list[bytes]] = []
-    for rec in jr.read_run(data_dir, "derive", run):
-        if rec.conn != conn:
-            continue
-        if rec.kind == jr.KIND_META and orjson.loads(rec.data)["ev"] == "connected":
-            out.append([])
-        elif rec.kind == jr.KIND_IN:
-            out[-1].append(rec.data)
-    return out
+    return e2e.journal_sessions(data_dir, run, conn, "derive")
 
 
 def outbound(data_dir: Path, run: str) -> list[bytes]:

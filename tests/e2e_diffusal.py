@@ -18,22 +18,19 @@ import orjson
 import pyarrow as pa
 
 from recorder import journal as jr
-from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
+from recorder.config import Config
 from recorder.schema import EXTRA, REGISTRY, Table
 from recorder.venues.base import loads
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import DiffusalServer
+from tests.e2e import venue_config
 
 WAD = 10**18
 PRIVATE = set(T.PRIVATE_TABLES)
 
 
 def config(data_dir: Path, url: str, **options: Any) -> Config:
-    ts = TransportSettings(backoff_initial=0.2, backoff_max=1.0)
-    return Config(Path("test.toml"), RecorderSettings(
-        data_dir=data_dir, lake_flush_seconds=0.5, lake_rotate_seconds=2.0,
-        journal_flush_ms=50), (VenueConfig("diffusal", "diffusal", url=url, transport=ts,
-                                           options=options),))
+    return venue_config(data_dir, "diffusal", url, options)
 
 
 @dataclass

@@ -4,20 +4,17 @@ against the in-process simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import io
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from recorder import journal as jr
-from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
-from recorder.record import RunResult, record
+from recorder.config import Config
 from recorder.schema import Table
 from recorder.venues.powertrade.tables import FIELDS, Fld, Nested
+from tests import e2e
+from tests.e2e import venue_config
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -92,34 +89,9 @@ def check_row(table: Table, body: dict[str, Any], row: dict[str, Any],
 
 
 def config(data_dir: Path, url: str, options: dict[str, Any], **transport: Any) -> Config:
-    ts = TransportSettings(**{"backoff_initial": 0.2, "backoff_max": 1.0, **transport})
-    return Config(Path("test.toml"), RecorderSettings(
-        data_dir=data_dir, lake_flush_seconds=0.5, lake_rotate_seconds=2.0,
-        journal_flush_ms=50), (VenueConfig("powertrade", "powertrade", url=url, transport=ts,
-                                           options=options),))
-
-
-async def run_with(cfg: Config, scenario: Callable[[asyncio.Event], Awaitable[None]],
-                   ) -> tuple[RunResult, str]:
-    stop = asyncio.Event()
-    out = io.StringIO()
-    task = asyncio.create_task(record(cfg, 120, out=out, live_status=False,
-                                      install_signals=False, stop=stop))
-    try:
-        await scenario(stop)
-    finally:
-        stop.set()
-    return await task, out.getvalue()
+    return venue_config(data_dir, "powertrade", url, options, **transport)
 
 
 def journal_sessions(data_dir: Path, run: str, conn: str) -> list[list[bytes]]:
     """Inbound frames of one connection, split at each (re)connect."""
-    out: list[list[bytes]] = []
-    for rec in jr.read_run(data_dir, "powertrade", run):
-        if rec.conn != conn:
-            continue
-        if rec.kind == jr.KIND_META and orjson.loads(rec.data)["ev"] == "connected":
-            out.append([])
-        elif rec.kind == jr.KIND_IN:
-            out[-1].append(rec.data)
-    return out
+    return e2e.journal_sessions(data_dir, run, conn, "powertrade")

@@ -10,10 +10,11 @@ from typing import Any
 import orjson
 
 from recorder import journal as jr
-from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
+from recorder.config import Config
 from recorder.schema import REGISTRY, Table
 from recorder.venues.totalis import tables as T
 from recorder.venues.totalis.server import TotalisServer
+from tests.e2e import venue_config
 
 KEY_ENV = "TOTALIS_E2E_KEY"
 SSE_TABLES: dict[tuple[str, str], Table] = {
@@ -41,11 +42,8 @@ WS_TABLES: dict[str, Table] = {
 def config(data_dir: Path, server: TotalisServer, **options: Any) -> Config:
     transport = {k: options.pop(k) for k in list(options) if k in (
         "idle_timeout", "backoff_initial", "backoff_max", "max_frame_bytes")}
-    ts = TransportSettings(**{"backoff_initial": 0.05, "backoff_max": 0.5, **transport})
-    return Config(Path("test.toml"), RecorderSettings(
-        data_dir=data_dir, lake_flush_seconds=0.5, lake_rotate_seconds=2.0,
-        journal_flush_ms=50), (VenueConfig("totalis", "totalis", url=server.url, transport=ts,
-                                           options={"api_key_env": KEY_ENV, **options}),))
+    return venue_config(data_dir, "totalis", server.url, {"api_key_env": KEY_ENV, **options},
+                        **{"backoff_initial": 0.05, "backoff_max": 0.5, **transport})
 
 
 def journal(data_dir: Path, run: str) -> list[jr.Record]:

@@ -16,7 +16,8 @@ from recorder.recovery import rebuild
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID
-from tests.e2e_powertrade import check_row, config, journal_sessions, micros, run_with
+from tests.e2e import run_with
+from tests.e2e_powertrade import check_row, config, journal_sessions, micros
 
 KEY_ENV, SECRET_ENV = "PT_E2E_KEY", "PT_E2E_SECRET"
 BY_KEY = {  # envelope key -> table (the simulator uses the first spelling of each)

@@ -44,11 +44,6 @@ class StorageError(RecorderError):
     fault = "local"
 
 
-class JournalCorrupt(RecorderError):
-    """A journal segment could not be decoded beyond a point (a torn tail is not this)."""
-
-    fault = "local"
-
 
 class VenueError(RecorderError):
     """The venue refused us or sent something unusable."""

@@ -43,9 +43,7 @@ class Normalizer:
             # Our own outbound messages, as journaled (secrets redacted). An adapter that
             # matches answers to requests learns what was really sent here, live and on
             # rebuild alike (its offline instance cannot rebuild the requests from config).
-            hook = getattr(self.adapter, "on_sent", None)
-            if hook is not None:
-                hook(conn, data)
+            self.adapter.on_sent(conn, data)
             return [], NO_ACTIONS
         if kind != KIND_META:
             return [], NO_ACTIONS

@@ -216,7 +216,7 @@ class VenueRun:
         for spec in self.adapter.connections():
             self._open(spec)
         # Optional hook: actions due before any frame (a REST hydration, say).
-        for action in getattr(self.adapter, "on_start", lambda: ())():
+        for action in self.adapter.on_start():
             self._dispatch(action)
         done_here = asyncio.Event()  # this venue only: never stops the other venues
         flusher = asyncio.create_task(self._flush_loop(done_here, stop))

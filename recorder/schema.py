@@ -13,7 +13,7 @@ Every table also gets the common columns below, filled by the pipeline, never by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -179,7 +179,3 @@ def load_all() -> dict[str, Table]:
     load_venues()
     return REGISTRY
 
-
-def tables_for(venues: Iterable[str]) -> list[Table]:
-    wanted = set(venues)
-    return [t for t in load_all().values() if t.venue in wanted or t.venue == "*"]

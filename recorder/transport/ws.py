@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -254,6 +253,3 @@ async def _sleep_or_stop(delay: float, stop: asyncio.Event) -> None:
     except TimeoutError:
         pass
 
-
-def run_all(conns: Sequence[WsConnection], stop: asyncio.Event) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(c.run(stop)) for c in conns]

@@ -114,6 +114,14 @@ class Adapter(Protocol):
         """The answer to a :class:`Fetch` (status 0: no answer, body holds the error)."""
         ...
 
+    def on_start(self) -> Sequence[Action]:
+        """Actions due when a live run starts, before any frame (never on rebuild)."""
+        ...
+
+    def on_sent(self, conn: str, data: bytes) -> None:
+        """A message we sent, as journaled (live and on rebuild)."""
+        ...
+
 
 class BaseAdapter:
     """Defaults for the optional parts of :class:`Adapter`."""

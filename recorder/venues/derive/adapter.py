@@ -41,6 +41,7 @@ from recorder.schema import Table
 from recorder.venues.base import (
     NO_ACTIONS,
     Action,
+    BaseAdapter,
     ConnSpec,
     Row,
     Send,
@@ -191,7 +192,7 @@ class Settings:
 Handler = Callable[[str, list[str], Any], list[Row]]
 
 
-class DeriveAdapter:
+class DeriveAdapter(BaseAdapter):
     """One instance per run. ``key`` is the owner or session private key (hex) used to sign
     ``public/login``; without it (or without ``wallet``) only public channels are recorded."""
 

@@ -18,6 +18,7 @@ from recorder.errors import ConfigError
 from recorder.venues.base import (
     NO_ACTIONS,
     Action,
+    BaseAdapter,
     ConnSpec,
     Reconnect,
     Row,
@@ -89,7 +90,7 @@ def _split(key: str) -> tuple[str, str]:
     return ex, sym
 
 
-class MackinacAdapter:
+class MackinacAdapter(BaseAdapter):
     def __init__(self, url: str, settings: Settings, api_key: str | None = None) -> None:
         self.url = url
         self.settings = settings

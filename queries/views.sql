@@ -4,11 +4,11 @@
 
 -- session_events: Connection life as data: connects, auth results, subscribe acks, disconnects with code and reason, venue hints (server_closing, stale/live, rate limits), errors and gaps with both ends. Join it to know where the tape is incomplete.
 CREATE OR REPLACE VIEW session_events AS SELECT * FROM read_parquet('${lake}/session_events/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW session_events_dedup AS SELECT * FROM session_events QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, event, channel ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW session_events_dedup AS SELECT * FROM session_events QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq, recv_sub ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- unhandled: Frames no handler knows, frames that are not valid JSON, and rows whose values did not fit their column's type: counted and stored with the raw text, never dropped.
 CREATE OR REPLACE VIEW unhandled AS SELECT * FROM read_parquet('${lake}/unhandled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW unhandled_dedup AS SELECT * FROM unhandled QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, reason, raw ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW unhandled_dedup AS SELECT * FROM unhandled QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq, recv_sub ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- derive_auctions: auctions.watch: liquidation auctions, one row per element.
 CREATE OR REPLACE VIEW derive_auctions AS SELECT * FROM read_parquet('${lake}/derive_auctions/date=*/*.parquet', hive_partitioning = true, union_by_name = true);

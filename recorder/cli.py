@@ -1,4 +1,4 @@
-"""Command line: ``recorder record|demo|sim|journal|query|rebuild|recover|views``."""
+"""Command line: ``recorder record|demo|build|sim|journal|query|replay|rebuild|recover|views``."""
 
 from __future__ import annotations
 
@@ -307,14 +307,36 @@ def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end:
 
 
 @main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--run", "follow", help="also follow this (live) run until it ends and is built")
+@click.option("--flush-seconds", type=float, default=5.0, show_default=True,
+              help="a row group at least this often while following a live run")
+@click.option("--rotate-seconds", type=float, default=300.0, show_default=True,
+              help="a committed file per table at least this often")
+@click.option("--max-rows", type=int, default=200_000, show_default=True)
+@click.option("--max-bytes", type=int, default=128 << 20, show_default=True)
+def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_seconds: float,
+          max_rows: int, max_bytes: int) -> None:
+    """Build the lake from the journal: finish every run whose recorder or builder died
+    (and, with --run, follow that run live). `record` starts one by itself."""
+    from recorder.build import BuildSettings, main_build
+
+    sys.exit(main_build(Path(data_dir), BuildSettings(
+        flush_seconds=flush_seconds, rotate_seconds=rotate_seconds, max_rows=max_rows,
+        max_bytes=max_bytes), follow))
+
+
+@main.command()
 @click.option("--date", required=True, help="YYYY-MM-DD")
 @click.option("--data-dir", default="data", show_default=True)
-def rebuild(date: str, data_dir: str) -> None:
-    """Re-normalize DATE from the journal and swap the lake's files atomically."""
-    from recorder.recovery import rebuild as do_rebuild
+@click.option("--force", is_flag=True, help="rebuild even where the lake holds rows the "
+              "journal no longer has (they are lost)")
+def rebuild(date: str, data_dir: str, force: bool) -> None:
+    """Re-normalize DATE from the journal into a fresh folder and swap it in atomically."""
+    from recorder.build import rebuild as do_rebuild
 
     try:
-        counts = do_rebuild(Path(data_dir), date, lambda s: click.echo(s, err=True))
+        counts = do_rebuild(Path(data_dir), date, lambda s: click.echo(s, err=True), force)
     except RecorderError as e:
         _fail(e)
     click.echo(f"rebuilt {date}: {sum(counts.values())} rows in {len(counts)} tables")
@@ -323,10 +345,13 @@ def rebuild(date: str, data_dir: str) -> None:
 @main.command()
 @click.option("--data-dir", default="data", show_default=True)
 def recover(data_dir: str) -> None:
-    """Commit journal frames of dead runs that are not yet in the lake (also done by record)."""
-    from recorder.recovery import recover as do_recover
+    """Finish the lake of runs that died (`recorder build` without --run; record does it too)."""
+    from recorder.build import build as do_build
 
-    done = do_recover(Path(data_dir), lambda s: click.echo(s, err=True))
+    try:
+        done = do_build(Path(data_dir), log=lambda s: click.echo(s, err=True))
+    except RecorderError as e:
+        _fail(e)
     click.echo(f"recovered {len(done)} venue run(s)")
 
 

@@ -61,6 +61,12 @@ class RecorderSettings:
     lake_max_rows: int = 200_000
     lake_max_bytes: int = 128 * 1024 * 1024
     lake_rotate_seconds: float = 300.0  # a committed file per table at least this often
+    # Journal batches waiting for the disk beyond this: stop reading sockets until it halves.
+    journal_max_pending_bytes: int = 64 * 1024 * 1024
+    close_deadline: float = 10.0  # closing connections at the end takes at most this long
+    # At the end of `record`, wait this long for the lake builder to finish the run; whatever
+    # is left is finished by the next run's builder (or `recorder build`).
+    lake_build_deadline: float = 120.0
     status_interval: float = 1.0
 
 

@@ -27,6 +27,10 @@ class ConfigError(RecorderError):
     fault = "user"
 
 
+class CredentialsRefused(ConfigError):
+    """Every venue refused the configured credentials: nothing was recorded. Fix the keys."""
+
+
 class MissingSecret(ConfigError):
     """An env var named in the config as holding a secret is not set."""
 

@@ -75,6 +75,8 @@ class _Buffer:
     conn: list[str] = field(default_factory=list)
     seq: list[int] = field(default_factory=list)
     sub: list[int] = field(default_factory=list)  # empty: every row is its frame's first
+    # journal position of each row's record (segment << 32 | index); empty when unknown
+    pos: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -100,11 +102,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a small file (manifest, views) so readers see the old or the new one whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
 
 
@@ -133,14 +139,14 @@ def _from_dicts(table: Table, rows: list[dict[str, Any]], idx: list[int]) -> tup
     """Dict rows -> wire-named Arrow; rows that do not fit are returned as bad."""
     try:
         return pa.Table.from_pylist(rows, schema=table.wire_schema), idx, []
-    except _CONVERT_ERRORS:
+    except Exception:  # noqa: BLE001 - any failure is retried row by row below
         pass
     keep, good, bad = [], [], []
     for i, r in zip(idx, rows, strict=True):
         try:
             pa.Table.from_pylist([r], schema=table.wire_schema)
-        except _CONVERT_ERRORS as e:
-            bad.append((i, f"{type(e).__name__}: {e}"))
+        except Exception as e:  # noqa: BLE001 - a row that cannot convert is quarantined
+            bad.append((i, f"{type(e).__name__}: {str(e)[:500]}"))
             continue
         keep.append(i)
         good.append(r)
@@ -184,8 +190,8 @@ def _from_raw(table: Table, raws: list[bytes], idx: list[int]) -> tuple[
     for i, r in zip(idx, raws, strict=True):
         try:
             d = loads(r)
-        except ValueError as e:
-            bad.append((i, f"malformed: {e}"))
+        except (ValueError, RecursionError) as e:  # deep nesting is malformed input too
+            bad.append((i, f"malformed: {type(e).__name__}: {str(e)[:200]}"))
             continue
         if type(d) is not dict:
             bad.append((i, "malformed: not a JSON object"))
@@ -202,6 +208,13 @@ def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
     keyed by wire names, or the frame's raw JSON bytes when the adapter says the frame maps
     onto the table as it is (then ``table.finish`` adds what an adapter would). Rows that do
     not fit come back as ``(index, error)`` instead of failing the whole batch."""
+    out, _, bad = convert(table, buf, venue, run_id)
+    return out, bad
+
+
+def convert(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
+        pa.Table | None, list[int], list[tuple[int, str]]]:
+    """:func:`to_arrow`, also returning the buffer index of each output row (ascending)."""
     rows = buf.rows
     raw_i = [i for i, r in enumerate(rows) if r.__class__ is bytes]
     parts = []
@@ -217,13 +230,16 @@ def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
     bad = [b for p in parts for b in p[2]]
     done = [p for p in parts if p[0] is not None]
     if not done:
-        return None, bad
+        return None, [], bad
     t = done[0][0] if len(done) == 1 else pa.concat_tables([p[0] for p in done])
+    # ``keep`` lists, for each row of ``t`` in order, the buffer index it came from: the
+    # receipt columns must follow the same order, whatever mix of raw and dict rows this
+    # batch holds (dict rows come first in ``t``, raw rows after).
     keep = [i for p in done for i in p[1]]
     t = t.rename_columns([c.name for c in table.columns])
     ts, conn, seq = buf.ts, buf.conn, buf.seq
     sub = buf.sub if len(buf.sub) == len(rows) else [0] * len(rows)
-    if len(keep) != len(rows):
+    if keep != list(range(len(rows))):
         ts, conn, seq = [ts[i] for i in keep], [conn[i] for i in keep], [seq[i] for i in keep]
         sub = [sub[i] for i in keep]
     n = t.num_rows
@@ -247,35 +263,56 @@ def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
     ]
     out = pa.Table.from_arrays(common + t.columns, schema=table.arrow_schema)
     if len(done) > 1:  # dict and raw rows interleaved: back to arrival order
-        out = out.take(pc.sort_indices(pa.array(keep, pa.int64())))
-    return out, bad
+        order = pc.sort_indices(pa.array(keep, pa.int64()))
+        out = out.take(order)
+        keep = sorted(keep)
+    return out, keep, bad
+
+
+def row_text(row: dict[str, Any] | bytes) -> str:
+    """The text of a row for ``unhandled.raw`` (never raises: a row too deep for orjson is
+    still kept, as its repr)."""
+    if row.__class__ is bytes:
+        return row.decode("utf-8", "replace")  # type: ignore[union-attr]
+    try:
+        return orjson.dumps(row, default=str).decode()
+    except (TypeError, ValueError):
+        return repr(row)[:1_000_000]
 
 
 class LakeWriter:
-    """Buffers rows of one venue's run and writes them. ``add``/``take`` run on the event
-    loop; ``write``/``commit_all`` run on the venue's single I/O worker thread."""
+    """Buffers rows of one venue's run and writes them as Parquet. Used by the lake builder
+    only (one thread): ``note``/``add``/``take`` collect a batch, ``write`` appends it.
+
+    ``skip`` (recovery of a run a dead builder left half done) maps ``(table, date)`` to the
+    journal positions that table's committed files of that date already hold: such rows are
+    dropped *after* conversion, per destination, so a row quarantined into ``unhandled`` is
+    checked against ``unhandled``'s coverage, not its target table's."""
 
     def __init__(self, data_dir: Path, venue: str, run_id: str, *,
                  max_rows: int = 200_000, max_bytes: int = 128 << 20,
                  rotate_seconds: float = 300.0, tag: str = "",
-                 root: Path | None = None) -> None:
+                 root: Path | None = None,
+                 skip: dict[tuple[str, str], Coverage] | None = None) -> None:
         self.root = root or data_dir / "lake"
-        self.tag = tag  # distinguishes files a recovery adds to a run's own
+        self.tag = tag  # distinguishes files a later builder adds to a run's own
         self.venue = venue
         self.run_id = run_id
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.rotate_seconds = rotate_seconds
+        self.skip = skip or None
         self._bufs: dict[str, tuple[Table, _Buffer]] = {}
         self._window: list[Range] = []  # journal positions normalized since the last take
         self._files: dict[tuple[str, str], _OpenFile] = {}
         self._file_no = 0
         self.rows_added: dict[str, int] = {}
         self.rows_committed: dict[str, int] = {}
+        self.rows_skipped = 0
         self.files_committed: list[Path] = []
         self.buffered = 0
 
-    # -- loop side -------------------------------------------------------------------------
+    # -- collecting a batch ----------------------------------------------------------------
     def note(self, segment: int, index: int) -> None:
         """Record that the journal record at (segment, index) has been normalized."""
         w = self._window
@@ -285,7 +322,7 @@ class LakeWriter:
             w.append([segment, index, index])
 
     def add(self, table: Table, row: dict[str, Any] | bytes, ts_recv: int, conn: str, seq: int,
-            sub: int = 0) -> None:
+            sub: int = 0, pos: int = -1) -> None:
         entry = self._bufs.get(table.name)
         if entry is None:
             entry = self._bufs[table.name] = (table, _Buffer())
@@ -295,6 +332,7 @@ class LakeWriter:
         b.conn.append(conn)
         b.seq.append(seq)
         b.sub.append(sub)
+        b.pos.append(pos)
         self.buffered += 1
 
     def take(self) -> tuple[dict[str, tuple[Table, _Buffer]], list[Range]]:
@@ -305,7 +343,7 @@ class LakeWriter:
         self.buffered = 0
         return bufs, window
 
-    # -- worker side -----------------------------------------------------------------------
+    # -- writing ---------------------------------------------------------------------------
     def write(self, bufs: dict[str, tuple[Table, _Buffer]], window: list[Range],
               now: float | None = None) -> None:
         """Append one row group per table and date; commit files that are due."""
@@ -316,7 +354,7 @@ class LakeWriter:
                 self._write_table(table, buf, window, quarantined)
         u = bufs.get(UNHANDLED.name)
         if u is not None:
-            for attr in ("rows", "ts", "conn", "seq", "sub"):
+            for attr in ("rows", "ts", "conn", "seq", "sub", "pos"):
                 getattr(quarantined, attr).extend(getattr(u[1], attr))
         if quarantined.rows:
             self._write_table(UNHANDLED, quarantined, window, None)
@@ -327,22 +365,26 @@ class LakeWriter:
 
     def _write_table(self, table: Table, buf: _Buffer, window: list[Range],
                      unhandled_out: _Buffer | None) -> None:
-        t, bad = to_arrow(table, buf, self.venue, self.run_id)
+        t, keep, bad = convert(table, buf, self.venue, self.run_id)
+        has_pos = len(buf.pos) == len(buf.rows)
         if bad and unhandled_out is not None:
             for i, err in bad:
-                row = buf.rows[i]
-                raw = row.decode("utf-8", "replace") if row.__class__ is bytes else orjson.dumps(
-                    row, default=str).decode()
                 reason = "malformed" if err.startswith("malformed: ") else "bad_value"
                 unhandled_out.rows.append({
-                    "reason": reason, "target_table": table.name, "error": err, "raw": raw})
+                    "reason": reason, "target_table": table.name, "error": err,
+                    "raw": row_text(buf.rows[i])})
                 unhandled_out.ts.append(buf.ts[i])
                 unhandled_out.conn.append(buf.conn[i])
                 unhandled_out.seq.append(buf.seq[i])
                 unhandled_out.sub.append(buf.sub[i] if len(buf.sub) == len(buf.rows) else 0)
+                unhandled_out.pos.append(buf.pos[i] if has_pos else -1)
         if t is None or t.num_rows == 0:
             return
-        ts = buf.ts
+        ts = [buf.ts[i] for i in keep]
+        if self.skip is not None and has_pos:
+            t, ts = self._drop_covered(table, t, ts, [buf.pos[i] for i in keep])
+            if t.num_rows == 0:
+                return
         d0, d1 = day(min(ts)), day(max(ts))
         if d0 == d1:
             self._append(table, d0, t, window)
@@ -350,6 +392,19 @@ class LakeWriter:
         days = pc.strftime(t["ts_recv"], format="%Y-%m-%d")
         for d in sorted(set(days.to_pylist())):
             self._append(table, d, t.filter(pc.equal(days, d)), window)
+
+    def _drop_covered(self, table: Table, t: pa.Table, ts: list[int],
+                      pos: list[int]) -> tuple[pa.Table, list[int]]:
+        """Rows already committed by an earlier builder of this run (per table and date)."""
+        assert self.skip is not None
+        mask = []
+        for p, tr in zip(pos, ts, strict=True):
+            cov = self.skip.get((table.name, day(tr)))
+            mask.append(not (cov is not None and p >= 0 and (p >> 32, p & 0xFFFFFFFF) in cov))
+        if all(mask):
+            return t, ts
+        self.rows_skipped += len(mask) - sum(mask)
+        return t.filter(pa.array(mask)), [x for x, m in zip(ts, mask, strict=True) if m]
 
     def _append(self, table: Table, d: str, t: pa.Table, window: list[Range]) -> None:
         key = (table.name, d)
@@ -359,43 +414,64 @@ class LakeWriter:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise StorageError(f"cannot create {folder}: {e}") from e
+                raise StorageError(f"cannot create {folder}: {e.strerror or e}") from e
             self._file_no += 1
             # The venue is in the name: every venue of a run writes the shared tables
             # (session_events, unhandled) with its own writer and counter.
             final = folder / f"{self.run_id}-{self.venue}-{self.tag}{self._file_no:05d}.parquet"
             tmp = folder / f".{final.name}.tmp"
-            writer = pq.ParquetWriter(tmp, table.arrow_schema, compression="zstd",
-                                      compression_level=3)
+            try:
+                writer = pq.ParquetWriter(tmp, table.arrow_schema, compression="zstd",
+                                          compression_level=3)
+            except OSError as e:
+                raise StorageError(f"cannot write {tmp}: {e}") from e
             f = self._files[key] = _OpenFile(tmp, final, writer, time.monotonic())
-        f.writer.write_table(t, row_group_size=max(t.num_rows, 1))
+        try:
+            f.writer.write_table(t, row_group_size=max(t.num_rows, 1))
+        except OSError as e:
+            raise StorageError(f"cannot write {f.tmp}: {e}") from e
         f.rows += t.num_rows
         f.bytes += t.nbytes
         f.ranges.extend([list(r) for r in window])
 
     def _commit(self, key: tuple[str, str]) -> None:
         f = self._files.pop(key)
-        table_name = key[0]
+        table_name, d = key
         from recorder.schema import REGISTRY
 
         lineage = {
-            "run_id": self.run_id, "venue": self.venue, "table": table_name,
+            "run_id": self.run_id, "venue": self.venue, "table": table_name, "date": d,
             "journal": merge_ranges(f.ranges), "rows": f.rows,
             "schema_version": REGISTRY[table_name].version,
             "normalizer_version": NORMALIZER_VERSION, "committed_ns": time.time_ns(),
         }
-        f.writer.add_key_value_metadata({LINEAGE_KEY: orjson.dumps(lineage)})
-        f.writer.close()
-        with open(f.tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(f.tmp, f.final)
-        fsync_dir(f.final.parent)
+        try:
+            f.writer.add_key_value_metadata({LINEAGE_KEY: orjson.dumps(lineage)})
+            f.writer.close()
+            with open(f.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(f.tmp, f.final)
+            fsync_dir(f.final.parent)
+        except OSError as e:
+            f.tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot commit {f.final}: {e.strerror or e}") from e
         self.rows_committed[table_name] = self.rows_committed.get(table_name, 0) + f.rows
         self.files_committed.append(f.final)
 
     def commit_all(self) -> None:
         for key in list(self._files):
             self._commit(key)
+
+    def abort(self) -> None:
+        """Drop every open file quietly (after a disk error): their rows are redone by the
+        next builder from the journal."""
+        for f in self._files.values():
+            try:
+                f.writer.close()
+            except Exception:  # noqa: BLE001 - the file is being thrown away
+                pass
+            f.tmp.unlink(missing_ok=True)
+        self._files.clear()
 
 
 def read_lineage(path: Path) -> dict[str, Any] | None:
@@ -410,5 +486,20 @@ def lake_files(data_dir: Path, table: str | None = None, run: str | None = None)
     return sorted(root.glob(f"{table or '*'}/date=*/{run or '*'}-*.parquet"))
 
 
-def stale_temp_files(data_dir: Path, run: str) -> list[Path]:
-    return sorted((data_dir / "lake").glob(f"*/date=*/.{run}-*.parquet.tmp"))
+def stale_temp_files(data_dir: Path, run: str, venue: str | None = None) -> list[Path]:
+    """Uncommitted files of a run (of one venue's builder, when given)."""
+    return sorted((data_dir / "lake").glob(f"*/date=*/.{run}-{venue or '*'}-*.parquet.tmp"))
+
+
+def coverage(data_dir: Path, run: str, venue: str) -> dict[tuple[str, str], Coverage]:
+    """Per ``(table, date)``: the journal positions this run's committed files hold."""
+    ranges: dict[tuple[str, str], list[Range]] = {}
+    for p in lake_files(data_dir, run=run):
+        try:
+            lin = read_lineage(p)
+        except Exception:  # noqa: BLE001 - an unreadable file covers nothing (verify says so)
+            continue
+        if lin and lin.get("run_id") == run and lin.get("venue") == venue:
+            d = lin.get("date") or p.parent.name.removeprefix("date=")
+            ranges.setdefault((lin["table"], d), []).extend(lin["journal"])
+    return {k: Coverage(r) for k, r in ranges.items()}

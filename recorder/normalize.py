@@ -17,7 +17,7 @@ from recorder.venues.base import NO_ACTIONS, Action, Adapter, Row, session
 
 # Meta events the transport journals that become a session_events row as they are.
 _PLAIN_META = {"connect_failed", "idle_timeout", "frame_too_large", "stopped", "error",
-               "reconnect_hint", "resumed"}
+               "reconnect_hint", "resumed", "backpressure", "backpressure_end"}
 
 
 def meta(ev: str, **fields: Any) -> bytes:

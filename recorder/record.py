@@ -1,9 +1,10 @@
 """``recorder record``: one bounded, cron-friendly recording run.
 
 Order matters: validate config, secrets and adapters before touching the disk (a bad config
-writes nothing); take the per-config lock; recover dead runs; start simulators if asked; record
-until the deadline or SIGTERM/SIGINT; flush; write the run manifest; exit 0 only if something
-was recorded.
+writes nothing); take the per-config lock and the run lock; start the lake builder (which also
+finishes runs that died); start simulators if asked; record until the deadline or
+SIGTERM/SIGINT; close the journal; write the final manifest; release the run lock (the builder
+sees the run has ended); wait for the builder; exit 0 only if something was recorded.
 """
 
 from __future__ import annotations
@@ -27,11 +28,18 @@ from typing import Any, TextIO
 import aiohttp
 import orjson
 
-from recorder.config import Config
-from recorder.errors import LockedError, RecorderError, StorageError, Unreachable
+from recorder.build import read_state
+from recorder.collect import VenueRun
+from recorder.config import Config, RecorderSettings
+from recorder.errors import (
+    CredentialsRefused,
+    LockedError,
+    RecorderError,
+    StorageError,
+    Unreachable,
+)
 from recorder.lake import atomic_write_bytes
-from recorder.recovery import manifest_path, recover
-from recorder.runner import VenueRun
+from recorder.runs import BUILDER_KEY, manifest_path, run_lock_path
 from recorder.status import StatusPrinter
 from recorder.venues import get as get_venue
 
@@ -94,39 +102,63 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
                  live_status: bool = True, install_signals: bool = True,
                  stop: asyncio.Event | None = None,
                  on_start: Callable[[list[VenueRun]], None] | None = None) -> RunResult:
+    """Record until ``duration`` passes or ``stop`` is set (SIGTERM/SIGINT set it, at any
+    stage), then close the journal, finalise the manifest and wait (up to
+    ``lake_build_deadline``) for the lake builder to finish the run."""
     settings = cfg.recorder
     data_dir = settings.data_dir
     venues = [v for v in cfg.venues if v.enabled]
-    # 1. Validate every adapter (settings, secrets) before anything is written.
-    for v in venues:
-        sim = {"api_key": "validation"} if v.simulate else None
-        get_venue(v.adapter).make_adapter(v.name, v.url or "ws://validate", v.options, sim=sim)
-    # 2. Disk and lock.
-    _check_writable(data_dir)
-    key = hashlib.sha1(str(cfg.path.resolve()).encode()).hexdigest()[:12]
-    cfg_lock = _Lock(data_dir / "locks" / f"config-{key}.lock", f"config {cfg.path}")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals: list[int] = []
+    interrupted: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        interrupted.append(sig)
+        stop.set()
+
+    if install_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal, sig)
+            signals.append(sig)
+    try:
+        # 1. Validate every adapter (settings, secrets) before anything is written.
+        for v in venues:
+            sim = {"api_key": "validation"} if v.simulate else None
+            get_venue(v.adapter).make_adapter(v.name, v.url or "ws://validate", v.options,
+                                              sim=sim)
+        # 2. Disk and locks.
+        _check_writable(data_dir)
+        key = hashlib.sha1(str(cfg.path.resolve()).encode()).hexdigest()[:12]
+        cfg_lock = _Lock(data_dir / "locks" / f"config-{key}.lock", f"config {cfg.path}")
+    except BaseException:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        raise
     run_id = new_run_id()
-    run_lock = _Lock(data_dir / "runs" / f"{run_id}.lock", f"run {run_id}")
+    run_lock = _Lock(run_lock_path(data_dir, run_id), f"run {run_id}")
     stoppers: list[Callable[[], Awaitable[None]]] = []
     runs: list[VenueRun] = []
     started = time.time_ns()
     manifest: dict[str, Any] = {
         "run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
         "config": str(cfg.path), "status": "running", "started": _iso(started),
-        "started_ns": started,
+        "started_ns": started, BUILDER_KEY: 1,
         "venues": {v.name: {"adapter": v.adapter, "url": v.url, "simulated": v.simulate}
                    for v in venues},
     }
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
+    builder: Builder | None = None
+    code, reason = 0, ""
     try:
-        atomic_write_bytes(manifest_path(data_dir, run_id),
-                           orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        # 3. Anything a dead run left in its journal reaches the lake before we add more.
-        recovered = await asyncio.to_thread(recover, data_dir, lambda s: print(s, file=out))
-        manifest["recovered_runs"] = [r.run for r in recovered]
+        _write_manifest(data_dir, manifest)
+        # 3. The lake builder: follows this run's journal, and finishes runs that died.
+        builder = await Builder.start(data_dir, run_id, settings, out)
+        manifest["builder_pid"] = builder.pid
+        _write_manifest(data_dir, manifest)
         # 4. Simulators, adapters, connections.
         for v in venues:
+            if stop.is_set():
+                break
             spec = get_venue(v.adapter)
             url, sim = v.url, None
             if v.simulate:
@@ -137,9 +169,6 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
                 manifest["venues"][v.name]["url"] = url
             adapter = spec.make_adapter(v.name, url, v.options, sim=sim)
             runs.append(VenueRun(v, spec, adapter, settings, run_id))
-        if install_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
         if on_start is not None:
             on_start(runs)
         printer = StatusPrinter(runs, out, live=live_status,
@@ -150,46 +179,188 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             tasks = [asyncio.create_task(r.run(http, stop)) for r in runs]
             status_task = asyncio.create_task(printer.run(stop))
+            lag_task = asyncio.create_task(_follow_builder(data_dir, run_id, runs, stop))
             deadline = asyncio.create_task(_deadline(duration, stop))
             try:
                 await asyncio.gather(*tasks)
             finally:
                 stop.set()
                 deadline.cancel()
+                lag_task.cancel()
                 await status_task
         failure = next((r.failure for r in runs if r.failure is not None), None)
         if failure is not None:
             raise failure if isinstance(failure, RecorderError) else StorageError(str(failure))
-        reached = [r for r in runs if any(c.status.connects for c in r.conns.values())]
-        if not reached:
-            raise Unreachable("no venue could be reached for the whole run: " + "; ".join(
-                f"{r.name}: {c.status.last_error or c.status.state}"
-                for r in runs for c in r.conns.values()))
+        if runs:
+            _check_recorded(runs)
         manifest["status"] = "complete"
-        code, reason = 0, ""
+        if interrupted:
+            manifest["stopped_by"] = signal.Signals(interrupted[0]).name
     except RecorderError as e:
         manifest["status"] = "failed"
         code, reason = 2 if e.fault == "user" else 1, e.one_line()
     finally:
-        if install_signals:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
         for s in stoppers:
             await s()
         ended = time.time_ns()
-        manifest.update(_summary(runs), ended=_iso(ended), ended_ns=ended)
-        if manifest["status"] == "failed":
-            manifest["exit"] = {"code": code, "reason": reason}
-        else:
-            manifest["exit"] = {"code": 0, "reason": ""}
+        manifest.update(_summary(runs), ended=_iso(ended), ended_ns=ended,
+                        exit={"code": code, "reason": reason})
         try:
-            atomic_write_bytes(manifest_path(data_dir, run_id),
-                               orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        except OSError:
-            pass
+            _write_manifest(data_dir, manifest)
+        except StorageError as e:  # the journal (closed above) is what counts
+            print(f"recorder: {e.one_line()}", file=out)
+        # The journal is closed: releasing the run lock tells the builder the run has ended.
         run_lock.release()
         cfg_lock.release()
+        if builder is not None:
+            lake = await builder.wait(settings.lake_build_deadline, stop_again=interrupted,
+                                      out=out, live=live_status)
+            states = [read_state(data_dir, run_id, r.name) or {} for r in runs]
+            manifest["lake"] = {
+                "status": "complete" if states and all(s.get("complete") for s in states)
+                else lake,
+                "tables": _tables(states),
+                "builder_exit": builder.returncode}
+            manifest["tables"] = manifest["lake"]["tables"]
+            try:
+                _write_manifest(data_dir, manifest)
+            except StorageError as e:
+                print(f"recorder: {e.one_line()}", file=out)
+        for sig in signals:
+            loop.remove_signal_handler(sig)
     return RunResult(run_id, manifest, code, reason, runs)
+
+
+def _write_manifest(data_dir: Path, manifest: dict[str, Any]) -> None:
+    """Replace the manifest atomically; on a full disk, overwrite it in place (its blocks are
+    already allocated), so a failed run still says why."""
+    path = manifest_path(data_dir, manifest["run_id"])
+    data = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        try:
+            with open(path, "r+b") as f:
+                f.write(data)
+                f.truncate()
+        except OSError:
+            raise StorageError(f"cannot write the manifest {path}: {e.strerror or e}") from e
+
+
+def _check_recorded(runs: list[VenueRun]) -> None:
+    """Nothing recorded is a failure cron must see: no venue reachable, or every venue's
+    credentials refused."""
+    reached = [r for r in runs if any(c.status.connects for c in r.conns.values())
+               or r.ended.count]
+    if not reached:
+        raise Unreachable("no venue could be reached for the whole run: " + "; ".join(
+            f"{r.name}: {c.status.last_error or c.status.state}"
+            for r in runs for c in r.conns.values()))
+    refused = [r for r in reached if r.events.get("auth_failed") and not r.events.get("auth_ok")
+               and all(c.status.state == "stopped" for c in r.conns.values())]
+    unreachable = [r for r in runs if r not in reached]
+    if len(refused) + len(unreachable) == len(runs):
+        raise CredentialsRefused(
+            "nothing was recorded: every venue refused our credentials or could not be "
+            "reached (" + "; ".join(f"{r.name}: {r.errors[-1] if r.errors else 'refused'}"
+                                    for r in refused) + ")")
+
+
+def _tables(states: list[dict[str, Any]]) -> dict[str, int]:
+    tables: dict[str, int] = {}
+    for st in states:
+        for t, n in (st.get("tables") or {}).items():
+            tables[t] = tables.get(t, 0) + n
+    return dict(sorted(tables.items()))
+
+
+async def _follow_builder(data_dir: Path, run_id: str, runs: list[VenueRun],
+                          stop: asyncio.Event) -> None:
+    """Keep each venue's ``built_records`` current (the status shows the builder's lag)."""
+    while not stop.is_set():
+        for r in runs:
+            st = read_state(data_dir, run_id, r.name)
+            if st:
+                r.built_records = st.get("records", 0)
+        await asyncio.sleep(1.0)
+
+
+class Builder:
+    """The lake builder process this run started (``recorder build --run RUN``). It runs in
+    its own session, so a Ctrl-C or SIGTERM meant for the recorder does not cut a commit;
+    if the recorder dies, the builder finishes the run anyway (the run lock is gone)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, forward: asyncio.Task[None]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self._forward = forward
+        self.returncode: int | None = None
+
+    @classmethod
+    async def start(cls, data_dir: Path, run_id: str, settings: RecorderSettings,
+                    out: TextIO) -> Builder:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "recorder.cli", "build", "--data-dir", str(data_dir),
+            "--run", run_id, "--flush-seconds", str(settings.lake_flush_seconds),
+            "--rotate-seconds", str(settings.lake_rotate_seconds),
+            "--max-rows", str(settings.lake_max_rows),
+            "--max-bytes", str(settings.lake_max_bytes),
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+
+        async def forward() -> None:
+            assert proc.stderr is not None
+            async for line in proc.stderr:
+                print(line.decode(errors="replace").rstrip(), file=out, flush=True)
+        return cls(proc, asyncio.create_task(forward()))
+
+    async def wait(self, deadline: float, stop_again: list[int], out: TextIO,
+                   live: bool) -> str:
+        """Wait for the builder to finish this run, at most ``deadline`` seconds; a second
+        signal stops the wait. Returns "complete" or "pending" (the builder goes on alone;
+        the next run's builder finishes what it leaves)."""
+        seen = len(stop_again)
+        t_end = time.monotonic() + deadline
+        while time.monotonic() < t_end and len(stop_again) == seen:
+            try:
+                self.returncode = await asyncio.wait_for(self.proc.wait(), 0.25)
+                break
+            except TimeoutError:
+                continue
+        if self.returncode is None:
+            print("recorder: the lake builder is still working; it goes on by itself, and "
+                  "the next run (or `recorder build`) finishes whatever it leaves", file=out)
+            return "pending"
+        await self._forward
+        return "complete" if self.returncode == 0 else "failed"
+
+
+def _summary(runs: list[VenueRun]) -> dict[str, Any]:
+    """What the collector saw, per venue and connection (the lake's rows come from the
+    builder's state, added after it finishes)."""
+    venues: dict[str, Any] = {}
+    for r in runs:
+        venues[r.name] = {
+            "adapter": r.cfg.adapter, "url": r.conns and next(iter(r.conns.values())).spec.url,
+            "simulated": r.cfg.simulate, "records": r.records, "gaps": r.gaps,
+            "journal_records": r.journal.records,
+            "journal_durable_records": r.journal.durable_records,
+            "session_events": r.events,
+            "errors": r.errors[-50:],
+            "ended_connections": {"count": r.ended.count, "frames": r.ended.frames,
+                                  "bytes": r.ended.bytes, "reconnects": r.ended.reconnects},
+            "connections": {
+                name: {"state": c.status.state, "frames": c.status.frames,
+                       "bytes": c.status.bytes, "connects": c.status.connects,
+                       "reconnects": c.status.reconnects, "first_recv": _iso(c.status.first_ts),
+                       "last_recv": _iso(c.status.last_ts), "last_error": c.status.last_error}
+                for name, c in r.conns.items()},
+        }
+    return {"venues": venues,
+            "reconnects": sum(c.status.reconnects for r in runs for c in r.conns.values())
+            + sum(r.ended.reconnects for r in runs),
+            "gaps": sum(r.gaps for r in runs),
+            "errors": sum(len(r.errors) for r in runs)}
 
 
 async def _deadline(duration: float | None, stop: asyncio.Event) -> None:
@@ -199,27 +370,3 @@ async def _deadline(duration: float | None, stop: asyncio.Event) -> None:
         await asyncio.wait_for(stop.wait(), timeout=duration)
     except TimeoutError:
         stop.set()
-
-
-def _summary(runs: list[VenueRun]) -> dict[str, Any]:
-    tables: dict[str, int] = {}
-    venues: dict[str, Any] = {}
-    for r in runs:
-        for t, n in r.lake.rows_committed.items():
-            tables[t] = tables.get(t, 0) + n
-        venues[r.name] = {
-            "adapter": r.cfg.adapter, "url": r.conns and next(iter(r.conns.values())).spec.url,
-            "simulated": r.cfg.simulate, "records": r.records, "gaps": r.gaps,
-            "journal_records": r.journal.records, "session_events": r.events,
-            "errors": r.errors[-50:],
-            "connections": {
-                name: {"state": c.status.state, "frames": c.status.frames,
-                       "bytes": c.status.bytes, "connects": c.status.connects,
-                       "reconnects": c.status.reconnects, "first_recv": _iso(c.status.first_ts),
-                       "last_recv": _iso(c.status.last_ts), "last_error": c.status.last_error}
-                for name, c in r.conns.items()},
-        }
-    return {"tables": dict(sorted(tables.items())), "venues": venues,
-            "reconnects": sum(c.status.reconnects for r in runs for c in r.conns.values()),
-            "gaps": sum(r.gaps for r in runs),
-            "errors": sum(len(r.errors) for r in runs)}

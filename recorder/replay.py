@@ -250,7 +250,7 @@ def raw_frames(data_dir: str | Path, venue: str, start: int | str | None = None,
 
 def _adapter_of(data_dir: Path, venue: str) -> str:
     """A venue is a config section name; its runs' manifests say which adapter it used."""
-    from recorder.recovery import adapter_name
+    from recorder.build import adapter_name
 
     found = sorted(jr.runs(data_dir, venue))
     if not found:

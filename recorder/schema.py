@@ -30,9 +30,12 @@ COMMON: tuple[tuple[str, pa.DataType, str], ...] = (
     ("conn_id", pa.string(), "logical connection within the venue"),
     ("recv_seq", pa.int64(), "position of the frame in its connection for this run"),
     ("recv_sub", pa.int32(), "position of the row among those its frame produced (a snapshot "
-     "gives many); (run_id, conn_id, recv_seq, recv_sub) orders every row as received"),
+     "gives many); (venue, run_id, conn_id, recv_seq, recv_sub) names every row for ever"),
 )
 COMMON_NAMES = frozenset(n for n, _, _ in COMMON)
+# What names one row for ever: the journal record it came from (venue, run, connection and
+# position in it) and its place among that record's rows. Connection names are per venue.
+IDENTITY = ("venue", "run_id", "conn_id", "recv_seq", "recv_sub")
 EXTRA = "extra"  # JSON of fields the venue sent that the table does not declare (nothing lost)
 
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
@@ -139,7 +142,8 @@ SESSION_EVENTS = Table(
         ("event", pa.string(), "connecting|connected|disconnected|reconnected|auth_ok|"
          "auth_failed|subscribed|unsubscribed|server_closing|feed_stale|feed_live|rate_limited|"
          "error|gap|idle_timeout|frame_too_large|connect_failed|stopped|resumed (SSE, with "
-         "the last event id)|retry_hint (SSE retry field)"),
+         "the last event id)|retry_hint (SSE retry field)|backpressure|backpressure_end "
+         "(the journal's disk was behind: sockets not read meanwhile, nothing dropped)"),
         ("code", pa.string(), "close code or the venue's error code"),
         ("reason", pa.string(), "human text from the venue or the transport"),
         ("channel", pa.string(), "subscription key the event concerns, if any"),
@@ -151,7 +155,8 @@ SESSION_EVENTS = Table(
         ("retry_after_s", pa.float64(), "venue hint: seconds to wait"),
         ("detail", pa.string(), "JSON of anything else"),
     ),
-    dedup_key=("run_id", "conn_id", "recv_seq", "event", "channel"),
+    # A row's identity: two venues of one run may both name a connection `ws`.
+    dedup_key=IDENTITY,
 )
 
 UNHANDLED = Table(
@@ -166,7 +171,7 @@ UNHANDLED = Table(
         ("error", pa.string(), "what went wrong"),
         ("raw", pa.string(), "the frame (or row) text as received"),
     ),
-    dedup_key=("run_id", "conn_id", "recv_seq", "reason", "raw"),
+    dedup_key=IDENTITY,
 )
 
 register(SESSION_EVENTS, UNHANDLED)

@@ -1,4 +1,5 @@
-"""Live status: per connection, state, frames/s, records written, reconnects, last gap.
+"""Live status: per connection, state, frames/s, frames; per venue, rows and the lake
+builder's lag (journal records not yet built); reconnects, last gap.
 
 On a terminal the block redraws in place every second; otherwise (cron, CI) one plain block is
 printed every ``quiet_every`` seconds so logs stay short.
@@ -11,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from recorder.runner import VenueRun
+    from recorder.collect import VenueRun
 
 
 class StatusPrinter:
@@ -28,27 +29,32 @@ class StatusPrinter:
     def render(self) -> list[str]:
         now = time.monotonic()
         rows = [f"{'venue/conn':<24} {'state':<10} {'frames/s':>9} {'frames':>9} "
-                f"{'records':>9} {'reconn':>6}  last gap"]
+                f"{'lake lag':>9} {'reconn':>6}  last gap"]
         for r in self.runs:
+            lag = max(0, r.journal.records - r.built_records)
+            rows.append(f"{r.name:<24} {'':<10} {'':>9} {r.journal.records:>9} {lag:>9} "
+                        f"{'':>6}  {'disk behind: not reading' if r.paused else ''}")
             ended = [c for c in r.conns.values() if c.status.state == "stopped"]
-            if len(ended) > 1:
+            if ended or r.ended.count:
                 # Per-request streams (one per quote request) end by the hundred: one line.
-                rows.append(f"{r.name + '/(ended)':<24} {'stopped':<10} {'':>9} "
-                            f"{sum(c.status.frames for c in ended):>9} {'':>9} "
-                            f"{sum(c.status.reconnects for c in ended):>6}  "
-                            f"{len(ended)} connections")
+                n = len(ended) + r.ended.count
+                rows.append(f"{'  (ended)':<24} {'stopped':<10} {'':>9} "
+                            f"{sum(c.status.frames for c in ended) + r.ended.frames:>9} "
+                            f"{'':>9} "
+                            f"{sum(c.status.reconnects for c in ended) + r.ended.reconnects:>6}"
+                            f"  {n} connections")
             for name, c in r.conns.items():
-                if len(ended) > 1 and c.status.state == "stopped":
+                if c.status.state == "stopped":
                     continue
                 key = (r.name, name)
                 t0, f0 = self._prev.get(key, (now, c.status.frames))
                 rate = (c.status.frames - f0) / (now - t0) if now > t0 else 0.0
                 self._prev[key] = (now, c.status.frames)
-                label = f"{r.name}/{name}"
+                label = f"  {name}"
                 if len(label) > 24:  # per-request streams carry a uuid: keep the columns
                     label = label[:23] + "…"
                 rows.append(f"{label:<24} {c.status.state:<10} {rate:>9.0f} "
-                            f"{c.status.frames:>9} {r.records:>9} {c.status.reconnects:>6}  "
+                            f"{c.status.frames:>9} {'':>9} {c.status.reconnects:>6}  "
                             f"{c.status.last_gap or '-'}")
         return rows
 

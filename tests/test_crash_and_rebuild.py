@@ -9,15 +9,16 @@ import socket
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from recorder import journal as jr
+from recorder.build import rebuild
 from recorder.duck import VIEWS_FILE, connect, render_views
 from recorder.lake import lake_files, read_lineage
 from recorder.normalize import Normalizer
-from recorder.recovery import rebuild
 from recorder.venues.mackinac.adapter import make_adapter
 from tests.conftest import RECORDER, ROOT
 
@@ -60,6 +61,14 @@ backoff_initial = "200ms"
     return p
 
 
+def _wait_for(cond: Callable[[], bool], proc: subprocess.Popen, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not cond():
+        assert proc.poll() is None, "the recorder ended early"
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
 def _expected_rows(data_dir: Path, run: str) -> Counter:
     """Normalize the journal (up to its torn tail) afresh: the rows the lake must hold."""
     norm = Normalizer(make_adapter("mackinac", None, {}, offline=True))
@@ -90,10 +99,17 @@ def test_kill_9_then_restart_commits_every_journaled_frame_exactly_once(tmp_path
         conf = _conf(tmp_path, port)
         rec = subprocess.Popen([*RECORDER, "record", "--config", str(conf), "--quiet"],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(4.5)  # several committed files, one open file, an unflushed journal tail
+        runs = data_dir / "runs"
+        # several committed files, one open file, an unflushed journal tail
+        _wait_for(lambda: len(lake_files(data_dir)) >= 6 and any(
+            (data_dir / "lake").rglob(".*.tmp")), rec)
+        [manifest] = list(runs.glob("*.json"))
+        # Power loss: the recorder and its lake builder die at once (the builder alone would
+        # otherwise notice the dead run and finish it by itself).
+        builder = json.loads(manifest.read_text())["builder_pid"]
+        os.kill(builder, signal.SIGKILL)
         rec.send_signal(signal.SIGKILL)
         rec.wait(10)
-        [manifest] = list((data_dir / "runs").glob("*.json"))
         dead = manifest.stem
         assert json.loads(manifest.read_text())["status"] == "running"
         assert list((data_dir / "lake").rglob(".*.tmp")), "expected an uncommitted file"
@@ -117,7 +133,7 @@ def test_kill_9_then_restart_commits_every_journaled_frame_exactly_once(tmp_path
         if f.is_file():
             pq.read_metadata(f)  # no unreadable file anywhere under the lake root
     m = json.loads(manifest.read_text())
-    assert m["status"] == "recovered" and m["recovered_venues"]["mackinac"]["rows_added"] > 0
+    assert m["status"] == "crashed" and m["finished_by_builder"]["mackinac"]["rows_added"] > 0
     # a second recovery pass finds nothing left to do
     r2 = subprocess.run([*RECORDER, "recover", "--data-dir", str(data_dir)], cwd=ROOT,
                         capture_output=True, text=True, timeout=60)

@@ -214,7 +214,7 @@ def test_rebuild_from_the_journal_gives_the_same_lake(data_dir: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The offline adapter has no settings and no key; rows still come out identical because
     answers are understood from their self-describing ids."""
-    from recorder.recovery import rebuild
+    from recorder.build import rebuild
 
     monkeypatch.setenv(ENV, DEFAULT_SIGNER_KEY)
 

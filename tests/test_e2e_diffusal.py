@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from recorder import journal as jr
+from recorder.build import rebuild
 from recorder.duck import connect
-from recorder.recovery import rebuild
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
@@ -240,5 +240,7 @@ def test_auth_refused_is_recorded_and_public_keeps_recording(
     for table in ("depth", "trade", "ticker", "index", "rfq_auction"):
         assert con.sql(f"SELECT count(*) FROM diffusal_{table}").fetchall()[0][0] > 0, table
     m = orjson.loads((data_dir / "runs" / f"{result.run_id}.json").read_bytes())
-    assert m["venues"]["diffusal"]["connections"]["private"]["state"] == "stopped"
+    # a connection stopped for good leaves the run; its counts stay in ended_connections
+    assert "private" not in m["venues"]["diffusal"]["connections"]
+    assert m["venues"]["diffusal"]["ended_connections"]["count"] >= 1
     assert any("auth_failed" in e for e in m["venues"]["diffusal"]["errors"])

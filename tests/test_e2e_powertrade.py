@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from recorder import journal as jr
+from recorder.build import rebuild
 from recorder.duck import connect
-from recorder.recovery import rebuild
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID

@@ -10,9 +10,8 @@ import orjson
 import pytest
 
 from recorder import journal as jr
+from recorder.build import build_run_into
 from recorder.duck import connect
-from recorder.lake import LakeWriter
-from recorder.recovery import normalize_run
 from recorder.venues.totalis.server import TotalisServer
 from tests.e2e import run_with
 from tests.e2e_totalis import (
@@ -121,9 +120,8 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
     assert m["status"] == "complete" and m["tables"]["totalis_qr_best_quote"] == counts[
         "totalis_qr_best_quote"]
     # a rebuild from the journal (offline adapter, no sockets) gives the same rows per table
-    rebuilt = LakeWriter(data_dir, "totalis", run, root=data_dir.parent / "rebuilt")
-    normalize_run(data_dir, "totalis", run, rebuilt)
-    assert rebuilt.rows_committed == m["tables"]
+    rebuilt = build_run_into(data_dir, "totalis", run, data_dir.parent / "rebuilt")
+    assert rebuilt.writer.rows_committed == m["tables"]
 
 
 def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> None:

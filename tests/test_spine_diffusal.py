@@ -52,6 +52,11 @@ def test_normalizer_hands_our_sent_messages_to_the_adapter() -> None:
 
 
 class _Link:
+    paused = False  # the journal is never behind here
+
+    async def resumed(self) -> None:
+        return None
+
     def __init__(self, gate: RateGate) -> None:
         self.connect_gate = gate
         self.events: list[str] = []

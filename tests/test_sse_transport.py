@@ -21,6 +21,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class FakeLink:
+    paused = False  # the journal is never behind here
+
+    async def resumed(self) -> None:
+        return None
+
     def __init__(self) -> None:
         self.frames: list[bytes] = []
         self.events: list[tuple[str, dict[str, Any]]] = []

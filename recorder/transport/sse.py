@@ -390,7 +390,9 @@ class SseConnection:
                     return f"stopped: {self._stopped}"
                 if self._hint is not None and now >= self._hint[0] + 1.0:
                     return f"venue hint: {self._hint[1]}"
-                if now - self._last_bytes > idle:
+                if self.link.paused:
+                    self._last_bytes = now  # not reading by choice: silence proves nothing
+                elif now - self._last_bytes > idle:
                     # Keep-alive comments count: silence this long is a dead link (or a venue
                     # that stopped sending); reconnect and resume.
                     self.link.event(self.spec.name, "idle_timeout",
@@ -424,6 +426,9 @@ class SseConnection:
                 st.frames += len(blocks)
                 for block in blocks:
                     link.frame(name, block, ts)
+                if link.paused:  # the journal's disk is behind: stop reading (backpressure)
+                    await link.resumed()
+                    self._last_bytes = time.monotonic()
             return "server closed the stream"
         except (aiohttp.ClientError, ConnectionError, OSError) as e:
             st.last_error = f"{type(e).__name__}: {e}"

@@ -29,7 +29,13 @@ from recorder.venues.base import Action, ConnSpec, Reconnect, Send, Stop
 
 
 class Link(Protocol):
-    """What a connection needs from the venue glue."""
+    """What a connection needs from the venue glue. While ``paused`` (the journal's disk is
+    behind), a transport reads nothing more until ``resumed()`` returns: the socket's buffers
+    fill and TCP slows the sender, so memory stays bounded and no frame is dropped."""
+
+    paused: bool
+
+    async def resumed(self) -> None: ...
 
     def frame(self, conn: str, data: bytes, ts_recv: int) -> None: ...
 
@@ -113,13 +119,16 @@ class WsConnection:
                         break
             self.status.state = "connecting"
             try:
-                ws = await self.http.ws_connect(
+                # connect_timeout bounds the whole handshake: a server that accepts TCP and
+                # never answers the upgrade must not hold the connection.
+                ws = await asyncio.wait_for(self.http.ws_connect(
                     self.spec.url, headers=self.spec.headers, heartbeat=s.ping_interval,
                     max_msg_size=s.max_frame_bytes, compress=0, decode_text=False,
                     timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-                    autoping=True)
+                    autoping=True), s.connect_timeout)
             except (TimeoutError, aiohttp.ClientError, OSError) as e:
-                reason = f"{type(e).__name__}: {e}"
+                reason = f"{type(e).__name__}: {e}" if str(e) else (
+                    f"{type(e).__name__}: no handshake within {s.connect_timeout:g}s")
                 self.status.last_error = reason
                 self.link.event(name, "connect_failed", reason=reason, url=self.spec.url)
                 await _sleep_or_stop(self._backoff.next(), stop)
@@ -180,6 +189,8 @@ class WsConnection:
                         st.first_ts = ts
                     st.last_ts = ts
                     link.frame(name, data, ts)
+                    if link.paused:
+                        await link.resumed()
                     continue
                 if why:
                     return why[0]
@@ -207,6 +218,8 @@ class WsConnection:
                 why.append((1000, "recorder stopping"))
                 await ws.close()
                 return
+            if self.link.paused:
+                opened = time.time_ns()  # not reading by choice: silence proves nothing
             last = st.last_ts if st.last_ts and st.last_ts > opened else opened
             if time.time_ns() - last > idle * 1e9:
                 # A frame proves the link works; silence this long means a dead link that

@@ -30,9 +30,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from recorder.collect import redact
 from recorder.errors import ConfigError, MissingSecret
 from recorder.lake import _Buffer, to_arrow
-from recorder.runner import redact
 from recorder.schema import COMMON_NAMES, EXTRA, REGISTRY, SESSION_EVENTS, UNHANDLED, Table
 from recorder.venues.base import Row, Send
 from recorder.venues.derive import tables as T

@@ -32,9 +32,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from recorder.collect import redact
 from recorder.errors import ConfigError, MissingSecret
 from recorder.lake import _Buffer, to_arrow
-from recorder.runner import redact
 from recorder.schema import SESSION_EVENTS, UNHANDLED, Table
 from recorder.venues.base import Fetch, Open, Row, Send, Stop
 from recorder.venues.powertrade import tables as T

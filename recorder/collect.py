@@ -1,24 +1,21 @@
-"""Thin asyncio glue for one venue: transport -> journal -> normalizer -> lake writer.
+"""The collector: thin asyncio glue for one venue, transport -> journal (+ adapter actions).
 
-Per frame, on the event loop and without awaiting: journal append (bytes + ts_recv), normalize
-(the sans-I/O adapter), buffer rows. Disk work runs on one I/O thread per venue, in order:
-a journal batch is always written before any Parquet file that covers it is committed.
+Nothing here builds Parquet: the lake builder (:mod:`recorder.build`, its own process) follows
+the journal. The journal's writer thread does the compression and the writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
 from recorder.config import RecorderSettings, VenueConfig
-from recorder.errors import RecorderError
 from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST, JournalWriter
-from recorder.lake import LakeWriter
 from recorder.normalize import Normalizer, meta
 from recorder.schema import SESSION_EVENTS
 from recorder.transport import TRANSPORTS
@@ -31,7 +28,6 @@ from recorder.venues.base import (
     Open,
     Send,
     VenueSpec,
-    unhandled,
 )
 
 
@@ -65,49 +61,57 @@ def _redact(obj: Any, keys: tuple[str, ...]) -> None:
 
 
 class VenueRun:
+    """One venue of a recording run: its connections, its journal, its adapter (for actions).
+
+    The hot path per frame, on the event loop and without awaiting: journal append (bytes +
+    ``ts_recv``), then the adapter, whose rows are dropped here (the lake builder makes them
+    from the journal) and whose actions (subscribe, resync, open a stream) are carried out.
+    """
+
     def __init__(self, cfg: VenueConfig, spec: VenueSpec, adapter: Adapter,
                  settings: RecorderSettings, run_id: str) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.spec = spec
         self.settings = settings
+        self.run_id = run_id
         self.journal = JournalWriter(settings.data_dir, cfg.name, run_id,
                                      segment_bytes=settings.journal_segment_bytes,
-                                     segment_seconds=settings.journal_segment_seconds)
-        self.lake = LakeWriter(settings.data_dir, cfg.name, run_id,
-                               max_rows=settings.lake_max_rows, max_bytes=settings.lake_max_bytes,
-                               rotate_seconds=settings.lake_rotate_seconds)
+                                     segment_seconds=settings.journal_segment_seconds,
+                                     max_pending_bytes=settings.journal_max_pending_bytes)
         self.normalizer = Normalizer(adapter)
         self.adapter = adapter
         self.conns: dict[str, Any] = {}
+        self.ended = EndedConns()
+        self._ended_names: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._conn_tasks: dict[asyncio.Task[None], str] = {}
         self._http: aiohttp.ClientSession | None = None
         self._stop: asyncio.Event | None = None
-        self.records = 0
+        self.records = 0  # rows the adapter produced (the builder writes them)
+        self.built_records = 0  # journal records the lake builder has built (its state file)
         self.gaps = 0
         self.errors: list[str] = []
         self.events: dict[str, int] = {}
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"io-{cfg.name}")
-        self._pending: list[Future[Any]] = []
         self.failure: BaseException | None = None
+        # Backpressure: while the journal's writer is behind, transports stop reading.
+        self.paused = False
+        self._resume = asyncio.Event()
+        self._resume.set()
         # Read by the transports before every connection attempt (VenueSpec.connect_limit).
         self.connect_gate = RateGate(*spec.connect_limit) if spec.connect_limit else None
 
     # -- the hot path ------------------------------------------------------------------------
     def _ingest(self, kind: int, conn: str, data: bytes, ts: int) -> None:
-        seg, idx, seq = self.journal.append(kind, conn, ts, data)
+        self.journal.append(kind, conn, ts, data)
         try:
             rows, actions = self.normalizer.process(kind, conn, ts, data)
-        except Exception as e:  # an adapter bug must not lose the frame: it is journaled
-            rows, actions = [unhandled("adapter_error", data, error=repr(e))], ()
-        lake = self.lake
-        lake.note(seg, idx)
-        add = lake.add
-        for sub, (table, row) in enumerate(rows):
-            add(table, row, ts, conn, seq, sub)
+        except Exception:  # noqa: BLE001 - journaled; the builder records the failure as a row
+            return
+        self.records += len(rows)
+        for table, row in rows:
             if table is SESSION_EVENTS:
                 self._session_row(conn, row)
-        self.records += len(rows)
         for a in actions:
             self._dispatch(a)
 
@@ -125,6 +129,7 @@ class VenueRun:
                     c.status.last_gap = f"{ev} @ {time.strftime('%H:%M:%S')}"
         elif ev in ("error", "auth_failed", "rate_limited", "frame_too_large"):
             self.errors.append(f"{conn}: {ev} {row.get('code') or ''} {row.get('reason') or ''}")
+            del self.errors[:-200]
 
     def _dispatch(self, action: Action) -> None:
         if isinstance(action, Open):
@@ -137,15 +142,17 @@ class VenueRun:
             return
         c = self.conns.get(action.conn)
         if c is None:
+            if action.conn in self._ended_names:
+                return  # a late action for a stream that has ended: nothing to do
             self.event(action.conn, "error", reason=f"adapter asked {type(action).__name__} on "
                        "a connection that does not exist (adapter bug)")
             return
         c.submit(action)
 
     def _open(self, spec: ConnSpec) -> None:
-        if self._http is None or self._stop is None:
-            return  # rebuild/recovery: nothing to open
-        if spec.name in self.conns:
+        if self._http is None or self._stop is None or self._stop.is_set():
+            return
+        if spec.name in self.conns or spec.name in self._ended_names:
             self.event(spec.name, "error", reason="adapter opened a connection twice")
             return
         try:
@@ -156,7 +163,7 @@ class VenueRun:
         c = self.conns[spec.name] = cls(spec, self.cfg.transport, self, self._http,
                                         self.spec.send_limit)
         task = asyncio.get_running_loop().create_task(c.run(self._stop))
-        self._conn_tasks.add(task)
+        self._conn_tasks[task] = spec.name
 
     async def _fetch(self, f: Fetch) -> None:
         """Run one HTTP request; journal the response (or the failure) as a REST record."""
@@ -189,84 +196,105 @@ class VenueRun:
     def sent(self, conn: str, send: Send, ts: int) -> None:
         self._ingest(KIND_OUT, conn, redact(send.text, send.secret_keys), ts)
 
-    # -- disk --------------------------------------------------------------------------------
-    def _submit(self, fn: Any, *args: Any) -> None:
-        """Queue disk work on the venue's I/O thread; a failure of earlier work is kept in
-        ``self.failure`` (the flush loop then stops the run and says why)."""
-        still = []
-        for f in self._pending:
-            if not f.done():
-                still.append(f)
-            elif f.exception() is not None and self.failure is None:
-                self.failure = f.exception()
-        still.append(self._io.submit(fn, *args))
-        self._pending = still
+    async def resumed(self) -> None:
+        """Transports await this before the next read while ``paused`` (backpressure)."""
+        await self._resume.wait()
 
-    def flush_journal(self) -> None:
-        self._submit(self.journal.write_batch, *self.journal.take_batch(time.time_ns()))
+    # -- journal writer callbacks (on the loop) ----------------------------------------------
+    def _pressure(self, on: bool) -> None:
+        self.paused = on
+        (self._resume.clear if on else self._resume.set)()
+        pending = self.journal.pending_bytes
+        for name in list(self.conns):
+            self.event(name, "backpressure" if on else "backpressure_end",
+                       reason=f"journal writer {'behind' if on else 'caught up'}: "
+                       f"{pending >> 20} MiB waiting for the disk; "
+                       f"{'not reading the socket' if on else 'reading again'}")
 
-    def flush_lake(self) -> None:
-        self.flush_journal()  # the journal batch is written before the files that cover it
-        self._submit(self.lake.write, *self.lake.take())
+    def _failed(self, e: BaseException) -> None:
+        if self.failure is None:
+            self.failure = e
+        self._resume.set()
+        if self._stop is not None:
+            self._stop.set()  # the disk failed: the whole run stops and says why
 
+    # -- the run -----------------------------------------------------------------------------
     async def run(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         """Run every connection (those the adapter opens later too) until all have ended."""
         self._http, self._stop = http, stop
-        self._conn_tasks: set[asyncio.Task[None]] = set()
+        self.journal.on_pressure = self._pressure
+        self.journal.on_failure = self._failed
+        self.journal.start(asyncio.get_running_loop())
         for spec in self.adapter.connections():
             self._open(spec)
         # Optional hook: actions due before any frame (a REST hydration, say).
         for action in self.adapter.on_start():
             self._dispatch(action)
-        done_here = asyncio.Event()  # this venue only: never stops the other venues
-        flusher = asyncio.create_task(self._flush_loop(done_here, stop))
+        flusher = asyncio.create_task(self._flush_loop(stop))
+        closing = asyncio.create_task(self._close_deadline(stop))
         try:
             while self._conn_tasks:
                 done, _ = await asyncio.wait(self._conn_tasks,
                                              return_when=asyncio.FIRST_COMPLETED)
-                self._conn_tasks -= done
                 for t in done:
+                    self._ended(self._conn_tasks.pop(t))
                     exc = t.exception()
                     if exc is not None:
                         raise exc
         finally:
-            done_here.set()
+            closing.cancel()
             for t in list(self._tasks):
                 t.cancel()
-            await flusher
+            flusher.cancel()
             await self.close()
 
-    async def _flush_loop(self, done: asyncio.Event, run_stop: asyncio.Event) -> None:
+    def _ended(self, name: str) -> None:
+        """A connection's loop has returned. A stream that ended for good (a per-request
+        stream whose request is over) leaves the run; its counts stay in ``ended``."""
+        c = self.conns.get(name)
+        if c is not None and c.status.state == "stopped" and not self._stop.is_set():  # type: ignore[union-attr]
+            del self.conns[name]
+            self._ended_names.add(name)
+            self.ended.add(c.status)
+
+    async def _close_deadline(self, stop: asyncio.Event) -> None:
+        """Closing has an overall deadline: a server that keeps sending (or never answers
+        the close) cannot hold the run open."""
+        await stop.wait()
+        await asyncio.sleep(self.settings.close_deadline)
+        for t, name in list(self._conn_tasks.items()):
+            if not t.done():
+                self.conns[name].status.state = "abandoned"
+                self.event(name, "error", reason=f"connection did not close within "
+                           f"{self.settings.close_deadline:g}s; abandoned")
+                t.cancel()
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
         jf = self.settings.journal_flush_ms / 1000.0
-        lf = self.settings.lake_flush_seconds
-        last_lake = time.monotonic()
-        while not done.is_set():
-            try:
-                await asyncio.wait_for(done.wait(), timeout=jf)
-            except TimeoutError:
-                pass
-            now = time.monotonic()
-            if now - last_lake >= lf or self.lake.buffered >= self.settings.lake_max_rows:
-                last_lake = now
-                self.flush_lake()
-            else:
-                self.flush_journal()
-            if self.failure is not None:
-                run_stop.set()  # the disk failed: the whole run must stop and say so
+        while True:
+            await asyncio.sleep(jf)
+            self.journal.flush()
 
     async def close(self) -> None:
-        """Flush everything and commit every open file."""
-        self.flush_lake()
-        self._submit(self.lake.commit_all)
-        self._submit(self.journal.close)
-        loop = asyncio.get_running_loop()
-        for f in self._pending:
-            try:
-                await asyncio.wrap_future(f)
-            except Exception as e:  # surfaced through self.failure
-                if self.failure is None:
-                    self.failure = e
-        self._pending = []
-        await loop.run_in_executor(None, self._io.shutdown)
-        if self.failure is not None and not isinstance(self.failure, RecorderError):
-            raise self.failure
+        """Write what is buffered and close the journal (its thread finishes off the loop)."""
+        try:
+            await asyncio.to_thread(self.journal.close)
+        except Exception as e:  # noqa: BLE001 - surfaced through self.failure
+            if self.failure is None:
+                self.failure = e
+
+
+@dataclass
+class EndedConns:
+    """What connections that left the run (per-request streams) received, in sum."""
+
+    count: int = 0
+    frames: int = 0
+    bytes: int = 0
+    reconnects: int = 0
+
+    def add(self, st: Any) -> None:
+        self.count += 1
+        self.frames += st.frames
+        self.bytes += st.bytes
+        self.reconnects += st.reconnects

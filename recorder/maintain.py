@@ -206,8 +206,9 @@ def _walk_lake(data_dir: Path, date: str | None, rep: VerifyReport,
             if err is not None:
                 rep.problems.append(
                     f"{where}: unreadable Parquet file ({err}); it is not a complete file: "
-                    f"move it away and run `recorder rebuild --date "
-                    f"{key[1] if in_partition else 'YYYY-MM-DD'}`")
+                    f"move it out of the lake (while its run's journal is present, `recorder "
+                    f"rebuild --date {key[1] if in_partition else 'YYYY-MM-DD'}` redoes its "
+                    f"rows)")
                 if in_partition:
                     found.unreadable[key] = found.unreadable.get(key, 0) + 1
                 continue
@@ -303,9 +304,9 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
         root = scratch / "lake"
         try:
             _build_scratch(data_dir, v, run, root)
-        except (RecorderError, OSError) as e:
+        except (RecorderError, OSError, ValueError) as e:  # ValueError: a bad JSON record
             rep.problems.append(f"venue {v} run {run}: cannot rebuild its rows from the "
-                                f"journal, so they are not compared: {e}")
+                                f"journal, so they are not compared: {type(e).__name__}: {e}")
             con.execute("INSERT INTO skipped VALUES (?, ?)", [v, run])
             shutil.rmtree(root, ignore_errors=True)
             continue
@@ -369,6 +370,8 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
             pruned[(v, run)] = pruned.get((v, run), 0) + n
             check.unverifiable += n
         lake_runs |= {r for (r,) in con.execute("SELECT DISTINCT run_id FROM lk").fetchall()}
+        if venue is not None and not (check.rows or check.missing or check.unreadable):
+            continue  # only other venues' rows here
         rep.rows.append(check)
         found_here = []
         if check.missing:
@@ -380,8 +383,12 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
             found_here.append(f"{check.extra} lake row(s) the journal does not yield, or "
                               f"yields fewer times ({_by_run(extra)})")
         if found_here:
-            rep.problems.append(f"lake/{table}/date={d}: " + "; ".join(found_here) + (
-                f"; `recorder rebuild --date {d}` rewrites the day from the journal"))
+            # rebuild replaces the whole date folder with what the journal yields
+            fix = (f"`recorder rebuild --date {d}` rewrites the day from the journal"
+                   if not check.unverifiable else
+                   f"`recorder rebuild --date {d}` would drop the {check.unverifiable} row(s) "
+                   f"whose journal is pruned, so repair the files by hand")
+            rep.problems.append(f"lake/{table}/date={d}: " + "; ".join(found_here) + f"; {fix}")
     for (v, run), n in sorted(pruned.items()):
         rep.warnings.append(f"venue {v} run {run}: {n} lake row(s) not verifiable (journal "
                             f"pruned)")

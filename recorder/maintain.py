@@ -26,6 +26,8 @@ temp dir when the data dir is read-only, and is removed at the end.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import glob
 import os
 import re
 import shutil
@@ -110,9 +112,28 @@ def _build_scratch(data_dir: Path, venue: str, run: str, root: Path) -> None:
     recovery.normalize_run(data_dir, venue, run, LakeWriter(data_dir, venue, run, root=root))
 
 
+def _held(lock: Path) -> bool:
+    """Whether a live process holds an exclusive ``flock`` on ``lock``."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def _builder_alive(data_dir: Path, run: str) -> bool:
-    """Whether something still writes this run's lake files (today: its recorder)."""
-    return recovery.run_alive(data_dir, run)
+    """Whether something may still write this run's lake files or manifest: its recorder
+    (``runs/<run>.lock``), or a lake builder of one of its venues
+    (``locks/build-<run>-<venue>.lock``, the lake builder's claim)."""
+    if recovery.run_alive(data_dir, run):
+        return True
+    return any(_held(p) for p in (data_dir / "locks").glob(f"build-{glob.escape(run)}-*.lock"))
 
 
 def _rel(data_dir: Path, p: Path) -> str:
@@ -297,8 +318,9 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
     con.execute("CREATE TABLE skipped (venue VARCHAR, run_id VARCHAR)")  # alive or unbuildable
     for v, run in _journal_runs(data_dir, date, venue):
         if _builder_alive(data_dir, run):
-            rep.warnings.append(f"venue {v} run {run}: still recording; its rows are not "
-                                f"compared with its journal (verify again after it ends)")
+            rep.warnings.append(f"venue {v} run {run}: still recording or being built; its "
+                                f"rows are not compared with its journal (verify again after "
+                                f"it ends)")
             con.execute("INSERT INTO skipped VALUES (?, ?)", [v, run])
             continue
         root = scratch / "lake"
@@ -404,7 +426,7 @@ def _check_manifests(data_dir: Path, runs: list[str], rep: VerifyReport) -> None
     for run in runs:
         path = recovery.manifest_path(data_dir, run)
         where = _rel(data_dir, path)
-        alive = recovery.run_alive(data_dir, run)
+        alive = _builder_alive(data_dir, run)
         try:
             m = orjson.loads(path.read_bytes())
         except FileNotFoundError:

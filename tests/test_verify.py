@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
+import os
 import shutil
 import time
 from pathlib import Path
@@ -153,6 +155,26 @@ def test_running_manifest_of_a_dead_run_fails(lake: tuple[Path, str]) -> None:
                             f"(a crash); `recorder recover` finishes it"], _show(rep)
 
 
+def test_a_live_builder_keeps_its_temp_files_and_running_manifest_fine(
+        lake: tuple[Path, str]) -> None:
+    data_dir, run = lake
+    folder = _biggest(data_dir).parent
+    (folder / f".{run}-mackinac-09999.parquet.tmp").write_bytes(b"PAR1 half a file")
+    path = data_dir / "runs" / f"{run}.json"
+    path.write_bytes(orjson.dumps({**orjson.loads(path.read_bytes()), "status": "running"}))
+    lock = data_dir / "locks" / f"build-{run}-mackinac.lock"
+    lock.parent.mkdir(exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what a lake builder holds
+        rep = verify(data_dir)
+    finally:
+        os.close(fd)
+    assert rep.ok and rep.runs_verified == [], _show(rep)
+    assert not any("stale" in w for w in rep.warnings), _show(rep)
+    assert not verify(data_dir).ok  # the builder is gone: a running manifest is a crash
+
+
 def test_pruned_journal_is_a_warning(lake: tuple[Path, str]) -> None:
     data_dir, run = lake
     shutil.rmtree(data_dir / "journal" / "mackinac")
@@ -229,7 +251,7 @@ def test_live_run_is_not_compared_and_its_temp_files_are_fine(tmp_path: Path) ->
     rep, run = asyncio.run(main_())
     assert rep.ok, _show(rep)  # its manifest says running, and that is right
     assert rep.runs_verified == []
-    assert any(f"run {run}: still recording" in w for w in rep.warnings), _show(rep)
+    assert any(f"run {run}: still recording or being built" in w for w in rep.warnings), _show(rep)
     assert not any("stale" in w for w in rep.warnings), _show(rep)
     after = verify(data_dir)
     assert after.ok and after.runs_verified == [("mackinac", run)], _show(after)

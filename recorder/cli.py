@@ -369,5 +369,27 @@ def views(write: bool) -> None:
         click.echo(sql)
 
 
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--date", help="only the lake's date=YYYY-MM-DD partition and the runs that "
+              "journaled that day or the day before")
+@click.option("--venue", help="only rows of this venue (the lake's venue column) and its journal")
+def verify(data_dir: str, date: str | None, venue: str | None) -> None:
+    """Check the lake against the journal: every file reads, no temporary file is visible,
+    every journaled row is in the lake exactly once, manifests are final. Exit 1 on any
+    problem."""
+    from recorder.maintain import format_report
+    from recorder.maintain import verify as do_verify
+
+    try:
+        rep = do_verify(Path(data_dir), date, venue)
+    except RecorderError as e:
+        _fail(e)
+    for line in format_report(rep):
+        click.echo(line)
+    sys.exit(0 if rep.ok else 1)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,467 @@
+"""Lake maintenance: ``verify`` (compaction and pruning will live here too).
+
+:func:`verify` answers "is the lake exactly what the journal says, and can every reader read
+it?" after an incident or in a test. It checks, within the scope given (a date, a venue):
+
+- every visible Parquet file opens and reads fully (every row group, every column);
+- readers see no temporary file: a visible name not ending in ``.parquet``, or a ``.parquet``
+  with a hidden name, is a failure; a hidden ``.<name>.parquet.tmp`` is a builder's work in
+  progress, fine while its run's builder lives and a warning (stale) once it is gone;
+- no row identity ``(venue, run_id, conn_id, recv_seq, recv_sub)`` is in a table twice;
+- completeness: each run whose journal is present is rebuilt from its journal into a scratch
+  folder with the one journal -> rows path (:func:`_build_scratch`), and its identities per
+  ``(table, date)`` are compared with the lake's rows of that venue and run, both ways
+  (``EXCEPT ALL``): rows the journal yields but the lake lacks are *missing*, lake rows the
+  journal does not yield (or yields fewer times) are *extra*. A duplicated row of a verifiable
+  run is therefore counted both as a duplicate and as extra;
+- lake rows of a run whose journal is gone cannot be checked: a warning, not a failure;
+- manifests are final (``complete``, ``failed``, ``crashed``, ``recovered``) unless the run is
+  still alive.
+
+Nothing in the lake is changed. Scratch work (the rebuilt rows and a DuckDB database of
+identities, so memory stays bounded) goes to a hidden folder in the data dir, or the system
+temp dir when the data dir is read-only, and is removed at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import glob
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recorder import journal, recovery
+from recorder.errors import ConfigError, RecorderError
+from recorder.lake import LakeWriter
+
+FINAL_STATUSES = frozenset({"complete", "failed", "crashed", "recovered"})
+IDENTITY = ("venue", "run_id", "conn_id", "recv_seq", "recv_sub")
+_ID = ", ".join(IDENTITY)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TMP_SUFFIX = ".parquet.tmp"
+
+
+@dataclass
+class PartitionCheck:
+    """One ``(table, date)`` of the lake (or of the journal's rebuild, when the lake lacks it).
+
+    ``rows`` counts the lake's rows in scope; ``missing``/``extra`` compare them with the rows
+    the journal yields (only runs whose journal is present); ``duplicates`` counts rows that
+    repeat an identity already present (a row stored three times counts 2); ``unreadable``
+    counts files that do not read fully; ``unverifiable`` counts rows whose run's journal is
+    gone."""
+
+    table: str
+    date: str
+    files: int = 0
+    rows: int = 0
+    missing: int = 0
+    extra: int = 0
+    duplicates: int = 0
+    unreadable: int = 0
+    unverifiable: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.extra or self.duplicates or self.unreadable)
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else "FAIL"
+
+
+@dataclass
+class VerifyReport:
+    rows: list[PartitionCheck] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # failures, one line each
+    warnings: list[str] = field(default_factory=list)  # worth knowing, not failures
+    runs_verified: list[tuple[str, str]] = field(default_factory=list)  # (venue, run)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def parse_date(text: str | None) -> str | None:
+    """``--date`` as given -> ``YYYY-MM-DD``, or a :class:`ConfigError` (the caller's fault)."""
+    if text is None:
+        return None
+    try:
+        if not _DATE.fullmatch(text):
+            raise ValueError
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ConfigError(f"--date wants a day as YYYY-MM-DD, got {text!r}") from None
+
+
+def _build_scratch(data_dir: Path, venue: str, run: str, root: Path) -> None:
+    """Rebuild one venue's run from its journal into the lake layout under ``root``, with the
+    one journal -> rows path the lake is built with."""
+    # TODO(build.py): becomes recorder.build.build_run_into(data_dir, venue, run, root).
+    recovery.normalize_run(data_dir, venue, run, LakeWriter(data_dir, venue, run, root=root))
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live process holds an exclusive ``flock`` on ``lock``."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _builder_alive(data_dir: Path, run: str) -> bool:
+    """Whether something may still write this run's lake files or manifest: its recorder
+    (``runs/<run>.lock``), or a lake builder of one of its venues
+    (``locks/build-<run>-<venue>.lock``, the lake builder's claim)."""
+    if recovery.run_alive(data_dir, run):
+        return True
+    return any(_held(p) for p in (data_dir / "locks").glob(f"build-{glob.escape(run)}-*.lock"))
+
+
+def _rel(data_dir: Path, p: Path) -> str:
+    try:
+        return str(p.relative_to(data_dir))
+    except ValueError:
+        return str(p)
+
+
+def _sql_list(paths: Iterable[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _read_fully(path: Path) -> str | None:
+    """None when every row group and column reads; else why not."""
+    try:
+        with pq.ParquetFile(path, memory_map=False) as f:
+            for i in range(f.num_row_groups):
+                f.read_row_group(i)
+    except (pa.ArrowException, OSError, ValueError) as e:
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return None
+
+
+@dataclass
+class _Lake:
+    """What the walk of the lake found, within scope."""
+
+    partitions: dict[tuple[str, str], list[Path]] = field(default_factory=dict)  # readable
+    unreadable: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def _temp_run(name: str, known_runs: Iterable[str]) -> str | None:
+    """The run a hidden temp file ``.<run>-<venue>-<n>.parquet.tmp`` belongs to."""
+    for run in sorted(known_runs, key=len, reverse=True):
+        if name.startswith(f".{run}-"):
+            return run
+    return None
+
+
+def _walk_lake(data_dir: Path, date: str | None, rep: VerifyReport,
+               known_runs: set[str]) -> _Lake:
+    lake = data_dir / "lake"
+    found = _Lake()
+    if not lake.is_dir():
+        return found
+    for dirpath, dirnames, filenames in os.walk(lake):
+        here = Path(dirpath)
+        # Hidden folders (a rebuild's staging) are invisible to readers' globs.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        depth = len(here.relative_to(lake).parts)
+        if depth == 1 and date is not None:
+            dirnames[:] = [d for d in dirnames if d == f"date={date}"]
+        if depth == 1:
+            for d in dirnames:
+                if d.startswith("date=") and not _valid_day(d[5:]):
+                    rep.problems.append(
+                        f"{_rel(data_dir, here / d)}: not a date=YYYY-MM-DD folder, yet the "
+                        f"views read every date=* folder; move it out of the lake")
+        in_partition = depth == 2 and here.name.startswith("date=") and _valid_day(
+            here.name[5:])
+        if date is not None and depth < 2 and filenames:
+            continue  # files above the partitions belong to no date
+        for name in sorted(filenames):
+            p = here / name
+            where = _rel(data_dir, p)
+            if name.startswith(".") and name.endswith(".parquet"):
+                # DuckDB's and Polars' *.parquet globs match hidden names: the views read it,
+                # so it is also read and counted below.
+                rep.problems.append(
+                    f"{where}: a .parquet file with a hidden name, which no builder commits; "
+                    f"the views read it all the same (*.parquet matches it); move it out of "
+                    f"the lake")
+            elif name.startswith("."):
+                if name.endswith(_TMP_SUFFIX):
+                    run = _temp_run(name, known_runs)
+                    if run is None or not _builder_alive(data_dir, run):
+                        who = f"run {run}" if run else "an unknown run"
+                        rep.warnings.append(
+                            f"{where}: stale temporary file of {who}, whose builder is not "
+                            f"running (never committed; recovery redoes its rows; safe to "
+                            f"delete)")
+                continue
+            if not name.endswith(".parquet"):
+                rep.problems.append(
+                    f"{where}: a file readers can see that is not a committed .parquet (a "
+                    f"temporary or stray file); move it out of the lake")
+                continue
+            err = _read_fully(p)
+            key = (here.parent.name, here.name[5:])
+            if err is not None:
+                rep.problems.append(
+                    f"{where}: unreadable Parquet file ({err}); it is not a complete file: "
+                    f"move it out of the lake (while its run's journal is present, `recorder "
+                    f"rebuild --date {key[1] if in_partition else 'YYYY-MM-DD'}` redoes its "
+                    f"rows)")
+                if in_partition:
+                    found.unreadable[key] = found.unreadable.get(key, 0) + 1
+                continue
+            if not in_partition:
+                rep.warnings.append(
+                    f"{where}: outside a <table>/date=YYYY-MM-DD folder, so no view reads it")
+                continue
+            found.partitions.setdefault(key, []).append(p)
+    return found
+
+
+def _valid_day(text: str) -> bool:
+    if not _DATE.fullmatch(text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _journal_runs(data_dir: Path, date: str | None, venue: str | None) -> list[tuple[str, str]]:
+    """(venue, run) pairs whose journal can hold rows of ``date`` (its day or the day before:
+    a segment may cross midnight), or every run when no date is given."""
+    if date is None:
+        return sorted(journal.runs(data_dir, venue))
+    prev = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
+    return sorted({*journal.runs(data_dir, venue, prev), *journal.runs(data_dir, venue, date)})
+
+
+def _scratch_dir(data_dir: Path) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix=".verify-", dir=data_dir))
+    except OSError:  # a read-only data dir (a backup) can still be verified
+        return Path(tempfile.mkdtemp(prefix="recorder-verify-"))
+
+
+def _known_runs(data_dir: Path) -> set[str]:
+    runs_dir = data_dir / "runs"
+    found = {run for _, run in journal.runs(data_dir)}
+    if runs_dir.is_dir():
+        found |= {p.stem for p in runs_dir.iterdir()
+                  if p.suffix in (".json", ".lock") and not p.name.startswith(".")}
+    return found
+
+
+def verify(data_dir: Path, date: str | None = None, venue: str | None = None) -> VerifyReport:
+    """Check the lake under ``data_dir`` against its journal and manifests (see the module
+    docstring). ``date`` (``YYYY-MM-DD``) limits the check to the lake's ``date=`` partition of
+    that day and the runs with journal on it or the day before; ``venue`` to rows whose
+    ``venue`` column is that venue and to its journal. Raises :class:`ConfigError` for a bad
+    date or a data dir that does not exist; everything found in the data is in the report."""
+    date = parse_date(date)
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise ConfigError(f"data dir {data_dir} does not exist")
+    rep = VerifyReport()
+    known = _known_runs(data_dir)
+    found = _walk_lake(data_dir, date, rep, known)
+    scratch = _scratch_dir(data_dir)
+    try:
+        con = duckdb.connect(str(scratch / "verify.duckdb"))
+        try:
+            con.execute("SET preserve_insertion_order = false")
+            lake_runs = _compare(con, data_dir, date, venue, found, scratch, rep)
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    in_scope = {run for _, run in _journal_runs(data_dir, date, venue)} | lake_runs
+    if date is None and venue is None:
+        in_scope |= {p.stem for p in (data_dir / "runs").glob("*.json")
+                     if not p.name.startswith(".")}
+    _check_manifests(data_dir, sorted(in_scope), rep)
+    if not rep.rows and not rep.problems:
+        rep.warnings.append("nothing to verify: no lake rows and no journal in scope")
+    return rep
+
+
+def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
+             venue: str | None, found: _Lake, scratch: Path, rep: VerifyReport) -> set[str]:
+    """Duplicates and completeness per partition; returns the runs seen in the lake."""
+    con.execute("CREATE TABLE expected (tbl VARCHAR, date VARCHAR, venue VARCHAR, "
+                "run_id VARCHAR, conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER)")
+    con.execute("CREATE TABLE checked (venue VARCHAR, run_id VARCHAR)")  # journal compared
+    con.execute("CREATE TABLE skipped (venue VARCHAR, run_id VARCHAR)")  # alive or unbuildable
+    for v, run in _journal_runs(data_dir, date, venue):
+        if _builder_alive(data_dir, run):
+            rep.warnings.append(f"venue {v} run {run}: still recording or being built; its "
+                                f"rows are not compared with its journal (verify again after "
+                                f"it ends)")
+            con.execute("INSERT INTO skipped VALUES (?, ?)", [v, run])
+            continue
+        root = scratch / "lake"
+        try:
+            _build_scratch(data_dir, v, run, root)
+        except (RecorderError, OSError, ValueError) as e:  # ValueError: a bad JSON record
+            rep.problems.append(f"venue {v} run {run}: cannot rebuild its rows from the "
+                                f"journal, so they are not compared: {type(e).__name__}: {e}")
+            con.execute("INSERT INTO skipped VALUES (?, ?)", [v, run])
+            shutil.rmtree(root, ignore_errors=True)
+            continue
+        for part in sorted(root.glob("*/date=*")):
+            d = part.name[5:]
+            if date is not None and d != date:
+                continue
+            files = sorted(part.glob("*.parquet"))
+            if files:
+                con.execute(f"INSERT INTO expected SELECT ?, ?, {_ID} FROM read_parquet("
+                            f"{_sql_list(files)}, union_by_name = true)", [part.parent.name, d])
+        con.execute("INSERT INTO checked VALUES (?, ?)", [v, run])
+        rep.runs_verified.append((v, run))
+        shutil.rmtree(root, ignore_errors=True)
+    # Clustered by partition, so each partition's scans below skip the others' row groups.
+    con.execute("CREATE TABLE expected_by_part AS SELECT * FROM expected ORDER BY tbl, date")
+    con.execute("DROP TABLE expected")
+    con.execute("ALTER TABLE expected_by_part RENAME TO expected")
+    keys = set(found.partitions) | set(found.unreadable)
+    keys |= {(t, d) for t, d in con.execute("SELECT DISTINCT tbl, date FROM expected").fetchall()}
+    lake_runs: set[str] = set()
+    pruned: dict[tuple[str, str], int] = {}
+    for table, d in sorted(keys):
+        check = PartitionCheck(table, d, unreadable=found.unreadable.get((table, d), 0))
+        files = found.partitions.get((table, d), [])
+        con.execute("DROP TABLE IF EXISTS lk")
+        con.execute("CREATE TABLE lk (filename VARCHAR, venue VARCHAR, run_id VARCHAR, "
+                    "conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER)")
+        if files:
+            where = "WHERE venue = ?" if venue is not None else ""
+            try:
+                con.execute(f"INSERT INTO lk SELECT filename, {_ID} FROM read_parquet("
+                            f"{_sql_list(files)}, union_by_name = true, filename = true) "
+                            f"{where}", [venue] if venue is not None else [])
+            except duckdb.Error as e:
+                rep.problems.append(f"lake/{table}/date={d}: DuckDB cannot read its files "
+                                    f"(pyarrow could): {str(e).splitlines()[0]}")
+                check.unreadable += len(files)
+                rep.rows.append(check)
+                continue
+        (check.rows, nfiles) = con.execute(
+            "SELECT count(*), count(DISTINCT filename) FROM lk").fetchone()  # type: ignore[misc]
+        check.files = (nfiles if venue is not None else len(files)) + check.unreadable
+        check.duplicates = con.execute(
+            f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM lk "
+            f"GROUP BY {_ID} HAVING count(*) > 1)").fetchone()[0]  # type: ignore[index]
+        exp = (f"SELECT {_ID} FROM expected WHERE tbl = $t AND date = $d")
+        got = (f"SELECT {_ID} FROM lk WHERE (venue, run_id) IN (SELECT venue, run_id FROM "
+               f"checked)")
+        params = {"t": table, "d": d}
+        missing = con.execute(f"SELECT venue, run_id, count(*) FROM ({exp} EXCEPT ALL {got}) "
+                              f"GROUP BY ALL ORDER BY ALL", params).fetchall()
+        extra = con.execute(f"SELECT venue, run_id, count(*) FROM ({got} EXCEPT ALL {exp}) "
+                            f"GROUP BY ALL ORDER BY ALL", params).fetchall()
+        check.missing = sum(n for _, _, n in missing)
+        check.extra = sum(n for _, _, n in extra)
+        for v, run, n in con.execute(
+                "SELECT venue, run_id, count(*) FROM lk WHERE (venue, run_id) NOT IN (SELECT "
+                "venue, run_id FROM checked UNION ALL SELECT venue, run_id FROM skipped) "
+                "GROUP BY ALL").fetchall():
+            pruned[(v, run)] = pruned.get((v, run), 0) + n
+            check.unverifiable += n
+        lake_runs |= {r for (r,) in con.execute("SELECT DISTINCT run_id FROM lk").fetchall()}
+        if venue is not None and not (check.rows or check.missing or check.unreadable):
+            continue  # only other venues' rows here
+        rep.rows.append(check)
+        found_here = []
+        if check.missing:
+            found_here.append(f"{check.missing} row(s) the journal yields are missing from "
+                              f"the lake ({_by_run(missing)})")
+        if check.duplicates:
+            found_here.append(f"{check.duplicates} duplicate row(s) (same {_ID})")
+        if check.extra:
+            found_here.append(f"{check.extra} lake row(s) the journal does not yield, or "
+                              f"yields fewer times ({_by_run(extra)})")
+        if found_here:
+            # rebuild replaces the whole date folder with what the journal yields
+            fix = (f"`recorder rebuild --date {d}` rewrites the day from the journal"
+                   if not check.unverifiable else
+                   f"`recorder rebuild --date {d}` would drop the {check.unverifiable} row(s) "
+                   f"whose journal is pruned, so repair the files by hand")
+            rep.problems.append(f"lake/{table}/date={d}: " + "; ".join(found_here) + f"; {fix}")
+    for (v, run), n in sorted(pruned.items()):
+        rep.warnings.append(f"venue {v} run {run}: {n} lake row(s) not verifiable (journal "
+                            f"pruned)")
+    return lake_runs
+
+
+def _by_run(counts: list[tuple[str, str, int]]) -> str:
+    shown = ", ".join(f"{v} run {r}: {n}" for v, r, n in counts[:5])
+    return shown + (f", and {len(counts) - 5} more runs" if len(counts) > 5 else "")
+
+
+def _check_manifests(data_dir: Path, runs: list[str], rep: VerifyReport) -> None:
+    for run in runs:
+        path = recovery.manifest_path(data_dir, run)
+        where = _rel(data_dir, path)
+        alive = _builder_alive(data_dir, run)
+        try:
+            m = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            if not alive:
+                rep.problems.append(f"run {run}: no manifest ({where}); `recorder recover` "
+                                    f"writes one for a run whose journal is present")
+            continue
+        except (OSError, orjson.JSONDecodeError) as e:
+            rep.problems.append(f"run {run}: manifest {where} is unreadable: {e}")
+            continue
+        status = m.get("status") if isinstance(m, dict) else None
+        if status in FINAL_STATUSES or alive:
+            continue
+        if status == "running":
+            rep.problems.append(f"run {run}: manifest says running but no process holds it "
+                                f"(a crash); `recorder recover` finishes it")
+        else:
+            rep.problems.append(f"run {run}: manifest {where} has status {status!r}, not one "
+                                f"of {sorted(FINAL_STATUSES)}")
+
+
+def format_report(rep: VerifyReport) -> list[str]:
+    """The lines ``recorder verify`` prints: the partition table, one line per finding, and a
+    last line ``verify: ok`` or ``verify: N problem(s)``."""
+    head = ("table", "date", "files", "rows", "missing", "extra", "duplicates", "status")
+    body = [(c.table, c.date, str(c.files), str(c.rows), str(c.missing), str(c.extra),
+             str(c.duplicates), c.status) for c in rep.rows]
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    lines = []
+    if body:
+        for r in [head, *body]:
+            cells = [r[i].ljust(widths[i]) if i < 2 else r[i].rjust(widths[i])
+                     for i in range(len(head) - 1)]
+            lines.append("  ".join([*cells, r[-1]]).rstrip())
+    lines += [f"FAIL: {p}" for p in rep.problems]
+    lines += [f"warning: {w}" for w in rep.warnings]
+    lines.append("verify: ok" if rep.ok else f"verify: {len(rep.problems)} problem(s)")
+    return lines

@@ -230,10 +230,11 @@ class RunBuilder:
 
 
 def build_run_into(data_dir: Path, venue: str, run: str, root: Path,
-                   keep_day: str | None = None) -> RunBuilder:
-    """Build a whole (ended) run into the lake folder ``root`` (rebuild, verify)."""
+                   keep_day: str | None = None, lock: bool = True) -> RunBuilder:
+    """Build a whole (ended) run into the lake folder ``root`` (rebuild, verify). ``lock``:
+    hold the run's build lock meanwhile (rebuild must not race a builder finishing it)."""
     b = RunBuilder(data_dir, venue, run, BuildSettings(flush_seconds=3600.0), root=root,
-                   keep_day=keep_day)
+                   keep_day=keep_day, lock=lock)
     try:
         while not b.complete:
             b.step(final=True)
@@ -244,27 +245,55 @@ def build_run_into(data_dir: Path, venue: str, run: str, root: Path,
     return b
 
 
-def _mark_crashed(data_dir: Path, run: str, venue: str, b: RunBuilder, log: Log) -> None:
+def _mark_crashed(data_dir: Path, run: str, venue: str | None,
+                  st: dict[str, Any] | None) -> bool:
     """A run whose recorder died keeps a 'running' manifest: say it crashed, and what the
-    builder that finished it found. Only done for dead runs, so no recorder writes it now;
-    a lock serialises builders finishing other venues of the same run."""
+    builder that finished it found. Only for dead runs (no recorder writes the manifest
+    then); a lock serialises builders finishing other venues of the same run. Returns
+    whether the manifest said running (or crashed) before."""
+    (data_dir / "locks").mkdir(parents=True, exist_ok=True)
     fd = os.open(data_dir / "locks" / f"manifest-{run}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        m = read_manifest(data_dir, run) or {"run_id": run, "status": "running", "venues": {
-            venue: {"adapter": venue}}}
-        if m.get("status") not in (None, "running", "crashed"):
-            return
+        if run_alive(data_dir, run):
+            return False
+        m = read_manifest(data_dir, run) or {"run_id": run, "status": "running"}
+        if m.get("status") not in ("running", "crashed"):
+            return False
         m["status"] = "crashed"
-        st = b.state()
-        m.setdefault("finished_by_builder", {})[venue] = {
-            "journal_records": st["journal_records"], "rows_added": st["rows"] - st[
-                "rows_skipped"], "torn_bytes": st["torn_bytes"],
-            "at": dt.datetime.now(dt.UTC).isoformat(), "builder_pid": os.getpid()}
+        if venue is not None and st is not None:
+            m.setdefault("finished_by_builder", {})[venue] = {
+                "journal_records": st["journal_records"],
+                "rows_added": st["rows"] - st["rows_skipped"], "torn_bytes": st["torn_bytes"],
+                "at": dt.datetime.now(dt.UTC).isoformat(), "builder_pid": os.getpid()}
         atomic_write_bytes(manifest_path(data_dir, run),
                            orjson.dumps(m, option=orjson.OPT_INDENT_2))
+        return True
     finally:
         os.close(fd)
+
+
+def _finish_manifests(data_dir: Path, final: set[str], log: Log) -> None:
+    """Runs that died before their journal had anything (or whose every venue is built):
+    nothing to build, but the manifest must not say running for ever."""
+    for p in (data_dir / "runs").glob("*.json"):
+        run = p.stem
+        if run in final or p.name.startswith("."):
+            continue
+        m = read_manifest(data_dir, run)
+        if m is None or m.get("status") != "running":
+            if m is not None:
+                final.add(run)
+            continue
+        if run_alive(data_dir, run):
+            continue
+        venues = list(m.get("venues") or {})
+        if any(journal.segments(data_dir, v, run) and not (
+                read_state(data_dir, run, v) or {}).get("complete") for v in venues):
+            continue  # a builder will finish it (and mark it)
+        if _mark_crashed(data_dir, run, None, None):
+            log(f"run {run}: its recorder died; manifest marked crashed")
+        final.add(run)
 
 
 def pending_runs(data_dir: Path, known: set[tuple[str, str]] | None = None) -> list[
@@ -300,6 +329,7 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str 
     done: list[dict[str, Any]] = []
     skipped: set[tuple[str, str]] = set()
     known: set[tuple[str, str]] = set()
+    final_manifests: set[str] = set()
     last_scan = last_save = 0.0
     try:
         while True:
@@ -326,6 +356,7 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str 
                     if run != follow:
                         final.add(key)
                     idle.add(key)
+                _finish_manifests(data_dir, final_manifests, log)
                 if not builders and ended:
                     break
             progressed = 0
@@ -343,8 +374,8 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str 
                 del builders[key]
                 st = b.state()
                 done.append(st)
-                if run != follow:
-                    _mark_crashed(data_dir, run, venue, b, log)
+                crashed = _mark_crashed(data_dir, run, venue, b.state())
+                if run != follow or crashed:
                     log(f"recovered {venue} run {run}: {st['journal_records']} journal "
                         f"records, {st['rows'] - st['rows_skipped']} rows were missing "
                         f"from the lake, {st['torn_bytes']} torn bytes at the tail")

@@ -41,12 +41,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recorder import journal, recovery
+from recorder import journal
+from recorder.build import build_run_into
 from recorder.errors import ConfigError, RecorderError
-from recorder.lake import LakeWriter
+from recorder.runs import FINAL as FINAL_STATUSES
+from recorder.runs import manifest_path, run_alive
+from recorder.schema import IDENTITY
 
-FINAL_STATUSES = frozenset({"complete", "failed", "crashed", "recovered"})
-IDENTITY = ("venue", "run_id", "conn_id", "recv_seq", "recv_sub")
 _ID = ", ".join(IDENTITY)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TMP_SUFFIX = ".parquet.tmp"
@@ -108,8 +109,9 @@ def parse_date(text: str | None) -> str | None:
 def _build_scratch(data_dir: Path, venue: str, run: str, root: Path) -> None:
     """Rebuild one venue's run from its journal into the lake layout under ``root``, with the
     one journal -> rows path the lake is built with."""
-    # TODO(build.py): becomes recorder.build.build_run_into(data_dir, venue, run, root).
-    recovery.normalize_run(data_dir, venue, run, LakeWriter(data_dir, venue, run, root=root))
+    # No build lock: verify only reads the journal and writes its own scratch folder, so it
+    # never makes a real builder of the same run wait or give up.
+    build_run_into(data_dir, venue, run, root, lock=False)
 
 
 def _held(lock: Path) -> bool:
@@ -131,7 +133,7 @@ def _builder_alive(data_dir: Path, run: str) -> bool:
     """Whether something may still write this run's lake files or manifest: its recorder
     (``runs/<run>.lock``), or a lake builder of one of its venues
     (``locks/build-<run>-<venue>.lock``, the lake builder's claim)."""
-    if recovery.run_alive(data_dir, run):
+    if run_alive(data_dir, run):
         return True
     return any(_held(p) for p in (data_dir / "locks").glob(f"build-{glob.escape(run)}-*.lock"))
 
@@ -424,7 +426,7 @@ def _by_run(counts: list[tuple[str, str, int]]) -> str:
 
 def _check_manifests(data_dir: Path, runs: list[str], rep: VerifyReport) -> None:
     for run in runs:
-        path = recovery.manifest_path(data_dir, run)
+        path = manifest_path(data_dir, run)
         where = _rel(data_dir, path)
         alive = _builder_alive(data_dir, run)
         try:

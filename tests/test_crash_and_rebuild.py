@@ -190,3 +190,69 @@ def test_query_cli_formats(tmp_path: Path) -> None:
     r = subprocess.run([*RECORDER, "query", "--data-dir", str(data_dir), "SELECT nonsense"],
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "query failed" in r.stderr
+
+
+def test_a_kill_9_loop_ends_with_verify_clean(tmp_path: Path) -> None:
+    """A few kills at random moments (the recorder alone, the recorder and its builder as in
+    a power loss, SIGTERM), then one clean run: `verify` finds every journaled frame's rows
+    in the lake exactly once and every manifest final."""
+    import random
+
+    rnd = random.Random(os.getpid())
+    port = _port()
+    sim = _sim(port)
+    env = {**os.environ, "MACKINAC_API_KEY": "mk_live_crash"}
+    data_dir = tmp_path / "data"
+    conf = _conf(tmp_path, port)
+    try:
+        for mode in ("recorder", "power", "term", "power"):
+            rec = subprocess.Popen([*RECORDER, "record", "--config", str(conf), "--quiet"],
+                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            started = set((data_dir / "runs").glob("*.json")) if (data_dir / "runs").exists() \
+                else set()
+
+            def manifest(started: set = started) -> Path | None:
+                new = set((data_dir / "runs").glob("*.json")) - started
+                return next(iter(new), None)
+
+            _wait_for(lambda m=manifest: m() is not None and "builder_pid" in m().read_text(),
+                      rec)
+            time.sleep(rnd.uniform(0.2, 2.5))  # a random moment, not a wait for a result
+            m = json.loads(manifest().read_text())
+            if mode == "term":
+                rec.send_signal(signal.SIGTERM)
+                assert rec.wait(60) == 0
+                continue
+            if mode == "power":
+                os.kill(m["builder_pid"], signal.SIGKILL)
+            rec.send_signal(signal.SIGKILL)
+            rec.wait(10)
+        r = subprocess.run([*RECORDER, "record", "--config", str(conf), "--duration", "1s",
+                            "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+    finally:
+        sim.kill()
+        sim.wait(10)
+    # a builder left alone after a `recorder`-only kill may still be finishing its run
+    b = subprocess.run([*RECORDER, "build", "--data-dir", str(data_dir)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert b.returncode == 0, b.stderr
+    _wait_for_builders(data_dir)
+    v = subprocess.run([*RECORDER, "verify", "--data-dir", str(data_dir)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert v.returncode == 0, v.stdout + v.stderr
+    assert v.stdout.strip().splitlines()[-1] == "verify: ok"
+    statuses = [json.loads(p.read_text())["status"] for p in (data_dir / "runs").glob("*.json")]
+    assert len(statuses) == 5 and set(statuses) <= {"complete", "crashed"}, statuses
+
+
+def _wait_for_builders(data_dir: Path, limit: float = 120.0) -> None:
+    """Until no lake builder holds a run (an orphan builder finishes by itself)."""
+    from recorder.maintain import _held
+
+    deadline = time.monotonic() + limit
+    while any(_held(p) for p in (data_dir / "locks").glob("build-*.lock")):
+        assert time.monotonic() < deadline, "a lake builder never finished"
+        time.sleep(0.1)

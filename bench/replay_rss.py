@@ -37,12 +37,18 @@ T0 = 1_772_409_590_000_000_000  # 2026-03-01T23:59:50Z: the span crosses midnigh
 STEP_NS = 1_000_000  # 1 ms between a writer's rows (1,000 rows/s per writer)
 SESSION_EVERY = 500  # one session_events row per this many prints
 
-# The child replays everything and prints (records, VmHWM in KiB). VmHWM is the process's
-# own peak RSS (ru_maxrss says the same on Linux; it is the fallback elsewhere).
+# The child replays everything in the given order (or, with "floor", only imports replay and
+# loads the schema registry, as records() does before its first row) and prints (records,
+# VmHWM in KiB). VmHWM is the process's own peak RSS (ru_maxrss says the same on Linux; it
+# is the fallback elsewhere).
 _CHILD = """
 import resource, sys
 from recorder.replay import records
-n = sum(1 for _ in records(sys.argv[1], batch_rows=4096) if sys.argv[2] == "replay")
+from recorder.schema import load_all
+load_all()
+n = 0
+if sys.argv[2] != "floor":
+    n = sum(1 for _ in records(sys.argv[1], order=sys.argv[2], batch_rows=4096))
 hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     for line in open("/proc/self/status"):
@@ -153,10 +159,10 @@ def build_lake(data_dir: Path, rows: int, seed: int = 7) -> int:
     return total
 
 
-def _child(data_dir: Path | None) -> tuple[int, int]:
-    """(records, peak RSS in MiB) of a fresh process replaying ``data_dir`` (None: imports
-    only, the floor every replay starts from)."""
-    args = [str(data_dir), "replay"] if data_dir is not None else ["-", "imports"]
+def _child(data_dir: Path | None, order: str = "recv") -> tuple[int, int]:
+    """(records, peak RSS in MiB) of a fresh process replaying ``data_dir`` in ``order``
+    (None: no replay, the floor every replay starts from)."""
+    args = [str(data_dir), order] if data_dir is not None else ["-", "floor"]
     r = subprocess.run([sys.executable, "-c", _CHILD, *args], cwd=ROOT, capture_output=True,
                        text=True, check=True, timeout=600)
     n, kib = r.stdout.split()
@@ -164,26 +170,30 @@ def _child(data_dir: Path | None) -> tuple[int, int]:
 
 
 def run(print_fn: Callable[[str], Any] = print) -> dict[str, Any]:
-    """Build each lake, replay it whole in a subprocess, print and return the peaks."""
+    """Build each lake, replay it whole in a subprocess per order, print and return the
+    peaks (MiB) and times (s)."""
     out: dict[str, Any] = {}
     _, floor = _child(None)
-    print_fn(f"replay peak RSS imports only: {floor} MiB")
-    out["imports_mib"] = floor
+    print_fn(f"replay peak RSS imports and registry only: {floor} MiB")
+    out["floor_mib"] = floor
     for label, rows in SIZES:
         with tempfile.TemporaryDirectory(prefix="replay-rss-") as tmp:
             data_dir = Path(tmp) / "data"
             t = time.perf_counter()
             built = build_lake(data_dir, rows)
-            t_build = time.perf_counter() - t
-            t = time.perf_counter()
-            n, mib = _child(data_dir)
-            t_replay = time.perf_counter() - t
-        if n != built:
-            raise RuntimeError(f"replayed {n} records of {built}")
-        print_fn(f"replay peak RSS {label} rows: {mib} MiB "
-                 f"(build {t_build:.1f} s, replay {t_replay:.1f} s, {n / t_replay:,.0f} rec/s)")
-        out[label] = {"rows": n, "peak_mib": mib, "build_s": round(t_build, 2),
-                      "replay_s": round(t_replay, 2)}
+            res: dict[str, Any] = {"rows": built, "build_s": round(time.perf_counter() - t, 2)}
+            for order in ("recv", "event"):
+                t = time.perf_counter()
+                n, mib = _child(data_dir, order)
+                took = time.perf_counter() - t
+                if n != built:
+                    raise RuntimeError(f"replayed {n} records of {built} ({order} order)")
+                name = "" if order == "recv" else " (event order)"
+                print_fn(f"replay peak RSS {label} rows{name}: {mib} MiB "
+                         f"({took:.1f} s, {n / took:,.0f} rec/s)")
+                res[f"{order}_peak_mib"] = mib
+                res[f"{order}_s"] = round(took, 2)
+        out[label] = res
     return out
 
 

@@ -296,13 +296,15 @@ def _finish_manifests(data_dir: Path, final: set[str], log: Log) -> None:
         final.add(run)
 
 
-def pending_runs(data_dir: Path, known: set[tuple[str, str]] | None = None) -> list[
-        tuple[str, str]]:
-    """``(venue, run)`` pairs with journal whose build is not complete. ``known`` caches the
-    complete ones between calls."""
+def pending_runs(data_dir: Path, known: set[tuple[str, str]] | None = None,
+                 run: str | None = None) -> list[tuple[str, str]]:
+    """``(venue, run)`` pairs with journal whose build is not complete (of one run, when
+    given). ``known`` caches the complete ones between calls."""
     known = set() if known is None else known
     out = []
-    for key in journal.runs(data_dir):
+    keys = journal.runs(data_dir) if run is None else {
+        (p.parent.parent.name, run): None for p in journal.segments(data_dir, None, run)}
+    for key in keys:
         if key in known:
             continue
         venue, run = key
@@ -330,16 +332,25 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str 
     skipped: set[tuple[str, str]] = set()
     known: set[tuple[str, str]] = set()
     final_manifests: set[str] = set()
-    last_scan = last_save = 0.0
+    last_full = last_scan = -1e9
+    last_save = 0.0
     try:
         while True:
             now = time.monotonic()
-            if not builders or now - last_scan >= 1.0:
+            # A full scan (every journal folder, every manifest) at start and now and then
+            # for runs that die meanwhile; in between, only the followed run's folders.
+            full = now - last_full >= 30.0
+            if full or now - last_scan >= (1.0 if builders else 0.2):
                 last_scan = now
                 # Read before the scan: once the followed run has ended, its journal folders
                 # are all there, so a scan after it finds every venue to finish.
                 ended = follow is None or not run_alive(data_dir, follow)
-                for key in pending_runs(data_dir, known):
+                if full:
+                    last_full = now
+                    candidates = pending_runs(data_dir, known)
+                else:
+                    candidates = pending_runs(data_dir, known, follow) if follow else []
+                for key in candidates:
                     venue, run = key
                     if key in builders or key in skipped:
                         continue
@@ -356,7 +367,8 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str 
                     if run != follow:
                         final.add(key)
                     idle.add(key)
-                _finish_manifests(data_dir, final_manifests, log)
+                if full or ended:
+                    _finish_manifests(data_dir, final_manifests, log)
                 if not builders and ended:
                     break
             progressed = 0

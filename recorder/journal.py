@@ -16,6 +16,7 @@ record for ever; ``(segment, index)`` is its position in the journal files.
 from __future__ import annotations
 
 import asyncio
+import glob
 import os
 import queue
 import struct
@@ -372,13 +373,15 @@ class RunTail:
         self.errors: list[str] = []
         self.records = 0
         self.last: tuple[int, int] | None = None  # (segment, index) of the last record read
+        self._caught_up = True  # the last poll read everything there was
 
     def poll(self, final: bool = False, max_frames: int = 64) -> list[Record]:
         """Records readable now (at most ``max_frames`` zstd frames' worth). ``final``: the
         run has ended, so no segment will grow any more."""
         out: list[Record] = []
         frames = 0
-        self._paths = segments(self.data_dir, self.venue, self.run)
+        if final or self._caught_up or not self._paths:
+            self._refresh()  # only when what was known is read: a new segment may be there
         while self._i < len(self._paths) and frames < max_frames:
             closed = final or self._i < len(self._paths) - 1
             got, done, n = self._read(self._paths[self._i], max_frames - frames, closed)
@@ -388,10 +391,29 @@ class RunTail:
                 break
             self._i += 1
             self._offset = self._index = 0
+        self._caught_up = frames < max_frames
         self.records += len(out)
         if out:
             self.last = (out[-1].segment, out[-1].index)
         return out
+
+    def _refresh(self) -> None:
+        """Segments written so far. Once some are known, only date folders from the newest
+        known one on are listed (a run's journal may span months of folders)."""
+        if not self._paths:
+            self._paths = segments(self.data_dir, self.venue, self.run)
+            return
+        root = self.data_dir / "journal" / self.venue
+        newest = self._paths[-1].parent.name
+        try:
+            dates = sorted(d for d in os.listdir(root) if d >= newest)
+        except FileNotFoundError:
+            return
+        seen = set(self._paths)
+        new = [p for d in dates for p in (root / d).glob(f"{glob.escape(self.run)}-*{SUFFIX}")
+               if p not in seen and parse_name(p)[0] == self.run]
+        if new:
+            self._paths = sorted([*self._paths, *new], key=lambda p: parse_name(p)[1])
 
     @property
     def at_end(self) -> bool:

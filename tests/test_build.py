@@ -262,3 +262,46 @@ def test_rebuild_bad_date_is_the_users_error(data_dir: Path) -> None:
     r = subprocess.run([*RECORDER, "rebuild", "--data-dir", str(data_dir), "--date",
                         "28-11-2026"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "user error" in r.stderr and "YYYY-MM-DD" in r.stderr
+
+
+def test_two_recorders_starting_together_over_a_dead_run_build_it_once(
+        tmp_path: Path) -> None:
+    """A/B recorders (two configs, one data dir) start at the same instant while a dead
+    run's journal waits: each starts a builder, one of them finishes the dead run."""
+    import json
+    import os
+
+    from tests.test_crash_and_rebuild import _port, _sim
+
+    data_dir = tmp_path / "data"
+    _dead_run(data_dir, "dead-2rec", [(T0 + i, orjson.dumps(_print(i))) for i in range(20_000)])
+    port = _port()
+    sim = _sim(port)
+    confs = []
+    for name in ("a", "b"):
+        c = tmp_path / f"{name}.toml"
+        c.write_text(f"""
+[recorder]
+data_dir = "{data_dir}"
+[venues.mackinac]
+url = "ws://127.0.0.1:{port}/feed"
+api_key_env = "MACKINAC_API_KEY"
+symbols = ["hl:ETH"]
+""")
+        confs.append(c)
+    env = {**os.environ, "MACKINAC_API_KEY": "mk_live_crash"}
+    try:
+        procs = [subprocess.Popen([*RECORDER, "record", "--config", str(c), "--duration", "2s",
+                                   "--quiet"], cwd=ROOT, env=env, stderr=subprocess.PIPE,
+                                  text=True) for c in confs]
+        outs = [p.communicate(timeout=300)[1] for p in procs]
+    finally:
+        sim.kill()
+        sim.wait(10)
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sum("recovered mackinac run dead-2rec" in o for o in outs) == 1, outs
+    ids = _identities(data_dir)
+    assert max(ids.values()) == 1
+    dead = [k for k in ids if k[0] == "mackinac_print" and k[2] == "dead-2rec"]
+    assert len(dead) == 20_000
+    assert json.loads((data_dir / "runs" / "dead-2rec.json").read_text())["status"] == "crashed"

@@ -120,6 +120,15 @@ def test_two_venues_whose_connections_share_a_name_keep_every_connection_event(
     assert len(seqs) == 1  # the same (run, conn, seq) in both venues: only venue tells apart
     every = con.sql("SELECT count(*) FROM session_events").fetchall()
     assert every == con.sql("SELECT count(*) FROM session_events_dedup").fetchall()
+    # replay's recording order breaks ties on the venue too: the same order on every call
+    from recorder import replay
+
+    def order() -> list[tuple]:
+        return [(r.ts_recv, r.venue, r.conn_id, r.recv_seq, r.recv_sub)
+                for r in replay.records(data_dir, tables=["session_events"])]
+
+    first = order()
+    assert first == order() == sorted(first) and len(first) == every[0][0]
 
 
 @pytest.fixture

@@ -518,14 +518,14 @@ class DeriveAdapter(BaseAdapter):
         return rows
 
     def _ticker(self, channel: str, parts: list[str], data: Any) -> list[Row]:
-        row = dict(data["instrument_ticker"])
+        row = {**dict(data["instrument_ticker"]), **_beside(data, "instrument_ticker")}
         row["_channel"] = channel
         row["_timestamp"] = data.get("timestamp")
         row["_interval"] = _int_or_none(parts[-1])
         return [self._row(T.TICKER, row)]
 
     def _ticker_slim(self, channel: str, parts: list[str], data: Any) -> list[Row]:
-        row = dict(data["instrument_ticker"])
+        row = {**dict(data["instrument_ticker"]), **_beside(data, "instrument_ticker")}
         row["_channel"] = channel
         row["_timestamp"] = data.get("timestamp")
         row["_instrument"] = ".".join(parts[1:-1])
@@ -600,20 +600,29 @@ class DeriveAdapter(BaseAdapter):
             result = e.get("result")
             if type(result) is dict:
                 for k, v in result.items():
-                    row.setdefault(k, v)
+                    if row.setdefault(k, v) != v:
+                        row[f"result.{k}"] = v  # differs from the element's own: kept too
+            elif result is not None:
+                row["result"] = result
             err = e.get("error")
             if type(err) is dict:
                 row["_error_code"] = err.get("code")
                 row["_error_message"] = err.get("message")
-                row["_error_data"] = err.get("data")
+                data = err.get("data")
+                row["_error_data"] = data if data is None or type(data) is str else dumps(data)
+                for k in err.keys() - {"code", "message", "data"}:
+                    row[f"error.{k}"] = err[k]
+            elif err is not None:
+                row["error"] = err
             row["_channel"], row["_subaccount"] = channel, sub
             rows.append(self._row(T.BEST_QUOTES, row))
         return rows
 
     def _spot_feed(self, channel: str, parts: list[str], data: Any) -> list[Row]:
         ts = data.get("timestamp")
-        return [self._row(T.SPOT_FEED, {**feed, "_channel": channel, "_timestamp": ts,
-                                        "_currency": cur})
+        beside = _beside(data, "feeds")
+        return [self._row(T.SPOT_FEED, {**feed, **beside, "_channel": channel,
+                                        "_timestamp": ts, "_currency": cur})
                 for cur, feed in (data.get("feeds") or {}).items()]
 
 
@@ -657,6 +666,12 @@ def classify(channel: str) -> tuple[str | None, list[str]]:
 
 _PRIVATE = {"orders": "orders", "trades": "own_trades", "balances": "balances",
             "quotes": "quotes", "best.quotes": "best_quotes"}
+
+
+def _beside(data: dict[str, Any], inner: str) -> dict[str, Any]:
+    """Keys of a notification's ``data`` next to its payload (``timestamp`` aside) under a
+    ``data.`` prefix: they reach the row's ``extra`` instead of vanishing."""
+    return {f"data.{k}": v for k, v in data.items() if k not in (inner, "timestamp")}
 
 
 def _elements(data: Any) -> list[Any]:

@@ -212,6 +212,26 @@ def _human_strike(strike: int) -> str:
     return text
 
 
+# The list a REST body wraps its items in, per request kind (first one present wins).
+_REST_LISTS = {"pairs": ("pairs", "data", "items"),
+               "markets": ("markets", "contracts", "data", "items"),
+               "contracts": ("markets", "contracts", "data", "items"),
+               "active-auctions": ("auctions", "data", "items"),
+               "quotes": ("quotes", "data", "items"), "orderbook": ("data",)}
+
+
+def _wrapper(kind: str, payload: Any) -> dict[str, Any]:
+    """Keys of a REST body beside the items it wraps (pagination, metadata), under a
+    ``body.`` prefix for the response row's ``extra``: the items have rows of their own."""
+    if not isinstance(payload, dict):
+        return {}
+    inner = next((n for n in _REST_LISTS.get(kind, ()) if n in payload
+                  and isinstance(payload[n], list | dict)), None)
+    if inner is None:
+        return {}
+    return {f"body.{k}": v for k, v in payload.items() if k != inner}
+
+
 def _items(data: Any, *names: str) -> list[Any] | None:
     """The list inside a snapshot-ish payload: the payload itself, or a named list field."""
     if isinstance(data, list):
@@ -783,12 +803,14 @@ class DiffusalAdapter(BaseAdapter):
             return [self._rest_row(tag, status, None, err),
                     unhandled("unexpected_shape", body, msg_type=f"rest:{kind}", error=err)], \
                 NO_ACTIONS
-        return [self._rest_row(tag, status, count, None), *rows], actions
+        return [self._rest_row(tag, status, count, None, _wrapper(kind, payload)), *rows], \
+            actions
 
     @staticmethod
-    def _rest_row(tag: str, status: int, count: int | None, error: str | None) -> Row:
-        return T.REST_RESPONSE, {"_tag": tag, "_status": status, "_count": count,
-                                 "_error": error}
+    def _rest_row(tag: str, status: int, count: int | None, error: str | None,
+                  beside: dict[str, Any] | None = None) -> Row:
+        return _row(T.REST_RESPONSE, {"_tag": tag, "_status": status, "_count": count,
+                                      "_error": error, **(beside or {})})
 
     def _rest_body(self, kind: str, arg: str, payload: Any) -> tuple[list[Row],
                                                                      Sequence[Action], int]:

@@ -145,7 +145,20 @@ def decimals(columns: Iterable[Col], is_decimal: Callable[[Col], bool] | None = 
 # --- converting rows ------------------------------------------------------------------------
 
 Deep = dict[str, Any]  # nested undeclared members: path -> value, for `extra`
-Conv = Callable[[Any, str, Deep], Any]
+# Where a value sits: a str, or (parent path, suffix) with an int suffix for a list index.
+# Formatted only when a member is reported, so typing a clean book builds no path strings.
+Path = Any
+Conv = Callable[[Any, Path, Deep], Any]
+
+
+def path_text(p: Path) -> str:
+    """``("legs", 1), ".note"`` -> ``legs[1].note``."""
+    parts: list[str] = []
+    while type(p) is tuple:
+        parent, suffix = p
+        parts.append(f"[{suffix}]" if type(suffix) is int else suffix)
+        p = parent
+    return p + "".join(reversed(parts))
 
 
 def to_float(v: Any) -> Any:
@@ -186,13 +199,17 @@ def _scalar(t: pa.DataType) -> Callable[[Any], Any] | None:
     return None
 
 
+def _texts(x: Any, is_map: bool) -> Any:
+    return {k: text_of(y) for k, y in x.items()} if is_map and type(x) is dict else text_of(x)
+
+
 def converter(t: pa.DataType) -> Conv | None:
     """A function fixing one value of Arrow type ``t`` (built with :func:`with_text`): texts
     filled, decimals read, undeclared struct members reported into ``deep`` under their
     path. None when nothing can need fixing."""
     scalar = _scalar(t)
     if scalar is not None:
-        def one(v: Any, path: str, deep: Deep) -> Any:
+        def one(v: Any, path: Path, deep: Deep) -> Any:
             return scalar(v)
         return one
     if pa.types.is_struct(t):
@@ -202,19 +219,18 @@ def converter(t: pa.DataType) -> Conv | None:
         if ic is None:
             return None
 
-        def items(v: Any, path: str, deep: Deep) -> Any:
+        def items(v: Any, path: Path, deep: Deep) -> Any:
             if type(v) is list:
-                return [None if x is None else ic(x, f"{path}[{i}]", deep)
-                        for i, x in enumerate(v)]
+                return [None if x is None else ic(x, (path, i), deep) for i, x in enumerate(v)]
             return v
         return items
     if pa.types.is_map(t):
         kc = _scalar(t.key_type) or (lambda x: x)
         vc = converter(t.item_type)
 
-        def mapping(v: Any, path: str, deep: Deep) -> Any:
+        def mapping(v: Any, path: Path, deep: Deep) -> Any:
             if type(v) is dict:
-                return {kc(k): (None if x is None or vc is None else vc(x, f"{path}[{k}]", deep))
+                return {kc(k): (None if x is None or vc is None else vc(x, (path, f"[{k}]"), deep))
                         for k, x in v.items()}
             return v
         return mapping
@@ -223,28 +239,33 @@ def converter(t: pa.DataType) -> Conv | None:
 
 def _struct(t: pa.StructType) -> Conv:
     names = frozenset(f.name for f in t)
-    plan: list[tuple[str, Conv | None, str | None, bool]] = []
+    # (member, scalar converter, nested converter, text member, is a map, ".member")
+    plan: list[tuple[str, Callable[[Any], Any] | None, Conv | None, str | None, bool, str]] = []
     for f in t:
         if f.name.endswith(TEXT) and f.name[:-len(TEXT)] in names:
             continue  # filled from its decimal
         text = f.name + TEXT if f.name + TEXT in names else None
-        plan.append((f.name, converter(f.type), text, _is_float_map(f.type)))
+        scalar = _scalar(f.type)
+        plan.append((f.name, scalar, None if scalar else converter(f.type), text,
+                     _is_float_map(f.type), "." + f.name))
 
-    def struct(v: Any, path: str, deep: Deep) -> Any:
+    def struct(v: Any, path: Path, deep: Deep) -> Any:
         if type(v) is not dict:
             return v
         if not v.keys() <= names:
+            where = path_text(path)
             for k in v.keys() - names:
-                deep[f"{path}.{k}"] = v[k]
-        for name, conv, text, is_map in plan:
+                deep[f"{where}.{k}"] = v[k]
+        for name, scalar, conv, text, is_map, dot in plan:
             x = v.get(name)
             if x is None:
                 continue
             if text is not None:
-                v[text] = ({k: text_of(y) for k, y in x.items()} if is_map and type(x) is dict
-                           else text_of(x))
-            if conv is not None:
-                v[name] = conv(x, f"{path}.{name}", deep)
+                v[text] = _texts(x, is_map)
+            if scalar is not None:
+                v[name] = scalar(x)
+            elif conv is not None:
+                v[name] = conv(x, (path, dot), deep)
         return v
     return struct
 
@@ -272,8 +293,7 @@ def shaper(table: Table) -> Callable[[dict[str, Any]], dict[str, Any]]:
             if v is None:
                 continue
             if text is not None:
-                row[text] = ({k: text_of(y) for k, y in v.items()} if is_map and type(v) is dict
-                             else text_of(v))
+                row[text] = _texts(v, is_map)
             row[key] = conv(v, key, deep)
         if row.keys() <= wire and not deep:
             return row
@@ -285,38 +305,51 @@ def shaper(table: Table) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return fix
 
 
-Walk = Callable[[Any, str, Deep], None]
+Walk = Callable[[Any, Path, Deep], None]
 
 
 def _walker(t: pa.DataType) -> Walk | None:
     """Reports members of the structs inside ``t`` that the struct type does not declare."""
     if pa.types.is_struct(t):
         names = frozenset(f.name for f in t)
-        subs = [(f.name, w) for f in t if (w := _walker(f.type)) is not None]
+        subs = [(f.name, "." + f.name, w) for f in t if (w := _walker(f.type)) is not None]
 
-        def struct(v: Any, path: str, deep: Deep) -> None:
+        def struct(v: Any, path: Path, deep: Deep) -> None:
             if type(v) is not dict:
                 return
             if not v.keys() <= names:
+                where = path_text(path)
                 for k in v.keys() - names:
-                    deep[f"{path}.{k}"] = v[k]
-            for name, w in subs:
+                    deep[f"{where}.{k}"] = v[k]
+            for name, dot, w in subs:
                 x = v.get(name)
                 if x is not None:
-                    w(x, f"{path}.{name}", deep)
+                    w(x, (path, dot), deep)
         return struct
     if pa.types.is_list(t) or pa.types.is_map(t):
-        w = _walker(t.value_type if pa.types.is_list(t) else t.item_type)
+        inner = t.value_type if pa.types.is_list(t) else t.item_type
+        w = _walker(inner)
         if w is None:
             return None
+        if pa.types.is_list(t) and pa.types.is_struct(inner) and not any(
+                _walker(f.type) for f in inner):
+            flat = frozenset(f.name for f in inner)
 
-        def items(v: Any, path: str, deep: Deep) -> None:
+            def levels(v: Any, path: Path, deep: Deep) -> None:
+                # Flat structs (book levels): one key-set test per item, nothing else.
+                if type(v) is list:
+                    for i, x in enumerate(v):
+                        if type(x) is dict and not x.keys() <= flat:
+                            w(x, (path, i), deep)
+            return levels
+
+        def items(v: Any, path: Path, deep: Deep) -> None:
             if type(v) is list:
                 for i, x in enumerate(v):
-                    w(x, f"{path}[{i}]", deep)
+                    w(x, (path, i), deep)
             elif type(v) is dict:
                 for k, x in v.items():
-                    w(x, f"{path}[{k}]", deep)
+                    w(x, (path, f"[{k}]"), deep)
         return items
     return None
 

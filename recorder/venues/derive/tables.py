@@ -68,6 +68,9 @@ RECEIPT = ("run_id", "conn_id", "recv_seq")
 
 def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...],
        event_time: str | None = None, unit: str = "ms", version: int = 1) -> Table:
+    # unit: ms, as the reference pages give Derive's times ("Creation timestamp in ms since
+    # Unix epoch", https://docs.derive.xyz/reference/private-send_quote, seed 001; the channel
+    # payloads alike, shared/venues/001-derive.md "timestamps are ms integers unless stated").
     declared = cols(*columns)
     # Every float column the venue sends is a decimal: it gets its exact text. A table that
     # gained texts is version 2 (issue 11).

@@ -54,6 +54,9 @@ STRIKE = ("strike", S, "strike, 1e18-scaled integer, exact string")
 STRIKE_F = ("strike_f", F, "strike / 1e18 as a float", "_strike_f")
 EXPIRY = ("expiry_s", INT, "expiry, unix seconds", "expiry")
 IS_CALL = ("is_call", B, "call (true) or put", "isCall")
+# Units fixed by the docs' own examples (https://docs.diffusal.xyz/docs/api/websocket,
+# "Channel Payloads"): @trade/@index `timestamp` and @ticker `lastTradeAt` are seconds
+# (1711612800), @depth `timestamp` is ms (1711612800000).
 TS_S = ("timestamp_s", INT, "venue time, epoch seconds (raw; the docs' unit here)", "timestamp")
 SNAP = ("is_snapshot", B, "row came from the channel's initial snapshot", "_snapshot")
 

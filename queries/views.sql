@@ -82,9 +82,9 @@ CREATE OR REPLACE VIEW derive_trades_by_currency_dedup AS SELECT * FROM derive_t
 CREATE OR REPLACE VIEW derive_trades_settled AS SELECT * FROM read_parquet('${lake}/derive_trades_settled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW derive_trades_settled_dedup AS SELECT * FROM derive_trades_settled QUALIFY row_number() OVER (PARTITION BY trade_id, coalesce(tx_status, batch_status) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
--- diffusal_account_rfq: Private 'rfq': this account's RFQs; each new requestId gets quotes hydrated over REST, rfq.quotes.<id> on /ws/private and its own /ws/rfq/quotes socket.
+-- diffusal_account_rfq: Private 'rfq': this account's RFQs; each new requestId gets quotes hydrated over REST, rfq.quotes.<id> on /ws/private and its own /ws/rfq/quotes socket. The channel carries several kinds of event: `type` tells them apart.
 CREATE OR REPLACE VIEW diffusal_account_rfq AS SELECT * FROM read_parquet('${lake}/diffusal_account_rfq/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_account_rfq_dedup AS SELECT * FROM diffusal_account_rfq QUALIFY row_number() OVER (PARTITION BY request_id, status, updated_at_ms ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_account_rfq_dedup AS SELECT * FROM diffusal_account_rfq QUALIFY row_number() OVER (PARTITION BY request_id, type, status, updated_at ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_auth: Private AUTH accepted: either the seed's {status: 'authenticated'} frame or the reference's {result: AuthSuccessResult, id} (its fields were not retrievable; kept as JSON).
 CREATE OR REPLACE VIEW diffusal_auth AS SELECT * FROM read_parquet('${lake}/diffusal_auth/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -92,7 +92,7 @@ CREATE OR REPLACE VIEW diffusal_auth_dedup AS SELECT * FROM diffusal_auth QUALIF
 
 -- diffusal_collateral: Private 'collateral': balances per asset.
 CREATE OR REPLACE VIEW diffusal_collateral AS SELECT * FROM read_parquet('${lake}/diffusal_collateral/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_collateral_dedup AS SELECT * FROM diffusal_collateral QUALIFY row_number() OVER (PARTITION BY asset, updated_at_ms, balance ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_collateral_dedup AS SELECT * FROM diffusal_collateral QUALIFY row_number() OVER (PARTITION BY asset, updated_at, balance ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_depth: Order book: the snapshot a subscribe sends, then diffs with only the changed levels (size 0 removes a level); REST orderbook snapshots (source = 'rest') in the same table. Instrument and grouped (<underlying>@depth) streams both land here. Rebuild a book with queries/diffusal_book_at.sql.
 CREATE OR REPLACE VIEW diffusal_depth AS SELECT * FROM read_parquet('${lake}/diffusal_depth/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -124,7 +124,7 @@ CREATE OR REPLACE VIEW diffusal_markets_dedup AS SELECT * FROM diffusal_markets 
 
 -- diffusal_order: Private 'order': open orders snapshot, then every order state change.
 CREATE OR REPLACE VIEW diffusal_order AS SELECT * FROM read_parquet('${lake}/diffusal_order/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_order_dedup AS SELECT * FROM diffusal_order QUALIFY row_number() OVER (PARTITION BY order_id, status, filled_size, updated_at_ms ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_order_dedup AS SELECT * FROM diffusal_order QUALIFY row_number() OVER (PARTITION BY order_id, status, filled_size, updated_at ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_pair: GET /api/markets/pairs, once per run (and on refresh).
 CREATE OR REPLACE VIEW diffusal_pair AS SELECT * FROM read_parquet('${lake}/diffusal_pair/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -132,11 +132,11 @@ CREATE OR REPLACE VIEW diffusal_pair_dedup AS SELECT * FROM diffusal_pair QUALIF
 
 -- diffusal_portfolio: Private 'portfolio': account-level margin summary.
 CREATE OR REPLACE VIEW diffusal_portfolio AS SELECT * FROM read_parquet('${lake}/diffusal_portfolio/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_portfolio_dedup AS SELECT * FROM diffusal_portfolio QUALIFY row_number() OVER (PARTITION BY updated_at_ms, equity, margin_used ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_portfolio_dedup AS SELECT * FROM diffusal_portfolio QUALIFY row_number() OVER (PARTITION BY updated_at, equity, margin_used ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_position: Private 'position': initial snapshot rows (is_snapshot) then updates.
 CREATE OR REPLACE VIEW diffusal_position AS SELECT * FROM read_parquet('${lake}/diffusal_position/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_position_dedup AS SELECT * FROM diffusal_position QUALIFY row_number() OVER (PARTITION BY symbol, updated_at_ms, size ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_position_dedup AS SELECT * FROM diffusal_position QUALIFY row_number() OVER (PARTITION BY symbol, updated_at, size ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_private_snapshot: One row per initial snapshot on /ws/private (a channel's, or a rfq.quotes.<id> stream's), even an empty one: the account's state at that moment is exactly the is_snapshot rows of the same receipt (same conn_id, recv_seq).
 CREATE OR REPLACE VIEW diffusal_private_snapshot AS SELECT * FROM read_parquet('${lake}/diffusal_private_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -300,15 +300,15 @@ CREATE OR REPLACE VIEW powertrade_execution_dedup AS SELECT * FROM powertrade_ex
 
 -- powertrade_feed_last_trade_price: Feeds: last traded price per entity.
 CREATE OR REPLACE VIEW powertrade_feed_last_trade_price AS SELECT * FROM read_parquet('${lake}/powertrade_feed_last_trade_price/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_feed_last_trade_price_dedup AS SELECT * FROM powertrade_feed_last_trade_price QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id, market_id, timestamp_raw, price_type ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_feed_last_trade_price_dedup AS SELECT * FROM powertrade_feed_last_trade_price QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id_text, market_id, timestamp_raw, price_type ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_feed_reference_price: Feeds: reference (index/mark) price per entity.
 CREATE OR REPLACE VIEW powertrade_feed_reference_price AS SELECT * FROM read_parquet('${lake}/powertrade_feed_reference_price/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_feed_reference_price_dedup AS SELECT * FROM powertrade_feed_reference_price QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id, market_id, timestamp_raw, price_type ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_feed_reference_price_dedup AS SELECT * FROM powertrade_feed_reference_price QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id_text, market_id, timestamp_raw, price_type ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_feed_top_of_book: Feeds: best bid and offer per entity.
 CREATE OR REPLACE VIEW powertrade_feed_top_of_book AS SELECT * FROM read_parquet('${lake}/powertrade_feed_top_of_book/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_feed_top_of_book_dedup AS SELECT * FROM powertrade_feed_top_of_book QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id, market_id, timestamp_raw ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_feed_top_of_book_dedup AS SELECT * FROM powertrade_feed_top_of_book QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id_text, market_id, timestamp_raw ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_heartbeat: Server heartbeat, every 5 s while the client sends nothing; feeds the idle watchdog.
 CREATE OR REPLACE VIEW powertrade_heartbeat AS SELECT * FROM read_parquet('${lake}/powertrade_heartbeat/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -318,21 +318,21 @@ CREATE OR REPLACE VIEW powertrade_heartbeat_dedup AS SELECT * FROM powertrade_he
 CREATE OR REPLACE VIEW powertrade_new_bulk_order_response AS SELECT * FROM read_parquet('${lake}/powertrade_new_bulk_order_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW powertrade_new_bulk_order_response_dedup AS SELECT * FROM powertrade_new_bulk_order_response QUALIFY row_number() OVER (PARTITION BY user_tag, server_utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
--- powertrade_order_accepted: Own order accepted.
+-- powertrade_order_accepted: Own order accepted; on a multi-leg entity (an RFQ or a multi-leg order) with its legs.
 CREATE OR REPLACE VIEW powertrade_order_accepted AS SELECT * FROM read_parquet('${lake}/powertrade_order_accepted/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW powertrade_order_accepted_dedup AS SELECT * FROM powertrade_order_accepted QUALIFY row_number() OVER (PARTITION BY client_order_id, order_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_order_added: An order joined a book; with market_id 'none' it is a new RFQ (multi-leg symbols are sym@ratio/...).
 CREATE OR REPLACE VIEW powertrade_order_added AS SELECT * FROM read_parquet('${lake}/powertrade_order_added/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_order_added_dedup AS SELECT * FROM powertrade_order_added QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_order_added_dedup AS SELECT * FROM powertrade_order_added QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id_text, symbol, order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_order_deleted: An order left a book; with market_id 'none' an RFQ was removed.
 CREATE OR REPLACE VIEW powertrade_order_deleted AS SELECT * FROM read_parquet('${lake}/powertrade_order_deleted/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_order_deleted_dedup AS SELECT * FROM powertrade_order_deleted QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_order_deleted_dedup AS SELECT * FROM powertrade_order_deleted QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id_text, symbol, order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_order_executed: A resting order was (partly) executed: book-level execution.
 CREATE OR REPLACE VIEW powertrade_order_executed AS SELECT * FROM read_parquet('${lake}/powertrade_order_executed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_order_executed_dedup AS SELECT * FROM powertrade_order_executed QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, order_id, utc_timestamp, quantity_text ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_order_executed_dedup AS SELECT * FROM powertrade_order_executed QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id_text, symbol, order_id, utc_timestamp, quantity_text ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_order_rejected: Own order rejected.
 CREATE OR REPLACE VIEW powertrade_order_rejected AS SELECT * FROM read_parquet('${lake}/powertrade_order_rejected/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -340,7 +340,7 @@ CREATE OR REPLACE VIEW powertrade_order_rejected_dedup AS SELECT * FROM powertra
 
 -- powertrade_order_updated: An order was amended; its id changes from old_order_id to new_order_id.
 CREATE OR REPLACE VIEW powertrade_order_updated AS SELECT * FROM read_parquet('${lake}/powertrade_order_updated/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_order_updated_dedup AS SELECT * FROM powertrade_order_updated QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, old_order_id, new_order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_order_updated_dedup AS SELECT * FROM powertrade_order_updated QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id_text, symbol, old_order_id, new_order_id, utc_timestamp ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_positions_response: Account positions (answer to positions; older name position_info).
 CREATE OR REPLACE VIEW powertrade_positions_response AS SELECT * FROM read_parquet('${lake}/powertrade_positions_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -356,11 +356,11 @@ CREATE OR REPLACE VIEW powertrade_rest_entity_summary_dedup AS SELECT * FROM pow
 
 -- powertrade_snapshot: Full book of one entity: after subscribe (market 0), and one per live RFQ (market none) after register_for_rfqs.
 CREATE OR REPLACE VIEW powertrade_snapshot AS SELECT * FROM read_parquet('${lake}/powertrade_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_snapshot_dedup AS SELECT * FROM powertrade_snapshot QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id, symbol, server_utc_timestamp, hash(buy, sell) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_snapshot_dedup AS SELECT * FROM powertrade_snapshot QUALIFY row_number() OVER (PARTITION BY market_id, tradeable_entity_id_text, symbol, server_utc_timestamp, hash(buy, sell) ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_trade: A public trade.
 CREATE OR REPLACE VIEW powertrade_trade AS SELECT * FROM read_parquet('${lake}/powertrade_trade/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_trade_dedup AS SELECT * FROM powertrade_trade QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id, trade_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_trade_dedup AS SELECT * FROM powertrade_trade QUALIFY row_number() OVER (PARTITION BY tradeable_entity_id_text, trade_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_trade_history_response: Own executions (answer to trade_history_request).
 CREATE OR REPLACE VIEW powertrade_trade_history_response AS SELECT * FROM read_parquet('${lake}/powertrade_trade_history_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -398,6 +398,10 @@ CREATE OR REPLACE VIEW totalis_mm_quote_accepted_dedup AS SELECT * FROM totalis_
 CREATE OR REPLACE VIEW totalis_pong AS SELECT * FROM read_parquet('${lake}/totalis_pong/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW totalis_pong_dedup AS SELECT * FROM totalis_pong QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
+-- totalis_position_bought_back: rfq `position:bought_back`: an early cashout closed the position (also on the MM's mm:quotes and identity-only connections: dedup on tx_signature).
+CREATE OR REPLACE VIEW totalis_position_bought_back AS SELECT * FROM read_parquet('${lake}/totalis_position_bought_back/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_position_bought_back_dedup AS SELECT * FROM totalis_position_bought_back QUALIFY row_number() OVER (PARTITION BY rfq_id, tx_signature ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
 -- totalis_position_cancelled: rfq `position:cancelled`: collateral unlocked.
 CREATE OR REPLACE VIEW totalis_position_cancelled AS SELECT * FROM read_parquet('${lake}/totalis_position_cancelled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW totalis_position_cancelled_dedup AS SELECT * FROM totalis_position_cancelled QUALIFY row_number() OVER (PARTITION BY rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
@@ -409,6 +413,10 @@ CREATE OR REPLACE VIEW totalis_position_created_dedup AS SELECT * FROM totalis_p
 -- totalis_position_error: rfq `position:error` (also copied to mm:quotes).
 CREATE OR REPLACE VIEW totalis_position_error AS SELECT * FROM read_parquet('${lake}/totalis_position_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW totalis_position_error_dedup AS SELECT * FROM totalis_position_error QUALIFY row_number() OVER (PARTITION BY rfq_id, timestamp, error ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_position_failed: rfq `position:failed`: a creation attempt failed and will be retried (event catalog, 'Executed on-chain'). Fields inferred from position:error.
+CREATE OR REPLACE VIEW totalis_position_failed AS SELECT * FROM read_parquet('${lake}/totalis_position_failed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_position_failed_dedup AS SELECT * FROM totalis_position_failed QUALIFY row_number() OVER (PARTITION BY rfq_id, timestamp, error ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_position_settled: rfq `position:settled`.
 CREATE OR REPLACE VIEW totalis_position_settled AS SELECT * FROM read_parquet('${lake}/totalis_position_settled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -466,9 +474,29 @@ CREATE OR REPLACE VIEW totalis_quote_request_expired_dedup AS SELECT * FROM tota
 CREATE OR REPLACE VIEW totalis_quote_request_updated AS SELECT * FROM read_parquet('${lake}/totalis_quote_request_updated/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW totalis_quote_request_updated_dedup AS SELECT * FROM totalis_quote_request_updated QUALIFY row_number() OVER (PARTITION BY sse_id, quote_request_id, version, request_hash ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
+-- totalis_quote_submitted: Legacy `quote:submitted` (rfqs:open): a maker quoted an open RFQ. Fields inferred from the MM quote objects.
+CREATE OR REPLACE VIEW totalis_quote_submitted AS SELECT * FROM read_parquet('${lake}/totalis_quote_submitted/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_quote_submitted_dedup AS SELECT * FROM totalis_quote_submitted QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
 -- totalis_quote_withdrawn: mm:quotes `quote:withdrawn`: withdrawn by the MM (or written back when the MM missed the deadline).
 CREATE OR REPLACE VIEW totalis_quote_withdrawn AS SELECT * FROM read_parquet('${lake}/totalis_quote_withdrawn/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW totalis_quote_withdrawn_dedup AS SELECT * FROM totalis_quote_withdrawn QUALIFY row_number() OVER (PARTITION BY quote_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_rfq_cancelled: rfq `rfq:cancelled`: the parlay was cancelled (pre- or post-commit); also on the legacy rfqs:open channel.
+CREATE OR REPLACE VIEW totalis_rfq_cancelled AS SELECT * FROM read_parquet('${lake}/totalis_rfq_cancelled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_rfq_cancelled_dedup AS SELECT * FROM totalis_rfq_cancelled QUALIFY row_number() OVER (PARTITION BY rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_rfq_created: Legacy `rfq:created` (the removed rfqs:open channel: every open RFQ, for MMs). Its field list was not published; read with the request's fields (inferred).
+CREATE OR REPLACE VIEW totalis_rfq_created AS SELECT * FROM read_parquet('${lake}/totalis_rfq_created/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_rfq_created_dedup AS SELECT * FROM totalis_rfq_created QUALIFY row_number() OVER (PARTITION BY rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_rfq_expired: rfq `rfq:expired`: the whole parlay expired; also on the legacy rfqs:open channel.
+CREATE OR REPLACE VIEW totalis_rfq_expired AS SELECT * FROM read_parquet('${lake}/totalis_rfq_expired/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_rfq_expired_dedup AS SELECT * FROM totalis_rfq_expired QUALIFY row_number() OVER (PARTITION BY rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_rfq_status: rfq `rfq:status`: the RFQ moved to accepted | confirmed | executed | cancelled (event catalog); also on the legacy rfqs:open channel.
+CREATE OR REPLACE VIEW totalis_rfq_status AS SELECT * FROM read_parquet('${lake}/totalis_rfq_status/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_rfq_status_dedup AS SELECT * FROM totalis_rfq_status QUALIFY row_number() OVER (PARTITION BY rfq_id, status ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_snapshot_begin: MM stream: start of the snapshot of active requests (on connect, and on a reconnect the server could not resume).
 CREATE OR REPLACE VIEW totalis_snapshot_begin AS SELECT * FROM read_parquet('${lake}/totalis_snapshot_begin/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -477,6 +505,14 @@ CREATE OR REPLACE VIEW totalis_snapshot_begin_dedup AS SELECT * FROM totalis_sna
 -- totalis_snapshot_complete: MM stream: end of the snapshot; live events follow.
 CREATE OR REPLACE VIEW totalis_snapshot_complete AS SELECT * FROM read_parquet('${lake}/totalis_snapshot_complete/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
 CREATE OR REPLACE VIEW totalis_snapshot_complete_dedup AS SELECT * FROM totalis_snapshot_complete QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_vault_deposited: `vault:deposited` to the account's own connections (event catalog note). Fields from the funds.deposited webhook (inferred for the WebSocket).
+CREATE OR REPLACE VIEW totalis_vault_deposited AS SELECT * FROM read_parquet('${lake}/totalis_vault_deposited/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_vault_deposited_dedup AS SELECT * FROM totalis_vault_deposited QUALIFY row_number() OVER (PARTITION BY occurred_at, amount_usdc, vault_balance ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+
+-- totalis_vault_withdrawn: `vault:withdrawn` to the account's own connections; fields from the funds.withdrawn webhook (inferred).
+CREATE OR REPLACE VIEW totalis_vault_withdrawn AS SELECT * FROM read_parquet('${lake}/totalis_vault_withdrawn/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
+CREATE OR REPLACE VIEW totalis_vault_withdrawn_dedup AS SELECT * FROM totalis_vault_withdrawn QUALIFY row_number() OVER (PARTITION BY occurred_at, amount_usdc, vault_balance ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_ws_error: WS `error` (not in the docs: the shape our simulator uses for a refused message, {type, message, code?}).
 CREATE OR REPLACE VIEW totalis_ws_error AS SELECT * FROM read_parquet('${lake}/totalis_ws_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);

@@ -67,7 +67,11 @@ class Table:
     time_column: str = "ts_recv"
     partitions: tuple[str, ...] = ("date",)
     version: int = 1
-    ignore_keys: frozenset[str] = field(default_factory=lambda: frozenset({"type"}))
+    # Wire keys dropped on purpose. None by default: a key the venue sent has a column or
+    # lands in `extra`. A table whose rows all come from one value of the frame's
+    # discriminator may name it here (the table says it); one that can hold several values
+    # must declare it as a column.
+    ignore_keys: frozenset[str] = field(default_factory=frozenset)
     # For rows the adapter hands over as raw JSON bytes: completes the wire-named Arrow table
     # the way the adapter completes a dict row (constant columns, fills). Venue code.
     finish: Callable[[pa.Table], pa.Table] | None = None

@@ -86,7 +86,8 @@ def _notification(channel: str, data: Any) -> Iterator[tuple[Table, Wire]]:
             yield T.AUCTIONS, {**e, "_channel": channel}
     elif channel == "margin.watch":
         for e in data:
-            yield T.MARGIN_WATCH, {**e, "_channel": channel}
+            yield T.MARGIN_WATCH, {**e, "_channel": channel,
+                                   "_valuation_ns": _ns(e["valuation_timestamp"])}
     elif p[-1] == "rfqs":
         for e in data:
             yield T.RFQS, {**e, "_channel": channel}
@@ -156,12 +157,29 @@ def expected_rows(frames: list[dict[str, Any]]) -> dict[str, list[Wire]]:
     return out
 
 
+def _ns(t: int) -> int:
+    """An epoch time of unknown unit as ns: seconds below 1e11, ms below 1e14, us below
+    1e17, else ns."""
+    return t * (10**9 if t < 10**11 else 10**6 if t < 10**14 else 10**3 if t < 10**17 else 1)
+
+
+def _text(v: Any) -> Any:
+    """A decimal exactly as sent: the string itself, a JSON number's own text."""
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, dict):
+        return [(k, _text(x)) for k, x in v.items()]
+    return str(v) if isinstance(v, int) else repr(v)
+
+
 def _value(v: Any, typ: pa.DataType) -> Any:
     if v is None:
         return None
     if pa.types.is_struct(typ):
-        return {typ.field(i).name: _value(v.get(typ.field(i).name), typ.field(i).type)
-                for i in range(typ.num_fields)}
+        names = {f.name for f in typ}
+        return {f.name: (_text(v.get(f.name[:-5])) if f.name.endswith("_text")
+                         and f.name[:-5] in names else _value(v.get(f.name), f.type))
+                for f in typ}
     if pa.types.is_map(typ):
         return [(k, _value(x, typ.item_type)) for k, x in v.items()]
     if pa.types.is_list(typ):
@@ -181,6 +199,9 @@ def lake_values(table: Table, wire: Wire) -> Wire:
     unknown = set(wire) - table.wire_keys
     assert not unknown, (table.name, unknown)
     row = {c.name: _value(wire.get(c.key), c.type) for c in table.columns if c.name != EXTRA}
+    for c in table.columns:  # a decimal's text beside its float: _<wire>_text
+        if c.key.startswith("_") and c.key.endswith("_text") and c.key[1:-5] in wire:
+            row[c.name] = _text(wire[c.key[1:-5]])
     row[EXTRA] = None
     return row
 

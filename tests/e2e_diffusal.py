@@ -113,6 +113,9 @@ def _cols(table: Table, payload: dict[str, Any], **derived: Any) -> Want:
     columns given explicitly."""
     want: dict[str, Any] = {}
     for col in table.columns:
+        if col.key.startswith("_") and col.key.endswith("_text"):
+            want[col.name] = _text(payload.get(col.key[1:-5]))  # the decimal as sent
+            continue
         if col.key.startswith("_") or col.name == EXTRA:
             continue
         want[col.name] = _conv(payload.get(col.key), col.type)
@@ -121,11 +124,24 @@ def _cols(table: Table, payload: dict[str, Any], **derived: Any) -> Want:
     return table.name, want
 
 
+def _text(v: Any) -> Any:
+    if v is None or isinstance(v, str):
+        return v
+    return str(v) if isinstance(v, int) else repr(v)
+
+
+def _ns(t: int) -> int:
+    """An epoch time of unknown unit as ns: seconds below 1e11, ms below 1e14, us below
+    1e17, else ns."""
+    return t * (10**9 if t < 10**11 else 10**6 if t < 10**14 else 10**3 if t < 10**17 else 1)
+
+
 def _conv(v: Any, typ: pa.DataType) -> Any:
     if v is None:
         return None
     if pa.types.is_list(typ):
-        return [{"price": float(lv["price"]), "size": float(lv["size"])} for lv in v]
+        return [{"price": float(lv["price"]), "price_text": _text(lv["price"]),
+                 "size": float(lv["size"]), "size_text": _text(lv["size"])} for lv in v]
     if pa.types.is_floating(typ):
         return float(v)
     if pa.types.is_string(typ) and not isinstance(v, str):
@@ -228,10 +244,12 @@ def _expected_private(st: str, data: dict[str, Any]) -> list[Want]:
         out = [_quote(q, st, "snapshot" if snap else "ws") for q in items]
     else:
         table = T.PRIVATE_TABLES[st]
-        out = [_cols(table, it, stream=st, is_snapshot=snap) for it in items]
+        out = [_cols(table, it, stream=st, is_snapshot=snap,
+                     event_ns=_ns(it.get("updatedAt") or it["timestamp"])) for it in items]
     if snap:
         out.append((T.PRIVATE_SNAPSHOT.name, {"stream": st, "item_count": len(items),
-                                              "timestamp_ms": data["timestamp"], EXTRA: None}))
+                                              "timestamp": data["timestamp"],
+                                              "event_ns": _ns(data["timestamp"]), EXTRA: None}))
     return out
 
 

@@ -43,13 +43,16 @@ def check_value(kind: str | Nested, sent: Any, got: Any, where: str) -> None:
             want = orjson.loads(g_item["extra"]) if g_item.get("extra") else {}
             assert want == unknown, f"{where}[{i}].extra: {want} vs {unknown}"
         return
-    sent = _num(sent) if kind in ("i", "us", "f", "x") else sent
+    sent = _num(sent) if kind in ("i", "us", "f", "x", "e") else sent
     if sent is None:
         assert got is None, f"{where}: {got!r} for a null"
     elif kind == "s":
         assert got == str(sent), f"{where}: {got!r} != {sent!r}"
     elif kind in ("i", "us"):
         assert micros(got) == int(sent) and type(micros(got)) is int, f"{where}: {got!r}"
+    elif kind == "e":  # an entity id: the int of one entity; a multi-leg id only as text
+        one = str(sent).lstrip("-").isdigit()
+        assert got == (int(sent) if one else None), f"{where}: {got!r}"
     elif kind in ("f", "x"):
         assert isinstance(got, float) and got == float(sent), f"{where}: {got!r} != {sent!r}"
     elif kind == "b":
@@ -68,7 +71,7 @@ def check_fields(fields: tuple[Fld, ...], body: dict[str, Any], row: dict[str, A
             assert row.get(name) is None, f"{where}.{name}: {row.get(name)!r} for absent"
             continue
         check_value(f.kind, body[f.wire], row[name], f"{where}.{name}")
-        if f.kind == "x":
+        if f.kind in ("x", "e"):  # the value exactly as sent, beside its typed column
             text = f"{f.wire}_text" if nested else f"{name}_text"
             assert row[text] == str(body[f.wire]), f"{where}.{text}: {row[text]!r}"
 

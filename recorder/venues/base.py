@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from recorder.schema import EXTRA, SESSION_EVENTS, UNHANDLED, Table
+from recorder.venues.exact import dumps, undeclared
 
 Row = tuple[Table, dict[str, Any]]
 
@@ -197,10 +198,15 @@ def loads(data: bytes) -> Any:
 
 
 def with_extra(table: Table, msg: dict[str, Any]) -> dict[str, Any]:
-    """Keep fields the table does not declare, as JSON in the ``extra`` column."""
+    """Keep fields the table does not declare, as JSON in the ``extra`` column: top-level
+    keys by name, members of nested structs by path (``legs[1].note``), which Arrow would
+    otherwise drop silently. Integers beyond 64 bits stay exact."""
     unknown = msg.keys() - table.wire_keys
-    if unknown:
-        msg[EXTRA] = orjson.dumps({k: msg[k] for k in sorted(unknown)}).decode()
+    deep = undeclared(table, msg)
+    if unknown or deep:
+        extra = {k: msg[k] for k in sorted(unknown)}
+        extra.update(deep)
+        msg[EXTRA] = dumps(extra)
     return msg
 
 

@@ -47,12 +47,11 @@ from recorder.venues.base import (
     Send,
     session,
     unhandled,
-    with_extra,
 )
 from recorder.venues.base import JSONError as _JSONError
 from recorder.venues.base import loads as _loads
 from recorder.venues.derive import tables as T
-from recorder.venues.derive.coerce import coercer
+from recorder.venues.exact import dumps, epoch_ns, shaper
 
 CONN = "ws"
 INSTRUMENT_TYPES = ("option", "perp", "erc20")
@@ -202,7 +201,7 @@ class DeriveAdapter(BaseAdapter):
         self.key = key
         self.gen = 0
         self._n = 0
-        self._fix = {t.name: coercer(t) for t in T.TABLES}
+        self._fix = {t.name: shaper(t) for t in T.TABLES}
         self.pending: dict[str, str] = {}  # id -> request text (rate-limit resends)
         self.currencies: set[str] = set()
         self.known: dict[tuple[str, str], set[str]] = {}
@@ -214,7 +213,7 @@ class DeriveAdapter(BaseAdapter):
             "ticker_slim": self._ticker_slim, "trades": self._trades(T.TRADES),
             "trades_by_currency": self._trades(T.TRADES_BY_CURRENCY),
             "trades_settled": self._trades(T.TRADES_SETTLED), "spot_feed": self._spot_feed,
-            "auctions": self._list(T.AUCTIONS), "margin": self._list(T.MARGIN_WATCH),
+            "auctions": self._auctions, "margin": self._margin,
             "orders": self._list(T.ORDERS), "own_trades": self._own_trades,
             "balances": self._balances, "quotes": self._list(T.QUOTES),
             "best_quotes": self._best_quotes, "rfqs": self._list(T.RFQS),
@@ -344,24 +343,32 @@ class DeriveAdapter(BaseAdapter):
         return [unhandled("unknown_type", data, msg_type=_kind(msg))], NO_ACTIONS
 
     def _row(self, table: Table, row: dict[str, Any]) -> Row:
-        self._fix[table.name](row)
-        if row.keys() <= table.wire_keys:
-            return table, row
-        return table, with_extra(table, row)
+        # Types, decimal texts, and every undeclared key (at any depth) into `extra`.
+        return table, self._fix[table.name](row)
 
     # -- responses to our requests -----------------------------------------------------------
     def _response(self, msg: dict[str, Any]) -> tuple[list[Row], list[Action]]:
-        rid = str(msg["id"])
-        text = self.pending.pop(rid, None)
-        parts = rid.split(":")
+        # JSON-RPC allows a null id (the server's answer to a request it could not read the
+        # id of, https://www.jsonrpc.org/specification#response_object; v3 JsonRpcId is
+        # string | number | null): it stays null, never the text "None".
+        raw_id = msg["id"]
+        rid = None if raw_id is None else str(raw_id)
+        text = self.pending.pop(rid, None) if rid is not None else None
+        parts = rid.split(":") if rid is not None else [""]
         tag = parts[0] if parts[0] in TAG_METHOD else None
         current = len(parts) >= 3 and parts[1] == str(self.gen)
         rpc: dict[str, Any] = {"id": rid, "_method": TAG_METHOD.get(tag or "")}
+        for k in msg.keys() - {"id", "result", "error"}:
+            rpc[k] = msg[k]  # jsonrpc and anything else the envelope holds: kept in `extra`
         err = msg.get("error")
         if err is not None:
             err = err if type(err) is dict else {"message": str(err)}
             code = err.get("code")
-            rpc.update(_ok=False, _code=code, _message=err.get("message"), _data=err.get("data"))
+            data = err.get("data")
+            rpc.update(_ok=False, _code=code, _message=err.get("message"),
+                       _data=data if data is None or type(data) is str else dumps(data))
+            for k in err.keys() - {"code", "message", "data"}:
+                rpc[f"error.{k}"] = err[k]
             rows = [self._row(T.RPC, rpc)]
             acts: list[Action] = []
             if code == RATE_LIMITED:
@@ -386,11 +393,11 @@ class DeriveAdapter(BaseAdapter):
         rpc.update(_ok=True, _count=len(result) if type(result) is list else None)
         handler = self._responses.get(tag or "")
         if handler is None:
-            rpc["_result"] = orjson.dumps(result).decode()
+            rpc["_result"] = dumps(result)
             return [self._row(T.RPC, rpc)], []
         rows, acts = handler(parts, result)
         if tag not in ("cur", "ins"):
-            rpc["_result"] = orjson.dumps(result).decode()
+            rpc["_result"] = dumps(result)
         rows.insert(0, self._row(T.RPC, rpc))
         return rows, acts if current else []
 
@@ -401,7 +408,7 @@ class DeriveAdapter(BaseAdapter):
         for c in _elements(result):
             for k in ("asset_cap_and_supply_per_manager", "erc20_details"):
                 if c.get(k) is not None and type(c[k]) is not str:
-                    c[k] = orjson.dumps(c[k]).decode()
+                    c[k] = dumps(c[k])
             rows.append(self._row(T.CURRENCIES, c))
             cur = c.get("currency")
             if type(cur) is not str or cur in self.currencies or "." in cur:
@@ -511,14 +518,14 @@ class DeriveAdapter(BaseAdapter):
         return rows
 
     def _ticker(self, channel: str, parts: list[str], data: Any) -> list[Row]:
-        row = dict(data["instrument_ticker"])
+        row = {**dict(data["instrument_ticker"]), **_beside(data, "instrument_ticker")}
         row["_channel"] = channel
         row["_timestamp"] = data.get("timestamp")
         row["_interval"] = _int_or_none(parts[-1])
         return [self._row(T.TICKER, row)]
 
     def _ticker_slim(self, channel: str, parts: list[str], data: Any) -> list[Row]:
-        row = dict(data["instrument_ticker"])
+        row = {**dict(data["instrument_ticker"]), **_beside(data, "instrument_ticker")}
         row["_channel"] = channel
         row["_timestamp"] = data.get("timestamp")
         row["_instrument"] = ".".join(parts[1:-1])
@@ -548,6 +555,33 @@ class DeriveAdapter(BaseAdapter):
             return [self._row(table, {**e, "_channel": channel}) for e in _elements(data)]
         return handle
 
+    def _auctions(self, channel: str, parts: list[str], data: Any) -> list[Row]:
+        rows = []
+        for e in _elements(data):
+            row = {**e, "_channel": channel}
+            details = row.get("details")
+            if type(details) is dict and type(details.get("subaccount_balances")) is str:
+                # v3 sends the map of balances as a JSON string; both shapes read the same
+                # (an unreadable string stays as sent and fails the row into `unhandled`).
+                details = row["details"] = dict(details)
+                try:
+                    parsed = _loads(details["subaccount_balances"].encode())
+                except _JSONError:
+                    parsed = None
+                if type(parsed) is dict:
+                    details["subaccount_balances"] = parsed
+            rows.append(self._row(T.AUCTIONS, row))
+        return rows
+
+    def _margin(self, channel: str, parts: list[str], data: Any) -> list[Row]:
+        rows = []
+        for e in _elements(data):
+            # The unit of valuation_timestamp is undocumented: read per value (tables.py).
+            row = {**e, "_channel": channel,
+                   "_valuation_ns": epoch_ns(e.get("valuation_timestamp"))}
+            rows.append(self._row(T.MARGIN_WATCH, row))
+        return rows
+
     def _own_trades(self, channel: str, parts: list[str], data: Any) -> list[Row]:
         status = parts[2] if len(parts) > 2 else None
         return [self._row(T.OWN_TRADES, {**e, "_channel": channel, "_status": status})
@@ -566,20 +600,29 @@ class DeriveAdapter(BaseAdapter):
             result = e.get("result")
             if type(result) is dict:
                 for k, v in result.items():
-                    row.setdefault(k, v)
+                    if row.setdefault(k, v) != v:
+                        row[f"result.{k}"] = v  # differs from the element's own: kept too
+            elif result is not None:
+                row["result"] = result
             err = e.get("error")
             if type(err) is dict:
                 row["_error_code"] = err.get("code")
                 row["_error_message"] = err.get("message")
-                row["_error_data"] = err.get("data")
+                data = err.get("data")
+                row["_error_data"] = data if data is None or type(data) is str else dumps(data)
+                for k in err.keys() - {"code", "message", "data"}:
+                    row[f"error.{k}"] = err[k]
+            elif err is not None:
+                row["error"] = err
             row["_channel"], row["_subaccount"] = channel, sub
             rows.append(self._row(T.BEST_QUOTES, row))
         return rows
 
     def _spot_feed(self, channel: str, parts: list[str], data: Any) -> list[Row]:
         ts = data.get("timestamp")
-        return [self._row(T.SPOT_FEED, {**feed, "_channel": channel, "_timestamp": ts,
-                                        "_currency": cur})
+        beside = _beside(data, "feeds")
+        return [self._row(T.SPOT_FEED, {**feed, **beside, "_channel": channel,
+                                        "_timestamp": ts, "_currency": cur})
                 for cur, feed in (data.get("feeds") or {}).items()]
 
 
@@ -623,6 +666,12 @@ def classify(channel: str) -> tuple[str | None, list[str]]:
 
 _PRIVATE = {"orders": "orders", "trades": "own_trades", "balances": "balances",
             "quotes": "quotes", "best.quotes": "best_quotes"}
+
+
+def _beside(data: dict[str, Any], inner: str) -> dict[str, Any]:
+    """Keys of a notification's ``data`` next to its payload (``timestamp`` aside) under a
+    ``data.`` prefix: they reach the row's ``extra`` instead of vanishing."""
+    return {f"data.{k}": v for k, v in data.items() if k not in (inner, "timestamp")}
 
 
 def _elements(data: Any) -> list[Any]:

@@ -7,17 +7,20 @@ official SDK (derive-py before v3, ``derive_client/data_types/generated_models.p
 0.2.0) and the reference pages at https://docs.derive.xyz/reference/ .
 
 Conventions:
-- Money fields are decimal strings on the wire; they are float64 here (research precision;
-  the exact string stays in the journal). The adapter converts them (``coercer``).
-- Timestamps are epoch milliseconds (int64) as sent; ``ts_event`` comes from the documented
-  event time of each table.
+- Money fields are decimal strings on the wire ("a string or JSON number is accepted", v3).
+  Each is a float64 column for research plus ``<name>_text``, the value exactly as sent
+  (nested structs: a ``<member>_text`` sibling); see :mod:`recorder.venues.exact`. The
+  adapter converts them from the schema (``shaper``).
+- Timestamps are epoch milliseconds (int64) as sent ("timestamps are ms integers unless
+  stated otherwise"); ``ts_event`` comes from the documented event time of each table. The
+  exception is ``margin.watch`` ``valuation_timestamp``, whose unit is read per value.
 - Keys starting with ``_`` are set by the adapter from the channel name or the request, not by
   the venue (``_channel`` on every data row).
 - v2 and v3 share every table: v3-only fields (``batch_status``, ``op_uuid``, ``rfq_id`` on
   trades, ``signed_limit_price``, algo fields) are nullable columns, and ``nonce`` is a string
   column because v3 sends it as a string (v2 as an integer; both land exactly).
-- pyarrow drops keys it does not know inside nested structs; undeclared *top-level* keys land
-  in ``extra`` as JSON, like every venue.
+- Keys the tables do not declare land in ``extra`` as JSON, at any depth (nested ones under
+  their path, ``option_pricing.x``), like every venue.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from recorder.schema import Table, cols, extra_col, register
+from recorder.venues.exact import decimals
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "derive"
@@ -63,9 +67,17 @@ RECEIPT = ("run_id", "conn_id", "recv_seq")
 
 
 def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...],
-       event_time: str | None = None) -> Table:
-    return Table(name=f"{V}_{name}", venue=V, doc=doc, columns=(*cols(*columns), extra_col()),
-                 dedup_key=key, event_time=event_time)
+       event_time: str | None = None, unit: str = "ms", version: int = 1) -> Table:
+    # unit: ms, as the reference pages give Derive's times ("Creation timestamp in ms since
+    # Unix epoch", https://docs.derive.xyz/reference/private-send_quote, seed 001; the channel
+    # payloads alike, shared/venues/001-derive.md "timestamps are ms integers unless stated").
+    declared = cols(*columns)
+    # Every float column the venue sends is a decimal: it gets its exact text. A table that
+    # gained texts is version 2 (issue 11).
+    exact = decimals(declared)
+    return Table(name=f"{V}_{name}", venue=V, doc=doc, columns=(*exact, extra_col()),
+                 dedup_key=key, event_time=event_time, event_time_unit=unit,
+                 version=max(version, 2 if exact != declared else 1))
 
 
 ORDERBOOK = _t(
@@ -174,7 +186,9 @@ AUCTIONS = _t(
          ("estimated_percent_bid", F), ("last_seen_trade_id", INT), ("margin_type", S),
          ("min_cash_transfer", F), ("min_price_limit", F),
          ("subaccount_balances", pa.map_(S, F)), ("currency", S)]),
-      "null once ended")),
+      "null once ended. subaccount_balances: 'balance per asset name, as a decimal string' "
+      "(v3 AsyncAPI AuctionDetails); v3 may send the whole map as a JSON string, read the "
+      "same")),
     ("subaccount_id", "timestamp", "state"), "timestamp")
 
 _COLLATERAL = pa.struct([("asset_name", S), ("asset_type", S), ("amount", F),
@@ -189,9 +203,15 @@ MARGIN_WATCH = _t(
     "margin_watch", "margin.watch: margin state of accounts, one row per element.",
     (CHANNEL, ("subaccount_id", INT, ""), ("currency", S, ""), ("margin_type", S, "PM|SM|PM2"),
      ("initial_margin", F, ""), ("maintenance_margin", F, ""), ("subaccount_value", F, ""),
-     ("valuation_timestamp", INT, "epoch ms"), ("collaterals", pa.list_(_COLLATERAL), ""),
-     ("positions", pa.list_(_POSITION), "")),
-    ("subaccount_id", "valuation_timestamp"), "valuation_timestamp")
+     ("valuation_timestamp", INT, "as sent; its unit is read per value (valuation_ns)"),
+     ("valuation_ns", INT, "valuation_timestamp as ns since the epoch, the unit read from its "
+      "magnitude (s, ms, us or ns); ts_event", "_valuation_ns"),
+     ("collaterals", pa.list_(_COLLATERAL), ""), ("positions", pa.list_(_POSITION), "")),
+    # valuation_timestamp: unlike the other Derive times its unit is stated nowhere. The v3
+    # AsyncAPI (derive-py specs/subscriptions.json, MarginWatchResult) types it only as int64,
+    # and the documented frames issue 11's corpus holds carry epoch *seconds*, which read as
+    # ms land in 1970. So the unit is read per value from its magnitude (exact.epoch_ns).
+    ("subaccount_id", "valuation_timestamp"), "valuation_ns", unit="ns", version=3)
 
 # --- private channels (after public/login) ---------------------------------------------------
 

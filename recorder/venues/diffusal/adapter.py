@@ -46,11 +46,11 @@ from recorder.venues.base import (
     Stop,
     session,
     unhandled,
-    with_extra,
 )
 from recorder.venues.base import JSONError as _JSONError
 from recorder.venues.base import loads as _loads
 from recorder.venues.diffusal import tables as T
+from recorder.venues.exact import epoch_ns, shaper
 
 PUBLIC = "public"
 PRIVATE = "private"
@@ -164,16 +164,14 @@ def _bases(url: str, rest_url: str | None) -> tuple[str, str]:
     return ws, urlunsplit((scheme, parts.netloc, path.rstrip("/"), "", ""))
 
 
-def _num(obj: dict[str, Any], keys: Sequence[str]) -> None:
-    """Decimal strings -> floats, in place. Unparsable values stay as they are, so the lake
-    writer quarantines the row as bad_value (with its raw text) instead of guessing."""
-    for k in keys:
-        v = obj.get(k)
-        if type(v) is str:
-            try:
-                obj[k] = float(v)
-            except ValueError:
-                pass
+_SHAPE = {t.name: shaper(t) for t in T.TABLES}
+
+
+def _row(table: Table, row: dict[str, Any]) -> Row:
+    """The row typed by its table's columns: decimal strings read as floats with their exact
+    text beside them (unparsable values stay as sent, so the lake writer quarantines the row
+    as bad_value instead of guessing), every undeclared key, at any depth, in ``extra``."""
+    return table, _SHAPE[table.name](row)
 
 
 def _wad(v: Any) -> tuple[str | None, float | None]:
@@ -193,10 +191,18 @@ def _wad(v: Any) -> tuple[str | None, float | None]:
 
 
 def _event_ms(v: Any) -> int | None:
-    """RFQ timestamps are typed only as ``number``: read values below 1e11 as seconds."""
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        return None
-    return int(v * 1000) if v < 1e11 else int(v)
+    """RFQ timestamps are typed only as ``number``: the unit is read from the magnitude."""
+    ns = epoch_ns(v) if isinstance(v, int | float) else None
+    return None if ns is None else ns // 1_000_000
+
+
+def _event_ns(row: dict[str, Any]) -> int | None:
+    """A private row's venue time (updatedAt, else timestamp) in ns. No example fixes the
+    unit of the private channels (https://docs.diffusal.xyz/docs/api/private-websocket was
+    not retrievable; the public examples mix s and ms), so it is read from the magnitude: a
+    fill's timestamp in seconds is not read as ms into 1970."""
+    v = row.get("updatedAt")
+    return epoch_ns(row.get("timestamp") if v is None else v)
 
 
 def _human_strike(strike: int) -> str:
@@ -204,6 +210,26 @@ def _human_strike(strike: int) -> str:
     d = Decimal(strike) / WAD
     text = format(d.normalize(), "f")
     return text
+
+
+# The list a REST body wraps its items in, per request kind (first one present wins).
+_REST_LISTS = {"pairs": ("pairs", "data", "items"),
+               "markets": ("markets", "contracts", "data", "items"),
+               "contracts": ("markets", "contracts", "data", "items"),
+               "active-auctions": ("auctions", "data", "items"),
+               "quotes": ("quotes", "data", "items"), "orderbook": ("data",)}
+
+
+def _wrapper(kind: str, payload: Any) -> dict[str, Any]:
+    """Keys of a REST body beside the items it wraps (pagination, metadata), under a
+    ``body.`` prefix for the response row's ``extra``: the items have rows of their own."""
+    if not isinstance(payload, dict):
+        return {}
+    inner = next((n for n in _REST_LISTS.get(kind, ()) if n in payload
+                  and isinstance(payload[n], list | dict)), None)
+    if inner is None:
+        return {}
+    return {f"body.{k}": v for k, v in payload.items() if k != inner}
 
 
 def _items(data: Any, *names: str) -> list[Any] | None:
@@ -486,19 +512,13 @@ class DiffusalAdapter(BaseAdapter):
         return [unhandled("unknown_type", raw, msg_type=stream)], NO_ACTIONS
 
     # -- market data ---------------------------------------------------------------------------
-    @staticmethod
-    def _levels(levels: Any) -> list[dict[str, float]]:
-        return [{"price": float(lv["price"]), "size": float(lv["size"])} for lv in levels or ()]
-
     def _depth(self, data: dict[str, Any], stream: str | None, source: str) -> Result:
         row = dict(data)
         if source == "rest":
             row.setdefault("type", "snapshot")
-        row["bids"] = self._levels(data.get("bids"))
-        row["asks"] = self._levels(data.get("asks"))
         row["_stream"] = stream
         row["_source"] = source
-        rows: list[Row] = [(T.DEPTH, with_extra(T.DEPTH, row))]
+        rows: list[Row] = [_row(T.DEPTH, row)]
         sym, seq, kind = data.get("symbol"), data.get("sequence"), row.get("type")
         if type(sym) is not str or isinstance(seq, bool) or not isinstance(seq, int):
             return rows, NO_ACTIONS
@@ -561,26 +581,22 @@ class DiffusalAdapter(BaseAdapter):
 
     def _trade(self, data: dict[str, Any], stream: str | None, source: str = "ws") -> Result:
         row = dict(data)
-        _num(row, ("price", "size"))
         row["_stream"] = stream
         row["_source"] = source
-        return [(T.TRADE, with_extra(T.TRADE, row))], NO_ACTIONS
+        return [_row(T.TRADE, row)], NO_ACTIONS
 
     def _ticker(self, data: dict[str, Any], stream: str | None, source: str = "ws") -> Result:
         row = dict(data)
-        _num(row, ("indexPrice", "bestBid", "bestAsk", "bestBidSize", "bestAskSize",
-                   "openInterest"))
         row["_stream"] = stream
         row["_source"] = source
-        return [(T.TICKER, with_extra(T.TICKER, row))], NO_ACTIONS
+        return [_row(T.TICKER, row)], NO_ACTIONS
 
     def _index(self, data: dict[str, Any], stream: str) -> Result:
         row = dict(data)
-        _num(row, ("spotPrice", "volatility"))
         row["_stream"] = stream
         # The payload names no pair; the stream key does (eth-usdt@index).
         row["_pair"] = stream.rpartition("@")[0]
-        return [(T.INDEX, with_extra(T.INDEX, row))], NO_ACTIONS
+        return [_row(T.INDEX, row)], NO_ACTIONS
 
     def _markets(self, stream: str, data: dict[str, Any]) -> Result:
         row = dict(data)
@@ -591,7 +607,7 @@ class DiffusalAdapter(BaseAdapter):
             row["settlementPrice"], row["_settlement_price_f"] = _wad(sp)
         sym = self._series_symbol(data)
         row["_symbol"] = sym
-        rows: list[Row] = [(T.MARKETS, with_extra(T.MARKETS, row))]
+        rows: list[Row] = [_row(T.MARKETS, row)]
         actions: list[Action] = []
         kind = data.get("type")
         if kind == "series_created":
@@ -638,7 +654,7 @@ class DiffusalAdapter(BaseAdapter):
         row["result"] = orjson.dumps(msg.get("result")).decode()
         row["_method"] = method
         row["_params"] = None if req is None or req[2] is None else orjson.dumps(req[2]).decode()
-        rows: list[Row] = [(T.REPLY, with_extra(T.REPLY, row))]
+        rows: list[Row] = [_row(T.REPLY, row)]
         actions: list[Action] = []
         params = req[2] if req and isinstance(req[2], list) else []
         if method == "SUBSCRIBE":
@@ -678,7 +694,7 @@ class DiffusalAdapter(BaseAdapter):
         row["_result"] = None if res is None else orjson.dumps(res).decode()
         row["_shape"] = shape
         row.pop("result", None)
-        rows: list[Row] = [(T.AUTH, with_extra(T.AUTH, row)),
+        rows: list[Row] = [_row(T.AUTH, row),
                            session("auth_ok", reason=f"AUTH accepted ({shape} reply)")]
         actions: list[Action] = [self._request(conn, "SUBSCRIBE", self._private_channels()),
                                  self._arm_keepalive(conn)]
@@ -702,7 +718,7 @@ class DiffusalAdapter(BaseAdapter):
         row.update(_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
                    _msg=None if text is None else str(text), _method=method,
                    _params=None if params is None else orjson.dumps(params).decode())
-        rows: list[Row] = [(T.ERROR, with_extra(T.ERROR, row))]
+        rows: list[Row] = [_row(T.ERROR, row)]
         actions: list[Action] = []
         chans = [str(c) for c in params] if isinstance(params, list) else []
         scode = None if code is None else str(code)
@@ -787,12 +803,14 @@ class DiffusalAdapter(BaseAdapter):
             return [self._rest_row(tag, status, None, err),
                     unhandled("unexpected_shape", body, msg_type=f"rest:{kind}", error=err)], \
                 NO_ACTIONS
-        return [self._rest_row(tag, status, count, None), *rows], actions
+        return [self._rest_row(tag, status, count, None, _wrapper(kind, payload)), *rows], \
+            actions
 
     @staticmethod
-    def _rest_row(tag: str, status: int, count: int | None, error: str | None) -> Row:
-        return T.REST_RESPONSE, {"_tag": tag, "_status": status, "_count": count,
-                                 "_error": error}
+    def _rest_row(tag: str, status: int, count: int | None, error: str | None,
+                  beside: dict[str, Any] | None = None) -> Row:
+        return _row(T.REST_RESPONSE, {"_tag": tag, "_status": status, "_count": count,
+                                      "_error": error, **(beside or {})})
 
     def _rest_body(self, kind: str, arg: str, payload: Any) -> tuple[list[Row],
                                                                      Sequence[Action], int]:
@@ -854,7 +872,7 @@ class DiffusalAdapter(BaseAdapter):
         rows: list[Row] = []
         want: list[str] = []
         for p in items:
-            rows.append((T.PAIR_T, with_extra(T.PAIR_T, dict(p))))
+            rows.append(_row(T.PAIR_T, dict(p)))
             pid = p.get("pairId")
             if isinstance(pid, str):
                 self.pairs[pid] = p
@@ -875,7 +893,7 @@ class DiffusalAdapter(BaseAdapter):
             row = dict(m)
             row["_endpoint"] = endpoint
             row["strike"], row["_strike_f"] = _wad(m.get("strike"))
-            rows.append((T.INSTRUMENT, with_extra(T.INSTRUMENT, row)))
+            rows.append(_row(T.INSTRUMENT, row))
             sym = m.get("symbol")
             if not isinstance(sym, str) or m.get("status") in ("settled", "expired"):
                 continue
@@ -894,7 +912,7 @@ class DiffusalAdapter(BaseAdapter):
 
     def _rfq_simple(self, table: Table) -> Callable[[str, dict[str, Any], str | None], Result]:
         def handle(conn: str, msg: dict[str, Any], stream: str | None) -> Result:
-            return [(table, with_extra(table, self._stamp(dict(msg))))], NO_ACTIONS
+            return [_row(table, self._stamp(dict(msg)))], NO_ACTIONS
         return handle
 
     def _auth_success(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
@@ -906,10 +924,9 @@ class DiffusalAdapter(BaseAdapter):
                      source: str | None = None) -> Result:
         row = self._stamp(dict(msg))
         row["strike"], row["_strike_f"] = _wad(msg.get("strike"))
-        _num(row, ("size",))
         row["_stream"] = stream
         row["_source"] = source or ("mm" if conn == RFQ_MM else "ws")
-        return [(T.RFQ_AUCTION, with_extra(T.RFQ_AUCTION, row))], NO_ACTIONS
+        return [_row(T.RFQ_AUCTION, row)], NO_ACTIONS
 
     def _rfq_resolved(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
         row = self._stamp(dict(msg))
@@ -920,7 +937,7 @@ class DiffusalAdapter(BaseAdapter):
         if conn.startswith(RFQ_QUOTES):
             # A per-request stream has nothing more to say once its auction resolved.
             actions.append(Stop(conn, "auction resolved"))
-        return [(T.RFQ_RESOLUTION, with_extra(T.RFQ_RESOLUTION, row))], actions
+        return [_row(T.RFQ_RESOLUTION, row)], actions
 
     def _rfq_snapshot(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
         items = _items(msg, "auctions", "data", "items") or []
@@ -930,7 +947,7 @@ class DiffusalAdapter(BaseAdapter):
         row = self._stamp({k: v for k, v in msg.items() if k not in ("auctions", "data",
                                                                      "items")})
         row["_count"] = len(items)
-        rows.append((T.RFQ_SNAPSHOT, with_extra(T.RFQ_SNAPSHOT, row)))
+        rows.append(_row(T.RFQ_SNAPSHOT, row))
         return rows, NO_ACTIONS
 
     def _quote_row(self, msg: dict[str, Any], stream: str | None, source: str) -> list[Row]:
@@ -942,7 +959,7 @@ class DiffusalAdapter(BaseAdapter):
             row["nonce"] = str(n)
         row["_stream"] = stream
         row["_source"] = source
-        return [(T.RFQ_QUOTE, with_extra(T.RFQ_QUOTE, row))]
+        return [_row(T.RFQ_QUOTE, row)]
 
     def _rfq_quote(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
         q = msg.get("quote")
@@ -955,44 +972,34 @@ class DiffusalAdapter(BaseAdapter):
         n = msg.get("nonce")
         if n is not None and type(n) is not str:
             row["nonce"] = str(n)
-        return [(T.RFQ_QUOTE_REJECTED, with_extra(T.RFQ_QUOTE_REJECTED, row))], NO_ACTIONS
+        return [_row(T.RFQ_QUOTE_REJECTED, row)], NO_ACTIONS
 
     def _rfq_filled(self, conn: str, msg: dict[str, Any], stream: str | None) -> Result:
         row = self._stamp(dict(msg))
         row["price"], row["_price_f"] = _wad(msg.get("price"))
         row["size"], row["_size_f"] = _wad(msg.get("size"))
-        return [(T.RFQ_TRADE_FILLED, with_extra(T.RFQ_TRADE_FILLED, row))], NO_ACTIONS
+        return [_row(T.RFQ_TRADE_FILLED, row)], NO_ACTIONS
 
     # -- /ws/private ---------------------------------------------------------------------------
-    _PRIVATE_NUMS: dict[str, tuple[str, ...]] = {
-        "position": ("size", "entryPrice", "realizedPnl", "unrealizedPnl"),
-        "order": ("price", "size", "filledSize"),
-        "fill": ("price", "size", "fee"),
-        "collateral": ("balance", "available", "locked"),
-        "rfq": ("size",),
-        "liquidation": ("size", "price", "penalty"),
-        "portfolio": ("equity", "marginUsed", "availableMargin", "unrealizedPnl"),
-    }
-
     def _private(self, channel: str, data: Any) -> Result:
         """After SUBSCRIBE the server sends a snapshot per channel, then updates. The
         payload schemas were not retrievable; read here: a snapshot is ``{"type":
-        "snapshot", "items": [...]}`` (or a bare list), an update one object (inferred)."""
+        "snapshot", "items": [...]}`` (or a bare list), an update one object (inferred).
+        An item's ``type`` is kept: the rfq channel carries several kinds of event."""
         table = T.PRIVATE_TABLES[channel]
-        nums = self._PRIVATE_NUMS[channel]
         snapshot = isinstance(data, list) or (isinstance(data, dict)
                                               and data.get("type") == "snapshot")
         items = _items(data, "items", "data", channel + "s") if snapshot else [data]
         if items is None:
-            items = [{k: v for k, v in data.items() if k != "type"}]
+            items = [data]
         rows: list[Row] = []
         actions: list[Action] = []
         for it in items:
             row = dict(it)
-            _num(row, nums)
             row["_stream"] = channel
             row["_snapshot"] = snapshot
-            rows.append((table, with_extra(table, row)))
+            row["_event_ns"] = _event_ns(row)
+            rows.append(_row(table, row))
             if channel == "rfq":
                 actions += self._account_rfq(row)
         if snapshot:
@@ -1005,7 +1012,8 @@ class DiffusalAdapter(BaseAdapter):
         if isinstance(data, dict):
             row.update({k: v for k, v in data.items()
                         if k not in ("items", "data", "quotes", channel + "s")})
-        return T.PRIVATE_SNAPSHOT, with_extra(T.PRIVATE_SNAPSHOT, row)
+        row["_event_ns"] = _event_ns(row)
+        return _row(T.PRIVATE_SNAPSHOT, row)
 
     def _account_rfq(self, row: dict[str, Any]) -> list[Action]:
         """One of our RFQs appeared: hydrate its quotes over REST, then follow them on

@@ -11,13 +11,20 @@ Conventions:
   ``btc-82000-c-1736409600@depth``); ``symbol`` is the payload's instrument (upper case,
   ``BTC-82000-C-1736409600``). Both are kept: they differ in case, and on the grouped streams
   (``btc@depth``) the stream does not name the instrument at all.
-- Prices and sizes arrive as decimal strings; they are stored as float64 (options premiums and
-  sizes fit easily); the exact text stays in the journal.
+- Prices and sizes arrive as decimal strings ("Numeric values follow the same precision model
+  as REST endpoints"): float64 for research plus ``<name>_text``, the string exactly as sent
+  (inside book levels ``price_text``/``size_text``); see :mod:`recorder.venues.exact`.
 - 1e18-scaled integers (strikes, WAD prices in signed RFQ quotes) keep their exact string, with
   a ``*_f`` float beside it already divided by 1e18.
-- Timestamps keep their raw value and unit in the column name (``timestamp_ms``,
-  ``timestamp_s``): the docs' examples mix units per channel (depth in ms; trade, ticker,
-  index and markets in s), and ``ts_event`` is derived per table with that table's unit.
+- Timestamps keep their raw value and, where the docs' examples fix it, the unit in the
+  column name (``timestamp_ms``, ``timestamp_s``): the examples mix units per channel (depth
+  in ms; trade, ticker, index and markets in s), and ``ts_event`` is derived per table with
+  that table's unit. Where no example fixes the unit (the RFQ sockets, the private channels)
+  the raw column says nothing of a unit and the unit is read per value from its magnitude
+  (``event_ms`` / ``event_ns``, :func:`recorder.venues.exact.epoch_ns`).
+- ``type``: kept as a column wherever a table can hold several values of it (depth, markets,
+  RFQ auctions and resolutions, quotes, every private channel); the tables fed by exactly one
+  RFQ message type drop it (``ignore_keys``), their name says it.
 - ``source`` says where a row came from: ``ws`` (a live stream), ``snapshot`` (the initial
   snapshot a stream sends after subscribe/connect), ``rest`` (REST hydration), ``mm`` (the
   market-maker socket). Rows from REST share the table of their stream counterpart.
@@ -29,6 +36,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from recorder.schema import Table, cols, extra_col, register
+from recorder.venues.exact import decimals
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "diffusal"
@@ -46,15 +54,25 @@ STRIKE = ("strike", S, "strike, 1e18-scaled integer, exact string")
 STRIKE_F = ("strike_f", F, "strike / 1e18 as a float", "_strike_f")
 EXPIRY = ("expiry_s", INT, "expiry, unix seconds", "expiry")
 IS_CALL = ("is_call", B, "call (true) or put", "isCall")
-TS_MS = ("timestamp_ms", INT, "venue time, epoch ms (raw)", "timestamp")
+# Units fixed by the docs' own examples (https://docs.diffusal.xyz/docs/api/websocket,
+# "Channel Payloads"): @trade/@index `timestamp` and @ticker `lastTradeAt` are seconds
+# (1711612800), @depth `timestamp` is ms (1711612800000).
 TS_S = ("timestamp_s", INT, "venue time, epoch seconds (raw; the docs' unit here)", "timestamp")
 SNAP = ("is_snapshot", B, "row came from the channel's initial snapshot", "_snapshot")
 
 
 def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...],
-       event_time: str | None = None, unit: str = "ms") -> Table:
-    return Table(name=f"{V}_{name}", venue=V, doc=doc, columns=(*cols(*columns), extra_col()),
-                 dedup_key=key, event_time=event_time, event_time_unit=unit)
+       event_time: str | None = None, unit: str = "ms", one_type: bool = False,
+       version: int = 1) -> Table:
+    declared = cols(*columns)
+    # Every float column the venue sends is a decimal string: it gets its exact text (the
+    # derived *_f columns, keys starting with _, do not). Such a table is version 2.
+    exact = decimals(declared)
+    return Table(name=f"{V}_{name}", venue=V, doc=doc, columns=(*exact, extra_col()),
+                 dedup_key=key, event_time=event_time, event_time_unit=unit,
+                 version=max(version, 2 if exact != declared else 1),
+                 # Fed by exactly one RFQ message type: the table name says it.
+                 ignore_keys=frozenset({"type"}) if one_type else frozenset())
 
 
 # --- /ws/public market data -------------------------------------------------------------------
@@ -161,9 +179,11 @@ REST_RESPONSE = _t(
 
 # --- RFQ --------------------------------------------------------------------------------------
 
-_RFQ_TS = ("timestamp_ms", INT, "venue time, epoch ms (raw; unit inferred: the reference "
-           "types it only as number; values below 1e11 are read as seconds)", "timestamp")
-_RFQ_EV = ("event_ms", INT, "timestamp normalised to ms", "_event_ms")
+_RFQ_TS = ("timestamp_ms", INT, "venue time as sent (unit inferred: the reference types it "
+           "only as number; event_ms reads each value's unit from its magnitude)", "timestamp")
+_RFQ_EV = ("event_ms", INT, "timestamp normalised to ms (s, ms, us or ns read by magnitude)",
+           "_event_ms")
+_TYPE = ("type", S, "the payload's type as sent (several kinds share this table)")
 
 RFQ_AUCTION = _t(
     "rfq_auction", "RFQ auction requests: rfq_request on /ws/rfq/stream, global@rfq and "
@@ -192,7 +212,8 @@ RFQ_QUOTE = _t(
     "rfq.quotes.<requestId> and GET /api/rfq/quotes/:requestId (source = 'rest'). The EIP-712 "
     "quote fields are mmm, taker, seriesId, takerIsBuying, price (WAD) plus size, nonce and "
     "expiry (those names inferred).",
-    (STREAM, ("request_id", S, "", "requestId"), ("mmm", S, "quote signer (market maker)"),
+    (STREAM, _TYPE, ("request_id", S, "", "requestId"),
+     ("mmm", S, "quote signer (market maker)"),
      ("taker", S, "taker, or the zero address for anyone"), SERIES,
      ("taker_is_buying", B, "", "takerIsBuying"),
      ("price", S, "premium per contract, WAD 1e18, exact"),
@@ -200,31 +221,32 @@ RFQ_QUOTE = _t(
      ("size_f", F, "size / 1e18", "_size_f"), ("nonce", S, "MMM on-chain nonce, exact"),
      ("expiry_s", INT, "quote expiry, unix seconds", "expiry"), ("signature", S, ""),
      _RFQ_TS, _RFQ_EV, SOURCE),
-    ("request_id", "mmm", "nonce", "signature"), event_time="event_ms")
+    ("request_id", "mmm", "nonce", "signature"), event_time="event_ms", version=2)
 
 RFQ_SNAPSHOT = _t(
     "rfq_snapshot", "The active-auction snapshot /ws/rfq/stream sends after connected; its "
     "auctions are in diffusal_rfq_auction with source = 'snapshot'. Shape inferred.",
-    (("auction_count", INT, "", "_count"), _RFQ_TS, _RFQ_EV), RECEIPT, event_time="event_ms")
+    (("auction_count", INT, "", "_count"), _RFQ_TS, _RFQ_EV), RECEIPT, event_time="event_ms",
+    one_type=True)
 
 RFQ_CONNECTED = _t(
     "rfq_connected", "'connected' greeting of /ws/rfq/stream and /ws/rfq/quotes.",
     (("request_id", S, "quotes socket: the request it follows", "requestId"), _RFQ_TS,
-     _RFQ_EV), RECEIPT, event_time="event_ms")
+     _RFQ_EV), RECEIPT, event_time="event_ms", one_type=True)
 
 RFQ_HEARTBEAT = _t(
     "rfq_heartbeat", "Application heartbeats of the three RFQ sockets (interval undocumented).",
-    (_RFQ_TS, _RFQ_EV), RECEIPT, event_time="event_ms")
+    (_RFQ_TS, _RFQ_EV), RECEIPT, event_time="event_ms", one_type=True)
 
 RFQ_AUTH_SUCCESS = _t(
     "rfq_auth_success", "/ws/rfq/mm accepted our handshake credentials.",
     (("address", S, "MMM address (inferred)"), _RFQ_TS, _RFQ_EV), RECEIPT,
-    event_time="event_ms")
+    event_time="event_ms", one_type=True)
 
 RFQ_QUOTE_REJECTED = _t(
     "rfq_quote_rejected", "/ws/rfq/mm: one of this MMM's quotes was rejected. Fields inferred.",
     (("request_id", S, "", "requestId"), ("reason", S, ""), ("nonce", S, "exact"), _RFQ_TS,
-     _RFQ_EV), ("request_id", "nonce", "reason"), event_time="event_ms")
+     _RFQ_EV), ("request_id", "nonce", "reason"), event_time="event_ms", one_type=True)
 
 RFQ_TRADE_FILLED = _t(
     "rfq_trade_filled", "/ws/rfq/mm: a quote of this MMM was filled on-chain. Fields inferred.",
@@ -232,67 +254,76 @@ RFQ_TRADE_FILLED = _t(
      ("price", S, "WAD, exact"), ("price_f", F, "price / 1e18", "_price_f"),
      ("size", S, "WAD, exact"), ("size_f", F, "size / 1e18", "_size_f"),
      ("tx_hash", S, "", "txHash"), _RFQ_TS, _RFQ_EV), ("request_id", "tx_hash"),
-    event_time="event_ms")
+    event_time="event_ms", one_type=True)
 
 # --- /ws/private account channels (payloads inferred: the schema page was not retrievable) -----
 
-_UPD = ("updated_at_ms", INT, "epoch ms", "updatedAt")
+# Every private table keeps the payload's `type` (the rfq channel carries several kinds of
+# event) and reads its time unit per value: no example fixes it for these channels (the
+# private-websocket page's schemas were not retrievable, 002-diffusal.md), and the public
+# examples mix seconds and ms, so a fill's `timestamp` sent in seconds must not become 1970.
+_UPD = ("updated_at", INT, "updatedAt as sent (unit undocumented: see event_ns)", "updatedAt")
+_CREATED = ("created_at", INT, "createdAt as sent (unit undocumented)", "createdAt")
+_TS = ("timestamp", INT, "as sent (unit undocumented: see event_ns)", "timestamp")
+_EV = ("event_ns", INT, "the row's venue time (updatedAt, else timestamp) in ns since the "
+       "epoch, the unit read from its magnitude (s, ms, us or ns); ts_event", "_event_ns")
+_PRIV = dict(event_time="event_ns", unit="ns", version=2)
 
 POSITION = _t(
     "position", "Private 'position': initial snapshot rows (is_snapshot) then updates.",
-    (STREAM, SNAP, SYMBOL, SERIES, ("size", F, "signed contracts"),
+    (STREAM, SNAP, _TYPE, SYMBOL, SERIES, ("size", F, "signed contracts"),
      ("entry_price", F, "", "entryPrice"), ("realized_pnl", F, "", "realizedPnl"),
-     ("unrealized_pnl", F, "", "unrealizedPnl"), _UPD),
-    ("symbol", "updated_at_ms", "size"), event_time="updated_at_ms")
+     ("unrealized_pnl", F, "", "unrealizedPnl"), _UPD, _EV),
+    ("symbol", "updated_at", "size"), **_PRIV)
 
 ORDER = _t(
     "order", "Private 'order': open orders snapshot, then every order state change.",
-    (STREAM, SNAP, ("order_id", S, "", "orderId"), SYMBOL, ("side", S, "buy | sell"),
+    (STREAM, SNAP, _TYPE, ("order_id", S, "", "orderId"), SYMBOL, ("side", S, "buy | sell"),
      ("price", F, ""), ("size", F, ""), ("filled_size", F, "", "filledSize"),
-     ("status", S, "open | partially_filled | filled | cancelled"),
-     ("created_at_ms", INT, "epoch ms", "createdAt"), _UPD),
-    ("order_id", "status", "filled_size", "updated_at_ms"), event_time="updated_at_ms")
+     ("status", S, "open | partially_filled | filled | cancelled"), _CREATED, _UPD, _EV),
+    ("order_id", "status", "filled_size", "updated_at"), **_PRIV)
 
 FILL = _t(
     "fill", "Private 'fill': recent fills snapshot, then each fill.",
-    (STREAM, SNAP, ("fill_id", S, "", "fillId"), ("order_id", S, "", "orderId"), SYMBOL,
+    (STREAM, SNAP, _TYPE, ("fill_id", S, "", "fillId"), ("order_id", S, "", "orderId"), SYMBOL,
      ("side", S, ""), ("price", F, ""), ("size", F, ""), ("fee", F, ""),
-     ("liquidity", S, "maker | taker"), ("tx_hash", S, "", "txHash"), TS_MS),
-    ("fill_id",), event_time="timestamp_ms")
+     ("liquidity", S, "maker | taker"), ("tx_hash", S, "", "txHash"), _TS, _EV),
+    ("fill_id",), **_PRIV)
 
 COLLATERAL = _t(
     "collateral", "Private 'collateral': balances per asset.",
-    (STREAM, SNAP, ("asset", S, ""), ("balance", F, ""), ("available", F, ""),
-     ("locked", F, ""), _UPD),
-    ("asset", "updated_at_ms", "balance"), event_time="updated_at_ms")
+    (STREAM, SNAP, _TYPE, ("asset", S, ""), ("balance", F, ""), ("available", F, ""),
+     ("locked", F, ""), _UPD, _EV),
+    ("asset", "updated_at", "balance"), **_PRIV)
 
 ACCOUNT_RFQ = _t(
     "account_rfq", "Private 'rfq': this account's RFQs; each new requestId gets quotes "
-    "hydrated over REST, rfq.quotes.<id> on /ws/private and its own /ws/rfq/quotes socket.",
-    (STREAM, SNAP, ("request_id", S, "", "requestId"), ("status", S, "open | filled | expired"),
-     SERIES, SYMBOL, ("size", F, ""), ("taker_is_buying", B, "", "takerIsBuying"),
-     ("created_at_ms", INT, "epoch ms", "createdAt"), _UPD),
-    ("request_id", "status", "updated_at_ms"), event_time="updated_at_ms")
+    "hydrated over REST, rfq.quotes.<id> on /ws/private and its own /ws/rfq/quotes socket. "
+    "The channel carries several kinds of event: `type` tells them apart.",
+    (STREAM, SNAP, _TYPE, ("request_id", S, "", "requestId"),
+     ("status", S, "open | filled | expired"), SERIES, SYMBOL, ("size", F, ""),
+     ("taker_is_buying", B, "", "takerIsBuying"), _CREATED, _UPD, _EV),
+    ("request_id", "type", "status", "updated_at"), **_PRIV)
 
 LIQUIDATION = _t(
     "liquidation", "Private 'liquidation'.",
-    (STREAM, SNAP, ("liquidation_id", S, "", "liquidationId"), SYMBOL, ("size", F, ""),
-     ("price", F, ""), ("penalty", F, ""), TS_MS),
-    ("liquidation_id",), event_time="timestamp_ms")
+    (STREAM, SNAP, _TYPE, ("liquidation_id", S, "", "liquidationId"), SYMBOL, ("size", F, ""),
+     ("price", F, ""), ("penalty", F, ""), _TS, _EV),
+    ("liquidation_id",), **_PRIV)
 
 PORTFOLIO = _t(
     "portfolio", "Private 'portfolio': account-level margin summary.",
-    (STREAM, SNAP, ("equity", F, ""), ("margin_used", F, "", "marginUsed"),
+    (STREAM, SNAP, _TYPE, ("equity", F, ""), ("margin_used", F, "", "marginUsed"),
      ("available_margin", F, "", "availableMargin"),
-     ("unrealized_pnl", F, "", "unrealizedPnl"), _UPD),
-    ("updated_at_ms", "equity", "margin_used"), event_time="updated_at_ms")
+     ("unrealized_pnl", F, "", "unrealizedPnl"), _UPD, _EV),
+    ("updated_at", "equity", "margin_used"), **_PRIV)
 
 PRIVATE_SNAPSHOT = _t(
     "private_snapshot", "One row per initial snapshot on /ws/private (a channel's, or a "
     "rfq.quotes.<id> stream's), even an empty one: the account's state at that moment is "
     "exactly the is_snapshot rows of the same receipt (same conn_id, recv_seq).",
-    (STREAM, ("item_count", INT, "rows the snapshot held", "_count"), TS_MS),
-    RECEIPT, event_time="timestamp_ms")
+    (STREAM, ("item_count", INT, "rows the snapshot held", "_count"), _TS, _EV),
+    RECEIPT, one_type=True, **_PRIV)
 
 TABLES = (DEPTH, TICKER, TRADE, INDEX, MARKETS, REPLY, ERROR, AUTH, PAIR_T, INSTRUMENT,
           REST_RESPONSE,

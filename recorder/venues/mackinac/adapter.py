@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from recorder.config import secret
 from recorder.errors import ConfigError
@@ -182,9 +183,11 @@ class MackinacAdapter(BaseAdapter):
     @staticmethod
     def _simple(table: Any) -> Callable[[dict[str, Any]], tuple[list[Row], Sequence[Action]]]:
         wire = table.wire_keys
+        # Nested levels may hold undeclared members too: only flat tables skip the check.
+        flat = not any(pa.types.is_nested(c.type) for c in table.columns)
 
         def handle(msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
-            if msg.keys() <= wire:
+            if flat and msg.keys() <= wire:
                 return [(table, msg)], NO_ACTIONS
             return [(table, with_extra(table, msg))], NO_ACTIONS
         return handle

@@ -50,8 +50,11 @@ D_STATS = [(f"d_{n.lower()}", F, doc, f"d_{n}") for n, doc in (
 
 def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...], event_time: bool = True,
        finish: Any = None) -> Table:
+    # One table per `type` (https://mackinac.io/api/messages/): the table names the value, so
+    # the discriminator is the one key a Mackinac table may drop (schema.Table.ignore_keys).
     return Table(name=f"{V}_{name}", venue=V, doc=doc, columns=(*cols(*columns), extra_col()),
-                 dedup_key=key, event_time="time_ms" if event_time else None, finish=finish)
+                 dedup_key=key, event_time="time_ms" if event_time else None, finish=finish,
+                 ignore_keys=frozenset({"type"}))
 
 
 def _finish_live_print(t: pa.Table) -> pa.Table:

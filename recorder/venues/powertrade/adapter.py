@@ -51,6 +51,7 @@ from recorder.venues.base import (
     unhandled,
     with_extra,
 )
+from recorder.venues.exact import dumps
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.tables import FIELDS, SCALED, Fld, Nested
 
@@ -198,8 +199,15 @@ def _strs(v: Any) -> Any:
     return [_str(x) for x in v] if type(v) is list else v
 
 
+def _entity(v: Any) -> Any:
+    """A tradeable entity id: the int of a single entity; None for a multi-leg one
+    (``117@1/336@-1``), which only its text column can hold."""
+    i = _int(v)
+    return i if type(i) is not str else None
+
+
 _CONV: dict[str, Callable[[Any], Any]] = {"s": _str, "i": _int, "us": _int, "f": _float,
-                                          "b": _bool, "sl": _strs}
+                                          "b": _bool, "sl": _strs, "e": _entity}
 
 
 def convert(obj: dict[str, Any], fields: Sequence[Fld], nested: bool = False) -> None:
@@ -216,11 +224,9 @@ def convert(obj: dict[str, Any], fields: Sequence[Fld], nested: bool = False) ->
                     if type(item) is dict:
                         _convert_item(item, kind)
             continue
-        if kind == "x":
+        if kind == "x" or kind == "e":
             obj[f"{w}_text" if nested else f"_{w}_text"] = _str(v)
-            obj[w] = _float(v)
-        else:
-            obj[w] = _CONV[kind](v)
+        obj[w] = _float(v) if kind == "x" else _CONV[kind](v)
 
 
 def _convert_item(item: dict[str, Any], kind: Nested) -> None:
@@ -228,7 +234,8 @@ def _convert_item(item: dict[str, Any], kind: Nested) -> None:
     unknown = sorted(k for k in item if k not in declared)
     convert(item, kind.fields, nested=True)
     if unknown:
-        item["extra"] = orjson.dumps({k: item[k] for k in unknown}).decode()
+        # Moved into the item's own `extra` member (so not reported again at the top level).
+        item["extra"] = dumps({k: item.pop(k) for k in unknown})
 
 
 def stringify(obj: Any) -> Any:
@@ -244,15 +251,47 @@ def stringify(obj: Any) -> Any:
     return obj if isinstance(obj, str) else str(obj)
 
 
-def legs(symbol: Any) -> list[dict[str, Any]] | None:
-    """``BTC-20240628-60000C@1/BTC-20240628-70000C@-1`` -> legs; None for a one-leg symbol."""
-    if type(symbol) is not str or "@" not in symbol:
+def _split(text: Any) -> list[tuple[str, str | None]]:
+    """``a@1/b@-1`` -> [(a, "1"), (b, "-1")]; [] when ``text`` names one thing."""
+    if type(text) is not str or "@" not in text:
+        return []
+    out: list[tuple[str, str | None]] = []
+    for part in text.split("/"):
+        name, at, ratio = part.rpartition("@")
+        out.append((name, ratio) if at else (part, None))
+    return out
+
+
+def legs(symbol: Any, entity: Any = None) -> list[dict[str, Any]] | None:
+    """The legs of a multi-leg entity, from its symbol
+    (``BTC-20220930-25000C@1/BTC-20220930-26000C@-1``) and its entity id (``117@1/336@-1``),
+    leg by leg; None for a single entity. The ratio comes from the symbol, else the id; both
+    strings stay whole in their own columns."""
+    by_sym, by_id = _split(symbol), _split(_str(entity))
+    if not by_sym and not by_id:
         return None
     out = []
-    for part in symbol.split("/"):
-        sym, _, ratio = part.rpartition("@")
-        r = _float(ratio)
-        out.append({"symbol": sym or part, "ratio": r if type(r) is float else None})
+    for i in range(max(len(by_sym), len(by_id))):
+        sym, sratio = by_sym[i] if i < len(by_sym) else (None, None)
+        ent, eratio = by_id[i] if i < len(by_id) else (None, None)
+        leg: dict[str, Any] = {"symbol": sym, "tradeable_entity_id": ent,
+                               "ratio": sratio if sratio is not None else eratio}
+        convert(leg, T.LEG.fields, nested=True)
+        out.append(leg)
+    return out
+
+
+def venue_legs(sent: list[Any]) -> list[dict[str, Any]]:
+    """``legs[]{ratio, symbol, tradeable_entity_id}`` as order_accepted sends them
+    (market-proxy-clients json-schema order-accepted.json), typed like parsed legs."""
+    out = []
+    for item in sent:
+        if type(item) is dict:
+            leg = dict(item)
+            _convert_item(leg, T.LEG)
+            out.append(leg)
+        else:
+            out.append({"extra": dumps(item)})
     return out
 
 
@@ -290,7 +329,8 @@ class PowerTradeAdapter(BaseAdapter):
             "order_added": self._book(T.ORDER_ADDED), "order_deleted": self._book(T.ORDER_DELETED),
             "order_updated": self._book(T.ORDER_UPDATED),
             "order_executed": self._book(T.ORDER_EXECUTED), "trade": self._book(T.TRADE),
-            "order_accepted": p(T.ORDER_ACCEPTED), "order_rejected": p(T.ORDER_REJECTED),
+            "order_accepted": self._book(T.ORDER_ACCEPTED),
+            "order_rejected": p(T.ORDER_REJECTED),
             "execution": p(T.EXECUTION_T),
             # The response keys of these are not confirmed by the docs; the request names
             # and the *_response forms are both read.
@@ -451,7 +491,11 @@ class PowerTradeAdapter(BaseAdapter):
         def handle(body: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
             body["_rfq"] = body.get("market_id") in RFQ_MARKETS
             if with_legs:
-                body["_legs"] = legs(body.get("symbol"))
+                sent = body.get("legs")
+                if type(sent) is list:  # order_accepted on a multi-leg order says them
+                    body["_legs"] = venue_legs(body.pop("legs"))
+                else:
+                    body["_legs"] = legs(body.get("symbol"), body.get("tradeable_entity_id"))
             return [self._row(table, body)], NO_ACTIONS
         return handle
 

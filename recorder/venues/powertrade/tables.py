@@ -15,6 +15,9 @@ the string to a real type before the row reaches the lake:
   ``utc_timestamp``, ``timestamp``), stored as ``timestamp[us, UTC]`` (exact);
 - ``x`` an exact decimal: a float64 column for research **and** ``<name>_text`` with the
   string exactly as sent (float64 keeps only ~15 significant digits);
+- ``e`` a tradeable entity id: int64 for a single entity, and ``<name>_text`` exactly as sent,
+  which also holds a multi-leg entity (``117@1/336@-1/1244@-1/1473@1``: entity@ratio per leg,
+  RFQ books of market ``none``/``255``); the int is null then and ``legs`` has the parts;
 - ``sl`` a list of strings; a :class:`Nested` field is a list of structs whose members are
   declared the same way (each struct also gets ``extra`` for undeclared members).
 
@@ -55,7 +58,9 @@ class Nested:
         return pa.list_(pa.struct(members))
 
 
-_ARROW = {"s": S, "i": INT, "f": F, "b": B, "us": TS_US, "x": F, "sl": pa.list_(S)}
+_ARROW = {"s": S, "i": INT, "f": F, "b": B, "us": TS_US, "x": F, "e": INT, "sl": pa.list_(S)}
+_TEXT_DOC = {"x": "exactly as sent",
+             "e": "exactly as sent; a multi-leg entity is entity@ratio/... (see legs)"}
 
 
 @dataclass(frozen=True)
@@ -72,14 +77,19 @@ class Fld:
         if isinstance(self.kind, Nested):
             return [Col(name, self.kind.arrow, self.doc, self.wire)]
         cols = [Col(name, _ARROW[self.kind], self.doc, self.wire)]
-        if self.kind == "x":
+        if self.kind in _TEXT_DOC:
             text_key = f"{self.wire}_text" if nested else f"_{self.wire}_text"
-            cols.append(Col(f"{name}_text", S, f"{self.wire} exactly as sent", text_key))
+            cols.append(Col(f"{name}_text", S, f"{self.wire} {_TEXT_DOC[self.kind]}", text_key))
         return cols
 
 
 #: table name -> its declared venue fields (the adapter converts values with these).
 FIELDS: dict[str, tuple[Fld, ...]] = {}
+
+
+def _entity(fields: Sequence[Fld]) -> bool:
+    return any(f.kind == "e" or (isinstance(f.kind, Nested) and _entity(f.kind.fields))
+               for f in fields)
 
 
 def _t(msg: str, doc: str, fields: Sequence[Fld], key: tuple[str, ...], *,
@@ -90,9 +100,10 @@ def _t(msg: str, doc: str, fields: Sequence[Fld], key: tuple[str, ...], *,
         columns += f.columns()
     columns += added
     columns.append(extra_col())
+    # Version 2: entity ids as int + exact text, legs with entities (issue 11).
+    version = 2 if _entity(fields) or any(c.name == "legs" for c in added) else 1
     t = Table(name=f"{V}_{prefix}{msg}", venue=V, doc=doc, columns=tuple(columns),
-              dedup_key=key, event_time=event_time, event_time_unit=unit,
-              ignore_keys=frozenset())  # "type" is a real field here (order type)
+              dedup_key=key, event_time=event_time, event_time_unit=unit, version=version)
     FIELDS[t.name] = tuple(fields)
     return t
 
@@ -103,7 +114,8 @@ SUT = Fld("server_utc_timestamp", "us", "server time of the message (µs since e
 UTC_TS = Fld("utc_timestamp", "us", "time of the order/book event (µs since epoch)")
 MID = Fld("market_id", "s", "'0' firm order book, 'none' (integer alias 255) indicative/RFQ "
           "book, '2' P2P book; kept as sent")
-TEID = Fld("tradeable_entity_id", "i", "the venue's numeric instrument id")
+TEID = Fld("tradeable_entity_id", "e", "the venue's numeric instrument id; null for a "
+           "multi-leg entity (RFQ), whose id is in tradeable_entity_id_text")
 SYM = Fld("symbol", "s", "BTC-USD-PERPETUAL, BTC-20220902-17000P, PTF-USD; multi-leg RFQs "
           "sym1@ratio1/sym2@ratio2/...")
 SIDE = Fld("side", "s", "buy | sell")
@@ -114,12 +126,15 @@ PRICE = Fld("price", "x", "price, decimal")
 QTY = Fld("quantity", "x", "quantity, decimal")
 REASON = Fld("reason", "s", "venue text")
 
-LEG = pa.list_(pa.struct([("symbol", S), ("ratio", F)]))
+# A leg of a multi-leg entity: from the symbol (sym@ratio/...) and the entity id
+# (id@ratio/..., market-proxy-clients protocol/server.py examples), or as order_accepted sends
+# them (json-schema order-accepted.json: legs[]{ratio, symbol, tradeable_entity_id}).
+LEG = Nested((Fld("symbol", "s"), Fld("tradeable_entity_id", "e"), Fld("ratio", "x")))
 RFQ_COLS = (
     Col("rfq", B, "market_id is 'none' (or its alias '255'): an RFQ on the indicative book",
         "_rfq"),
-    Col("legs", LEG, "multi-leg symbol split into legs (sym@ratio/...); null for one leg",
-        "_legs"),
+    Col("legs", LEG.arrow, "a multi-leg entity's legs (symbol, entity, ratio) from "
+        "sym@ratio/... and id@ratio/..., or as sent in legs[]; null for one leg", "_legs"),
 )
 REQ_COLS = (
     Col("request_type", S, "message name of the request this answers (matched by user_tag)",
@@ -132,7 +147,7 @@ LEVEL = Nested((Fld("price", "x"), Fld("quantity", "x"),
                 Fld("order_id", "s", "schema 2023 spells it 'ordered'"),
                 Fld("utc_timestamp", "us")))
 SYMBOL_RULES = Nested((
-    Fld("symbol", "s"), Fld("tradeable_entity_id", "i"), Fld("status", "s"),
+    Fld("symbol", "s"), Fld("tradeable_entity_id", "e"), Fld("status", "s"),
     Fld("base_asset", "s"), Fld("quote_asset", "s"), Fld("minimum_quantity", "x"),
     Fld("maximum_quantity", "x"), Fld("minimum_value", "x"), Fld("maximum_value", "x"),
     Fld("quantity_step", "x"), Fld("price_step", "x"), Fld("tags", "sl")))
@@ -146,7 +161,7 @@ BALANCE = Nested((
     Fld("available_balance", "x"), Fld("reserved_balance", "x"),
     Fld("withdrawable_balance", "x"), Fld("timestamp", "us")))
 EXECUTION = Nested((
-    Fld("tradeable_entity_id", "i"), Fld("trade_id", "s"), Fld("order_id", "s"),
+    Fld("tradeable_entity_id", "e"), Fld("trade_id", "s"), Fld("order_id", "s"),
     Fld("client_order_id", "s"), Fld("executed_price", "x"), Fld("executed_quantity", "x"),
     Fld("liquidity_flag", "s"), Fld("order_price", "x"), Fld("side", "s"),
     Fld("order_state", "s"), Fld("server_utc_timestamp", "us")))
@@ -178,10 +193,11 @@ SNAPSHOT = _t(
     "(market none) after register_for_rfqs.",
     (SUT, MID, TEID, SYM, Fld("buy", LEVEL, "bids, best first"),
      Fld("sell", LEVEL, "asks, best first")),
-    ("market_id", "tradeable_entity_id", "symbol", "server_utc_timestamp", "hash(buy, sell)"),
+    ("market_id", "tradeable_entity_id_text", "symbol", "server_utc_timestamp",
+     "hash(buy, sell)"),
     added=RFQ_COLS)
 
-BOOK_KEY = ("market_id", "tradeable_entity_id", "symbol", "order_id", "utc_timestamp")
+BOOK_KEY = ("market_id", "tradeable_entity_id_text", "symbol", "order_id", "utc_timestamp")
 ORDER_ADDED = _t(
     "order_added", "An order joined a book; with market_id 'none' it is a new RFQ (multi-leg "
     "symbols are sym@ratio/...).",
@@ -193,7 +209,7 @@ ORDER_UPDATED = _t(
     "order_updated", "An order was amended; its id changes from old_order_id to new_order_id.",
     (SUT, UTC_TS, MID, TEID, SYM, SIDE, OID, Fld("old_order_id", "s"),
      Fld("new_order_id", "s"), PRICE, QTY),
-    ("market_id", "tradeable_entity_id", "symbol", "old_order_id", "new_order_id",
+    ("market_id", "tradeable_entity_id_text", "symbol", "old_order_id", "new_order_id",
      "utc_timestamp"), added=RFQ_COLS)
 ORDER_EXECUTED = _t(
     "order_executed", "A resting order was (partly) executed: book-level execution.",
@@ -203,13 +219,14 @@ TRADE = _t(
     "trade", "A public trade.",
     (SUT, UTC_TS, MID, SYM, TEID, Fld("trade_id", "s", "unique within the entity"), PRICE, QTY,
      Fld("buy_display_order_id", "s"), Fld("sell_display_order_id", "s")),
-    ("tradeable_entity_id", "trade_id"), added=RFQ_COLS[:1])
+    ("tradeable_entity_id_text", "trade_id"), added=RFQ_COLS[:1])
 
 ORDER_ACCEPTED = _t(
-    "order_accepted", "Own order accepted.",
+    "order_accepted", "Own order accepted; on a multi-leg entity (an RFQ or a multi-leg "
+    "order) with its legs.",
     (SUT, UTC_TS, MID, TEID, SYM, SIDE, Fld("type", "s", "LIMIT | MARKET"), OID, COID, QTY, PRICE,
      Fld("time_in_force", "s"), REASON),
-    ("client_order_id", "order_id"), event_time="utc_timestamp")
+    ("client_order_id", "order_id"), event_time="utc_timestamp", added=RFQ_COLS)
 ORDER_REJECTED = _t(
     "order_rejected", "Own order rejected.",
     (SUT, UTC_TS, COID, SYM, PRICE, QTY, REASON), ("client_order_id", "utc_timestamp", "reason"),
@@ -292,7 +309,7 @@ def _feed(msg: str, doc: str, scaled: Sequence[tuple[Fld, Col]], more: Sequence[
               added=(*[c for _, c in scaled], *FEED_COLS_TIME, *FEED_SCALE))
 
 
-FEED_KEY = ("tradeable_entity_id", "market_id", "timestamp_raw")
+FEED_KEY = ("tradeable_entity_id_text", "market_id", "timestamp_raw")
 FEED_TOP_OF_BOOK = _feed(
     "top_of_book", "Feeds: best bid and offer per entity.",
     (_scaled("buy_price", "best bid price"), _scaled("buy_quantity", "best bid size", True),

@@ -44,6 +44,7 @@ from recorder.venues.base import (
 )
 from recorder.venues.base import JSONError as _JSONError
 from recorder.venues.base import loads as _loads
+from recorder.venues.exact import epoch_ns
 from recorder.venues.totalis import tables as T
 
 MM, WS = "mm", "ws"
@@ -55,8 +56,7 @@ MM_ID_SOURCES = ("auth", "sse", "both")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 # WS events after which an RFQ has nothing more to say on rfq:{id}. position:bought_back,
 # rfq:cancelled and rfq:expired appear in the newer event catalog
-# (https://docs.totalis.trade/guides/event-catalog) but not in the WebSocket page: they are
-# stored as unhandled (raw), yet they still end the subscription.
+# (https://docs.totalis.trade/guides/event-catalog) but not in the WebSocket page.
 RFQ_TERMINAL = frozenset({"position:settled", "position:cancelled", "position:bought_back",
                           "rfq:cancelled", "rfq:expired"})
 Handled = tuple[list[Row], Sequence[Action]]
@@ -157,13 +157,9 @@ def iso_ns(v: Any) -> Any:
             secs += sign * (hh * 3600 + mm * 60)
         ns = int((frac or "").ljust(9, "0")[:9])
         return secs * 1_000_000_000 + ns
-    if type(v) is int:
-        a = abs(v)
-        return v * (1_000_000_000 if a < 10**11 else 1_000_000 if a < 10**14
-                    else 1_000 if a < 10**17 else 1)
-    if type(v) is float:
-        a = abs(v)
-        return round(v * (1e9 if a < 1e11 else 1e6 if a < 1e14 else 1e3 if a < 1e17 else 1))
+    if type(v) is int or type(v) is float:
+        ns = epoch_ns(v)
+        return v if ns is None else ns
     return v
 
 
@@ -173,42 +169,10 @@ def _times(obj: dict[str, Any], keys: tuple[str, ...]) -> None:
             obj[k] = iso_ns(obj[k])
 
 
-def _nested_extra(msg: dict[str, Any], spec: tuple[tuple[str, frozenset[str], bool], ...]
-                  ) -> dict[str, Any]:
-    """Fields inside nested structs that the struct type does not declare (Arrow would drop
-    them silently): ``{"legs[1].note": ...}`` for the row's ``extra``."""
-    found: dict[str, Any] = {}
-    for key, known, is_list in spec:
-        v = msg.get(key)
-        items = (v if isinstance(v, list) else []) if is_list else ([v] if v else [])
-        for i, item in enumerate(items):
-            if isinstance(item, dict) and not item.keys() <= known:
-                for k in sorted(item.keys() - known):
-                    found[f"{key}[{i}].{k}" if is_list else f"{key}.{k}"] = item[k]
-    return found
-
-
-def _names(t: Any) -> frozenset[str]:
-    return frozenset(f.name for f in t)
-
-
-LEG_KEYS, INPUT_LEG_KEYS = _names(T.LEG), _names(T.INPUT_LEG)
-CASHOUT_LEG_KEYS, BEST_KEYS = _names(T.CASHOUT_LEG), _names(T.BEST_QUOTE)
-BUYBACK_KEYS, MM_QUOTE_KEYS = _names(T.BUYBACK_QUOTE), _names(T.MM_QUOTE)
-EXPOSURE_KEYS = _names(T.EXPOSURE_LEG)
-
-
-def _row(table: Table, msg: dict[str, Any],
-         nested: tuple[tuple[str, frozenset[str], bool], ...] = ()) -> Row:
-    deep = _nested_extra(msg, nested) if nested else {}
-    if msg.keys() <= table.wire_keys and not deep:
-        return table, msg
-    row = with_extra(table, msg)
-    if deep:
-        extra = orjson.loads(row["extra"]) if "extra" in row else {}
-        extra.update(deep)
-        row["extra"] = orjson.dumps(extra).decode()
-    return table, row
+def _row(table: Table, msg: dict[str, Any]) -> Row:
+    # with_extra keeps undeclared keys, nested ones too (legs[1].title: Arrow would drop
+    # members a struct does not declare).
+    return table, with_extra(table, msg)
 
 
 # --- the adapter ------------------------------------------------------------------------------
@@ -263,6 +227,22 @@ class TotalisAdapter(BaseAdapter):
             "position:settled": self._position(T.POSITION_SETTLED),
             "position:cancelled": self._position(T.POSITION_CANCELLED),
             "position:error": self._position(T.POSITION_ERROR),
+            # The event catalog's other events (https://docs.totalis.trade/guides/
+            # event-catalog) and, for old journals and venues that still send them, the
+            # removed rfqs:open channel's rfq:created and quote:submitted.
+            "position:failed": self._position(T.POSITION_FAILED),
+            "position:bought_back": self._position(T.POSITION_BOUGHT_BACK),
+            "vault:deposited": self._event(T.VAULT_DEPOSITED, "vault:deposited",
+                                           ("occurred_at", "timestamp")),
+            "vault:withdrawn": self._event(T.VAULT_WITHDRAWN, "vault:withdrawn",
+                                           ("occurred_at", "timestamp")),
+            "rfq:status": self._event(T.RFQ_STATUS, "rfq:status", ("timestamp",)),
+            "rfq:cancelled": self._event(T.RFQ_CANCELLED, "rfq:cancelled", ("timestamp",)),
+            "rfq:expired": self._event(T.RFQ_EXPIRED, "rfq:expired", ("timestamp",)),
+            "rfq:created": self._event(T.RFQ_CREATED, "rfq:created",
+                                       ("timestamp", "expires_at", "created_at")),
+            "quote:submitted": self._event(T.QUOTE_SUBMITTED, "quote:submitted",
+                                           ("timestamp", "valid_until")),
         }
 
     # -- connections -------------------------------------------------------------------------
@@ -372,12 +352,10 @@ class TotalisAdapter(BaseAdapter):
         return [_row(T.SNAPSHOT_COMPLETE, msg)], NO_ACTIONS
 
     def _request(self, table: Table) -> Callable[[str, dict[str, Any]], Handled]:
-        nested = (("legs", LEG_KEYS, True), ("input_legs", INPUT_LEG_KEYS, True))
-
         def handle(conn: str, msg: dict[str, Any]) -> Handled:
             msg["_snapshot"] = self._in_snapshot
             _times(msg, ("expires_at",))
-            rows = [_row(table, msg, nested)]
+            rows = [_row(table, msg)]
             if not self.settings.request_streams:
                 return rows, NO_ACTIONS
             more, actions = self._open(QR, msg.get("id"), "/v1/quote-requests/{}/stream")
@@ -391,7 +369,7 @@ class TotalisAdapter(BaseAdapter):
     def _cashout_request(self, conn: str, msg: dict[str, Any]) -> Handled:
         msg["_snapshot"] = self._in_snapshot
         _times(msg, ("expires_at",))
-        rows = [_row(T.CASHOUT_REQUEST, msg, (("legs", CASHOUT_LEG_KEYS, True),))]
+        rows = [_row(T.CASHOUT_REQUEST, msg)]
         if not self.settings.cashout_streams:
             return rows, NO_ACTIONS
         more, actions = self._open(CO, msg.get("cashout_request_id"),
@@ -417,7 +395,7 @@ class TotalisAdapter(BaseAdapter):
         q = msg.get("best_quote")
         if isinstance(q, dict):
             _times(q, ("valid_until",))
-        rows = [_row(T.QR_BEST_QUOTE, msg, (("best_quote", BEST_KEYS, False),))]
+        rows = [_row(T.QR_BEST_QUOTE, msg)]
         return rows + self._book(conn, msg), NO_ACTIONS
 
     def _end(self, conn: str, why: str) -> Sequence[Action]:
@@ -451,7 +429,7 @@ class TotalisAdapter(BaseAdapter):
         q = msg.get("best_quote")
         if isinstance(q, dict):
             _times(q, ("valid_until",))
-        rows = [_row(T.CASHOUT_BEST_QUOTE, msg, (("best_quote", BUYBACK_KEYS, False),))]
+        rows = [_row(T.CASHOUT_BEST_QUOTE, msg)]
         return rows + self._book(conn, msg), NO_ACTIONS
 
     def _co_status(self, conn: str, msg: dict[str, Any]) -> Handled:
@@ -602,15 +580,17 @@ class TotalisAdapter(BaseAdapter):
         q = data.get("quote")
         if isinstance(q, dict):
             _times(q, ("valid_until",))
-        row = _row(T.MM_QUOTE_ACCEPTED, data, (("quote", MM_QUOTE_KEYS, False),
-                                               ("exposure_legs", EXPOSURE_KEYS, True)))
+        row = _row(T.MM_QUOTE_ACCEPTED, data)
         return [row], self._follow_rfq(data.get("rfq_id"))
 
     def _position(self, table: Table) -> Callable[[dict[str, Any], dict[str, Any]], Handled]:
-        kind = "position:" + table.name.removeprefix("totalis_position_")
+        return self._event(table, "position:" + table.name.removeprefix("totalis_position_"),
+                           ("timestamp",))
 
+    def _event(self, table: Table, kind: str, times: tuple[str, ...]
+               ) -> Callable[[dict[str, Any], dict[str, Any]], Handled]:
         def handle(msg: dict[str, Any], data: dict[str, Any]) -> Handled:
-            _times(data, ("timestamp",))
+            _times(data, times)
             actions = self._drop_rfq(data.get("rfq_id")) if kind in RFQ_TERMINAL else NO_ACTIONS
             return [_row(table, data)], actions
         return handle

@@ -6,6 +6,10 @@ Sources (docs.totalis.trade, source repository ``totalistrading/docs``; notes
 - user quote-request stream, https://docs.totalis.trade/api-reference/quote-service/stream
 - cashout stream, https://docs.totalis.trade/api-reference/quote-service/cashout-stream
 - WebSocket, https://docs.totalis.trade/guides/websocket
+- event catalog, https://docs.totalis.trade/guides/event-catalog (position:failed,
+  position:bought_back, rfq:status/cancelled/expired, vault:deposited/withdrawn); webhooks,
+  https://docs.totalis.trade/guides/webhooks (the payloads of the same moments); the removed
+  ``rfqs:open`` channel of older WebSocket pages (rfq:created, quote:submitted)
 
 Every SSE row carries ``sse_id``: the event's id as the standard defines it (its own ``id:``
 line, else the last id in force on that stream), null when the stream never sent one.
@@ -203,8 +207,68 @@ POSITION_ERROR = _t("position_error", "rfq `position:error` (also copied to mm:q
 SSE_TABLES = (CONNECTED, SNAPSHOT_BEGIN, SNAPSHOT_COMPLETE, QUOTE_REQUEST, QUOTE_REQUEST_UPDATED,
               QUOTE_REQUEST_EXPIRED, CASHOUT_REQUEST, QR_BEST_QUOTE, QR_STATUS, QR_COMMITTED,
               QR_CANCELLED, QR_EXPIRED, CASHOUT_BEST_QUOTE, CASHOUT_STATUS)
+# --- the event catalog's other WebSocket events, and the legacy rfqs:open events ---------------
+# The catalog names these events and what they mean, but gives field lists only for some
+# (position:bought_back); the rest are read with the fields the same moment carries in the
+# webhooks and in its sibling events (inferred). Whatever else arrives lands in `extra`.
+
+POSITION_FAILED = _t(
+    "position_failed", "rfq `position:failed`: a creation attempt failed and will be retried "
+    "(event catalog, 'Executed on-chain'). Fields inferred from position:error.",
+    (RFQ_ID, ("error", S, ""), POS_TS, CHANNEL),
+    ("rfq_id", "timestamp", "error"), event_time="timestamp")
+POSITION_BOUGHT_BACK = _t(
+    "position_bought_back", "rfq `position:bought_back`: an early cashout closed the position "
+    "(also on the MM's mm:quotes and identity-only connections: dedup on tx_signature).",
+    (RFQ_ID, ("position_pda", S, ""), ("amount", F, "buyback amount, decimal USDC"),
+     ("mm_pays_user", B, "the maker pays the user (else the user pays)"),
+     ("tx_signature", S, "Solana signature (base58)"), QUOTE_ID, POS_TS, CHANNEL),
+    ("rfq_id", "tx_signature"), event_time="timestamp")
+_VAULT = (("amount_usdc", F, "decimal USDC (webhook funds.* field)"),
+          ("vault_balance", F, "gross vault balance after the move, decimal USDC"),
+          ("occurred_at", TS, "webhook field; also ts_event"), CHANNEL)
+VAULT_DEPOSITED = _t(
+    "vault_deposited", "`vault:deposited` to the account's own connections (event catalog "
+    "note). Fields from the funds.deposited webhook (inferred for the WebSocket).",
+    _VAULT, ("occurred_at", "amount_usdc", "vault_balance"), event_time="occurred_at")
+VAULT_WITHDRAWN = _t(
+    "vault_withdrawn", "`vault:withdrawn` to the account's own connections; fields from the "
+    "funds.withdrawn webhook (inferred).",
+    _VAULT, ("occurred_at", "amount_usdc", "vault_balance"), event_time="occurred_at")
+RFQ_STATUS = _t(
+    "rfq_status", "rfq `rfq:status`: the RFQ moved to accepted | confirmed | executed | "
+    "cancelled (event catalog); also on the legacy rfqs:open channel.",
+    (RFQ_ID, ("status", S, "accepted | confirmed | executed | cancelled (| others)"),
+     ("accepted_quote_id", S, "as in the parlay.status_changed webhook (inferred)"), POS_TS,
+     CHANNEL),
+    ("rfq_id", "status"), event_time="timestamp")
+RFQ_CANCELLED = _t(
+    "rfq_cancelled", "rfq `rfq:cancelled`: the parlay was cancelled (pre- or post-commit); "
+    "also on the legacy rfqs:open channel.",
+    (RFQ_ID, POS_TS, CHANNEL), ("rfq_id",), event_time="timestamp")
+RFQ_EXPIRED = _t(
+    "rfq_expired", "rfq `rfq:expired`: the whole parlay expired; also on the legacy rfqs:open "
+    "channel.",
+    (RFQ_ID, POS_TS, CHANNEL), ("rfq_id",), event_time="timestamp")
+RFQ_CREATED = _t(
+    "rfq_created", "Legacy `rfq:created` (the removed rfqs:open channel: every open RFQ, for "
+    "MMs). Its field list was not published; read with the request's fields (inferred).",
+    (RFQ_ID, ("user_id", S, ""), ("status", S, ""),
+     ("legs", pa.list_(LEG), "as the quote request's legs"), ("bet_amount", F, "USDC"),
+     ("user_stake", F, "USDC"), ("expires_at", TS, ""), ("created_at", TS, ""), CHANNEL),
+    ("rfq_id",), event_time="created_at")
+QUOTE_SUBMITTED = _t(
+    "quote_submitted", "Legacy `quote:submitted` (rfqs:open): a maker quoted an open RFQ. "
+    "Fields inferred from the MM quote objects.",
+    (QUOTE_ID, RFQ_ID, ("market_maker_id", S, ""), ("payout_odds", F, ""),
+     ("user_cost", F, ""), ("total_payout", F, ""), ("mm_cost", F, ""),
+     ("valid_until", TS, ""), ("status", S, ""), CHANNEL),
+    ("quote_id",))
+
 WS_TABLES = (AUTH_SUCCESS, AUTH_ERROR, PONG, WS_ERROR, QUOTE_ACCEPTED, MM_QUOTE_ACCEPTED,
              QUOTE_CONFIRMED, QUOTE_EXECUTED, QUOTE_EXPIRED, QUOTE_REJECTED, QUOTE_WITHDRAWN,
-             POSITION_CREATED, POSITION_SETTLED, POSITION_CANCELLED, POSITION_ERROR)
+             POSITION_CREATED, POSITION_SETTLED, POSITION_CANCELLED, POSITION_ERROR,
+             POSITION_FAILED, POSITION_BOUGHT_BACK, VAULT_DEPOSITED, VAULT_WITHDRAWN,
+             RFQ_STATUS, RFQ_CANCELLED, RFQ_EXPIRED, RFQ_CREATED, QUOTE_SUBMITTED)
 TABLES = SSE_TABLES + WS_TABLES
 register(*TABLES)

@@ -61,7 +61,9 @@ PROXY_TYPES = {
     "positions_response": T.POSITIONS, "balances_response": T.BALANCES,
     "trade_history_response": T.TRADE_HISTORY, "new_bulk_order_response": T.BULK_ORDER,
 }
-ADAPTER_KEYS = frozenset({"_rfq", "_legs", "_request_type", "_request", "_matched", "_field"})
+# `legs` as order_accepted sends them is read into the typed legs column (_legs).
+ADAPTER_KEYS = frozenset({"_rfq", "_legs", "_request_type", "_request", "_matched", "_field",
+                          "legs"})
 
 
 def pem() -> str:
@@ -155,7 +157,7 @@ def test_heartbeat_exact_values_both_spellings() -> None:
 def test_snapshot_levels_keep_exact_text_and_split_rfq_legs() -> None:
     ad = new_adapter()
     rows = [feed(ad, f)[0][0][1] for f in load("snapshot")]
-    firm, rfq, multi = arrow(T.SNAPSHOT, rows)
+    firm, rfq, multi, _ = arrow(T.SNAPSHOT, rows)
     assert firm["rfq"] is False and firm["legs"] is None and firm["tradeable_entity_id"] == 4
     deep = firm["buy"][1]
     # float64 cannot hold 19 significant digits; the text column keeps them.
@@ -164,8 +166,9 @@ def test_snapshot_levels_keep_exact_text_and_split_rfq_legs() -> None:
     assert deep["order_id"] == "91013" and deep["utc_timestamp"] == dt.datetime(
         2022, 12, 4, 8, 53, 11, 2, tzinfo=dt.UTC)
     assert rfq["rfq"] is True and rfq["buy"][0]["order_id"] == "77001"  # from "ordered"
-    assert multi["legs"] == [{"symbol": "BTC-20220902-17000P", "ratio": 1.0},
-                             {"symbol": "BTC-20220902-18000C", "ratio": -1.0}]
+    assert [(lg["symbol"], lg["ratio"], lg["ratio_text"], lg["tradeable_entity_id"])
+            for lg in multi["legs"]] == [("BTC-20220902-17000P", 1.0, "1", None),
+                                         ("BTC-20220902-18000C", -1.0, "-1", None)]
     assert orjson.loads(multi["sell"][0]["extra"]) == {"firm": "false"}
 
 
@@ -173,13 +176,53 @@ def test_rfq_order_added_multi_leg_and_alias_255() -> None:
     ad = new_adapter()
     rows = [feed(ad, f)[0][0][1] for f in load("order_added")]
     got = arrow(T.ORDER_ADDED, rows)
-    assert [r["rfq"] for r in got] == [False, True, True, True]
-    assert got[2]["legs"] == [
-        {"symbol": "ETH-20221230-1200C", "ratio": 1.0},
-        {"symbol": "ETH-20221230-1400C", "ratio": -1.0},
-        {"symbol": "ETH-20221230-1600C", "ratio": 0.5}]
+    assert [r["rfq"] for r in got] == [False, True, True, True, True]
+    assert [(lg["symbol"], lg["ratio"]) for lg in got[2]["legs"]] == [
+        ("ETH-20221230-1200C", 1.0), ("ETH-20221230-1400C", -1.0), ("ETH-20221230-1600C", 0.5)]
     assert got[0]["price"] == 16949.5 and got[0]["price_text"] == "16949.5"
     assert orjson.loads(got[3]["extra"]) == {"display_order_id": "D-1"}
+
+
+def test_multi_leg_rfq_entities_are_typed_not_quarantined() -> None:
+    """The venue's own examples (market-proxy-clients protocol/server.py): an RFQ book of
+    market 255 whose entity is ``117@1/336@-1/1244@-1/1473@1`` once failed the integer
+    column and landed in unhandled. The id stays whole as text; the legs carry the parts."""
+    ad = new_adapter()
+    snap = arrow(T.SNAPSHOT, [feed(ad, f)[0][0][1] for f in load("snapshot")])[-1]
+    assert (snap["tradeable_entity_id"], snap["tradeable_entity_id_text"], snap["rfq"]) == (
+        None, "117@1/336@-1/1244@-1/1473@1", True)
+    assert [(lg["symbol"], lg["tradeable_entity_id"], lg["tradeable_entity_id_text"],
+             lg["ratio"], lg["ratio_text"]) for lg in snap["legs"]] == [
+        ("BTC-20220930-25000C", 117, "117", 1.0, "1"),
+        ("BTC-20220930-26000C", 336, "336", -1.0, "-1"),
+        ("BTC-20220930-22000P", 1244, "1244", -1.0, "-1"),
+        ("BTC-20220930-23000P", 1473, "1473", 1.0, "1")]
+    assert snap["ts_event"] == 1660727998458179000
+    for name, table in (("order_added", T.ORDER_ADDED), ("order_deleted", T.ORDER_DELETED)):
+        row = arrow(table, [feed(ad, f)[0][0][1] for f in load(name)])[-1]
+        assert (row["tradeable_entity_id"], row["tradeable_entity_id_text"], row["market_id"],
+                row["order_id"]) == (None, "2752@1/2771@1", "255", "29872771")
+        assert [(lg["symbol"], lg["tradeable_entity_id"], lg["ratio"]) for lg in row["legs"]] == [
+            ("ETH-20220902-1500P", 2752, 1.0), ("ETH-20220902-2000C", 2771, 1.0)]
+    # a single entity keeps its integer, and its text
+    first = arrow(T.ORDER_ADDED, [feed(ad, load("order_added")[0])[0][0][1]])[0]
+    assert (first["tradeable_entity_id"], first["tradeable_entity_id_text"], first["legs"]) == (
+        4, "4", None)
+
+
+def test_own_order_accepted_on_a_multi_leg_entity() -> None:
+    ad = new_adapter()
+    got = arrow(T.ORDER_ACCEPTED, [feed(ad, f)[0][0][1] for f in load("order_accepted")])
+    rfq, sent = got[2], got[3]
+    assert (rfq["tradeable_entity_id"], rfq["tradeable_entity_id_text"], rfq["rfq"]) == (
+        None, "2752@1/2771@1", True)
+    assert [lg["tradeable_entity_id"] for lg in rfq["legs"]] == [2752, 2771]
+    # legs[]{ratio, symbol, tradeable_entity_id} as the order-accepted JSON schema has them
+    assert [(lg["symbol"], lg["tradeable_entity_id"], lg["ratio_text"], lg["extra"])
+            for lg in sent["legs"]] == [("BTC-20220930-25000C", 117, "1", None),
+                                        ("BTC-20220930-26000C", 336, "1",
+                                         '{"side":"sell"}')]
+    assert sent["extra"] is None and sent["rfq"] is False
 
 
 def test_order_updated_keeps_old_and_new_ids() -> None:

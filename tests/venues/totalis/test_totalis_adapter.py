@@ -69,7 +69,9 @@ SSE_EVENTS = {  # fixture (table) -> (stream prefix, SSE event name)
 WS_TYPES = ("auth_success", "auth_error", "pong", "ws_error", "quote_accepted",
             "mm_quote_accepted", "quote_confirmed", "quote_executed", "quote_expired",
             "quote_rejected", "quote_withdrawn", "position_created", "position_settled",
-            "position_cancelled", "position_error")
+            "position_cancelled", "position_error", "position_failed", "position_bought_back",
+            "vault_deposited", "vault_withdrawn", "rfq_status", "rfq_cancelled", "rfq_expired",
+            "rfq_created", "quote_submitted")
 QR_ID = "1a6d1f06-9d4f-47cb-994b-3bdfbbef7e40"
 CO_ID = "c3d4e5f6-7890-abcd-ef12-34567890abcd"
 RFQ = "c3d4e5f6-7890-abcd-ef12-34567890abcd"
@@ -219,7 +221,9 @@ def test_ws_fixture_rows(name: str) -> None:
 def test_every_table_has_fixtures() -> None:
     names = {t.name.removeprefix("totalis_") for t in T.TABLES}
     assert names == set(SSE_EVENTS) | set(WS_TYPES)
-    assert len([n for n in WS_TYPES if n.split("_")[0] in ("quote", "mm", "position")]) == 11
+    # the WebSocket page's 11 quote/position events, the catalog's position:failed and
+    # position:bought_back, and the legacy quote:submitted
+    assert len([n for n in WS_TYPES if n.split("_")[0] in ("quote", "mm", "position")]) == 14
 
 
 # --- exact rows --------------------------------------------------------------------------------
@@ -496,8 +500,8 @@ def test_ws_envelope_oddities() -> None:
     assert rows[0][1]["reason"] == "malformed"
     rows, _ = ws(ad, {"type": "quote:accepted", "data": "nope"})
     assert rows[0][1]["reason"] == "unexpected_shape"
-    rows, _ = ws(ad, {"type": "rfq:status", "data": {"rfq_id": RFQ, "status": "accepted"}})
-    assert rows[0][1]["reason"] == "unknown_type" and rows[0][1]["msg_type"] == "rfq:status"
+    rows, _ = ws(ad, {"type": "rfq:quoted", "data": {"rfq_id": RFQ}})
+    assert rows[0][1]["reason"] == "unknown_type" and rows[0][1]["msg_type"] == "rfq:quoted"
     rows, _ = ws(ad, {"type": "quote:executed", "seq": 9, "data": {
         "quote_id": "q", "rfq_id": RFQ, "type": "inner"}})
     assert orjson.loads(rows[0][1]["extra"]) == {"envelope.seq": 9, "type": "inner"}

@@ -137,9 +137,9 @@ class VenueRun:
             if c is not None:
                 start, end = row.get("gap_start"), row.get("gap_end")
                 if start and end:
-                    c.status.last_gap = f"{(end - start) / 1e9:.1f}s @ {time.strftime('%H:%M:%S')}"
+                    c.status.last_gap = f"{(end - start) / 1e9:.1f}s {time.strftime('%H:%M:%S')}"
                 else:
-                    c.status.last_gap = f"{ev} @ {time.strftime('%H:%M:%S')}"
+                    c.status.last_gap = f"{ev} {time.strftime('%H:%M:%S')}"
         elif ev in ("error", "auth_failed", "rate_limited", "frame_too_large"):
             self.errors.append(f"{conn}: {ev} {row.get('code') or ''} {row.get('reason') or ''}")
             del self.errors[:-200]

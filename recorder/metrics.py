@@ -112,7 +112,7 @@ class RunMetrics:
         rows = counter("recorder_rows", "Rows the venue's adapter made of them (the lake "
                        "builder writes the same rows from the journal)", ["conn"])
         reconn = counter("recorder_reconnects", "Reconnections", ["conn"])
-        up = gauge("recorder_connection_up", "1 while the connection is connected", ["conn"])
+        up = gauge("recorder_connection_up", "1 while the connection is open", ["conn"])
         last = gauge("recorder_last_frame_timestamp_seconds", "Receive time of the "
                      "connection's last frame", ["conn"])
         age = gauge("recorder_seconds_since_last_frame", "Seconds since the connection's "
@@ -147,7 +147,7 @@ class RunMetrics:
                 a[1] += st.bytes
                 a[2] += r.rows_by_conn.get(name, 0)
                 a[3] += st.reconnects
-                a[4] += st.state == "connected"
+                a[4] += st.state == "open"
                 a[5] = max(a[5], st.last_ts or 0)
             if r.ended.count:
                 a = agg.setdefault(STREAMS, [0, 0, 0, 0, 0, 0])

@@ -206,7 +206,7 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
         names = ", ".join(r.name for r in runs)
         printer = StatusPrinter(
             runs, out, live=live_status, interval=settings.status_interval,
-            connections=connections, title=f"run {run_id} · {names}"[:70],
+            connections=connections, title=f"run {run_id} · {names}",
             ends_at=None if duration is None else time.monotonic() + duration)
         # No pool limit: every connection is a long-lived stream an adapter asked for (one SSE
         # stream per live quote request, for instance); aiohttp's default cap of 100 would

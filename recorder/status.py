@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -73,16 +73,16 @@ class StatusPrinter:
         for r in self.runs:
             conns = list(r.conns.items())
             live = [(n, c) for n, c in conns if c.status.state != "stopped"]
-            up = sum(1 for _, c in live if c.status.state == "connected")
+            up = sum(1 for _, c in live if c.status.state == "open")
             frames = sum(c.status.frames for _, c in conns) + r.ended.frames
             reconn = sum(c.status.reconnects for _, c in conns) + r.ended.reconnects
             lag = max(0, r.journal.records - r.built_records)
             gaps = [c.status.last_gap for _, c in conns if c.status.last_gap]
             note = "disk behind: not reading" if r.paused else (
-                f"last gap {gaps[-1]}" if gaps else "")
+                f"gap {gaps[-1]}" if gaps else "")
             if r.failure is not None:
                 note = f"failed: {r.failure}"
-            out.append(Line(r.name, None, f"{up}/{len(live)} up", self._rate((r.name, None),
+            out.append(Line(r.name, None, f"{up}/{len(live)}", self._rate((r.name, None),
                             frames, now), frames, r.records, lag, reconn, r.gaps, note))
             if not self.connections:
                 continue
@@ -106,35 +106,53 @@ class StatusPrinter:
         clock = _hms(elapsed)
         if self.ends_at is not None:
             clock += f" of {_hms(self.ends_at - self.started)}"
-        return f"{self.title}  {clock}" if self.title else clock
+        return f"{clock}  {self.title}" if self.title else clock
+
+    # (header, width, justify) in display order; _KEEP: which go last when the terminal is
+    # narrow (venue and frames stay, rows and msg/s go first).
+    _COLUMNS = (("venue", 13, "left"), ("up", 5, "left"), ("msg/s", 6, "right"),
+                ("frames", 9, "right"), ("rows", 9, "right"), ("lake lag", 8, "right"),
+                ("reconn", 6, "right"), ("gaps", 4, "right"))
+    _KEEP = ("venue", "up", "frames", "lake lag", "reconn", "gaps", "msg/s", "rows")
 
     def table(self, width: int, height: int) -> Group:
-        """The status as a rich renderable at most ``height`` lines tall (and ``width``
-        wide: no column wraps)."""
-        t = Table(box=None, pad_edge=False, padding=(0, 1), expand=False,
-                  header_style="bold", show_edge=False)
-        t.add_column("venue", no_wrap=True, overflow="ellipsis", max_width=22)
-        t.add_column("conns", no_wrap=True, overflow="ellipsis", max_width=10)
-        t.add_column("msg/s", justify="right", no_wrap=True)
-        t.add_column("frames", justify="right", no_wrap=True)
-        t.add_column("rows", justify="right", no_wrap=True)
-        t.add_column("lake lag", justify="right", no_wrap=True)
-        t.add_column("reconn", justify="right", no_wrap=True)
-        t.add_column("gaps", justify="right", no_wrap=True)
-        t.add_column("note", no_wrap=True, overflow="ellipsis", ratio=1, min_width=4)
+        """The status as a rich renderable at most ``height`` lines tall and ``width`` wide:
+        fixed-width columns (as many as fit), then a note with what is left; nothing wraps."""
+        t = Table(box=None, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                  expand=False, header_style="bold", show_edge=False)
+        widths = {name: w for name, w, _ in self._COLUMNS}
+        keep: list[str] = []
+        used = 0
+        for name in self._KEEP:
+            if used + widths[name] + 1 > width and keep:
+                break
+            keep.append(name)
+            used += widths[name] + 1
+        order = [c for c in self._COLUMNS if c[0] in keep]
+        for name, w, just in order:
+            t.add_column(name, justify=just, no_wrap=True, overflow="ellipsis",  # type: ignore[arg-type]
+                         min_width=w, max_width=w)
+        note_w = width - used - 1
+        if note_w >= 6:
+            t.add_column("note", no_wrap=True, overflow="ellipsis", max_width=note_w)
         lines = self.lines()
         room = max(1, height - 3)  # header text, table header, one spare line
-        shown = _fit(lines, room)
-        for ln in shown:
+        for ln in _fit(lines, room):
+            cells: dict[str, Any]
             if isinstance(ln, str):
-                t.add_row(Text(ln, style="dim"), "", "", "", "", "", "", "", "")
-                continue
-            name = ln.venue if ln.conn is None else f"  {ln.conn}"
-            style = "bold" if ln.conn is None else None
-            t.add_row(Text(name, style=style), ln.state, f"{ln.rate:,.0f}", f"{ln.frames:,}",
-                      "" if ln.rows is None else f"{ln.rows:,}",
-                      "" if ln.lag is None else f"{ln.lag:,}", f"{ln.reconnects}",
-                      "" if ln.gaps is None else f"{ln.gaps}", ln.note)
+                cells = {"venue": Text(ln, style="dim")}
+            else:
+                name = ln.venue if ln.conn is None else f"  {ln.conn}"
+                cells = {"venue": Text(name, style="bold" if ln.conn is None else ""),
+                         "up": ln.state, "msg/s": f"{ln.rate:,.0f}", "frames": f"{ln.frames:,}",
+                         "rows": "" if ln.rows is None else f"{ln.rows:,}",
+                         "lake lag": "" if ln.lag is None else f"{ln.lag:,}",
+                         "reconn": f"{ln.reconnects}",
+                         "gaps": "" if ln.gaps is None else f"{ln.gaps}", "note": ln.note}
+            row = [cells.get(name, "") for name, _, _ in order]
+            if note_w >= 6:
+                row.append(cells.get("note", ""))
+            t.add_row(*row)
         head = Text(self._header(), style="dim", no_wrap=True, overflow="ellipsis")
         return Group(head, t)
 
@@ -143,7 +161,7 @@ class StatusPrinter:
         for ln in self.lines():
             if ln.conn is not None:
                 continue
-            out.append(f"{ln.venue}: {ln.state}, {ln.frames} frames ({ln.rate:.0f}/s), "
+            out.append(f"{ln.venue}: {ln.state} connections open, {ln.frames} frames ({ln.rate:.0f}/s), "
                        f"{ln.rows} rows, lake lag {ln.lag}, {ln.reconnects} reconnects, "
                        f"{ln.gaps} gaps" + (f", {ln.note}" if ln.note else ""))
         return out

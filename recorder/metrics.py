@@ -12,7 +12,7 @@ carry ``conn``. Connections an adapter opens at run time (one SSE stream per quo
 are summed under ``conn="(streams)"`` so the file's size stays bounded. A run that recorded
 only some venues (``record --venue``) writes ``recorder-<venue>-<venue>.prom`` instead, so
 two such runs never overwrite each other (the collector reads every ``*.prom`` file of the
-folder). During a handover (the next cron run starting before this one ends) the newer run
+folder; a configured ``metrics_file`` gets the same suffix). During a handover (the next cron run starting before this one ends) the newer run
 owns the file: an older run stops writing it once a newer live run has.
 
 The values are computed on the event loop (:meth:`RunMetrics.refresh`) and the collector
@@ -42,15 +42,15 @@ _RUN_START = re.compile(r'^recorder_run_start_timestamp_seconds\{[^}]*\} (\S+)',
 
 def metrics_path(data_dir: Path, setting: str, selected: Iterable[str] = ()) -> Path | None:
     """Where a run writes its textfile: ``setting`` if given ("off": nowhere), else
-    ``<data_dir>/metrics/recorder.prom`` (``recorder-<venues>.prom`` for a ``--venue``
-    selection)."""
+    ``<data_dir>/metrics/recorder.prom``; for a ``--venue`` selection the venues are added
+    to the name (``recorder-derive-mackinac.prom``)."""
     if setting == "off":
         return None
-    if setting:
-        return Path(setting)
+    path = Path(setting) if setting else data_dir / "metrics" / "recorder.prom"
     names = sorted(selected)
-    return data_dir / "metrics" / (f"recorder-{'-'.join(names)}.prom" if names
-                                   else "recorder.prom")
+    if names:  # two --venue runs of one config never share a file
+        path = path.with_name(f"{path.stem}-{'-'.join(names)}{path.suffix}")
+    return path
 
 
 class RunMetrics:

@@ -153,7 +153,8 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
     stoppers: list[Callable[[], Awaitable[None]]] = []
     runs: list[VenueRun] = []
     cfg_id = config_id(cfg.path)
-    previous = {v.name: previous_run(data_dir, cfg_id, v.name, run_id) for v in venues}
+    previous = {v.name: previous_run(data_dir, cfg_id, v.name, run_id, started)
+                for v in venues}
     manifest: dict[str, Any] = {
         "run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
         "config": str(cfg.path), "config_path": str(cfg.path.resolve()),

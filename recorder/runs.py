@@ -162,26 +162,41 @@ def _who(h: dict[str, Any]) -> str:
             if h else "another run")
 
 
-def previous_run(data_dir: Path, cfg_id: str, venue: str, run_id: str) -> dict[str, Any]:
-    """The run of the same config that recorded ``venue`` last before ``run_id``, as the
-    ``run_start`` journal record carries it: ``previous_run``, ``previous_alive`` (still
-    recording: an overlap, no gap) and ``previous_last_recv`` (ns: its last frame, from its
-    manifest or, when it died before writing one, from its journal). Runs that received no
-    frame of the venue are passed over (the gap began before them). Empty: no such run."""
+def previous_run(data_dir: Path, cfg_id: str, venue: str, run_id: str,
+                 started_ns: int) -> dict[str, Any]:
+    """The run of the same config that recorded ``venue`` last before this one (started at
+    ``started_ns``), as the ``run_start`` journal record carries it: ``previous_run``,
+    ``previous_alive`` (still recording: an overlap, no gap) and ``previous_last_recv`` (ns:
+    its last frame, from its manifest or, when it died before writing one, from its
+    journal). Runs that received no frame of the venue are passed over (the gap began
+    before them). Empty: no such run."""
     from recorder import journal
 
+    best: tuple[int, dict[str, Any]] | None = None
+    best_second = ""
+    # Run ids start with their start second: newest first, and within one second (runs
+    # started together) the manifests' start times decide.
     for p in sorted((data_dir / "runs").glob("*.json"), reverse=True):
         run = p.stem
-        if run >= run_id or p.name.startswith("."):
+        second = run.split("-", 1)[0]
+        if best is not None and second != best_second:
+            break
+        if run == run_id or p.name.startswith("."):
             continue
         m = read_manifest(data_dir, run)
         if not m or m.get("config_id") != cfg_id or venue not in (m.get("venues") or {}):
             continue
+        started = int(m.get("started_ns") or 0)
+        if started >= started_ns or (best is not None and started <= best[0]):
+            continue
         if run_alive(data_dir, run):
-            return {"previous_run": run, "previous_alive": True, "previous_last_recv": None}
-        last = (m["venues"][venue] or {}).get("last_recv_ns")
-        if last is None and m.get("status") != "complete":
-            last = journal.last_in(data_dir, venue, run)
-        if last is not None:
-            return {"previous_run": run, "previous_alive": False, "previous_last_recv": last}
-    return {}
+            found = {"previous_run": run, "previous_alive": True, "previous_last_recv": None}
+        else:
+            last = (m["venues"][venue] or {}).get("last_recv_ns")
+            if last is None and m.get("status") != "complete":
+                last = journal.last_in(data_dir, venue, run)
+            if last is None:
+                continue
+            found = {"previous_run": run, "previous_alive": False, "previous_last_recv": last}
+        best, best_second = (started, found), second
+    return best[1] if best is not None else {}

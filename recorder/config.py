@@ -257,9 +257,9 @@ def load(path: str | Path, data_dir: str | Path | None = None) -> Config:
             continue
         tsec = section.pop("transport", {})
         if not isinstance(tsec, dict):
-            problems.add(f"{where}.transport", "expected a table [venues.NAME.transport]")
+            problems.add(f"[venues.{name}.transport]", "expected a table")
             tsec = {}
-        transport = _typed(TransportSettings, tsec, f"{where}.transport", problems)
+        transport = _typed(TransportSettings, tsec, f"[venues.{name}.transport]", problems)
         enabled = section.pop("enabled", True)
         simulate = section.pop("simulate", False)
         url = section.pop("url", None)

@@ -27,8 +27,18 @@ def _glob(table: str) -> str:
     return f"${{lake}}/{table}/date=*/*.parquet"
 
 
+def dedup_key(t: Table) -> tuple[str, ...]:
+    """The table's dedup key as the views apply it. A key naming a receipt (``run_id``,
+    ``conn_id``, ``recv_seq``) is per venue too: connection names are per venue, and two
+    venue sections of one adapter in one run (A/B) both have a ``feed``."""
+    key = tuple(t.dedup_key)
+    if "run_id" in key and "venue" not in key:
+        key = ("venue", *key)
+    return key
+
+
 def view_sql(t: Table) -> str:
-    key = ", ".join(t.dedup_key)
+    key = ", ".join(dedup_key(t))
     doc = t.doc.replace("\n", " ")
     return (
         f"-- {t.name}: {doc}\n"

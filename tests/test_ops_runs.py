@@ -294,3 +294,31 @@ def test_metrics_textfile_during_and_at_the_end_of_a_run_agrees_with_the_manifes
             if n == "recorder_lake_rows_total"}
     assert lake == m["tables"] and sum(lake.values()) > 30
 
+
+
+def test_receipt_keyed_dedup_views_keep_each_venue_of_an_ab_pair(data_dir: Path) -> None:
+    """Two sections of one adapter in one run (an A/B pair) subscribe alike, so their
+    control frames have equal (run, conn, seq); the _dedup views of tables keyed by the
+    receipt keep both venues' rows (the key is per venue)."""
+    async def main() -> RunResult:
+        server = MackinacServer(seed=12, rate=3.0)
+        await server.start()
+        cfg = two_venues(data_dir, server.url)
+        a = dataclasses.replace(cfg.venues[0], options={"symbols": ["hl:ETH"],
+                                                        "history": False})
+        run = Running(dataclasses.replace(cfg, venues=(a, cfg.venues[1])))
+        await until(lambda: sum(r.events.get("subscribed", 0) for r in run.runs) >= 2
+                    or run.task.done(), what="both venues subscribed")
+        result = await run.stop()
+        await server.stop()
+        return result
+
+    result = asyncio.run(main())
+    assert result.exit_code == 0
+    con = connect(data_dir)
+    rows = con.sql("SELECT venue, conn_id, recv_seq FROM mackinac_subscribed "
+                   "ORDER BY venue").fetchall()
+    assert [v for v, _, _ in rows] == ["mackinac", "mackinac_b"]
+    assert rows[0][1:] == rows[1][1:]  # the same receipt in both venues
+    assert con.sql("SELECT venue FROM mackinac_subscribed_dedup ORDER BY venue").fetchall() \
+        == [("mackinac",), ("mackinac_b",)]

@@ -41,6 +41,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         await run.recording(60)
         result = await run.stop()
         await server.stop()
+        os.environ.pop("OPS_CLI_KEY", None)
         assert result.exit_code == 0, result.reason
         return result.run_id
 

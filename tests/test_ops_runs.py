@@ -322,3 +322,39 @@ def test_receipt_keyed_dedup_views_keep_each_venue_of_an_ab_pair(data_dir: Path)
     assert rows[0][1:] == rows[1][1:]  # the same receipt in both venues
     assert con.sql("SELECT venue FROM mackinac_subscribed_dedup ORDER BY venue").fetchall() \
         == [("mackinac",), ("mackinac_b",)]
+
+
+def test_a_predecessor_that_died_before_its_manifest_gives_its_last_frame_from_the_journal(
+        data_dir: Path) -> None:
+    """A run killed mid-way leaves its first manifest (status running, no per-venue
+    summary): the next run finds the previous run's last frame in its journal."""
+    import orjson
+
+    from recorder.runs import config_id, manifest_path, previous_run
+
+    async def main() -> RunResult:
+        server = MackinacServer(seed=14, rate=3.0)
+        await server.start()
+        r = Running(select(two_venues(data_dir, server.url), ["mackinac"]))
+        await r.recording(10)
+        result = await r.stop()
+        await server.stop()
+        return result
+
+    first = asyncio.run(main())
+    m = first.manifest
+    # what a kill -9 leaves: the manifest as written at the start, no run lock held
+    crashed = {k: m[k] for k in ("run_id", "config", "config_id", "started_ns", "lake_builder")}
+    crashed.update(status="running", venues={"mackinac": {"adapter": "mackinac"}})
+    manifest_path(data_dir, first.run_id).write_bytes(orjson.dumps(crashed))
+    last = max(r.ts_recv for r in jr.read_run(data_dir, "mackinac", first.run_id)
+               if r.kind == jr.KIND_IN)
+    cfg_id = config_id(Path("test.toml"))
+    assert cfg_id == m["config_id"]
+    got = previous_run(data_dir, cfg_id, "mackinac", "99990101T000000Z-x-000000",
+                       m["started_ns"] + 1)
+    assert got == {"previous_run": first.run_id, "previous_alive": False,
+                   "previous_last_recv": last}
+    # a run that started before it is not its successor; another venue has no predecessor
+    assert previous_run(data_dir, cfg_id, "mackinac", "x", m["started_ns"]) == {}
+    assert previous_run(data_dir, cfg_id, "mackinac_b", "x", m["started_ns"] + 1) == {}

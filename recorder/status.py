@@ -244,5 +244,5 @@ def _fit(lines: list[Line], room: int) -> list[Line | str]:
 
 
 def _hms(seconds: float) -> str:
-    s = max(0, int(seconds))
+    s = max(0, round(seconds))
     return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -20,15 +20,15 @@ CREATE OR REPLACE VIEW derive_balances_dedup AS SELECT * FROM derive_balances QU
 
 -- derive_best_quotes: {subaccount_id}.best.quotes: best quote per own RFQ (taker side); result fields flattened, error as error_* columns.
 CREATE OR REPLACE VIEW derive_best_quotes AS SELECT * FROM read_parquet('${lake}/derive_best_quotes/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW derive_best_quotes_dedup AS SELECT * FROM derive_best_quotes QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW derive_best_quotes_dedup AS SELECT * FROM derive_best_quotes QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq, rfq_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- derive_currencies: public/get_all_currencies answers, one row per currency per refresh.
 CREATE OR REPLACE VIEW derive_currencies AS SELECT * FROM read_parquet('${lake}/derive_currencies/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW derive_currencies_dedup AS SELECT * FROM derive_currencies QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, currency ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW derive_currencies_dedup AS SELECT * FROM derive_currencies QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq, currency ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- derive_instruments: public/get_instruments answers (discovery), one row per instrument per refresh: listings and expiries are visible as rows appearing and disappearing.
 CREATE OR REPLACE VIEW derive_instruments AS SELECT * FROM read_parquet('${lake}/derive_instruments/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW derive_instruments_dedup AS SELECT * FROM derive_instruments QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq, instrument_name ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW derive_instruments_dedup AS SELECT * FROM derive_instruments QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq, instrument_name ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- derive_margin_watch: margin.watch: margin state of accounts, one row per element.
 CREATE OR REPLACE VIEW derive_margin_watch AS SELECT * FROM read_parquet('${lake}/derive_margin_watch/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -56,7 +56,7 @@ CREATE OR REPLACE VIEW derive_rfqs_dedup AS SELECT * FROM derive_rfqs QUALIFY ro
 
 -- derive_rpc: Every JSON-RPC response to a request of ours, matched by id: the method it answered, ok or the error (code, message, data).
 CREATE OR REPLACE VIEW derive_rpc AS SELECT * FROM read_parquet('${lake}/derive_rpc/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW derive_rpc_dedup AS SELECT * FROM derive_rpc QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW derive_rpc_dedup AS SELECT * FROM derive_rpc QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- derive_spot_feed: spot_feed.{currency}: one row per currency in data.feeds (v3 spot_feed.ALL carries several).
 CREATE OR REPLACE VIEW derive_spot_feed AS SELECT * FROM read_parquet('${lake}/derive_spot_feed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -88,7 +88,7 @@ CREATE OR REPLACE VIEW diffusal_account_rfq_dedup AS SELECT * FROM diffusal_acco
 
 -- diffusal_auth: Private AUTH accepted: either the seed's {status: 'authenticated'} frame or the reference's {result: AuthSuccessResult, id} (its fields were not retrievable; kept as JSON).
 CREATE OR REPLACE VIEW diffusal_auth AS SELECT * FROM read_parquet('${lake}/diffusal_auth/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_auth_dedup AS SELECT * FROM diffusal_auth QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_auth_dedup AS SELECT * FROM diffusal_auth QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_collateral: Private 'collateral': balances per asset.
 CREATE OR REPLACE VIEW diffusal_collateral AS SELECT * FROM read_parquet('${lake}/diffusal_collateral/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -100,7 +100,7 @@ CREATE OR REPLACE VIEW diffusal_depth_dedup AS SELECT * FROM diffusal_depth QUAL
 
 -- diffusal_error: An error reply {error:{code,msg}, id}: 4029 rate/subscription limits, rejected subscribes, AUTH failures (also in session_events).
 CREATE OR REPLACE VIEW diffusal_error AS SELECT * FROM read_parquet('${lake}/diffusal_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_error_dedup AS SELECT * FROM diffusal_error QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_error_dedup AS SELECT * FROM diffusal_error QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_fill: Private 'fill': recent fills snapshot, then each fill.
 CREATE OR REPLACE VIEW diffusal_fill AS SELECT * FROM read_parquet('${lake}/diffusal_fill/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -112,7 +112,7 @@ CREATE OR REPLACE VIEW diffusal_index_dedup AS SELECT * FROM diffusal_index QUAL
 
 -- diffusal_instrument: Instruments discovered over REST: GET /api/markets and /api/markets/contracts (endpoint says which). Fields beyond the symbol are inferred.
 CREATE OR REPLACE VIEW diffusal_instrument AS SELECT * FROM read_parquet('${lake}/diffusal_instrument/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_instrument_dedup AS SELECT * FROM diffusal_instrument QUALIFY row_number() OVER (PARTITION BY run_id, endpoint, symbol ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_instrument_dedup AS SELECT * FROM diffusal_instrument QUALIFY row_number() OVER (PARTITION BY venue, run_id, endpoint, symbol ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_liquidation: Private 'liquidation'.
 CREATE OR REPLACE VIEW diffusal_liquidation AS SELECT * FROM read_parquet('${lake}/diffusal_liquidation/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -128,7 +128,7 @@ CREATE OR REPLACE VIEW diffusal_order_dedup AS SELECT * FROM diffusal_order QUAL
 
 -- diffusal_pair: GET /api/markets/pairs, once per run (and on refresh).
 CREATE OR REPLACE VIEW diffusal_pair AS SELECT * FROM read_parquet('${lake}/diffusal_pair/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_pair_dedup AS SELECT * FROM diffusal_pair QUALIFY row_number() OVER (PARTITION BY run_id, pair_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_pair_dedup AS SELECT * FROM diffusal_pair QUALIFY row_number() OVER (PARTITION BY venue, run_id, pair_id ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_portfolio: Private 'portfolio': account-level margin summary.
 CREATE OR REPLACE VIEW diffusal_portfolio AS SELECT * FROM read_parquet('${lake}/diffusal_portfolio/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -140,15 +140,15 @@ CREATE OR REPLACE VIEW diffusal_position_dedup AS SELECT * FROM diffusal_positio
 
 -- diffusal_private_snapshot: One row per initial snapshot on /ws/private (a channel's, or a rfq.quotes.<id> stream's), even an empty one: the account's state at that moment is exactly the is_snapshot rows of the same receipt (same conn_id, recv_seq).
 CREATE OR REPLACE VIEW diffusal_private_snapshot AS SELECT * FROM read_parquet('${lake}/diffusal_private_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_private_snapshot_dedup AS SELECT * FROM diffusal_private_snapshot QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_private_snapshot_dedup AS SELECT * FROM diffusal_private_snapshot QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_reply: A control reply {result, id}: SUBSCRIBE/UNSUBSCRIBE (result null) and LIST_SUBSCRIPTIONS (the channel list). method and params are what we sent with that id.
 CREATE OR REPLACE VIEW diffusal_reply AS SELECT * FROM read_parquet('${lake}/diffusal_reply/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_reply_dedup AS SELECT * FROM diffusal_reply QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_reply_dedup AS SELECT * FROM diffusal_reply QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_rest: One row per REST response (hydration, resyncs), failures included: which request, its HTTP status and how many items it held. The items themselves are rows of the stream tables with source = 'rest'.
 CREATE OR REPLACE VIEW diffusal_rest AS SELECT * FROM read_parquet('${lake}/diffusal_rest/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_rest_dedup AS SELECT * FROM diffusal_rest QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_rest_dedup AS SELECT * FROM diffusal_rest QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_rfq_auction: RFQ auction requests: rfq_request on /ws/rfq/stream, global@rfq and /ws/rfq/mm (source = 'mm'), the stream's initial snapshot (source = 'snapshot') and GET /api/rfq/active-auctions (source = 'rest'). Beyond requestId, taker, pairId and strike the fields are inferred.
 CREATE OR REPLACE VIEW diffusal_rfq_auction AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_auction/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -156,15 +156,15 @@ CREATE OR REPLACE VIEW diffusal_rfq_auction_dedup AS SELECT * FROM diffusal_rfq_
 
 -- diffusal_rfq_auth_success: /ws/rfq/mm accepted our handshake credentials.
 CREATE OR REPLACE VIEW diffusal_rfq_auth_success AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_auth_success/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_rfq_auth_success_dedup AS SELECT * FROM diffusal_rfq_auth_success QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_rfq_auth_success_dedup AS SELECT * FROM diffusal_rfq_auth_success QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_rfq_connected: 'connected' greeting of /ws/rfq/stream and /ws/rfq/quotes.
 CREATE OR REPLACE VIEW diffusal_rfq_connected AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_connected/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_rfq_connected_dedup AS SELECT * FROM diffusal_rfq_connected QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_rfq_connected_dedup AS SELECT * FROM diffusal_rfq_connected QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_rfq_heartbeat: Application heartbeats of the three RFQ sockets (interval undocumented).
 CREATE OR REPLACE VIEW diffusal_rfq_heartbeat AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_heartbeat/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_rfq_heartbeat_dedup AS SELECT * FROM diffusal_rfq_heartbeat QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_rfq_heartbeat_dedup AS SELECT * FROM diffusal_rfq_heartbeat QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_rfq_quote: Signed MMM quotes for a request: /ws/rfq/quotes 'quote' frames, private rfq.quotes.<requestId> and GET /api/rfq/quotes/:requestId (source = 'rest'). The EIP-712 quote fields are mmm, taker, seriesId, takerIsBuying, price (WAD) plus size, nonce and expiry (those names inferred).
 CREATE OR REPLACE VIEW diffusal_rfq_quote AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_quote/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -180,7 +180,7 @@ CREATE OR REPLACE VIEW diffusal_rfq_resolution_dedup AS SELECT * FROM diffusal_r
 
 -- diffusal_rfq_snapshot: The active-auction snapshot /ws/rfq/stream sends after connected; its auctions are in diffusal_rfq_auction with source = 'snapshot'. Shape inferred.
 CREATE OR REPLACE VIEW diffusal_rfq_snapshot AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW diffusal_rfq_snapshot_dedup AS SELECT * FROM diffusal_rfq_snapshot QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW diffusal_rfq_snapshot_dedup AS SELECT * FROM diffusal_rfq_snapshot QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- diffusal_rfq_trade_filled: /ws/rfq/mm: a quote of this MMM was filled on-chain. Fields inferred.
 CREATE OR REPLACE VIEW diffusal_rfq_trade_filled AS SELECT * FROM read_parquet('${lake}/diffusal_rfq_trade_filled/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -200,7 +200,7 @@ CREATE OR REPLACE VIEW mackinac_ammbook_dedup AS SELECT * FROM mackinac_ammbook 
 
 -- mackinac_ammliquidity_snapshot: One per ammliquidity subscribe; its events are in mackinac_liquidity with source = 'snapshot' (this row keeps the summary).
 CREATE OR REPLACE VIEW mackinac_ammliquidity_snapshot AS SELECT * FROM read_parquet('${lake}/mackinac_ammliquidity_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW mackinac_ammliquidity_snapshot_dedup AS SELECT * FROM mackinac_ammliquidity_snapshot QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW mackinac_ammliquidity_snapshot_dedup AS SELECT * FROM mackinac_ammliquidity_snapshot QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- mackinac_arbflag: Cross-venue arb gap edges (super_admin): open / closed.
 CREATE OR REPLACE VIEW mackinac_arbflag AS SELECT * FROM read_parquet('${lake}/mackinac_arbflag/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -208,7 +208,7 @@ CREATE OR REPLACE VIEW mackinac_arbflag_dedup AS SELECT * FROM mackinac_arbflag 
 
 -- mackinac_authed: API-key auth accepted.
 CREATE OR REPLACE VIEW mackinac_authed AS SELECT * FROM read_parquet('${lake}/mackinac_authed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW mackinac_authed_dedup AS SELECT * FROM mackinac_authed QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW mackinac_authed_dedup AS SELECT * FROM mackinac_authed QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- mackinac_depth: AMM tick liquidity and market-impact estimates, after Mint/Burn, throttled to 200 ms per symbol.
 CREATE OR REPLACE VIEW mackinac_depth AS SELECT * FROM read_parquet('${lake}/mackinac_depth/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -216,15 +216,15 @@ CREATE OR REPLACE VIEW mackinac_depth_dedup AS SELECT * FROM mackinac_depth QUAL
 
 -- mackinac_error: An action was rejected.
 CREATE OR REPLACE VIEW mackinac_error AS SELECT * FROM read_parquet('${lake}/mackinac_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW mackinac_error_dedup AS SELECT * FROM mackinac_error QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW mackinac_error_dedup AS SELECT * FROM mackinac_error QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- mackinac_feed_live: Upstream feed is live again.
 CREATE OR REPLACE VIEW mackinac_feed_live AS SELECT * FROM read_parquet('${lake}/mackinac_feed_live/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW mackinac_feed_live_dedup AS SELECT * FROM mackinac_feed_live QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW mackinac_feed_live_dedup AS SELECT * FROM mackinac_feed_live QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- mackinac_feed_stale: Upstream feed went stale.
 CREATE OR REPLACE VIEW mackinac_feed_stale AS SELECT * FROM read_parquet('${lake}/mackinac_feed_stale/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW mackinac_feed_stale_dedup AS SELECT * FROM mackinac_feed_stale QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW mackinac_feed_stale_dedup AS SELECT * FROM mackinac_feed_stale QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- mackinac_funding: Perp funding, about every 60 s. rate_pct is annualised.
 CREATE OR REPLACE VIEW mackinac_funding AS SELECT * FROM read_parquet('${lake}/mackinac_funding/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -260,11 +260,11 @@ CREATE OR REPLACE VIEW mackinac_rate_model_params_dedup AS SELECT * FROM mackina
 
 -- mackinac_server_closing: Planned restart notice; we reconnect after reconnectIn.
 CREATE OR REPLACE VIEW mackinac_server_closing AS SELECT * FROM read_parquet('${lake}/mackinac_server_closing/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW mackinac_server_closing_dedup AS SELECT * FROM mackinac_server_closing QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW mackinac_server_closing_dedup AS SELECT * FROM mackinac_server_closing QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- mackinac_snapshot: Reply to a history request; its prints are in mackinac_print with source = 'history'.
 CREATE OR REPLACE VIEW mackinac_snapshot AS SELECT * FROM read_parquet('${lake}/mackinac_snapshot/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW mackinac_snapshot_dedup AS SELECT * FROM mackinac_snapshot QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW mackinac_snapshot_dedup AS SELECT * FROM mackinac_snapshot QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- mackinac_spread: Same-venue cross-pool spread (uni, univ4; professional tier).
 CREATE OR REPLACE VIEW mackinac_spread AS SELECT * FROM read_parquet('${lake}/mackinac_spread/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -272,7 +272,7 @@ CREATE OR REPLACE VIEW mackinac_spread_dedup AS SELECT * FROM mackinac_spread QU
 
 -- mackinac_subscribed: Subscribe ack (SDK >= 0.1.1; the websocket page says there is none, so its absence is fine).
 CREATE OR REPLACE VIEW mackinac_subscribed AS SELECT * FROM read_parquet('${lake}/mackinac_subscribed/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW mackinac_subscribed_dedup AS SELECT * FROM mackinac_subscribed QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW mackinac_subscribed_dedup AS SELECT * FROM mackinac_subscribed QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_balances_response: Account balances (answer to balances; the message key is not confirmed by the docs: balances_response and balances are both read).
 CREATE OR REPLACE VIEW powertrade_balances_response AS SELECT * FROM read_parquet('${lake}/powertrade_balances_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -288,7 +288,7 @@ CREATE OR REPLACE VIEW powertrade_cancel_order_dedup AS SELECT * FROM powertrade
 
 -- powertrade_command_response: Generic ack or error of a request, matched to our request by user_tag (responses may arrive out of order). error_code 0 = success.
 CREATE OR REPLACE VIEW powertrade_command_response AS SELECT * FROM read_parquet('${lake}/powertrade_command_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW powertrade_command_response_dedup AS SELECT * FROM powertrade_command_response QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW powertrade_command_response_dedup AS SELECT * FROM powertrade_command_response QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- powertrade_entities_and_rules_response: The tradeable entity list with trading rules (answer to entities_and_rules_request).
 CREATE OR REPLACE VIEW powertrade_entities_and_rules_response AS SELECT * FROM read_parquet('${lake}/powertrade_entities_and_rules_response/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -368,11 +368,11 @@ CREATE OR REPLACE VIEW powertrade_trade_history_response_dedup AS SELECT * FROM 
 
 -- totalis_auth_error: WS `auth:error`: the key was refused.
 CREATE OR REPLACE VIEW totalis_auth_error AS SELECT * FROM read_parquet('${lake}/totalis_auth_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW totalis_auth_error_dedup AS SELECT * FROM totalis_auth_error QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW totalis_auth_error_dedup AS SELECT * FROM totalis_auth_error QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_auth_success: WS `auth:success`.
 CREATE OR REPLACE VIEW totalis_auth_success AS SELECT * FROM read_parquet('${lake}/totalis_auth_success/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW totalis_auth_success_dedup AS SELECT * FROM totalis_auth_success QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW totalis_auth_success_dedup AS SELECT * FROM totalis_auth_success QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_cashout_best_quote: Cashout stream `best_quote`: the counterparty's buyback quote (null when none is live).
 CREATE OR REPLACE VIEW totalis_cashout_best_quote AS SELECT * FROM read_parquet('${lake}/totalis_cashout_best_quote/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -388,7 +388,7 @@ CREATE OR REPLACE VIEW totalis_cashout_status_dedup AS SELECT * FROM totalis_cas
 
 -- totalis_connected: MM stream: first event of every connection, with the MM's id.
 CREATE OR REPLACE VIEW totalis_connected AS SELECT * FROM read_parquet('${lake}/totalis_connected/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW totalis_connected_dedup AS SELECT * FROM totalis_connected QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW totalis_connected_dedup AS SELECT * FROM totalis_connected QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_mm_quote_accepted: mm:quotes `mm_quote:accepted`: the accepted quote's details for the winning MM.
 CREATE OR REPLACE VIEW totalis_mm_quote_accepted AS SELECT * FROM read_parquet('${lake}/totalis_mm_quote_accepted/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -396,7 +396,7 @@ CREATE OR REPLACE VIEW totalis_mm_quote_accepted_dedup AS SELECT * FROM totalis_
 
 -- totalis_pong: WS `pong`, the reply to our `ping`.
 CREATE OR REPLACE VIEW totalis_pong AS SELECT * FROM read_parquet('${lake}/totalis_pong/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW totalis_pong_dedup AS SELECT * FROM totalis_pong QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW totalis_pong_dedup AS SELECT * FROM totalis_pong QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_position_bought_back: rfq `position:bought_back`: an early cashout closed the position (also on the MM's mm:quotes and identity-only connections: dedup on tx_signature).
 CREATE OR REPLACE VIEW totalis_position_bought_back AS SELECT * FROM read_parquet('${lake}/totalis_position_bought_back/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -500,11 +500,11 @@ CREATE OR REPLACE VIEW totalis_rfq_status_dedup AS SELECT * FROM totalis_rfq_sta
 
 -- totalis_snapshot_begin: MM stream: start of the snapshot of active requests (on connect, and on a reconnect the server could not resume).
 CREATE OR REPLACE VIEW totalis_snapshot_begin AS SELECT * FROM read_parquet('${lake}/totalis_snapshot_begin/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW totalis_snapshot_begin_dedup AS SELECT * FROM totalis_snapshot_begin QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW totalis_snapshot_begin_dedup AS SELECT * FROM totalis_snapshot_begin QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_snapshot_complete: MM stream: end of the snapshot; live events follow.
 CREATE OR REPLACE VIEW totalis_snapshot_complete AS SELECT * FROM read_parquet('${lake}/totalis_snapshot_complete/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW totalis_snapshot_complete_dedup AS SELECT * FROM totalis_snapshot_complete QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW totalis_snapshot_complete_dedup AS SELECT * FROM totalis_snapshot_complete QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
 
 -- totalis_vault_deposited: `vault:deposited` to the account's own connections (event catalog note). Fields from the funds.deposited webhook (inferred for the WebSocket).
 CREATE OR REPLACE VIEW totalis_vault_deposited AS SELECT * FROM read_parquet('${lake}/totalis_vault_deposited/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
@@ -516,4 +516,4 @@ CREATE OR REPLACE VIEW totalis_vault_withdrawn_dedup AS SELECT * FROM totalis_va
 
 -- totalis_ws_error: WS `error` (not in the docs: the shape our simulator uses for a refused message, {type, message, code?}).
 CREATE OR REPLACE VIEW totalis_ws_error AS SELECT * FROM read_parquet('${lake}/totalis_ws_error/date=*/*.parquet', hive_partitioning = true, union_by_name = true);
-CREATE OR REPLACE VIEW totalis_ws_error_dedup AS SELECT * FROM totalis_ws_error QUALIFY row_number() OVER (PARTITION BY run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;
+CREATE OR REPLACE VIEW totalis_ws_error_dedup AS SELECT * FROM totalis_ws_error QUALIFY row_number() OVER (PARTITION BY venue, run_id, conn_id, recv_seq ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;

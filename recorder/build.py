@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -48,6 +48,9 @@ from recorder.runs import BUILDER_KEY, manifest_path, read_manifest, run_alive
 from recorder.venues import VENUES
 from recorder.venues import get as get_venue
 from recorder.venues.base import unhandled
+
+if TYPE_CHECKING:
+    from recorder.progress import Steps
 
 Log = Callable[[str], None]
 
@@ -230,14 +233,18 @@ class RunBuilder:
 
 
 def build_run_into(data_dir: Path, venue: str, run: str, root: Path,
-                   keep_day: str | None = None, lock: bool = True) -> RunBuilder:
+                   keep_day: str | None = None, lock: bool = True,
+                   on_step: Callable[[RunBuilder], None] | None = None) -> RunBuilder:
     """Build a whole (ended) run into the lake folder ``root`` (rebuild, verify). ``lock``:
-    hold the run's build lock meanwhile (rebuild must not race a builder finishing it)."""
+    hold the run's build lock meanwhile (rebuild must not race a builder finishing it).
+    ``on_step`` sees the builder after each batch of records (progress)."""
     b = RunBuilder(data_dir, venue, run, BuildSettings(flush_seconds=3600.0), root=root,
                    keep_day=keep_day, lock=lock)
     try:
         while not b.complete:
             b.step(final=True)
+            if on_step is not None:
+                on_step(b)
     except BaseException:
         b.abort()
         raise
@@ -321,9 +328,11 @@ def pending_runs(data_dir: Path, known: set[tuple[str, str]] | None = None,
 
 
 def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str | None = None,
-          log: Log = _quiet, poll_seconds: float = 0.05) -> list[dict[str, Any]]:
+          log: Log = _quiet, poll_seconds: float = 0.05,
+          progress: Steps | None = None) -> list[dict[str, Any]]:
     """Finish every dead run that no builder holds, and follow the run ``follow`` (live)
-    until it ends and is fully built. Returns the final state of each run built."""
+    until it ends and is fully built. Returns the final state of each run built.
+    ``progress`` counts the dead runs taken on and finished."""
     settings = settings or BuildSettings()
     builders: dict[tuple[str, str], RunBuilder] = {}
     final: set[tuple[str, str]] = set()  # runs known to have ended: read to the end
@@ -366,6 +375,8 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str 
                         continue
                     if run != follow:
                         final.add(key)
+                        if progress is not None:
+                            progress.set_total((progress.total or 0) + 1)
                     idle.add(key)
                 if full or ended:
                     _finish_manifests(data_dir, final_manifests, log)
@@ -387,6 +398,8 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str 
                 st = b.state()
                 done.append(st)
                 crashed = _mark_crashed(data_dir, run, venue, b.state())
+                if progress is not None and run != follow:
+                    progress.advance(note=f"{venue} {run}")
                 if run != follow or crashed:
                     log(f"recovered {venue} run {run}: {st['journal_records']} journal "
                         f"records, {st['rows'] - st['rows_skipped']} rows were missing "
@@ -445,7 +458,8 @@ def _unrebuildable(data_dir: Path, date: str, found: dict[tuple[str, str], list[
     return out
 
 
-def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False) -> dict[str, int]:
+def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False,
+            progress: Steps | None = None) -> dict[str, int]:
     """Re-normalize every run with journal on ``date`` (or the day before: a segment may cross
     midnight) into a fresh folder and swap each table's ``date=`` folder for the new one.
     Refuses (:class:`RebuildRefused`) when the lake holds rows for ``date`` that the journal
@@ -471,8 +485,17 @@ def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False) -
     staging = lake_root / f".rebuild-{time.time_ns()}"
     counts: dict[str, int] = {}
     try:
+        if progress is not None:
+            progress.set_total(len(found))
+
+        def stepped(b: RunBuilder) -> None:
+            if progress is not None:
+                progress.update(note=f"{b.venue} {b.run}: {b.progress.records:,} records")
+
         for (venue, run) in sorted(found):
-            b = build_run_into(data_dir, venue, run, staging, keep_day=date)
+            b = build_run_into(data_dir, venue, run, staging, keep_day=date, on_step=stepped)
+            if progress is not None:
+                progress.advance(note=f"{venue} {run}")
             for t, n in b.writer.rows_committed.items():
                 counts[t] = counts.get(t, 0) + n
         tables = {p.name for p in staging.glob("*") if p.is_dir()}

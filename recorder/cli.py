@@ -1,15 +1,18 @@
-"""Command line: ``recorder record|demo|build|sim|journal|query|replay|rebuild|recover|views``."""
+"""Command line: ``recorder record|check|demo|build|sim|journal|query|replay|rebuild|recover|
+verify|views``. Every command's ``--help`` ends with an example."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
 import click
 import orjson
 
+from recorder import __version__
 from recorder import config as config_mod
 from recorder.errors import ConfigError, RecorderError
 
@@ -21,22 +24,47 @@ def _fail(e: RecorderError) -> None:
     sys.exit(2 if e.fault == "user" else 1)
 
 
-@click.group()
+def _when(value: str | None, option: str) -> int | str | None:
+    """A time option: ns since the epoch or ISO-8601 (checked here, so a typo is one line)."""
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(ConfigError(f"{option} wants ISO-8601 (2026-11-28T10:00:00Z) or ns since the "
+                          f"epoch, got {value!r}"))
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="recorder")
 def main() -> None:
-    """Record trading venues into a journal and a typed Parquet lake; query and replay it."""
+    """Record trading venues into a journal and a typed Parquet lake; query and replay it.
+
+    \b
+    Example:
+      recorder record --config conf/live.toml --venue mackinac --duration 62m --quiet
+    """
 
 
-def _load(config: str, data_dir: str | None) -> config_mod.Config:
-    return config_mod.load(config, data_dir)
+def _load(config: str, data_dir: str | None, venues: tuple[str, ...] = ()) -> config_mod.Config:
+    return config_mod.select(config_mod.load(config, data_dir), venues)
 
 
-def _run(config: str, duration: str | None, data_dir: str | None, quiet: bool) -> int:
+def _run(config: str, duration: str | None, data_dir: str | None, quiet: bool,
+         venues: tuple[str, ...] = (), connections: bool = False,
+         metrics_port: int | None = None) -> int:
     from recorder.record import record
 
     try:
-        cfg = _load(config, data_dir)
+        cfg = _load(config, data_dir, venues)
         seconds = config_mod.parse_duration(duration) if duration else None
-        result = asyncio.run(record(cfg, seconds, live_status=not quiet))
+        if seconds is not None and seconds <= 0:
+            raise ConfigError(f"--duration must be positive, got {duration!r}")
+        result = asyncio.run(record(cfg, seconds, live_status=not quiet,
+                                    connections=connections, metrics_port=metrics_port))
     except RecorderError as e:
         _fail(e)
     except KeyboardInterrupt:
@@ -56,20 +84,87 @@ def _run(config: str, duration: str | None, data_dir: str | None, quiet: bool) -
 @click.option("--config", "-c", default="conf/sim.toml", show_default=True)
 @click.option("--duration", "-d", help="stop after this long (90s, 55m, 1h); default: until "
               "SIGTERM/SIGINT")
+@click.option("--venue", "venues", multiple=True, metavar="NAME",
+              help="record only this venue section of the config (repeatable); locks are per "
+              "venue, so runs of different venues of one config run side by side")
 @click.option("--data-dir", help="override [recorder].data_dir")
 @click.option("--quiet", is_flag=True, help="no live status")
-def record(config: str, duration: str | None, data_dir: str | None, quiet: bool) -> None:
-    """Record the venues of CONFIG until the deadline or a signal, then write a manifest."""
-    sys.exit(_run(config, duration, data_dir, quiet))
+@click.option("--connections", is_flag=True, help="a status line per connection too")
+@click.option("--metrics-port", type=int, help="also serve the metrics over HTTP on this "
+              "port (127.0.0.1:PORT/metrics) while the run lasts")
+def record(config: str, duration: str | None, venues: tuple[str, ...], data_dir: str | None,
+           quiet: bool, connections: bool, metrics_port: int | None) -> None:
+    """Record the venues of CONFIG until the deadline or a signal, then write a manifest.
+
+    Exit 0 when something was recorded; 2 for a user fault (config, a missing secret,
+    refused keys, the venue already being recorded); 1 for a local or venue fault (disk,
+    unreachable venue).
+
+    \b
+    Examples:
+      recorder record --config conf/sim.toml --duration 30s
+      recorder record -c conf/live.toml --venue mackinac --venue derive -d 62m --quiet
+    """
+    sys.exit(_run(config, duration, data_dir, quiet, venues, connections, metrics_port))
+
+
+@main.command()
+@click.option("--config", "-c", default="conf/sim.toml", show_default=True)
+@click.option("--venue", "venues", multiple=True, metavar="NAME",
+              help="check only this venue (repeatable), as `record --venue` would record it")
+@click.option("--data-dir", help="override [recorder].data_dir")
+def check(config: str, venues: tuple[str, ...], data_dir: str | None) -> None:
+    """Check CONFIG as `record` would before recording: every setting (all problems at once,
+    each with its key and why), each venue's options, the secrets it names (set or not;
+    never printed) and the data directory. Exit 0 when clean, 2 otherwise.
+
+    \b
+    Example:
+      MACKINAC_API_KEY=... recorder check --config conf/live.toml --venue mackinac
+    """
+    from recorder.metrics import metrics_path
+
+    try:
+        cfg = _load(config, data_dir, venues)
+    except config_mod.ConfigProblems as e:
+        for where, why in e.problems:
+            click.echo(f"{e.path} {where}: {why}".replace(" : ", ": "), err=True)
+        click.echo(f"recorder: {len(e.problems)} problem(s) in {e.path}", err=True)
+        sys.exit(2)
+    except RecorderError as e:
+        _fail(e)
+    problems = config_mod.check_venues(cfg)
+    data = cfg.recorder.data_dir
+    probe = data
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        problems.append(("[recorder].data_dir", f"{data} cannot be created or written "
+                         f"({probe} is not a writable directory)"))
+    for where, why in problems:
+        click.echo(f"{cfg.path} {where}: {why}", err=True)
+    if problems:
+        click.echo(f"recorder: {len(problems)} problem(s) in {cfg.path}", err=True)
+        sys.exit(2)
+    names = [v.name for v in cfg.venues if v.enabled]
+    mpath = metrics_path(data, cfg.recorder.metrics_file, cfg.selected)
+    click.echo(f"{cfg.path}: ok: {len(names)} venue(s) ({', '.join(names)}); data dir {data}; "
+               f"metrics {mpath or 'off'}")
 
 
 @main.command()
 @click.option("--config", "-c", default="conf/sim.toml", show_default=True)
 @click.option("--duration", "-d", default="20s", show_default=True)
 @click.option("--data-dir", default="data", show_default=True)
-def demo(config: str, duration: str, data_dir: str) -> None:
-    """Record for a short while, then show what was recorded and an example query."""
-    code = _run(config, duration, data_dir, False)
+@click.option("--connections", is_flag=True, help="a status line per connection too")
+def demo(config: str, duration: str, data_dir: str, connections: bool) -> None:
+    """Record for a short while, then show what was recorded and an example query.
+
+    \b
+    Example:
+      recorder demo --duration 20s      # what `make run` does
+    """
+    code = _run(config, duration, data_dir, False, connections=connections)
     if code:
         sys.exit(code)
     from recorder.duck import connect, tables_with_rows
@@ -108,7 +203,12 @@ def _sim_value(text: str) -> object:
 def sim(venue: str, port: int, host: str, seed: int | None, rate: float | None,
         firehose: int | None, api_keys: tuple[str, ...], ledger: str | None,
         extra: tuple[str, ...]) -> None:
-    """Run VENUE's simulator by itself on loopback (its server side, a seeded market)."""
+    """Run VENUE's simulator by itself on loopback (its server side, a seeded market).
+
+    \b
+    Example:
+      recorder sim totalis --port 8766 -o drop_every=50 -o keepalive=3.0
+    """
     from recorder.venues import VENUES
     from recorder.venues import get as get_venue
 
@@ -135,7 +235,12 @@ def sim(venue: str, port: int, host: str, seed: int | None, rate: float | None,
 
 @main.group()
 def journal() -> None:
-    """Read the journal."""
+    """Read the journal.
+
+    \b
+    Example:
+      recorder journal cat --venue mackinac --kind meta --limit 20
+    """
 
 
 @journal.command("cat")
@@ -143,13 +248,20 @@ def journal() -> None:
 @click.option("--venue")
 @click.option("--run")
 @click.option("--date")
-@click.option("--kind", type=click.Choice(["in", "out", "meta"]), multiple=True)
+@click.option("--kind", type=click.Choice(["in", "out", "meta", "rest"]), multiple=True,
+              help="in: venue frames, out: what we sent, meta: transport events, rest: HTTP "
+              "responses (repeatable; default all)")
 @click.option("--limit", type=int, help="at most N records")
 @click.option("--width", default=160, show_default=True, help="truncate frames; 0 = whole")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def journal_cat(data_dir: str, venue: str | None, run: str | None, date: str | None,
                 kind: tuple[str, ...], limit: int | None, width: int, as_json: bool) -> None:
-    """Print journal records for a person (or as JSON lines), ending with torn-tail notes."""
+    """Print journal records for a person (or as JSON lines), ending with torn-tail notes.
+
+    \b
+    Example:
+      recorder journal cat --venue powertrade --kind rest --width 0
+    """
     from recorder import journal as jr
 
     n = 0
@@ -184,13 +296,29 @@ def journal_cat(data_dir: str, venue: str | None, run: str | None, date: str | N
 @click.option("--data-dir", default="data", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]),
               default="table", show_default=True)
-@click.option("--output", "-o", type=click.Path(), help="file for --format parquet")
+@click.option("--output", "-o", type=click.Path(), help="write the result to this file "
+              "(any format; needed for parquet)")
 def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: str | None) -> None:
-    """Run SQL over the lake's views and print the result."""
+    """Run SQL over the lake's views and print (or write) the result. Timestamps keep their
+    nanoseconds in csv and json (ISO-8601).
+
+    \b
+    Examples:
+      recorder query "SELECT event, count(*) FROM session_events GROUP BY 1"
+      recorder query -f queries/mackinac_market_summary.sql --format csv -o summary.csv
+    """
     from recorder.duck import connect
 
     if bool(sql) == bool(file):
         _fail(ConfigError("give SQL or -f FILE (one of them)"))
+    if fmt == "parquet" and not output:
+        _fail(ConfigError("--format parquet needs --output FILE"))
+    if not Path(data_dir).is_dir():
+        _fail(ConfigError(f"data directory {Path(data_dir).resolve()} does not exist (run "
+                          f"from the project folder or pass --data-dir)"))
+    if not any((Path(data_dir) / "lake").glob("*/date=*/*.parquet")):
+        click.echo(f"recorder: the lake under {Path(data_dir).resolve()} has no files yet: "
+                   f"every view is empty", err=True)
     text = Path(file).read_text() if file else str(sql)
     con = connect(data_dir)
     try:
@@ -199,23 +327,38 @@ def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: st
         _fail(ConfigError(f"query failed: {e}"))
     if rel is None:
         return
-    if fmt == "table":
-        rel.show(max_rows=1000, max_width=10_000)
-    elif fmt == "csv":
-        click.echo(rel.pl().write_csv(), nl=False)
-    elif fmt == "json":
-        for row in rel.pl().iter_rows(named=True):
-            click.echo(orjson.dumps(row, default=str).decode())
-    else:
-        if not output:
-            _fail(ConfigError("--format parquet needs --output FILE"))
+    if fmt == "parquet":
         rel.write_parquet(str(output))
         click.echo(f"wrote {output}", err=True)
+        return
+    if fmt == "table" and not output:
+        rel.show(max_rows=1000, max_width=10_000)
+        return
+    df = rel.pl()
+    if fmt == "table":
+        import polars as pl
+
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=200, tbl_width_chars=10_000):
+            Path(str(output)).write_text(f"{df}\n")
+        click.echo(f"wrote {len(df)} rows to {output}", err=True)
+        return
+    text_out = df.write_csv() if fmt == "csv" else df.write_ndjson()
+    if output:
+        Path(output).write_text(text_out)
+        click.echo(f"wrote {len(df)} rows to {output}", err=True)
+    else:
+        click.echo(text_out, nl=False)
 
 
 @main.group()
 def replay() -> None:
-    """Replay recorded history (in-process records, or raw frames)."""
+    """Replay recorded history (in-process records, or raw frames).
+
+    \b
+    Examples:
+      recorder replay cat --venue mackinac --table mackinac_print --from 2026-11-28T10:00Z
+      recorder replay serve --venue mackinac --speed 5
+    """
 
 
 @replay.command("cat")
@@ -230,30 +373,47 @@ def replay() -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
 def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[str, ...],
                tables: tuple[str, ...], order: str, raw: bool, fmt: str) -> None:
-    """Write records (or raw frames) as JSON lines to stdout, for any other program."""
+    """Write records (or raw frames) as JSON lines to stdout, for any other program. A
+    progress line on stderr while it works (when stderr is a terminal).
+
+    \b
+    Example:
+      recorder replay cat --venue mackinac --table mackinac_print --from 2026-11-28T10:00Z | head
+    """
     from recorder import replay as rp
+    from recorder.progress import Steps
 
-    def when(v: str | None) -> int | str | None:
-        return int(v) if v and v.isdigit() else v
-
+    lo, hi = _when(start, "--from"), _when(end, "--to")
     out = click.get_text_stream("stdout")
+    n = 0
     try:
-        if raw:
-            if len(venues) != 1:
-                _fail(ConfigError("--raw needs exactly one --venue"))
-            for rec in rp.raw_frames(data_dir, venues[0], when(start), when(end)):
-                out.write(orjson.dumps({"ts_recv": rec.ts_recv, "venue": venues[0],
-                                        "conn": rec.conn, "seq": rec.seq,
-                                        "frame": rec.data.decode("utf-8", "replace")}).decode())
+        with Steps("replay", unit="records") as prog:
+            def tick(ts: int) -> None:
+                if n % 2048 == 0:
+                    prog.update(done=n, note=dt.datetime.fromtimestamp(
+                        ts / 1e9, dt.UTC).isoformat(timespec="seconds"))
+
+            if raw:
+                if len(venues) != 1:
+                    _fail(ConfigError("--raw needs exactly one --venue"))
+                for rec in rp.raw_frames(data_dir, venues[0], lo, hi):
+                    out.write(orjson.dumps({"ts_recv": rec.ts_recv, "venue": venues[0],
+                                            "conn": rec.conn, "seq": rec.seq,
+                                            "frame": rec.data.decode("utf-8", "replace")}
+                                           ).decode())
+                    out.write("\n")
+                    n += 1
+                    tick(rec.ts_recv)
+                return
+            for r in rp.records(data_dir, lo, hi, venues or None, tables or None, order):
+                out.write(orjson.dumps({"table": r.table, "venue": r.venue,
+                                        "ts_recv": r.ts_recv, "ts_event": r.ts_event,
+                                        "conn_id": r.conn_id, "recv_seq": r.recv_seq,
+                                        "recv_sub": r.recv_sub, "run_id": r.run_id, **r.data},
+                                       default=str).decode())
                 out.write("\n")
-            return
-        for r in rp.records(data_dir, when(start), when(end), venues or None, tables or None,
-                            order):
-            out.write(orjson.dumps({"table": r.table, "venue": r.venue, "ts_recv": r.ts_recv,
-                                    "ts_event": r.ts_event, "conn_id": r.conn_id,
-                                    "recv_seq": r.recv_seq, "recv_sub": r.recv_sub,
-                                    "run_id": r.run_id, **r.data}, default=str).decode())
-            out.write("\n")
+                n += 1
+                tick(r.ts_recv)
     except ValueError as e:
         _fail(ConfigError(str(e)))
     except BrokenPipeError:
@@ -262,48 +422,75 @@ def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[
 
 @replay.command("serve")
 @click.option("--data-dir", default="data", show_default=True)
-@click.option("--venue", "venues", multiple=True, required=True, help="repeatable: several "
-              "venues share one clock")
+@click.option("--venue", "venues", multiple=True, required=True, help="repeatable")
 @click.option("--from", "start", help="start (ISO-8601 or ns), on ts_recv")
 @click.option("--to", "end", help="end, exclusive")
 @click.option("--speed", default=1.0, show_default=True, help="1 = recorded pace, 10 = ten "
               "times faster, 0 = as fast as possible")
+@click.option("--shared-clock", is_flag=True, help="every connection (to every venue) joins "
+              "one replay on one clock; the next starts after it ends. Default: each "
+              "connection replays the range from its start on its own clock")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", "ports", multiple=True, metavar="VENUE=PORT",
               help="fixed port per venue (default: a free one, printed)")
 @click.option("--api-key", "api_keys", multiple=True, help="key the replay accepts "
               "(repeatable; default: the simulator's)")
 def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end: str | None,
-                 speed: float, host: str, ports: tuple[str, ...],
+                 speed: float, shared_clock: bool, host: str, ports: tuple[str, ...],
                  api_keys: tuple[str, ...]) -> None:
-    """Serve recorded frames with each venue's own protocol, for an unchanged client."""
-    from recorder.replay import serve_native
+    """Serve recorded frames with each venue's own protocol, for an unchanged client, until
+    stopped (Ctrl-C): any number of clients, one after another or at once.
 
-    def when(v: str | None) -> int | str | None:
-        return int(v) if v and v.isdigit() else v
+    \b
+    Examples:
+      recorder replay serve --venue mackinac --speed 5
+      recorder replay serve --venue diffusal --venue derive --shared-clock --from 2026-11-28T10:00Z
+    """
+    from recorder.serve import ReplayServer, span
 
+    lo, hi = _when(start, "--from"), _when(end, "--to")
     port_map: dict[str, int] = {}
     for item in ports:
         name, eq, num = item.partition("=")
         if not eq or not num.isdigit():
             _fail(ConfigError(f"--port wants VENUE=PORT, got {item!r}"))
         port_map[name] = int(num)
+    if speed < 0:
+        _fail(ConfigError("--speed must be >= 0"))
     opts = {v: {"api_keys": api_keys} for v in venues} if api_keys else None
+    say = lambda line: click.echo(line, err=True)  # noqa: E731
+    empty = []
+    for v in venues:
+        try:
+            sp = span(Path(data_dir), v, lo, hi)
+        except ValueError as e:
+            _fail(ConfigError(str(e)))
+        if sp.first_in_range is None:
+            from recorder.serve import _iso
 
-    def ready(urls: dict[str, str]) -> None:
+            empty.append(f"{v}: no recorded frame in the range (its journal holds "
+                         f"{_iso(sp.journal_first)} to {_iso(sp.journal_last)})")
+    if empty:
+        _fail(ConfigError("nothing to replay: " + "; ".join(empty)))
+
+    async def main() -> None:
+        server = ReplayServer(data_dir, list(venues), lo, hi, speed, host, port_map, opts,
+                              shared_clock=shared_clock, log=say)
+        urls = await server.open()
+        rng = f"from {start or 'the first recorded frame'} to {end or 'the last'}"
+        mode = ("all connections on one shared clock" if shared_clock
+                else "each connection from the start of the range on its own clock")
         for v, u in urls.items():
-            click.echo(f"{v} replay listening on {u} (speed {speed:g}; waiting for a "
-                       f"subscriber)", err=True)
+            say(f"{v} replay listening on {u}")
+        say(f"serving {', '.join(venues)} {rng}, speed {speed:g}; {mode}; Ctrl-C stops")
+        await server.serve_forever()
 
     try:
-        sent = asyncio.run(serve_native(data_dir, venues, when(start), when(end), speed, host,
-                                        port_map, opts, ready))
+        asyncio.run(main())
     except ValueError as e:
         _fail(ConfigError(str(e)))
     except KeyboardInterrupt:
         return
-    click.echo(f"replayed {sum(sent.values())} frames: " + ", ".join(
-        f"{v} {n}" for v, n in sent.items()), err=True)
 
 
 @main.command()
@@ -318,7 +505,12 @@ def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end:
 def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_seconds: float,
           max_rows: int, max_bytes: int) -> None:
     """Build the lake from the journal: finish every run whose recorder or builder died
-    (and, with --run, follow that run live). `record` starts one by itself."""
+    (and, with --run, follow that run live). `record` starts one by itself.
+
+    \b
+    Example:
+      recorder build --data-dir data
+    """
     from recorder.build import BuildSettings, main_build
 
     sys.exit(main_build(Path(data_dir), BuildSettings(
@@ -332,11 +524,18 @@ def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_second
 @click.option("--force", is_flag=True, help="rebuild even where the lake holds rows the "
               "journal no longer has (they are lost)")
 def rebuild(date: str, data_dir: str, force: bool) -> None:
-    """Re-normalize DATE from the journal into a fresh folder and swap it in atomically."""
+    """Re-normalize DATE from the journal into a fresh folder and swap it in atomically.
+
+    \b
+    Example:
+      recorder rebuild --date 2026-11-28
+    """
     from recorder.build import rebuild as do_rebuild
+    from recorder.progress import Steps
 
     try:
-        counts = do_rebuild(Path(data_dir), date, lambda s: click.echo(s, err=True), force)
+        with Steps(f"rebuild {date}", unit="runs") as prog:
+            counts = do_rebuild(Path(data_dir), date, prog.log, force, progress=prog)
     except RecorderError as e:
         _fail(e)
     click.echo(f"rebuilt {date}: {sum(counts.values())} rows in {len(counts)} tables")
@@ -345,11 +544,18 @@ def rebuild(date: str, data_dir: str, force: bool) -> None:
 @main.command()
 @click.option("--data-dir", default="data", show_default=True)
 def recover(data_dir: str) -> None:
-    """Finish the lake of runs that died (`recorder build` without --run; record does it too)."""
+    """Finish the lake of runs that died (`recorder build` without --run; record does it too).
+
+    \b
+    Example:
+      recorder recover --data-dir data
+    """
     from recorder.build import build as do_build
+    from recorder.progress import Steps
 
     try:
-        done = do_build(Path(data_dir), log=lambda s: click.echo(s, err=True))
+        with Steps("recover", total=0, unit="venue runs") as prog:
+            done = do_build(Path(data_dir), log=prog.log, progress=prog)
     except RecorderError as e:
         _fail(e)
     click.echo(f"recovered {len(done)} venue run(s)")
@@ -358,7 +564,12 @@ def recover(data_dir: str) -> None:
 @main.command()
 @click.option("--write", is_flag=True, help="rewrite queries/views.sql")
 def views(write: bool) -> None:
-    """Print (or write) the views generated from the schema registry."""
+    """Print (or write) the views generated from the schema registry.
+
+    \b
+    Example:
+      recorder views --write
+    """
     from recorder.duck import VIEWS_FILE, render_views
 
     sql = render_views()
@@ -378,12 +589,19 @@ def views(write: bool) -> None:
 def verify(data_dir: str, date: str | None, venue: str | None) -> None:
     """Check the lake against the journal: every file reads, no temporary file is visible,
     every journaled row is in the lake exactly once, manifests are final. Exit 1 on any
-    problem."""
+    problem.
+
+    \b
+    Example:
+      recorder verify --date 2026-11-28 --venue mackinac
+    """
     from recorder.maintain import format_report
     from recorder.maintain import verify as do_verify
+    from recorder.progress import Steps
 
     try:
-        rep = do_verify(Path(data_dir), date, venue)
+        with Steps("verify", unit="runs") as prog:
+            rep = do_verify(Path(data_dir), date, venue, progress=prog)
     except RecorderError as e:
         _fail(e)
     for line in format_report(rep):

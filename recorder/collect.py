@@ -17,7 +17,7 @@ import orjson
 from recorder.config import RecorderSettings, VenueConfig
 from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST, JournalWriter
 from recorder.normalize import Normalizer, meta
-from recorder.schema import SESSION_EVENTS
+from recorder.schema import SESSION_EVENTS, UNHANDLED
 from recorder.transport import TRANSPORTS
 from recorder.transport.backoff import RateGate
 from recorder.venues.base import (
@@ -89,7 +89,15 @@ class VenueRun:
         self._http: aiohttp.ClientSession | None = None
         self._stop: asyncio.Event | None = None
         self.records = 0  # rows the adapter produced (the builder writes them)
+        self.rows_by_conn: dict[str, int] = {}
+        self.unhandled: dict[str, int] = {}  # unhandled rows by reason
         self.built_records = 0  # journal records the lake builder has built (its state file)
+        self.build_state: dict[str, Any] = {}  # the lake builder's last progress file
+        self.static_conns: set[str] = set()  # the adapter's own connections (not Open-ed)
+        # Set by record() before run(): journaled first as the `run_start` record, which the
+        # lake builder turns into a `run_gap` row when the previous run of this config and
+        # venue had ended before this one (see recorder.normalize).
+        self.run_start: dict[str, Any] = {}
         self.gaps = 0
         self.errors: list[str] = []
         self.events: dict[str, int] = {}
@@ -108,25 +116,30 @@ class VenueRun:
             rows, actions = self.normalizer.process(kind, conn, ts, data)
         except Exception:  # noqa: BLE001 - journaled; the builder records the failure as a row
             return
-        self.records += len(rows)
-        for table, row in rows:
-            if table is SESSION_EVENTS:
-                self._session_row(conn, row)
+        if rows:
+            self.records += len(rows)
+            self.rows_by_conn[conn] = self.rows_by_conn.get(conn, 0) + len(rows)
+            for table, row in rows:
+                if table is SESSION_EVENTS:
+                    self._session_row(conn, row)
+                elif table is UNHANDLED:
+                    why = str(row.get("reason") if isinstance(row, dict) else "unknown")
+                    self.unhandled[why] = self.unhandled.get(why, 0) + 1
         for a in actions:
             self._dispatch(a)
 
     def _session_row(self, conn: str, row: dict[str, Any]) -> None:
         ev = row["event"]
         self.events[ev] = self.events.get(ev, 0) + 1
-        if ev in ("reconnected", "gap"):
+        if ev in ("reconnected", "gap", "run_gap"):
             self.gaps += 1
             c = self.conns.get(conn)
             if c is not None:
                 start, end = row.get("gap_start"), row.get("gap_end")
                 if start and end:
-                    c.status.last_gap = f"{(end - start) / 1e9:.1f}s @ {time.strftime('%H:%M:%S')}"
+                    c.status.last_gap = f"{(end - start) / 1e9:.1f}s {time.strftime('%H:%M:%S')}"
                 else:
-                    c.status.last_gap = f"{ev} @ {time.strftime('%H:%M:%S')}"
+                    c.status.last_gap = f"{ev} {time.strftime('%H:%M:%S')}"
         elif ev in ("error", "auth_failed", "rate_limited", "frame_too_large"):
             self.errors.append(f"{conn}: {ev} {row.get('code') or ''} {row.get('reason') or ''}")
             del self.errors[:-200]
@@ -225,7 +238,9 @@ class VenueRun:
         self.journal.on_pressure = self._pressure
         self.journal.on_failure = self._failed
         self.journal.start(asyncio.get_running_loop())
+        self.event("run", "run_start", **self.run_start)
         for spec in self.adapter.connections():
+            self.static_conns.add(spec.name)
             self._open(spec)
         # Optional hook: actions due before any frame (a REST hydration, say).
         for action in self.adapter.on_start():
@@ -275,6 +290,14 @@ class VenueRun:
             await asyncio.sleep(jf)
             self.journal.flush()
 
+    @property
+    def last_recv(self) -> int | None:
+        """The receive time of this venue's last frame in this run (any connection)."""
+        times = [c.status.last_ts for c in self.conns.values() if c.status.last_ts]
+        if self.ended.last_ts:
+            times.append(self.ended.last_ts)
+        return max(times) if times else None
+
     async def close(self) -> None:
         """Write what is buffered and close the journal (its thread finishes off the loop)."""
         try:
@@ -292,9 +315,12 @@ class EndedConns:
     frames: int = 0
     bytes: int = 0
     reconnects: int = 0
+    last_ts: int | None = None
 
     def add(self, st: Any) -> None:
         self.count += 1
         self.frames += st.frames
         self.bytes += st.bytes
         self.reconnects += st.reconnects
+        if st.last_ts is not None and (self.last_ts is None or st.last_ts > self.last_ts):
+            self.last_ts = st.last_ts

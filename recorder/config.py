@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,28 @@ class RecorderSettings:
     # is left is finished by the next run's builder (or `recorder build`).
     lake_build_deadline: float = 120.0
     status_interval: float = 1.0
+    # A run of a venue may start while the previous run of the same config and venue is in
+    # its last `handover` seconds (by its --duration): both record meanwhile (the overlap the
+    # dedup views absorb), so an hourly cron leaves no unrecorded minute. Outside that window
+    # a second run of the same venue exits 2 (locked).
+    handover: float = 600.0
+    # Prometheus textfile ("" = <data_dir>/metrics/recorder.prom, "off" = none), rewritten
+    # atomically every metrics_interval and at the end of the run.
+    metrics_file: str = ""
+    metrics_interval: float = 5.0
+
+
+# Ranges: (minimum, strictly greater?) per setting. A zero timeout or interval turns a
+# watchdog into a reconnect loop, so every one of them must be positive.
+_POSITIVE = {
+    "max_frame_bytes", "ping_interval", "idle_timeout", "connect_timeout", "backoff_initial",
+    "backoff_max", "journal_flush_ms", "journal_segment_bytes", "journal_segment_seconds",
+    "lake_flush_seconds", "lake_max_rows", "lake_max_bytes", "lake_rotate_seconds",
+    "journal_max_pending_bytes", "close_deadline", "status_interval", "metrics_interval",
+}
+_NON_NEGATIVE = {"lake_build_deadline", "handover"}
+_MINIMUM = {"max_frame_bytes": 1024, "journal_segment_bytes": 1 << 20,
+            "journal_max_pending_bytes": 1 << 20}
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,7 @@ class Config:
     path: Path
     recorder: RecorderSettings
     venues: tuple[VenueConfig, ...]
+    selected: tuple[str, ...] = ()  # the venues `record --venue` picked (none: all enabled)
 
     def venue(self, name: str) -> VenueConfig:
         for v in self.venues:
@@ -98,78 +121,231 @@ class Config:
         raise ConfigError(f"{self.path}: no venue named {name!r}")
 
 
-def _typed(cls: type, section: dict[str, Any], where: str) -> Any:
+class Problems:
+    """Every problem found in one config file: ``(where, why)`` pairs, reported at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, where: str, why: str) -> None:
+        self.items.append((where, why))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ConfigProblems(self.path, self.items)
+
+
+class ConfigProblems(ConfigError):
+    """A config file with one or more problems; ``problems`` lists ``(key, why)``."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = list(problems)
+        if len(problems) == 1:
+            where, why = problems[0]
+            text = f"{path}{' ' + where if where else ''}: {why}"
+        else:
+            text = f"{len(problems)} problems in {path}:" + "".join(
+                f"\n  {where or '(file)'}: {why}" for where, why in problems)
+        super().__init__(text)
+
+
+def _typed(cls: type, section: dict[str, Any], where: str, problems: Problems) -> Any:
+    """The section as ``cls``, every bad key reported to ``problems`` (the default is used
+    for it, so the rest is still checked)."""
     known = {f.name: f for f in fields(cls)}
     kwargs: dict[str, Any] = {}
     for key, value in section.items():
+        at = f"{where}.{key}"
         if key not in known:
-            raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(known)})")
+            problems.add(at, f"unknown setting (known: {', '.join(known)})")
+            continue
         default = known[key].default
         try:
             if isinstance(default, Path):
-                kwargs[key] = Path(value)
+                if not isinstance(value, str) or not value:
+                    raise TypeError
+                v: Any = Path(value)
             elif isinstance(default, float):
-                kwargs[key] = parse_duration(value) if isinstance(value, str) else float(value)
+                if isinstance(value, bool):
+                    raise TypeError
+                v = parse_duration(value) if isinstance(value, str) else float(value)
             elif isinstance(default, bool) or isinstance(default, int):
                 if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(
                     default, bool
                 ):
                     raise TypeError
-                kwargs[key] = value
+                v = value
+            elif isinstance(default, str):
+                if not isinstance(value, str):
+                    raise TypeError
+                v = value
             else:
-                kwargs[key] = value
-        except (TypeError, ValueError):
-            raise ConfigError(
-                f"{where}.{key}: expected {type(default).__name__}, got {value!r}"
-            ) from None
-    return cls(**kwargs)
+                v = value
+        except (TypeError, ValueError, ConfigError):
+            kind = ("a duration (90s, 5m, 1h) or seconds" if isinstance(default, float)
+                    else type(default).__name__)
+            problems.add(at, f"expected {kind}, got {value!r}")
+            continue
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            low = _MINIMUM.get(key)
+            if key in _POSITIVE and v <= 0:
+                problems.add(at, f"must be greater than 0, got {value!r} (a zero timeout or "
+                             "interval would turn its watchdog into a loop)")
+                continue
+            if key in _NON_NEGATIVE and v < 0:
+                problems.add(at, f"must not be negative, got {value!r}")
+                continue
+            if low is not None and v < low:
+                problems.add(at, f"must be at least {low}, got {value!r}")
+                continue
+        kwargs[key] = v
+    obj = cls(**kwargs)
+    if isinstance(obj, TransportSettings) and obj.backoff_max < obj.backoff_initial:
+        problems.add(f"{where}.backoff_max", f"must be at least backoff_initial "
+                     f"({obj.backoff_initial:g}s), got {obj.backoff_max:g}s")
+    return obj
 
 
 def load(path: str | Path, data_dir: str | Path | None = None) -> Config:
-    """Read and validate a config file. Raises :class:`ConfigError` with the file and key."""
+    """Read and validate a config file. Raises :class:`ConfigProblems` (a
+    :class:`ConfigError`) naming the file, and for each problem the key and why: every
+    problem of the file at once, not the first only. Venue options are checked by each
+    venue's adapter (:func:`check_venues`)."""
     from recorder.venues import VENUES  # late: the venue registry imports adapters
 
     path = Path(path)
+    problems = Problems(path)
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    unknown = set(raw) - {"recorder", "venues"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}")
-    rec_section = dict(raw.get("recorder", {}))
+    for section in sorted(set(raw) - {"recorder", "venues"}):
+        problems.add(f"[{section}]", "unknown section (known: [recorder], [venues.NAME])")
+    rec_section = raw.get("recorder", {})
+    if not isinstance(rec_section, dict):
+        problems.add("recorder", "expected a table [recorder]")
+        rec_section = {}
+    rec_section = dict(rec_section)
     if data_dir is not None:
         rec_section["data_dir"] = str(data_dir)
-    recorder = _typed(RecorderSettings, rec_section, f"{path} [recorder]")
-    if recorder.journal_flush_ms <= 0:
-        raise ConfigError(f"{path} [recorder].journal_flush_ms must be positive")
+    recorder = _typed(RecorderSettings, rec_section, "[recorder]", problems)
     venues = []
-    for name, section in raw.get("venues", {}).items():
-        where = f"{path} [venues.{name}]"
+    sections = raw.get("venues", {})
+    if not isinstance(sections, dict):
+        problems.add("venues", "expected tables [venues.NAME]")
+        sections = {}
+    for name, section in sections.items():
+        where = f"[venues.{name}]"
         if not NAME_RE.match(name):
-            raise ConfigError(f"{where}: venue names are lower-case letters, digits and _")
+            problems.add(where, "venue names are lower-case letters, digits and _ "
+                         "(at most 32, starting with a letter)")
+            continue
         if not isinstance(section, dict):
-            raise ConfigError(f"{where}: expected a table")
+            problems.add(where, "expected a table")
+            continue
         section = dict(section)
         adapter = section.pop("adapter", name)
         if adapter not in VENUES:
-            raise ConfigError(f"{where}: unknown adapter {adapter!r} (known: {sorted(VENUES)})")
-        transport = _typed(TransportSettings, section.pop("transport", {}), f"{where}.transport")
+            problems.add(f"{where}.adapter", f"unknown adapter {adapter!r} (known: "
+                         f"{', '.join(sorted(VENUES))})")
+            continue
+        tsec = section.pop("transport", {})
+        if not isinstance(tsec, dict):
+            problems.add(f"[venues.{name}.transport]", "expected a table")
+            tsec = {}
+        transport = _typed(TransportSettings, tsec, f"[venues.{name}.transport]", problems)
         enabled = section.pop("enabled", True)
         simulate = section.pop("simulate", False)
         url = section.pop("url", None)
         sim = section.pop("sim", {})
         if not isinstance(sim, dict):
-            raise ConfigError(f"{where}.sim: expected a table of simulator options")
-        if not isinstance(enabled, bool) or not isinstance(simulate, bool):
-            raise ConfigError(f"{where}: enabled and simulate are true or false")
+            problems.add(f"{where}.sim", "expected a table of simulator options")
+            sim = {}
+        flags = (("enabled", enabled), ("simulate", simulate))
+        for k, val in flags:
+            if not isinstance(val, bool):
+                problems.add(f"{where}.{k}", f"true or false, got {val!r}")
+        if not all(isinstance(val, bool) for _, val in flags):
+            continue
+        if url is not None and (not isinstance(url, str) or "://" not in url):
+            problems.add(f"{where}.url", f"a URL like wss://host/path, got {url!r}")
+            continue
         if not simulate and not url:
-            raise ConfigError(f"{where}: needs url = ... (or simulate = true)")
+            problems.add(where, "needs url = \"wss://...\" (or simulate = true)")
+            continue
         venues.append(
             VenueConfig(name, adapter, enabled, simulate, url, transport, section, sim)
         )
-    if not any(v.enabled for v in venues):
-        raise ConfigError(f"{path}: no enabled venue")
+    if sections and not problems.items and not any(v.enabled for v in venues):
+        problems.add("[venues]", "no enabled venue")
+    elif not sections:
+        problems.add("[venues]", "no venue: add a [venues.NAME] section")
+    problems.raise_if_any()
     return Config(path, recorder, tuple(venues))
+
+
+def select(cfg: Config, names: tuple[str, ...] | list[str]) -> Config:
+    """``cfg`` with only the venues ``names`` (``record --venue``), enabled whatever the
+    file says; no names: the file's enabled venues."""
+    if not names:
+        return cfg
+    known = {v.name: v for v in cfg.venues}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"{cfg.path}: no venue named {', '.join(map(repr, unknown))} "
+                          f"(the config has: {', '.join(known)})")
+    order = tuple(dict.fromkeys(names))
+    picked = tuple(replace(known[n], enabled=True) for n in order)
+    return replace(cfg, venues=picked, selected=order)
+
+
+def env_names(options: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(setting, variable)`` for every ``*_env`` setting of a venue section: the names of
+    environment variables that hold its secrets."""
+    return [(k, v) for k, v in options.items() if k.endswith("_env") and isinstance(v, str)]
+
+
+def _split_where(text: str, prefix: str) -> tuple[str, str]:
+    """An adapter's ``"[venues.x].key: why"`` as ``("[venues.x].key", "why")``."""
+    if text.startswith(prefix):
+        rest = text[len(prefix):]
+        key, sep, why = rest.partition(": ")
+        if sep and (not key or key.startswith(".")):
+            return prefix + key, why
+    return prefix, text
+
+
+def check_venues(cfg: Config) -> list[tuple[str, str]]:
+    """Every problem a recording of ``cfg``'s enabled venues would meet before connecting:
+    each venue's options as its adapter validates them, and every secret it names that is
+    not set (checked by name only; a secret's value is never printed). ``(where, why)``."""
+    from recorder.errors import MissingSecret
+    from recorder.venues import get as get_venue
+
+    out: list[tuple[str, str]] = []
+    for v in cfg.venues:
+        if not v.enabled:
+            continue
+        where = f"[venues.{v.name}]"
+        missing = [] if v.simulate else [(k, n) for k, n in env_names(v.options)
+                                         if not os.environ.get(n)]
+        for k, n in missing:
+            out.append((f"{where}.{k}", f"environment variable {n} is not set"))
+        sim = {"api_key": "validation"} if v.simulate else None
+        try:
+            get_venue(v.adapter).make_adapter(v.name, v.url or "ws://validate", v.options,
+                                              sim=sim)
+        except MissingSecret as e:
+            if not missing:
+                out.append((where, str(e)))
+        except ConfigError as e:
+            out.append(_split_where(str(e), where))
+        except Exception as e:  # noqa: BLE001 - an adapter that cannot start is a config problem
+            out.append((where, f"{type(e).__name__}: {e}"))
+    return out

@@ -27,8 +27,18 @@ def _glob(table: str) -> str:
     return f"${{lake}}/{table}/date=*/*.parquet"
 
 
+def dedup_key(t: Table) -> tuple[str, ...]:
+    """The table's dedup key as the views apply it. A key naming a receipt (``run_id``,
+    ``conn_id``, ``recv_seq``) is per venue too: connection names are per venue, and two
+    venue sections of one adapter in one run (A/B) both have a ``feed``."""
+    key = tuple(t.dedup_key)
+    if "run_id" in key and "venue" not in key:
+        key = ("venue", *key)
+    return key
+
+
 def view_sql(t: Table) -> str:
-    key = ", ".join(t.dedup_key)
+    key = ", ".join(dedup_key(t))
     doc = t.doc.replace("\n", " ")
     return (
         f"-- {t.name}: {doc}\n"
@@ -59,7 +69,8 @@ def _statements(sql: str) -> list[tuple[str, str]]:
 
 def connect(data_dir: str | Path = "data", database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with every view. Tables without files yet get an empty view of
-    the right shape, so queries work on a fresh lake too."""
+    the right shape, so queries work on a fresh lake too (and ``SHOW TABLES`` lists only
+    the views: the empty ones read an Arrow table that has no name of its own)."""
     lake = (Path(data_dir) / "lake").resolve()
     con = duckdb.connect(database)
     sql = VIEWS_FILE.read_text() if VIEWS_FILE.exists() else render_views()
@@ -69,18 +80,25 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:") -> duckdb
         if any((lake / name).glob("date=*/*.parquet")) or table is None:
             con.execute(stmts.replace("${lake}", str(lake).replace("'", "''")))
             continue
-        con.register(f"__empty_{name}", table.arrow_schema.empty_table())
         key_stmt = stmts.split("\n")[-1]
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *, NULL::DATE AS date "
-                    f"FROM __empty_{name}")
+        con.from_arrow(table.arrow_schema.empty_table()).project(
+            "*, NULL::DATE AS date").create_view(name, replace=True)
         con.execute(key_stmt)
     return con
 
 
 def lazy(table: str, data_dir: str | Path = "data") -> pl.LazyFrame:
-    """A Polars lazy frame over one table (hive ``date`` column included)."""
-    glob = Path(data_dir) / "lake" / table / "date=*" / "*.parquet"
-    return pl.scan_parquet(str(glob), hive_partitioning=True)
+    """A Polars lazy frame over one table (hive ``date`` column included); an empty frame of
+    the table's shape while it has no files, as :func:`connect` gives an empty view."""
+    folder = Path(data_dir) / "lake" / table
+    if not any(folder.glob("date=*/*.parquet")):
+        t = load_all().get(table)
+        if t is None:
+            raise ValueError(f"unknown table {table!r}")
+        empty = pl.from_arrow(t.arrow_schema.empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        return empty.with_columns(pl.lit(None, dtype=pl.Date).alias("date")).lazy()
+    return pl.scan_parquet(str(folder / "date=*" / "*.parquet"), hive_partitioning=True)
 
 
 def tables_with_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:

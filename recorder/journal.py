@@ -93,6 +93,7 @@ class JournalWriter:
         self._file_path: Path | None = None
         self.records = 0
         self.bytes_in = 0
+        self.bytes_written = 0  # compressed bytes on disk (set by the writer thread)
         self.durable_records = 0  # records the OS has (written by the thread)
         self.durable_ts = 0  # ts_recv of the last record the OS has
         # writer thread
@@ -257,6 +258,7 @@ class JournalWriter:
                 if self._wseg != segment:
                     self._wseg, self._wbytes = segment, 0
                 self._wbytes += len(blob)
+                self.bytes_written += len(blob)
             except OSError as e:
                 raise StorageError(
                     f"cannot write journal {path}: {e.strerror or e}; the journal is intact "
@@ -494,3 +496,16 @@ def read_run(data_dir: Path, venue: str, run: str,
         if reports is not None:
             reports.append(rep)
         yield from read_segment(p, rep)
+
+
+def last_in(data_dir: Path, venue: str, run: str) -> int | None:
+    """``ts_recv`` of the last inbound frame of a venue's run (reads from the last segment
+    backwards, up to a torn tail), or None when it has none."""
+    for p in reversed(segments(data_dir, venue, run)):
+        last = None
+        for rec in read_segment(p):
+            if rec.kind == KIND_IN:
+                last = rec.ts_recv
+        if last is not None:
+            return last
+    return None

@@ -35,6 +35,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import orjson
@@ -47,6 +48,9 @@ from recorder.errors import ConfigError, RecorderError
 from recorder.runs import FINAL as FINAL_STATUSES
 from recorder.runs import manifest_path, run_alive
 from recorder.schema import IDENTITY
+
+if TYPE_CHECKING:
+    from recorder.progress import Steps
 
 _ID = ", ".join(IDENTITY)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -278,7 +282,8 @@ def _known_runs(data_dir: Path) -> set[str]:
     return found
 
 
-def verify(data_dir: Path, date: str | None = None, venue: str | None = None) -> VerifyReport:
+def verify(data_dir: Path, date: str | None = None, venue: str | None = None,
+           progress: Steps | None = None) -> VerifyReport:
     """Check the lake under ``data_dir`` against its journal and manifests (see the module
     docstring). ``date`` (``YYYY-MM-DD``) limits the check to the lake's ``date=`` partition of
     that day and the runs with journal on it or the day before; ``venue`` to rows whose
@@ -296,7 +301,7 @@ def verify(data_dir: Path, date: str | None = None, venue: str | None = None) ->
         con = duckdb.connect(str(scratch / "verify.duckdb"))
         try:
             con.execute("SET preserve_insertion_order = false")
-            lake_runs = _compare(con, data_dir, date, venue, found, scratch, rep)
+            lake_runs = _compare(con, data_dir, date, venue, found, scratch, rep, progress)
         finally:
             con.close()
     finally:
@@ -312,13 +317,19 @@ def verify(data_dir: Path, date: str | None = None, venue: str | None = None) ->
 
 
 def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
-             venue: str | None, found: _Lake, scratch: Path, rep: VerifyReport) -> set[str]:
+             venue: str | None, found: _Lake, scratch: Path, rep: VerifyReport,
+             progress: Steps | None = None) -> set[str]:
     """Duplicates and completeness per partition; returns the runs seen in the lake."""
     con.execute("CREATE TABLE expected (tbl VARCHAR, date VARCHAR, venue VARCHAR, "
                 "run_id VARCHAR, conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER)")
     con.execute("CREATE TABLE checked (venue VARCHAR, run_id VARCHAR)")  # journal compared
     con.execute("CREATE TABLE skipped (venue VARCHAR, run_id VARCHAR)")  # alive or unbuildable
-    for v, run in _journal_runs(data_dir, date, venue):
+    todo = _journal_runs(data_dir, date, venue)
+    if progress is not None:
+        progress.set_total(len(todo))
+    for v, run in todo:
+        if progress is not None:
+            progress.advance(note=f"{v} {run}")
         if _builder_alive(data_dir, run):
             rep.warnings.append(f"venue {v} run {run}: still recording or being built; its "
                                 f"rows are not compared with its journal (verify again after "

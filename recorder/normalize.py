@@ -29,12 +29,18 @@ class Normalizer:
         self.adapter = adapter
         self._last_in: dict[str, int] = {}
         self._down_at: dict[str, int] = {}
+        # From the run's `run_start` record: the gap since the previous run of the same
+        # config and venue, closed by this run's first frame.
+        self._run_gap: dict[str, Any] | None = None
 
     def process(self, kind: int, conn: str, ts_recv: int,
                 data: bytes) -> tuple[list[Row], Sequence[Action]]:
         if kind == KIND_IN:
             self._last_in[conn] = ts_recv
-            return self.adapter.on_frame(conn, data)
+            if self._run_gap is None:
+                return self.adapter.on_frame(conn, data)
+            rows, actions = self.adapter.on_frame(conn, data)
+            return [*rows, self._close_run_gap(ts_recv)], actions
         if kind == KIND_REST:
             head, _, body = data.partition(b"\n")
             h = orjson.loads(head)
@@ -62,10 +68,29 @@ class Normalizer:
             self._down_at[conn] = ts_recv
             return [session("disconnected", code=_s(m.get("code")), reason=m.get("reason"),
                             gap_start=self._last_in.get(conn))], NO_ACTIONS
+        if ev == "run_start":
+            # Journaled by the collector before any connection: which run of the same
+            # config recorded this venue before, and its last receive time (from its
+            # manifest or journal). A predecessor still recording overlaps us: no gap.
+            prev_end = m.get("previous_last_recv")
+            if prev_end is not None and not m.get("previous_alive"):
+                self._run_gap = m
+            return [], NO_ACTIONS
         if ev in _PLAIN_META:
             return [session(ev, code=_s(m.get("code")), reason=m.get("reason"),
                             url=m.get("url"), retry_after_s=m.get("after"))], NO_ACTIONS
         return [session("error", reason=f"unknown meta event {ev!r}", detail=m)], NO_ACTIONS
+
+
+    def _close_run_gap(self, ts_recv: int) -> Row:
+        m, self._run_gap = self._run_gap or {}, None
+        start = int(m["previous_last_recv"])
+        return session("run_gap", gap_start=start, gap_end=ts_recv,
+                       reason=f"between runs of {m.get('config')}: the previous run "
+                       f"{m.get('previous_run')} received its last frame "
+                       f"{(ts_recv - start) / 1e9:.3f}s before this run's first",
+                       detail={"previous_run": m.get("previous_run"),
+                               "config": m.get("config"), "config_id": m.get("config_id")})
 
 
 def _s(v: object) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import fcntl
-import hashlib
 import os
 import re
 import secrets
@@ -30,8 +29,9 @@ import orjson
 
 from recorder.build import read_state
 from recorder.collect import VenueRun
-from recorder.config import Config, RecorderSettings
+from recorder.config import Config, ConfigProblems, RecorderSettings, check_venues
 from recorder.errors import (
+    ConfigError,
     CredentialsRefused,
     LockedError,
     RecorderError,
@@ -39,7 +39,15 @@ from recorder.errors import (
     Unreachable,
 )
 from recorder.lake import atomic_write_bytes
-from recorder.runs import BUILDER_KEY, manifest_path, run_lock_path
+from recorder.metrics import RunMetrics, metrics_path
+from recorder.runs import (
+    BUILDER_KEY,
+    VenueLocks,
+    config_id,
+    manifest_path,
+    previous_run,
+    run_lock_path,
+)
 from recorder.status import StatusPrinter
 from recorder.venues import get as get_venue
 
@@ -98,13 +106,16 @@ def _check_writable(data_dir: Path) -> None:
         raise StorageError(f"data directory {data_dir} is not writable: {e}") from e
 
 
-async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stderr,
+async def record(cfg: Config, duration: float | None, *, out: TextIO | None = None,
                  live_status: bool = True, install_signals: bool = True,
                  stop: asyncio.Event | None = None,
-                 on_start: Callable[[list[VenueRun]], None] | None = None) -> RunResult:
+                 on_start: Callable[[list[VenueRun]], None] | None = None,
+                 connections: bool = False, metrics_port: int | None = None) -> RunResult:
     """Record until ``duration`` passes or ``stop`` is set (SIGTERM/SIGINT set it, at any
     stage), then close the journal, finalise the manifest and wait (up to
-    ``lake_build_deadline``) for the lake builder to finish the run."""
+    ``lake_build_deadline``) for the lake builder to finish the run. ``cfg``'s enabled venues
+    are recorded (:func:`recorder.config.select` picks ``--venue``s)."""
+    out = sys.stderr if out is None else out
     settings = cfg.recorder
     data_dir = settings.data_dir
     venues = [v for v in cfg.venues if v.enabled]
@@ -121,38 +132,58 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal, sig)
             signals.append(sig)
+    run_id = new_run_id()
+    started = time.time_ns()
+    ends_ns = started + int(duration * 1e9) if duration is not None else None
     try:
-        # 1. Validate every adapter (settings, secrets) before anything is written.
-        for v in venues:
-            sim = {"api_key": "validation"} if v.simulate else None
-            get_venue(v.adapter).make_adapter(v.name, v.url or "ws://validate", v.options,
-                                              sim=sim)
-        # 2. Disk and locks.
+        # 1. Validate every venue (options, secrets) before anything is written: every
+        # problem at once.
+        problems = check_venues(cfg)
+        if problems:
+            raise ConfigProblems(cfg.path, problems)
+        # 2. Disk and locks: one per (config, venue), with a handover window (runs.py).
         _check_writable(data_dir)
-        key = hashlib.sha1(str(cfg.path.resolve()).encode()).hexdigest()[:12]
-        cfg_lock = _Lock(data_dir / "locks" / f"config-{key}.lock", f"config {cfg.path}")
+        venue_locks = VenueLocks.take(data_dir, cfg.path, [v.name for v in venues], run_id,
+                                      ends_ns, settings.handover)
     except BaseException:
         for sig in signals:
             loop.remove_signal_handler(sig)
         raise
-    run_id = new_run_id()
     run_lock = _Lock(run_lock_path(data_dir, run_id), f"run {run_id}")
     stoppers: list[Callable[[], Awaitable[None]]] = []
     runs: list[VenueRun] = []
-    started = time.time_ns()
+    cfg_id = config_id(cfg.path)
+    previous = {v.name: previous_run(data_dir, cfg_id, v.name, run_id, started)
+                for v in venues}
     manifest: dict[str, Any] = {
         "run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
-        "config": str(cfg.path), "status": "running", "started": _iso(started),
-        "started_ns": started, BUILDER_KEY: 1,
-        "venues": {v.name: {"adapter": v.adapter, "url": v.url, "simulated": v.simulate}
+        "config": str(cfg.path), "config_path": str(cfg.path.resolve()),
+        "config_id": cfg_id, "selected": list(cfg.selected),
+        "status": "running", "started": _iso(started),
+        "started_ns": started, "planned_end": _iso(ends_ns), BUILDER_KEY: 1,
+        "venues": {v.name: {"adapter": v.adapter, "url": v.url, "simulated": v.simulate,
+                            "previous": previous[v.name]}
                    for v in venues},
     }
+    metrics = RunMetrics(data_dir, metrics_path(data_dir, settings.metrics_file, cfg.selected),
+                         str(cfg.path), run_id, socket.gethostname(), started)
+    printer: StatusPrinter | None = None
+
+    def say(line: str) -> None:
+        (printer.log if printer is not None else lambda x: print(x, file=out, flush=True))(
+            line)
+
     builder: Builder | None = None
     code, reason = 0, ""
     try:
         _write_manifest(data_dir, manifest)
+        if metrics_port is not None:
+            try:
+                metrics.serve(metrics_port)
+            except OSError as e:
+                raise ConfigError(f"--metrics-port {metrics_port}: {e.strerror or e}") from e
         # 3. The lake builder: follows this run's journal, and finishes runs that died.
-        builder = await Builder.start(data_dir, run_id, settings, out)
+        builder = await Builder.start(data_dir, run_id, settings, say)
         manifest["builder_pid"] = builder.pid
         _write_manifest(data_dir, manifest)
         # 4. Simulators, adapters, connections.
@@ -168,11 +199,16 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
                 stoppers.append(stopper)
                 manifest["venues"][v.name]["url"] = url
             adapter = spec.make_adapter(v.name, url, v.options, sim=sim)
-            runs.append(VenueRun(v, spec, adapter, settings, run_id))
+            vr = VenueRun(v, spec, adapter, settings, run_id)
+            vr.run_start = {"config": str(cfg.path), "config_id": cfg_id, **previous[v.name]}
+            runs.append(vr)
         if on_start is not None:
             on_start(runs)
-        printer = StatusPrinter(runs, out, live=live_status,
-                                interval=settings.status_interval)
+        names = ", ".join(r.name for r in runs)
+        printer = StatusPrinter(
+            runs, out, live=live_status, interval=settings.status_interval,
+            connections=connections, title=f"run {run_id} · {names}",
+            ends_at=None if duration is None else time.monotonic() + duration)
         # No pool limit: every connection is a long-lived stream an adapter asked for (one SSE
         # stream per live quote request, for instance); aiohttp's default cap of 100 would
         # make the 101st wait for a free slot instead of connecting.
@@ -180,6 +216,8 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
             tasks = [asyncio.create_task(r.run(http, stop)) for r in runs]
             status_task = asyncio.create_task(printer.run(stop))
             lag_task = asyncio.create_task(_follow_builder(data_dir, run_id, runs, stop))
+            metrics_task = asyncio.create_task(_metrics_loop(
+                metrics, runs, manifest, settings.metrics_interval, stop))
             deadline = asyncio.create_task(_deadline(duration, stop))
             try:
                 await asyncio.gather(*tasks)
@@ -187,6 +225,7 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
                 stop.set()
                 deadline.cancel()
                 lag_task.cancel()
+                metrics_task.cancel()
                 await status_task
         failure = next((r.failure for r in runs if r.failure is not None), None)
         if failure is not None:
@@ -208,14 +247,18 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
         try:
             _write_manifest(data_dir, manifest)
         except StorageError as e:  # the journal (closed above) is what counts
-            print(f"recorder: {e.one_line()}", file=out)
+            say(f"recorder: {e.one_line()}")
         # The journal is closed: releasing the run lock tells the builder the run has ended.
         run_lock.release()
-        cfg_lock.release()
+        venue_locks.release()
         if builder is not None:
             lake = await builder.wait(settings.lake_build_deadline, stop_again=interrupted,
-                                      out=out, live=live_status)
+                                      out=say)
             states = [read_state(data_dir, run_id, r.name) or {} for r in runs]
+            for r, st in zip(runs, states, strict=True):
+                if st:
+                    r.build_state = st
+                    r.built_records = st.get("records", r.built_records)
             manifest["lake"] = {
                 "status": "complete" if states and all(s.get("complete") for s in states)
                 else lake,
@@ -225,10 +268,35 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
             try:
                 _write_manifest(data_dir, manifest)
             except StorageError as e:
-                print(f"recorder: {e.one_line()}", file=out)
+                say(f"recorder: {e.one_line()}")
+        try:
+            metrics.refresh(runs, manifest)
+            metrics.write()
+        except OSError as e:  # metrics never change the run's outcome
+            say(f"recorder: cannot write metrics {metrics.path}: {e}")
+        metrics.close()
         for sig in signals:
             loop.remove_signal_handler(sig)
     return RunResult(run_id, manifest, code, reason, runs)
+
+
+async def _metrics_loop(metrics: RunMetrics, runs: list[VenueRun], manifest: dict[str, Any],
+                        every: float, stop: asyncio.Event) -> None:
+    """Refresh the metrics and rewrite the textfile every ``every`` seconds while recording
+    (the final write, with the lake's rows and the exit code, comes after the builder)."""
+    warned = False
+    while not stop.is_set():
+        try:
+            metrics.refresh(runs, manifest)
+            metrics.write()
+        except OSError as e:
+            if not warned:
+                print(f"recorder: cannot write metrics {metrics.path}: {e}", file=sys.stderr)
+                warned = True
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        except TimeoutError:
+            pass
 
 
 def _write_manifest(data_dir: Path, manifest: dict[str, Any]) -> None:
@@ -282,6 +350,7 @@ async def _follow_builder(data_dir: Path, run_id: str, runs: list[VenueRun],
             st = read_state(data_dir, run_id, r.name)
             if st:
                 r.built_records = st.get("records", 0)
+                r.build_state = st
         await asyncio.sleep(1.0)
 
 
@@ -298,7 +367,7 @@ class Builder:
 
     @classmethod
     async def start(cls, data_dir: Path, run_id: str, settings: RecorderSettings,
-                    out: TextIO) -> Builder:
+                    say: Callable[[str], None]) -> Builder:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "recorder.cli", "build", "--data-dir", str(data_dir),
             "--run", run_id, "--flush-seconds", str(settings.lake_flush_seconds),
@@ -311,11 +380,11 @@ class Builder:
         async def forward() -> None:
             assert proc.stderr is not None
             async for line in proc.stderr:
-                print(line.decode(errors="replace").rstrip(), file=out, flush=True)
+                say(line.decode(errors="replace").rstrip())
         return cls(proc, asyncio.create_task(forward()))
 
-    async def wait(self, deadline: float, stop_again: list[int], out: TextIO,
-                   live: bool) -> str:
+    async def wait(self, deadline: float, stop_again: list[int],
+                   out: Callable[[str], None]) -> str:
         """Wait for the builder to finish this run, at most ``deadline`` seconds; a second
         signal stops the wait. Returns "complete" or "pending" (the builder goes on alone;
         the next run's builder finishes what it leaves)."""
@@ -328,8 +397,8 @@ class Builder:
             except TimeoutError:
                 continue
         if self.returncode is None:
-            print("recorder: the lake builder is still working; it goes on by itself, and "
-                  "the next run (or `recorder build`) finishes whatever it leaves", file=out)
+            out("recorder: the lake builder is still working; it goes on by itself, and "
+                "the next run (or `recorder build`) finishes whatever it leaves")
             return "pending"
         await self._forward
         return "complete" if self.returncode == 0 else "failed"
@@ -343,6 +412,12 @@ def _summary(runs: list[VenueRun]) -> dict[str, Any]:
         venues[r.name] = {
             "adapter": r.cfg.adapter, "url": r.conns and next(iter(r.conns.values())).spec.url,
             "simulated": r.cfg.simulate, "records": r.records, "gaps": r.gaps,
+            "previous": r.run_start and {k: v for k, v in r.run_start.items()
+                                         if k.startswith("previous")},
+            "first_recv_ns": min((c.status.first_ts for c in r.conns.values()
+                                  if c.status.first_ts), default=None),
+            "last_recv_ns": r.last_recv, "last_recv": _iso(r.last_recv),
+            "unhandled": dict(sorted(r.unhandled.items())),
             "journal_records": r.journal.records,
             "journal_durable_records": r.journal.durable_records,
             "session_events": r.events,

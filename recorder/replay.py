@@ -51,7 +51,8 @@ if TYPE_CHECKING:  # imported where used: records() needs neither (~30 MiB, ~0.3
     import duckdb
     import polars as pl
 
-GAP_EVENTS = frozenset({"reconnected", "gap", "disconnected", "idle_timeout", "frame_too_large",
+GAP_EVENTS = frozenset({"reconnected", "gap", "run_gap", "disconnected", "idle_timeout",
+                        "frame_too_large",
                         "connect_failed", "stopped"})
 # The order of rows as received. venue comes before conn_id: two venues may both have a
 # connection named "ws". run_id last: two recorders of one venue (A/B) never tie.

@@ -147,7 +147,9 @@ SESSION_EVENTS = Table(
          "auth_failed|subscribed|unsubscribed|server_closing|feed_stale|feed_live|rate_limited|"
          "error|gap|idle_timeout|frame_too_large|connect_failed|stopped|resumed (SSE, with "
          "the last event id)|retry_hint (SSE retry field)|backpressure|backpressure_end "
-         "(the journal's disk was behind: sockets not read meanwhile, nothing dropped)"),
+         "(the journal's disk was behind: sockets not read meanwhile, nothing dropped)|"
+         "run_gap (between the previous run of the same config and this one: gap_start its "
+         "last frame, gap_end this run's first; conn_id the connection of that frame)"),
         ("code", pa.string(), "close code or the venue's error code"),
         ("reason", pa.string(), "human text from the venue or the transport"),
         ("channel", pa.string(), "subscription key the event concerns, if any"),

@@ -27,7 +27,7 @@ def _conf(tmp_path: Path, text: str) -> Path:
 
 @pytest.mark.parametrize("text, message", [
     (GOOD.replace("[recorder]", "[recorder]\njournal_flush_ms = 'soon'"), "journal_flush_ms"),
-    (GOOD.replace("[recorder]", "[recorder]\nflush = 1"), "unknown setting 'flush'"),
+    (GOOD.replace("[recorder]", "[recorder]\nflush = 1"), "flush: unknown setting"),
     (GOOD.replace('url = "ws://127.0.0.1:9/feed"', ""), "needs url"),
     (GOOD.replace("[venues.mackinac]", "[venues.Mack-1]"), "venue names"),
     (GOOD.replace("[venues.mackinac]", "[venues.m]\nadapter = 'nope'"), "unknown adapter"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
@@ -226,6 +227,9 @@ def test_second_run_of_same_config_is_refused_while_first_records(data_dir: Path
         server = MackinacServer(seed=1)
         await server.start()
         cfg = config(data_dir, server.url, ["hl:ETH"])
+        # the first run ends in 120 s, outside a 60 s handover window: no successor yet
+        cfg = dataclasses.replace(cfg, recorder=dataclasses.replace(cfg.recorder,
+                                                                    handover=60.0))
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(0.5)

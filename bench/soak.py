@@ -103,9 +103,13 @@ max_frame_bytes = {64 << 20}
         try:
             bpid = _builder_pid(data_dir, t0 + 20)
             samples: list[tuple[float, Mem | None, Mem | None]] = []
-            for at in (early, seconds):
+            # Every second, so the table can show the curve (every 10 s) and not only the
+            # two peaks the issue asks for.
+            at = 1.0
+            while at <= seconds + 1e-9:
                 time.sleep(max(0.0, t0 + at - time.monotonic()))
                 samples.append((at, mem(rec.pid), mem(bpid) if bpid else None))
+                at += 1.0
             stopped = time.monotonic()
             rec.send_signal(signal.SIGTERM)
             rec.wait(120)
@@ -136,13 +140,21 @@ max_frame_bytes = {64 << 20}
         if r.kind == jr.KIND_META and b"backpressure" in r.data and \
                 orjson.loads(r.data).get("ev") == "backpressure":
             pressure += 1
-    (at1, rec1, b1), (at2, rec2, b2) = samples
+    def at(t: float) -> tuple[float, Mem | None, Mem | None]:
+        return min(samples, key=lambda x: abs(x[0] - t))
+
+    (at1, rec1, b1), (at2, rec2, b2) = at(early), samples[-1]
+    every = [x for x in samples if x[0] % 10 == 0] or samples[-1:]
+
+    def curve(i: int) -> str:
+        return " ".join(f"{m.rss_mib:.0f}" if (m := x[i]) else "-" for x in every)
     built = state.get("records", 0)
     return [
         (f"soak: recorder peak RSS (VmHWM) at {at1:g} s / {at2:g} s",
          f"{_fmt(rec1)} / {_fmt(rec2)}"),
         (f"soak: lake builder peak RSS at {at1:g} s / {at2:g} s",
          f"{_fmt(b1)} / {_fmt(b2)}" if bpid else "no builder_pid in the manifest"),
+        ("soak: RSS MiB every 10 s, recorder | builder", f"{curve(1)} | {curve(2)}"),
         ("soak: frames recorded (endless firehose)",
          f"{frames:,} in {seconds:g} s ({frames / seconds:,.0f}/s)"),
         ("soak: lake builder had built (journal records)",

@@ -9,7 +9,10 @@ directory) on one firehose stream from the Mackinac simulator in its own process
     the first data frame received until the journal's writer thread has written every record
     received up to the N-th data frame (journal-durable),
   - the lake builder: ``build_run_into`` over that run against ``orjson.loads`` of its frames,
-  - frames accounted for: every inbound journal frame has a lake row.
+  - frames accounted for: every inbound journal frame has a lake row,
+  - CPU per frame of the bare client and of the recorder process (and of the builder process
+    meanwhile), and the recorder's per-frame parts timed offline: on this shared 2-core
+    machine wall-clock rates swing with other people's load, CPU per frame much less.
 Then, once: the replay lines on the last round's lake, and a soak (``BENCH_SOAK_SECONDS``,
 default 60, 0 skips it): ``recorder record`` as a subprocess on an endless firehose, its peak
 RSS at 10 s and at the end. ``BENCH_UVLOOP=1`` runs the in-process clients and recorder on
@@ -34,7 +37,6 @@ import zstandard
 
 from bench.common import Sim, loadavg, loop_name, run, spread
 from bench.ratios import (
-    LOADS,
     BuildRatio,
     Recording,
     account,
@@ -50,6 +52,7 @@ from bench.ratios import (
 class Round:
     aio_before: float
     aio_after: float
+    bare_cpu_us: float  # CPU per frame of the bare aiohttp client (mean of before and after)
     websockets: float
     rec: Recording
     build: BuildRatio
@@ -72,22 +75,24 @@ class Round:
 def one_round(n: int, tmp: Path, i: int) -> tuple[Round, Path]:
     data_dir = tmp / f"data-{i}"
     with Sim(n, tmp / f"sim-{i}.log") as sim:
-        aio_before, frames = run(bare_aiohttp(sim.url, n))
-        raw = b"\n".join(frames)
-        del frames  # ~70 MB we do not want resident while the recorder is measured
+        before = run(bare_aiohttp(sim.url, n))
+        raw = b"\n".join(before.frames)
+        before.frames.clear()  # ~70 MB we do not want resident while the recorder is measured
         zraw = len(zstandard.ZstdCompressor(level=3).compress(raw))
         raw_len = len(raw)
         del raw
         ws = run(bare_websockets(sim.url, n))
         rec = run(recorder_run(sim.url, n, data_dir))
-        aio_after, _ = run(bare_aiohttp(sim.url, n))
+        after = run(bare_aiohttp(sim.url, n))
+        after.frames.clear()
     run_id = rec.manifest["run_id"]
     build = builder_ratio(data_dir, run_id, tmp / f"scratch-lake-{i}")
     shutil.rmtree(tmp / f"scratch-lake-{i}", ignore_errors=True)
     jbytes = sum(p.stat().st_size for p in (data_dir / "journal").rglob("*.zst"))
     lbytes = sum(p.stat().st_size for p in (data_dir / "lake").rglob("*.parquet"))
     journal_frames = build.frames
-    return Round(aio_before, aio_after, ws, rec, build, account(data_dir, run_id),
+    return Round(before.rate, after.rate, (before.cpu_us + after.cpu_us) / 2, ws, rec, build,
+                 account(data_dir, run_id),
                  raw_len / n, zraw / n, jbytes / journal_frames, lbytes / journal_frames), data_dir
 
 
@@ -126,7 +131,7 @@ def main() -> None:
         assert last is not None
         from bench.replay import replay_rows
 
-        parts = hot_path_parts(last, rounds[-1].rec.manifest["run_id"])
+        hp = hot_path_parts(last, rounds[-1].rec.manifest["run_id"])
         replay = replay_rows(last)
         soak_rows: list[tuple[str, str]] = []
         if args.soak > 0:
@@ -141,6 +146,9 @@ def main() -> None:
     rr = [r.ratio for r in rounds]
     br = [r.build.ratio for r in rounds]
     lr = rounds[-1]
+    cr = [r.bare_cpu_us / r.rec.cpu_us for r in rounds]
+    bc = [r.rec.builder_cpu_us for r in rounds if r.rec.builder_cpu_us is not None]
+    receive = lr.bare_cpu_us - hp.loads
     rows: list[tuple[str, str]] = [
         ("frames per round", f"{n:,} ({repeat} round(s); the values below are medians)"),
         ("bare aiohttp receive+loads (frames/s)",
@@ -157,11 +165,20 @@ def main() -> None:
          f"{', '.join(sorted({r.rec.lake for r in rounds}))}"
          + (f"; pending finished by build() in {max(r.rec.finish_build for r in rounds):.1f} s"
             if any(r.rec.lake == "pending" for r in rounds) else "") + ")"),
-        ("hot path, us per frame (offline, last round):", ""),
-        ("  aiohttp receive (bare 1/rate less its loads)",
-         f"{1e6 / lr.bare - parts[LOADS]:.2f}"),
-        *((f"  {k}", f"{v:.2f}") for k, v in parts.items()),
-        ("  recorder per frame, measured (1/rate)", f"{1e6 / lr.rec.rate:.2f}"),
+        ("bare/recorder CPU per frame (load-robust view)", spread(cr)),
+        ("  lake builder process CPU per frame meanwhile (us)",
+         f"{med(bc):.2f} (on the same {os.cpu_count()} cores)" if bc else "n/a"),
+        ("per frame, us (CPU measured; parts offline, last round)", ""),
+        ("  bare client: CPU per frame", f"{lr.bare_cpu_us:.2f}"),
+        ("    orjson.loads", f"{hp.loads:.2f}"),
+        ("    aiohttp receive (the rest)", f"{receive:.2f}"),
+        ("  recorder: CPU per frame (event loop + journal thread)", f"{lr.rec.cpu_us:.2f}"),
+        ("    aiohttp receive (as the bare client)", f"{receive:.2f}"),
+        ("    adapter on_frame (via Normalizer.process)", f"{hp.adapter:.2f}"),
+        ("    journal append (on the loop)", f"{hp.append:.2f}"),
+        ("    journal zstd compress (writer thread)", f"{hp.compress:.2f}"),
+        ("    the rest: glue, status, flush hand-off, loop, GC",
+         f"{lr.rec.cpu_us - receive - hp.adapter - hp.append - hp.compress:.2f}"),
         ("lake builder: build_run_into (frames/s)", f"{med([r.build.build_rate for r in rounds]):,.0f}"
          f" over {lr.build.frames:,} journal frames"),
         ("  orjson.loads of the same frames (frames/s)",

@@ -24,14 +24,32 @@ import websockets
 from bench.common import CONTROL, SUB, is_data
 
 
-async def bare_aiohttp(url: str, n: int) -> tuple[float, list[bytes]]:
-    """Receive + ``orjson.loads``: data frames/s from the first data frame to the n-th, and
+def proc_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) of process ``pid`` so far; None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    # After the command name: state is field 3, utime and stime fields 14 and 15 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Bare:
+    rate: float  # data frames/s, first data frame to the n-th
+    cpu_us: float  # CPU microseconds per frame this process spent meanwhile
+    frames: list[bytes]
+
+
+async def bare_aiohttp(url: str, n: int) -> Bare:
+    """Receive + ``orjson.loads``: data frames/s from the first data frame to the n-th, the
+    CPU per frame (which, unlike the rate, hardly depends on what else the machine runs), and
     the frames (for bytes per frame)."""
     frames: list[bytes] = []
     async with aiohttp.ClientSession() as s, s.ws_connect(
             url, compress=0, max_msg_size=64 << 20, decode_text=False) as ws:
         await ws.send_str(SUB)
-        t0 = 0.0
+        t0 = c0 = 0.0
         while len(frames) < n:
             msg = await ws.receive()
             if msg.type is not aiohttp.WSMsgType.TEXT:
@@ -40,9 +58,10 @@ async def bare_aiohttp(url: str, n: int) -> tuple[float, list[bytes]]:
             if obj.get("type") in CONTROL:
                 continue
             if not frames:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
             frames.append(msg.data)
-        return n / (time.perf_counter() - t0), frames
+        cpu = time.process_time() - c0
+        return Bare(n / (time.perf_counter() - t0), cpu / (n - 1) * 1e6, frames)
 
 
 async def bare_websockets(url: str, n: int) -> float:
@@ -73,6 +92,8 @@ class Recording:
     lake: str  # manifest["lake"]["status"] when record() returned
     finish_build: float  # seconds `recorder.build.build` took when the lake was pending
     manifest: dict[str, Any]
+    cpu_us: float  # CPU microseconds per frame of this process (event loop + journal thread)
+    builder_cpu_us: float | None  # ... of the lake builder process, over the same window
 
 
 async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
@@ -81,6 +102,7 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
     from recorder.collect import VenueRun
     from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
     from recorder.record import record
+    from recorder.runs import read_manifest
 
     # The recorder's defaults (journal flush 200 ms, lake builder settings) but a quiet status:
     # what is timed is the recorder a user runs.
@@ -91,6 +113,7 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
     stop = asyncio.Event()
     started: list[list[VenueRun]] = []
     mark: dict[str, int] = {}
+    cpu: dict[str, float] = {}
 
     async def watch() -> None:
         # Poll every 2 ms: cheap beside ~40k frames/s, and fine enough for a run of seconds.
@@ -98,6 +121,11 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
             await asyncio.sleep(0.002)
         vr = started[0][0]
         st = next(iter(vr.conns.values())).status
+        bpid = int((read_manifest(data_dir, vr.run_id) or {}).get("builder_pid") or 0)
+        while st.frames < 2:  # the subscribe ack, then data
+            await asyncio.sleep(0.002)
+        # CPU from about the first data frame (the poll's few frames are taken out below).
+        f0, c0, b0 = st.frames, time.process_time(), proc_cpu(bpid) if bpid else None
         while st.frames < n + 1:  # n data frames plus the subscribe ack
             await asyncio.sleep(0.002)
         seen_ns = time.time_ns()
@@ -108,6 +136,10 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
                 raise vr.journal.failure
             await asyncio.sleep(0.002)
         mark.update(durable=time.time_ns(), seen=seen_ns, frames=frames)
+        cpu.update(rec=(time.process_time() - c0) / (frames - f0) * 1e6)
+        b1 = proc_cpu(bpid) if bpid else None
+        if b0 is not None and b1 is not None:
+            cpu["builder"] = (b1 - b0) / (frames - f0) * 1e6
         stop.set()
 
     watcher = asyncio.create_task(watch())
@@ -135,7 +167,8 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
     seconds = (mark["durable"] - first_ns) / 1e9
     return Recording(data_frames / seconds, data_frames, seconds,
                      (mark["durable"] - mark["seen"]) / 1e9,
-                     (returned - mark["durable"]) / 1e9, lake, finish, res.manifest)
+                     (returned - mark["durable"]) / 1e9, lake, finish, res.manifest,
+                     cpu["rec"], cpu.get("builder"))
 
 
 def _first_data(data_dir: Path, run_id: str, frames: int) -> tuple[int, int]:
@@ -204,13 +237,19 @@ def account(data_dir: Path, run_id: str) -> str:
                                                             else " (all)")
 
 
-LOADS = "orjson.loads (the bare client's parse)"
+@dataclass
+class HotPath:
+    """CPU microseconds per frame of each part, timed offline on one thread over the run's
+    inbound frames (so not disturbed by the simulator or the builder)."""
+
+    loads: float  # orjson.loads: the bare client's parse
+    adapter: float  # Normalizer.process -> the adapter's on_frame (rows dropped by the collector)
+    append: float  # JournalWriter.append on the loop
+    compress: float  # the journal's zstd compression, done by its writer thread per flush
 
 
-def hot_path_parts(data_dir: Path, run_id: str) -> dict[str, float]:
-    """Microseconds per frame of the collector's own per-frame work, timed offline on one
-    thread over the run's inbound frames: what the recorder adds to the bare client's
-    receive + loads. (The aiohttp receive is the bare client's time less its loads.)"""
+def hot_path_parts(data_dir: Path, run_id: str) -> HotPath:
+    """What the collector does per frame besides receiving it, part by part."""
     import gc
     import tempfile
 
@@ -220,33 +259,35 @@ def hot_path_parts(data_dir: Path, run_id: str) -> dict[str, float]:
 
     frames = [r.data for r in jr.read_run(data_dir, "mackinac", run_id) if r.kind == jr.KIND_IN]
     n = len(frames)
-    out: dict[str, float] = {}
+    # CPU time of this thread, not wall time: other people's processes on this machine would
+    # otherwise be counted as ours whenever the scheduler runs them instead.
+    clock = time.thread_time
     loads = orjson.loads
     # Results are dropped at once, as on the hot path: keeping them would time the GC.
     gc.collect()
-    t = time.perf_counter()
+    t = clock()
     for f in frames:
         loads(f)
-    out[LOADS] = (time.perf_counter() - t) / n * 1e6
+    loads_us = (clock() - t) / n * 1e6
     norm = Normalizer(make_adapter("mackinac", "ws://bench", {"symbols": ["hl:ETH"],
                                                               "history": False}))
     process = norm.process
     gc.collect()
-    t = time.perf_counter()
+    t = clock()
     for f in frames:
         process(jr.KIND_IN, "feed", 0, f)
-    out["adapter on_frame (via Normalizer.process)"] = (time.perf_counter() - t) / n * 1e6
+    adapter_us = (clock() - t) / n * 1e6
     with tempfile.TemporaryDirectory() as tmp:
         j = jr.JournalWriter(Path(tmp), "mackinac", "bench")
         append, ts = j.append, time.time_ns()
         gc.collect()
-        t = time.perf_counter()
+        t = clock()
         for f in frames:
             append(jr.KIND_IN, "feed", ts, f)
-        out["journal append (on the loop)"] = (time.perf_counter() - t) / n * 1e6
+        append_us = (clock() - t) / n * 1e6
         raw = j.take_batch(ts)[0]
-        t = time.perf_counter()
+        t = clock()
         # The journal's own compressor: what its writer thread does per flush, off the loop.
         j._cctx.compress(raw)
-        out["journal zstd compress (writer thread)"] = (time.perf_counter() - t) / n * 1e6
-    return out
+        compress_us = (clock() - t) / n * 1e6
+    return HotPath(loads_us, adapter_us, append_us, compress_us)

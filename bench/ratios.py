@@ -157,11 +157,15 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
     lake = res.manifest.get("lake", {}).get("status", "missing")
     finish = 0.0
     if lake == "pending":
-        # The builder went on alone past lake_build_deadline: finish the run here so the
-        # lake can be counted (its time is reported, not hidden).
+        # The builder went on alone past lake_build_deadline. It holds the run's build lock
+        # (build() would skip the run as busy), so wait for it to exit, then let build()
+        # finish whatever it left; the time is reported, not hidden.
         from recorder.build import build
 
         t = time.perf_counter()
+        bpid = int(res.manifest.get("builder_pid") or 0)
+        while bpid and proc_cpu(bpid) is not None and not _zombie(bpid):
+            await asyncio.sleep(0.1)
         build(data_dir)
         finish = time.perf_counter() - t
     seconds = (mark["durable"] - first_ns) / 1e9
@@ -169,6 +173,14 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
                      (mark["durable"] - mark["seen"]) / 1e9,
                      (returned - mark["durable"]) / 1e9, lake, finish, res.manifest,
                      cpu["rec"], cpu.get("builder"))
+
+
+def _zombie(pid: int) -> bool:
+    """Exited but not reaped yet (asyncio's child watcher reaps the builder soon after)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def _first_data(data_dir: Path, run_id: str, frames: int) -> tuple[int, int]:

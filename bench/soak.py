@@ -130,6 +130,10 @@ max_frame_bytes = {64 << 20}
         # more in a directory about to be deleted: stop it (its own pid, checked above).
         with contextlib.suppress(ProcessLookupError):
             os.kill(bpid, signal.SIGTERM)
+        # Gone before the data directory is removed, or it could write into it again.
+        deadline = time.monotonic() + 10
+        while mem(bpid) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
     v = manifest["venues"]["mackinac"]
     frames = sum(c["frames"] for c in v["connections"].values())
     journal_records = v["journal_records"]

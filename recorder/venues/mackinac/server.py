@@ -102,6 +102,10 @@ class MackinacServer:
       sub_limit_per_10s: subscribe actions allowed per session per sliding 10 s window.
       firehose: when > 0, a session's first accepted subscribe is followed by that many
         pre-generated data frames sent back to back, then the paced stream continues.
+      firehose_repeat: after the firehose, send the same frames again and again until the
+        session ends (``make bench``'s soak: an endless stream without pre-generating
+        millions of frames). Repeats are not ledgered, so the simulator's memory stays flat;
+        their times and block numbers repeat too (duplicates, as a re-sent stream would be).
       ledger_path: also append every sent frame as a JSON line {"conn","seq","text"}.
       clob_levels, legacy_hl_every: passed to :class:`MarketSynth`.
       max_queue: a session whose outbound queue exceeds this is closed with 1008 (slow
@@ -120,6 +124,7 @@ class MackinacServer:
         sub_limit_per_10s: int = 30,
         tier: str = "api",
         firehose: int = 0,
+        firehose_repeat: bool = False,
         ledger_path: str | None = None,
         clob_levels: int = 20,
         legacy_hl_every: int = 0,
@@ -140,6 +145,7 @@ class MackinacServer:
         self.anon_limit = anon_limit
         self.sub_limit_per_10s = sub_limit_per_10s
         self.firehose = firehose
+        self.firehose_repeat = firehose_repeat
         self.ledger_path = ledger_path
         self.max_queue = max_queue
         self.heartbeat = heartbeat
@@ -546,6 +552,9 @@ class MackinacServer:
                             return
                         if i % 256 == 255:
                             await asyncio.sleep(0)  # let other sessions and the ticker run
+                    if self.firehose_repeat:
+                        await self._repeat_firehose(conn)
+                        return
                 elif isinstance(item, _Close):
                     conn.close_started = True
                     await _close_ws(conn, item.code, item.message)
@@ -554,6 +563,22 @@ class MackinacServer:
             raise
         except Exception:  # never let one session's failure escape into the loop
             log.exception("mackinac sim: writer for connection %d failed", conn.no)
+
+    async def _repeat_firehose(self, conn: _Conn) -> None:
+        """Send the firehose frames again until the session ends. Bypasses :meth:`_send`:
+        ledgering every repeat would grow memory by an entry per frame for the whole soak.
+        ``send_str`` waits while the socket's buffer is full, so a slow client slows us."""
+        ws, frames = conn.ws, self._firehose_frames
+        while frames and not ws.closed:
+            for i, text in enumerate(frames):
+                if ws.closed:
+                    return
+                try:
+                    await ws.send_str(text)
+                except (ConnectionError, RuntimeError):
+                    return
+                if i % 256 == 255:
+                    await asyncio.sleep(0)
 
     async def _send(self, conn: _Conn, text: str) -> bool:
         """Send one frame and ledger it; False once the session is gone."""

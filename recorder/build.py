@@ -518,10 +518,29 @@ def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False,
     return counts
 
 
-def main_build(data_dir: Path, settings: BuildSettings, follow: str | None) -> int:
+def lower_priority() -> None:
+    """Nice 19, and the same for this process's autogroup: with the kernel's autogroup
+    scheduling (on by default), a process in a session of its own competes with the whole
+    recorder as an equal whatever its nice value, and took CPU from the hot path (make bench
+    measured 12-15 us of builder CPU per recorded frame, against the recorder's 10)."""
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+    try:
+        Path("/proc/self/autogroup").write_text("19")
+    except OSError:
+        pass  # no autogroup here (or not allowed): nice alone then
+
+
+def main_build(data_dir: Path, settings: BuildSettings, follow: str | None,
+               background: bool = False) -> int:
     """``recorder build``: exit 0 when done, 1 on a disk error (one line, no traceback)."""
     def log(s: str) -> None:
         print(s, file=sys.stderr, flush=True)
+
+    if background:
+        lower_priority()
 
     try:
         done = build(data_dir, settings, follow=follow, log=log)

@@ -502,8 +502,10 @@ def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end:
               help="a committed file per table at least this often")
 @click.option("--max-rows", type=int, default=200_000, show_default=True)
 @click.option("--max-bytes", type=int, default=128 << 20, show_default=True)
+@click.option("--background", is_flag=True, help="lowest CPU priority (what `record` starts): "
+              "the recording keeps the CPU, the builder catches up when it is idle")
 def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_seconds: float,
-          max_rows: int, max_bytes: int) -> None:
+          max_rows: int, max_bytes: int, background: bool) -> None:
     """Build the lake from the journal: finish every run whose recorder or builder died
     (and, with --run, follow that run live). `record` starts one by itself.
 
@@ -515,7 +517,7 @@ def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_second
 
     sys.exit(main_build(Path(data_dir), BuildSettings(
         flush_seconds=flush_seconds, rotate_seconds=rotate_seconds, max_rows=max_rows,
-        max_bytes=max_bytes), follow))
+        max_bytes=max_bytes), follow, background))
 
 
 @main.command()

@@ -81,6 +81,7 @@ class VenueRun:
                                      max_pending_bytes=settings.journal_max_pending_bytes)
         self.normalizer = Normalizer(adapter)
         self.adapter = adapter
+        self._data_only = adapter.data_only
         self.conns: dict[str, Any] = {}
         self.ended = EndedConns()
         self._ended_names: set[str] = set()
@@ -201,6 +202,15 @@ class VenueRun:
 
     # -- Link protocol (called by the transport) ---------------------------------------------
     def frame(self, conn: str, data: bytes, ts_recv: int) -> None:
+        if self._data_only(conn, data):
+            # Rows only: journaled, and the builder makes them; the adapter need not parse.
+            # (Counted as one row: the live counts are the collector's estimate, the lake's
+            # exact rows per table come from the builder.)
+            self.journal.append(KIND_IN, conn, ts_recv, data)
+            self.normalizer.saw(conn, ts_recv)
+            self.records += 1
+            self.rows_by_conn[conn] = self.rows_by_conn.get(conn, 0) + 1
+            return
         self._ingest(KIND_IN, conn, data, ts_recv)
 
     def event(self, conn: str, ev: str, **fields: Any) -> None:

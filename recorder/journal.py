@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import zstandard
 
@@ -41,8 +41,10 @@ _HEADER = struct.Struct("<BqqHI")
 SUFFIX = ".jnl.zst"
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
+    """One journal record. A named tuple: the lake builder makes one per record, and a
+    frozen dataclass cost it a few per cent (make bench, py-spy)."""
+
     kind: int
     ts_recv: int
     seq: int
@@ -103,7 +105,7 @@ class JournalWriter:
         self.failure: BaseException | None = None
         self.on_pressure: Callable[[bool], None] | None = None
         self.on_failure: Callable[[BaseException], None] | None = None
-        self._queue: queue.SimpleQueue[tuple[bytes, int, str | None, bool, int, int] | None] = (
+        self._queue: queue.SimpleQueue[tuple[bytearray, int, str | None, bool, int, int] | None] = (
             queue.SimpleQueue())
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -133,13 +135,12 @@ class JournalWriter:
         self._batch_last_ts = ts_recv
         return self.segment, index, seq
 
-    def take_batch(self, now_ns: int) -> tuple[bytes, int, str | None, bool]:
+    def take_batch(self, now_ns: int) -> tuple[bytearray, int, str | None, bool]:
         """Take the buffered records and decide rotation (on the loop).
 
         Returns ``(raw, segment, day, rotate)``; records appended after this call go to the
         next segment when ``rotate`` is true."""
-        raw = bytes(self._buf)
-        self._buf.clear()
+        raw, self._buf = self._buf, bytearray()  # handed over whole: no copy on the loop
         seg, seg_day = self.segment, self._seg_day
         written = self._wbytes if self._wseg == seg else 0
         rotate = self._seg_start_ns is not None and (
@@ -237,7 +238,7 @@ class JournalWriter:
         if self.failure is not None:
             raise self.failure
 
-    def write_batch(self, raw: bytes, segment: int, seg_day: str | None, rotate: bool,
+    def write_batch(self, raw: bytes | bytearray, segment: int, seg_day: str | None, rotate: bool,
                     sync: bool = False) -> None:
         """Compress and append one batch as a whole zstd frame (thread side)."""
         if raw and seg_day is not None:
@@ -364,7 +365,7 @@ class RunTail:
     opens the next). Bytes that do not make a whole zstd frame are waited for, unless the
     run has ended (``final=True``), when they are a torn tail: counted in ``torn_bytes``."""
 
-    def __init__(self, data_dir: Path, venue: str, run: str, chunk: int = 8 << 20) -> None:
+    def __init__(self, data_dir: Path, venue: str, run: str, chunk: int = 2 << 20) -> None:
         self.data_dir, self.venue, self.run = data_dir, venue, run
         self.chunk = chunk
         self._paths: list[Path] = []
@@ -377,23 +378,27 @@ class RunTail:
         self.last: tuple[int, int] | None = None  # (segment, index) of the last record read
         self._caught_up = True  # the last poll read everything there was
 
-    def poll(self, final: bool = False, max_frames: int = 64) -> list[Record]:
-        """Records readable now (at most ``max_frames`` zstd frames' worth). ``final``: the
-        run has ended, so no segment will grow any more."""
+    def poll(self, final: bool = False, max_frames: int = 64,
+             max_records: int = 20_000) -> list[Record]:
+        """Records readable now: at most ``max_frames`` zstd frames, and no more frames once
+        ``max_records`` are read (one flush of a firehose holds thousands: a builder catching
+        up must not hold the whole backlog at once). ``final``: the run has ended, so no
+        segment will grow any more."""
         out: list[Record] = []
         frames = 0
         if final or self._caught_up or not self._paths:
             self._refresh()  # only when what was known is read: a new segment may be there
-        while self._i < len(self._paths) and frames < max_frames:
+        while self._i < len(self._paths) and frames < max_frames and len(out) < max_records:
             closed = final or self._i < len(self._paths) - 1
-            got, done, n = self._read(self._paths[self._i], max_frames - frames, closed)
+            got, done, n = self._read(self._paths[self._i], max_frames - frames,
+                                      max_records - len(out), closed)
             out += got
             frames += n
             if not done:
                 break
             self._i += 1
             self._offset = self._index = 0
-        self._caught_up = frames < max_frames
+        self._caught_up = frames < max_frames and len(out) < max_records
         self.records += len(out)
         if out:
             self.last = (out[-1].segment, out[-1].index)
@@ -422,7 +427,8 @@ class RunTail:
         """Every segment seen so far has been read to its end."""
         return self._i >= len(self._paths)
 
-    def _read(self, path: Path, max_frames: int, closed: bool) -> tuple[list[Record], bool, int]:
+    def _read(self, path: Path, max_frames: int, max_records: int,
+              closed: bool) -> tuple[list[Record], bool, int]:
         """Whole frames of ``path`` from the offset: ``(records, done, frames)``; ``done``
         means nothing more will come from this file."""
         out: list[Record] = []
@@ -440,7 +446,7 @@ class RunTail:
         segment = parse_name(path)[1]
         mv = memoryview(buf)
         frames = 0
-        while len(mv) and frames < max_frames:
+        while len(mv) and frames < max_frames and len(out) < max_records:
             try:
                 got = next_frame(mv)
             except zstandard.ZstdError as e:

@@ -34,6 +34,7 @@ from recorder.schema import TS, UNHANDLED, Table
 
 LINEAGE_KEY = b"recorder.lineage"
 NORMALIZER_VERSION = 1
+ROW_GROUP_ROWS = 8192
 _CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
 
 Range = list[int]  # [segment, first_index, last_index]
@@ -427,7 +428,9 @@ class LakeWriter:
                 raise StorageError(f"cannot write {tmp}: {e}") from e
             f = self._files[key] = _OpenFile(tmp, final, writer, time.monotonic())
         try:
-            f.writer.write_table(t, row_group_size=max(t.num_rows, 1))
+            # Row groups of at most ROW_GROUP_ROWS: a reader (replay) holds one decoded row
+            # group per open file, and a builder catching up writes 50k-row batches.
+            f.writer.write_table(t, row_group_size=max(min(t.num_rows, ROW_GROUP_ROWS), 1))
         except OSError as e:
             raise StorageError(f"cannot write {f.tmp}: {e}") from e
         f.rows += t.num_rows

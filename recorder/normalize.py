@@ -33,6 +33,11 @@ class Normalizer:
         # config and venue, closed by this run's first frame.
         self._run_gap: dict[str, Any] | None = None
 
+    def saw(self, conn: str, ts_recv: int) -> None:
+        """An inbound frame the adapter was not shown (the collector's data-only path): it
+        still marks the connection alive for the next gap's start."""
+        self._last_in[conn] = ts_recv
+
     def process(self, kind: int, conn: str, ts_recv: int,
                 data: bytes) -> tuple[list[Row], Sequence[Action]]:
         if kind == KIND_IN:

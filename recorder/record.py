@@ -373,7 +373,7 @@ class Builder:
             "--run", run_id, "--flush-seconds", str(settings.lake_flush_seconds),
             "--rotate-seconds", str(settings.lake_rotate_seconds),
             "--max-rows", str(settings.lake_max_rows),
-            "--max-bytes", str(settings.lake_max_bytes),
+            "--max-bytes", str(settings.lake_max_bytes), "--background",
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE, start_new_session=True)
 
@@ -383,6 +383,16 @@ class Builder:
                 say(line.decode(errors="replace").rstrip())
         return cls(proc, asyncio.create_task(forward()))
 
+    def _priority_back(self) -> None:
+        """Recording is over: the builder ran in the background so far; now it is what we
+        wait for. Raising a priority needs privilege (root, as under cron or systemd);
+        without it, the builder simply keeps its low priority."""
+        try:
+            os.setpriority(os.PRIO_PROCESS, self.pid, 0)
+            Path(f"/proc/{self.pid}/autogroup").write_text("0")
+        except OSError:
+            pass
+
     async def wait(self, deadline: float, stop_again: list[int],
                    out: Callable[[str], None]) -> str:
         """Wait for the builder to finish this run, at most ``deadline`` seconds; a second
@@ -390,6 +400,7 @@ class Builder:
         the next run's builder finishes what it leaves)."""
         seen = len(stop_again)
         t_end = time.monotonic() + deadline
+        self._priority_back()
         while time.monotonic() < t_end and len(stop_again) == seen:
             try:
                 self.returncode = await asyncio.wait_for(self.proc.wait(), 0.25)

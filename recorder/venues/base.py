@@ -123,6 +123,13 @@ class Adapter(Protocol):
         """A message we sent, as journaled (live and on rebuild)."""
         ...
 
+    def data_only(self, conn: str, data: bytes) -> bool:
+        """True when the frame's only effect is rows: no actions, no change of the adapter's
+        state that later actions depend on, no session row. The collector then journals it
+        without calling ``on_frame`` (the lake builder makes its rows); a cheap test on the
+        bytes, never a parse. When in doubt, False."""
+        ...
+
 
 class BaseAdapter:
     """Defaults for the optional parts of :class:`Adapter`."""
@@ -137,6 +144,9 @@ class BaseAdapter:
 
     def on_disconnected(self, conn: str) -> None:
         return None
+
+    def data_only(self, conn: str, data: bytes) -> bool:
+        return False
 
     def on_sent(self, conn: str, data: bytes) -> None:
         """A message we sent on ``conn`` as journaled (secrets redacted), or the JSON record

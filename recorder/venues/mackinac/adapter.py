@@ -41,6 +41,10 @@ _TYPE_FIRST = re.compile(rb'\s*\{\s*"type"\s*:\s*"([a-z_]{1,32})"\s*[,}]').match
 RAW_TABLES = {t.name.removeprefix("mackinac_").encode(): t for t in (
     T.QUOTE, T.PRINT, T.FUNDING, T.RATE_MARKET, T.RATE_DEPTH, T.RATE_MODEL_PARAMS, T.AMMBOOK,
     T.ARBFLAG, T.SPREAD)}
+# Market data: rows and nothing else (no actions, no session rows, no adapter state), so the
+# collector need not parse them on the hot path (the lake builder does).
+DATA_ONLY = frozenset(RAW_TABLES) | {b"depth", b"liquidity", b"lending_action",
+                                     b"ammliquidity_snapshot"}
 # Feeds whose keys carry no prints, so a history request would only draw an error.
 NO_PRINTS = frozenset({"gmx", "vertex", "ammbook", "ammliquidity", "arbflag", "lending", "aave",
                        "compound", "morpho", "rates"})
@@ -153,6 +157,10 @@ class MackinacAdapter(BaseAdapter):
         return out
 
     # -- frames ------------------------------------------------------------------------------
+    def data_only(self, conn: str, data: bytes) -> bool:
+        m = _TYPE_FIRST(data)
+        return m is not None and m.group(1) in DATA_ONLY
+
     def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
         # Fast path: a data frame that maps onto its table as it is (the doc examples put
         # `type` first) is handed to the lake as raw bytes, parsed later by Arrow's C++ reader

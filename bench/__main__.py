@@ -138,9 +138,9 @@ def account(data_dir: Path, run_id: str) -> str:
     inbound = {(r.conn, r.seq) for r in jr.read_run(data_dir, "mackinac", run_id)
                if r.kind == jr.KIND_IN}
     con = connect(data_dir)
-    from recorder.schema import load_all
+    from recorder.venues import CATALOGUE
 
-    union = " UNION ".join(f"SELECT conn_id, recv_seq FROM {t}" for t in load_all()
+    union = " UNION ".join(f"SELECT conn_id, recv_seq FROM {t}" for t in CATALOGUE.tables
                            if t.startswith("mackinac_") or t == "unhandled")
     in_lake = {(c, s) for c, s in con.sql(union).fetchall()}
     missing = len(inbound - in_lake)

@@ -109,12 +109,12 @@ def sim(venue: str, port: int, host: str, seed: int | None, rate: float | None,
         firehose: int | None, api_keys: tuple[str, ...], ledger: str | None,
         extra: tuple[str, ...]) -> None:
     """Run VENUE's simulator by itself on loopback (its server side, a seeded market)."""
-    from recorder.venues import VENUES
-    from recorder.venues import get as get_venue
+    from recorder.venues import CATALOGUE
 
-    if venue not in VENUES or get_venue(venue).serve is None:
+    spec = CATALOGUE.venues.get(venue)
+    if spec is None or spec.serve is None:
         _fail(ConfigError(f"no simulator named {venue!r} (known: "
-                          f"{sorted(v for v in VENUES if get_venue(v).serve)})"))
+                          f"{sorted(n for n, v in CATALOGUE.venues.items() if v.serve)})"))
     opts: dict[str, object] = {k: v for k, v in (("seed", seed), ("rate", rate),
                                                   ("firehose", firehose),
                                                   ("ledger_path", ledger)) if v is not None}
@@ -126,7 +126,7 @@ def sim(venue: str, port: int, host: str, seed: int | None, rate: float | None,
             _fail(ConfigError(f"-o wants KEY=VALUE, got {item!r}"))
         opts[key.replace("-", "_")] = _sim_value(value)
     try:
-        asyncio.run(get_venue(venue).serve(host, port, **opts))
+        asyncio.run(spec.serve(host, port, **opts))
     except TypeError as e:
         _fail(ConfigError(f"simulator {venue}: {e}"))
     except KeyboardInterrupt:
@@ -320,10 +320,11 @@ def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_second
     """Build the lake from the journal: finish every run whose recorder or builder died
     (and, with --run, follow that run live). `record` starts one by itself."""
     from recorder.build import BuildSettings, main_build
+    from recorder.venues import CATALOGUE
 
     sys.exit(main_build(Path(data_dir), BuildSettings(
         flush_seconds=flush_seconds, rotate_seconds=rotate_seconds, max_rows=max_rows,
-        max_bytes=max_bytes), follow))
+        max_bytes=max_bytes), follow, catalogue=CATALOGUE))
 
 
 @main.command()
@@ -334,9 +335,11 @@ def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_second
 def rebuild(date: str, data_dir: str, force: bool) -> None:
     """Re-normalize DATE from the journal into a fresh folder and swap it in atomically."""
     from recorder.build import rebuild as do_rebuild
+    from recorder.venues import CATALOGUE
 
     try:
-        counts = do_rebuild(Path(data_dir), date, lambda s: click.echo(s, err=True), force)
+        counts = do_rebuild(Path(data_dir), date, lambda s: click.echo(s, err=True), force,
+                            catalogue=CATALOGUE)
     except RecorderError as e:
         _fail(e)
     click.echo(f"rebuilt {date}: {sum(counts.values())} rows in {len(counts)} tables")
@@ -347,9 +350,11 @@ def rebuild(date: str, data_dir: str, force: bool) -> None:
 def recover(data_dir: str) -> None:
     """Finish the lake of runs that died (`recorder build` without --run; record does it too)."""
     from recorder.build import build as do_build
+    from recorder.venues import CATALOGUE
 
     try:
-        done = do_build(Path(data_dir), log=lambda s: click.echo(s, err=True))
+        done = do_build(Path(data_dir), catalogue=CATALOGUE,
+                        log=lambda s: click.echo(s, err=True))
     except RecorderError as e:
         _fail(e)
     click.echo(f"recovered {len(done)} venue run(s)")
@@ -367,7 +372,6 @@ def views(write: bool) -> None:
         click.echo(f"wrote {VIEWS_FILE}", err=True)
     else:
         click.echo(sql)
-
 
 
 @main.command()

@@ -41,7 +41,7 @@ from recorder.errors import (
 from recorder.lake import atomic_write_bytes
 from recorder.runs import BUILDER_KEY, manifest_path, run_lock_path
 from recorder.status import StatusPrinter
-from recorder.venues import get as get_venue
+from recorder.venues import CATALOGUE
 
 
 def new_run_id() -> str:
@@ -122,11 +122,13 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
             loop.add_signal_handler(sig, on_signal, sig)
             signals.append(sig)
     try:
-        # 1. Validate every adapter (settings, secrets) before anything is written.
+        # 1. Validate every adapter (settings, secrets) before anything is written: first
+        # every venue section's problems at once, then each adapter's secrets.
+        CATALOGUE.check(cfg)
         for v in venues:
             sim = {"api_key": "validation"} if v.simulate else None
-            get_venue(v.adapter).make_adapter(v.name, v.url or "ws://validate", v.options,
-                                              sim=sim)
+            CATALOGUE.venue(v.adapter).make_adapter(v.name, v.url or "ws://validate",
+                                                    v.options, sim=sim)
         # 2. Disk and locks.
         _check_writable(data_dir)
         key = hashlib.sha1(str(cfg.path.resolve()).encode()).hexdigest()[:12]
@@ -159,7 +161,7 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO = sys.stder
         for v in venues:
             if stop.is_set():
                 break
-            spec = get_venue(v.adapter)
+            spec = CATALOGUE.venue(v.adapter)
             url, sim = v.url, None
             if v.simulate:
                 if spec.start_simulator is None:

@@ -375,6 +375,23 @@ def views(write: bool) -> None:
 
 
 @main.command()
+@click.option("--write", is_flag=True, help="rewrite docs/tables.md")
+def docs(write: bool) -> None:
+    """Print (or write) the table reference generated from the catalogue."""
+    from recorder.docs import DOCS_FILE, render_tables
+    from recorder.venues import CATALOGUE
+
+    text = render_tables(CATALOGUE)
+    if write:
+        DOCS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DOCS_FILE.write_text(text)
+        click.echo(f"wrote {DOCS_FILE}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+
+@main.command()
 @click.option("--data-dir", default="data", show_default=True)
 @click.option("--date", help="only the lake's date=YYYY-MM-DD partition and the runs that "
               "journaled that day or the day before")

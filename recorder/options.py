@@ -137,15 +137,6 @@ def typed(cls: type[T], section: Mapping[str, Any], where: str) -> T:
     return obj
 
 
-def defaults(cls: type[T]) -> T:
-    """``cls`` with every default (offline adapters, which read no config)."""
-    missing = [f.name for f in fields(cls) if f.default is MISSING  # type: ignore[arg-type]
-               and f.default_factory is MISSING]
-    if missing:
-        raise TypeError(f"{cls.__name__}: no default for {missing}")
-    return cls()
-
-
 # --- rules shared by several venues ------------------------------------------------------------
 
 def filled(v: Any) -> bool:

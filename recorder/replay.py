@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 
 from recorder import journal as jr
 from recorder.build import adapter_name
+from recorder.catalogue import Catalogue
 from recorder.errors import RecorderError
 from recorder.schema import Table
 from recorder.venues import CATALOGUE
@@ -647,13 +648,15 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
                        ports: dict[str, int] | None = None,
                        server_options: dict[str, dict[str, Any]] | None = None,
                        on_ready: Any = None, stop: asyncio.Event | None = None,
-                       wait_for_subscriber: bool = True, linger: float = 1.0) -> dict[str, int]:
+                       wait_for_subscriber: bool = True, linger: float = 1.0,
+                       catalogue: Catalogue = CATALOGUE) -> dict[str, int]:
     """Serve the recorded frames of ``venues`` on loopback with each venue's own protocol.
 
     Each venue's server side (the simulator's, with ``replay=True``) handles auth and
     subscriptions itself; recorded frames are published on one shared clock from the moment
     the first client has subscribed (so it misses nothing). ``on_ready({venue: url})`` is
-    called once all servers listen. Returns the frames published per venue."""
+    called once all servers listen. ``catalogue`` gives each venue's server side. Returns the
+    frames published per venue."""
     data_dir = Path(data_dir)
     venues = list(venues)
     stop = stop or asyncio.Event()
@@ -661,7 +664,7 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
     try:
         for v in venues:
             name = _adapter_of(data_dir, v)
-            spec = CATALOGUE.venues.get(name)
+            spec = catalogue.venues.get(name)
             if spec is None:
                 raise ValueError(f"journal of {v}: unknown adapter {name!r}")
             if spec.replay_server is None:

@@ -244,7 +244,8 @@ class DiffusalAdapter(BaseAdapter):
             "global@markets": self._markets, "global@rfq": self._global_rfq}
         self._suffixes: dict[str, Callable[[dict[str, Any], str], Result]] = {
             "depth": lambda data, stream: self._depth(data, stream, "ws"),
-            "trade": self._trade, "ticker": self._ticker, "index": self._index}
+            "trade": self._stream_row(T.TRADE), "ticker": self._stream_row(T.TICKER),
+            "index": self._index}
         # REST bodies by the request's tag (`kind` or `kind:arg`): rows, actions, item count.
         self._rest: dict[str, Callable[[str, Any], tuple[list[Row], Sequence[Action], int]]] = {
             "pairs": self._rest_pairs, "orderbook": self._rest_orderbook,
@@ -456,17 +457,12 @@ class DiffusalAdapter(BaseAdapter):
         return self._fetch(f"/api/markets/orderbook/{quote(sym, safe='')}", f"orderbook:{sym}",
                            delay=delay)
 
-    def _trade(self, data: dict[str, Any], stream: str | None, source: str = "ws") -> Result:
-        row = dict(data)
-        row["_stream"] = stream
-        row["_source"] = source
-        return [_row(T.TRADE, row)], NO_ACTIONS
-
-    def _ticker(self, data: dict[str, Any], stream: str | None, source: str = "ws") -> Result:
-        row = dict(data)
-        row["_stream"] = stream
-        row["_source"] = source
-        return [_row(T.TICKER, row)], NO_ACTIONS
+    @staticmethod
+    def _stream_row(table: Table) -> Callable[[dict[str, Any], str], Result]:
+        """A stream whose payload is one row of ``table`` (``@trade``, ``@ticker``)."""
+        def handle(data: dict[str, Any], stream: str) -> Result:
+            return [_row(table, {**data, "_stream": stream, "_source": "ws"})], NO_ACTIONS
+        return handle
 
     def _index(self, data: dict[str, Any], stream: str) -> Result:
         row = dict(data)

@@ -57,7 +57,6 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 # (https://docs.totalis.trade/guides/event-catalog) but not in the WebSocket page.
 RFQ_TERMINAL = frozenset({"position:settled", "position:cancelled", "position:bought_back",
                           "rfq:cancelled", "rfq:expired"})
-Handled = Result
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,7 @@ class TotalisAdapter(BaseAdapter):
         self._ws_authed = False
         self._subscribed: set[str] = set()
         self._last_pong: int | None = None
-        self._sse: dict[str, dict[str, Callable[[str, dict[str, Any]], Handled]]] = {
+        self._sse: dict[str, dict[str, Callable[[str, dict[str, Any]], Result]]] = {
             MM: {"connected": self._connected, "snapshot_begin": self._snapshot_begin,
                  "snapshot_complete": self._snapshot_complete,
                  "quote_request": self._request(T.QUOTE_REQUEST),
@@ -184,7 +183,7 @@ class TotalisAdapter(BaseAdapter):
         self._ws: dict[str, Handler] = {
             "auth:success": self._auth_success, "auth:error": self._auth_error,
             "pong": self._pong, "error": self._ws_error}
-        events: dict[str, Callable[[dict[str, Any], dict[str, Any]], Handled]] = {
+        events: dict[str, Callable[[dict[str, Any], dict[str, Any]], Result]] = {
             "quote:accepted": self._ws_quote(T.QUOTE_ACCEPTED, ("confirmation_deadline",),
                                              follow=True),
             "mm_quote:accepted": self._mm_quote_accepted,
@@ -248,7 +247,7 @@ class TotalisAdapter(BaseAdapter):
             self._ws_authed = False
             self._subscribed = set()
 
-    def _open(self, prefix: str, rid: Any, path: str) -> Handled:
+    def _open(self, prefix: str, rid: Any, path: str) -> Result:
         name = f"{prefix}{rid}"
         if name in self.opened or not isinstance(rid, str):
             return [], NO_ACTIONS
@@ -260,12 +259,12 @@ class TotalisAdapter(BaseAdapter):
         return [], [Open(ConnSpec(name, url, self._headers(), kind="sse"))]
 
     # -- frames ------------------------------------------------------------------------------
-    def on_frame(self, conn: str, data: bytes) -> Handled:
+    def on_frame(self, conn: str, data: bytes) -> Result:
         if conn == WS:
             return self._ws_frame(data)
         return self._sse_frame(conn, data)
 
-    def _sse_frame(self, conn: str, data: bytes) -> Handled:
+    def _sse_frame(self, conn: str, data: bytes) -> Result:
         ev = parse_event(data)
         if ev.id is not None:
             self._last_id[conn] = ev.id
@@ -295,7 +294,7 @@ class TotalisAdapter(BaseAdapter):
         return rows + more, actions
 
     # -- MM firehose -------------------------------------------------------------------------
-    def _connected(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _connected(self, conn: str, msg: dict[str, Any]) -> Result:
         mm_id = msg.get("mm_id")
         rows = [_row(T.CONNECTED, msg), session("auth_ok", reason=f"SSE connected as {mm_id}")]
         actions: list[Action] = []
@@ -303,16 +302,16 @@ class TotalisAdapter(BaseAdapter):
             actions += self._add_mm_id(mm_id, "sse")
         return rows, actions
 
-    def _snapshot_begin(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _snapshot_begin(self, conn: str, msg: dict[str, Any]) -> Result:
         self._in_snapshot = True
         return [_row(T.SNAPSHOT_BEGIN, msg)], NO_ACTIONS
 
-    def _snapshot_complete(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _snapshot_complete(self, conn: str, msg: dict[str, Any]) -> Result:
         self._in_snapshot = False
         return [_row(T.SNAPSHOT_COMPLETE, msg)], NO_ACTIONS
 
-    def _request(self, table: Table) -> Callable[[str, dict[str, Any]], Handled]:
-        def handle(conn: str, msg: dict[str, Any]) -> Handled:
+    def _request(self, table: Table) -> Callable[[str, dict[str, Any]], Result]:
+        def handle(conn: str, msg: dict[str, Any]) -> Result:
             msg["_snapshot"] = self._in_snapshot
             _times(msg, ("expires_at",))
             rows = [_row(table, msg)]
@@ -322,11 +321,11 @@ class TotalisAdapter(BaseAdapter):
             return rows + more, actions
         return handle
 
-    def _request_expired(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _request_expired(self, conn: str, msg: dict[str, Any]) -> Result:
         # `won` may be absent ("indeterminate outcome"): it stays null, never false.
         return [_row(T.QUOTE_REQUEST_EXPIRED, msg)], NO_ACTIONS
 
-    def _cashout_request(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _cashout_request(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_snapshot"] = self._in_snapshot
         _times(msg, ("expires_at",))
         rows = [_row(T.CASHOUT_REQUEST, msg)]
@@ -350,7 +349,7 @@ class TotalisAdapter(BaseAdapter):
                             reason="book_seq jumped")]
         return []
 
-    def _qr_best_quote(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _qr_best_quote(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
         q = msg.get("best_quote")
         if isinstance(q, dict):
@@ -368,23 +367,23 @@ class TotalisAdapter(BaseAdapter):
         # terminal event after `status` is not cut off).
         return [Stop(conn, why)]
 
-    def _qr_status(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _qr_status(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
         actions: list[Action] = list(self._follow_rfq(msg.get("committed_rfq_id")))
         actions += self._end(conn, f"quote request {msg.get('status')}")
         return [_row(T.QR_STATUS, msg)], actions
 
-    def _qr_terminal(self, table: Table) -> Callable[[str, dict[str, Any]], Handled]:
+    def _qr_terminal(self, table: Table) -> Callable[[str, dict[str, Any]], Result]:
         event = table.name.removeprefix("totalis_qr_")
 
-        def handle(conn: str, msg: dict[str, Any]) -> Handled:
+        def handle(conn: str, msg: dict[str, Any]) -> Result:
             msg.setdefault("quote_request_id", conn[3:])
             actions: list[Action] = list(self._follow_rfq(msg.get("rfq_id")))
             actions += self._end(conn, f"quote request {event}")
             return [_row(table, msg)], actions
         return handle
 
-    def _co_best_quote(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _co_best_quote(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
         q = msg.get("best_quote")
         if isinstance(q, dict):
@@ -392,7 +391,7 @@ class TotalisAdapter(BaseAdapter):
         rows = [_row(T.CASHOUT_BEST_QUOTE, msg)]
         return rows + self._book(conn, msg), NO_ACTIONS
 
-    def _co_status(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _co_status(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
         return [_row(T.CASHOUT_STATUS, msg)], self._end(
             conn, f"cashout request {msg.get('status')}")
@@ -437,16 +436,16 @@ class TotalisAdapter(BaseAdapter):
     def _ping(self) -> Send:
         return Send(WS, '{"type":"ping"}', paced=False, delay=self.settings.ping_interval)
 
-    def _ws_frame(self, data: bytes) -> Handled:
+    def _ws_frame(self, data: bytes) -> Result:
         msg = json_object(data)
         if type(msg) is not dict:
             return msg
         return dispatch(self._ws, msg.get("type"), data, msg, data)
 
-    def _data(self, handler: Callable[[dict[str, Any], dict[str, Any]], Handled]) -> Handler:
+    def _data(self, handler: Callable[[dict[str, Any], dict[str, Any]], Result]) -> Handler:
         """A handler of an event that carries its payload in ``data`` (the docs' handler
         reads msg.type and msg.data.*)."""
-        def handle(msg: dict[str, Any], raw: bytes) -> Handled:
+        def handle(msg: dict[str, Any], raw: bytes) -> Result:
             payload = msg.get("data")
             if type(payload) is not dict:
                 return reject("unexpected_shape", raw, msg_type=msg["type"],
@@ -460,7 +459,7 @@ class TotalisAdapter(BaseAdapter):
             return handler(msg, payload)
         return handle
 
-    def _auth_success(self, msg: dict[str, Any], raw: bytes) -> Handled:
+    def _auth_success(self, msg: dict[str, Any], raw: bytes) -> Result:
         self._ws_authed = True
         user = msg.get("user_id")
         rows = [_row(T.AUTH_SUCCESS, {k: v for k, v in msg.items() if k != "type"}),
@@ -480,12 +479,12 @@ class TotalisAdapter(BaseAdapter):
         actions.append(self._ping())
         return rows, actions
 
-    def _auth_error(self, msg: dict[str, Any], raw: bytes) -> Handled:
+    def _auth_error(self, msg: dict[str, Any], raw: bytes) -> Result:
         return [_row(T.AUTH_ERROR, {k: v for k, v in msg.items() if k != "type"}),
                 session("auth_failed", reason=msg.get("message"))], [
             Stop(WS, f"credentials refused: {msg.get('message')}")]
 
-    def _pong(self, msg: dict[str, Any], raw: bytes) -> Handled:
+    def _pong(self, msg: dict[str, Any], raw: bytes) -> Result:
         row = {k: v for k, v in msg.items() if k != "type"}
         _times(row, ("timestamp",))
         ts = row.get("timestamp")
@@ -500,7 +499,7 @@ class TotalisAdapter(BaseAdapter):
             self._last_pong = ts
         return [_row(T.PONG, row)], actions
 
-    def _ws_error(self, msg: dict[str, Any], raw: bytes) -> Handled:
+    def _ws_error(self, msg: dict[str, Any], raw: bytes) -> Result:
         row = {k: v for k, v in msg.items() if k != "type"}
         code = row.get("code")
         if code is not None:
@@ -509,8 +508,8 @@ class TotalisAdapter(BaseAdapter):
                 session("error", code=row.get("code"), reason=msg.get("message"))], NO_ACTIONS
 
     def _ws_quote(self, table: Table, times: tuple[str, ...] = (), follow: bool = False
-                  ) -> Callable[[dict[str, Any], dict[str, Any]], Handled]:
-        def handle(msg: dict[str, Any], data: dict[str, Any]) -> Handled:
+                  ) -> Callable[[dict[str, Any], dict[str, Any]], Result]:
+        def handle(msg: dict[str, Any], data: dict[str, Any]) -> Result:
             _times(data, times)
             # Our own wins: if the request stream was refused (it belongs to the user), the
             # accept is the first place we learn the RFQ id.
@@ -518,7 +517,7 @@ class TotalisAdapter(BaseAdapter):
             return [_row(table, data)], actions
         return handle
 
-    def _mm_quote_accepted(self, msg: dict[str, Any], data: dict[str, Any]) -> Handled:
+    def _mm_quote_accepted(self, msg: dict[str, Any], data: dict[str, Any]) -> Result:
         _times(data, ("confirmation_deadline", "accepted_at"))
         q = data.get("quote")
         if isinstance(q, dict):
@@ -526,13 +525,13 @@ class TotalisAdapter(BaseAdapter):
         row = _row(T.MM_QUOTE_ACCEPTED, data)
         return [row], self._follow_rfq(data.get("rfq_id"))
 
-    def _position(self, table: Table) -> Callable[[dict[str, Any], dict[str, Any]], Handled]:
+    def _position(self, table: Table) -> Callable[[dict[str, Any], dict[str, Any]], Result]:
         return self._event(table, "position:" + table.name.removeprefix("totalis_position_"),
                            ("timestamp",))
 
     def _event(self, table: Table, kind: str, times: tuple[str, ...]
-               ) -> Callable[[dict[str, Any], dict[str, Any]], Handled]:
-        def handle(msg: dict[str, Any], data: dict[str, Any]) -> Handled:
+               ) -> Callable[[dict[str, Any], dict[str, Any]], Result]:
+        def handle(msg: dict[str, Any], data: dict[str, Any]) -> Result:
             _times(data, times)
             actions = self._drop_rfq(data.get("rfq_id")) if kind in RFQ_TERMINAL else NO_ACTIONS
             return [_row(table, data)], actions

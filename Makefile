@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint views clean
+.PHONY: run test bench lint views docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,9 +27,13 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check recorder tests bench examples
 
-## Regenerate queries/views.sql from the schema registry.
+## Regenerate queries/views.sql from the catalogue's tables.
 views: $(STAMP)
 	$(BIN)/recorder views --write
+
+## Regenerate docs/tables.md (every table's columns, keys and views) from the catalogue.
+docs: $(STAMP)
+	$(BIN)/recorder docs --write
 
 clean:
 	rm -rf $(VENV) data/journal data/lake data/runs data/locks

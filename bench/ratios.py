@@ -235,12 +235,12 @@ def account(data_dir: Path, run_id: str) -> str:
     `unhandled` one included) carrying its (conn_id, recv_seq)."""
     from recorder import journal as jr
     from recorder.duck import connect
-    from recorder.schema import load_all
+    from recorder.venues import CATALOGUE
 
     inbound = {(r.conn, r.seq) for r in jr.read_run(data_dir, "mackinac", run_id)
                if r.kind == jr.KIND_IN}
     con = connect(data_dir)
-    union = " UNION ".join(f"SELECT conn_id, recv_seq FROM {t}" for t in load_all()
+    union = " UNION ".join(f"SELECT conn_id, recv_seq FROM {t}" for t in CATALOGUE.tables
                            if t.startswith("mackinac_") or t == "unhandled")
     in_lake = {(c, s) for c, s in con.sql(union).fetchall()}
     con.close()

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from recorder import journal
+from recorder.catalogue import Catalogue
 from recorder.errors import ConfigError, LockedError, RecorderError, StorageError
 from recorder.journal import Record, RunTail, day
 from recorder.lake import (
@@ -44,10 +45,8 @@ from recorder.lake import (
     stale_temp_files,
 )
 from recorder.normalize import Normalizer
+from recorder.rows import unhandled
 from recorder.runs import BUILDER_KEY, manifest_path, read_manifest, run_alive
-from recorder.venues import VENUES
-from recorder.venues import get as get_venue
-from recorder.venues.base import unhandled
 
 if TYPE_CHECKING:
     from recorder.progress import Steps
@@ -106,10 +105,7 @@ def adapter_name(data_dir: Path, venue: str, run: str) -> str:
     """The adapter a journal folder was recorded with (the run manifest maps config sections
     to adapters; a journal without a manifest is named after its adapter)."""
     m = read_manifest(data_dir, run) or {}
-    name = (m.get("venues", {}).get(venue) or {}).get("adapter", venue)
-    if name not in VENUES:
-        raise RecorderError(f"journal of {venue} in run {run}: unknown adapter {name!r}")
-    return name
+    return (m.get("venues", {}).get(venue) or {}).get("adapter", venue)
 
 
 def ingest(norm: Normalizer, rec: Record, writer: LakeWriter) -> int:
@@ -138,17 +134,22 @@ class Progress:
 class RunBuilder:
     """Builds one venue's journal of one run. Holds the run's build lock from construction
     until :meth:`close`. With ``root`` (rebuild, verify) it writes a fresh lake there and
-    neither looks at nor changes the live lake."""
+    neither looks at nor changes the live lake. ``catalogue`` gives the adapter the journal
+    was recorded with."""
 
     def __init__(self, data_dir: Path, venue: str, run: str,
-                 settings: BuildSettings | None = None, *, root: Path | None = None,
-                 keep_day: str | None = None, lock: bool = True) -> None:
+                 settings: BuildSettings | None = None, *, catalogue: Catalogue,
+                 root: Path | None = None, keep_day: str | None = None,
+                 lock: bool = True) -> None:
         self.data_dir, self.venue, self.run = data_dir, venue, run
         self.settings = s = settings or BuildSettings()
         self.keep_day = keep_day
         self._fd = _claim(data_dir, run, venue) if lock else None
         try:
-            spec = get_venue(adapter_name(data_dir, venue, run))
+            name = adapter_name(data_dir, venue, run)
+            spec = catalogue.venues.get(name)
+            if spec is None:
+                raise RecorderError(f"journal of {venue} in run {run}: unknown adapter {name!r}")
             self.norm = Normalizer(spec.make_adapter(venue, None, {}, offline=True))
             skip = None
             self.removed_temp = 0
@@ -219,8 +220,12 @@ class RunBuilder:
                 "pid": os.getpid(), "updated_ns": time.time_ns()}
 
     def save_state(self) -> None:
-        atomic_write_bytes(state_path(self.data_dir, self.run, self.venue),
-                           orjson.dumps(self.state(), option=orjson.OPT_INDENT_2))
+        path = state_path(self.data_dir, self.run, self.venue)
+        try:
+            atomic_write_bytes(path, orjson.dumps(self.state(), option=orjson.OPT_INDENT_2))
+        except OSError as e:
+            raise StorageError(f"cannot write the builder's state {path}: "
+                               f"{e.strerror or e}") from e
 
     def abort(self) -> None:
         self.writer.abort()
@@ -233,13 +238,14 @@ class RunBuilder:
 
 
 def build_run_into(data_dir: Path, venue: str, run: str, root: Path,
-                   keep_day: str | None = None, lock: bool = True,
+                   keep_day: str | None = None, lock: bool = True, *,
+                   catalogue: Catalogue,
                    on_step: Callable[[RunBuilder], None] | None = None) -> RunBuilder:
     """Build a whole (ended) run into the lake folder ``root`` (rebuild, verify). ``lock``:
     hold the run's build lock meanwhile (rebuild must not race a builder finishing it).
     ``on_step`` sees the builder after each batch of records (progress)."""
-    b = RunBuilder(data_dir, venue, run, BuildSettings(flush_seconds=3600.0), root=root,
-                   keep_day=keep_day, lock=lock)
+    b = RunBuilder(data_dir, venue, run, BuildSettings(flush_seconds=3600.0),
+                   catalogue=catalogue, root=root, keep_day=keep_day, lock=lock)
     try:
         while not b.complete:
             b.step(final=True)
@@ -327,8 +333,8 @@ def pending_runs(data_dir: Path, known: set[tuple[str, str]] | None = None,
     return out
 
 
-def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str | None = None,
-          log: Log = _quiet, poll_seconds: float = 0.05,
+def build(data_dir: Path, settings: BuildSettings | None = None, *, catalogue: Catalogue,
+          follow: str | None = None, log: Log = _quiet, poll_seconds: float = 0.05,
           progress: Steps | None = None) -> list[dict[str, Any]]:
     """Finish every dead run that no builder holds, and follow the run ``follow`` (live)
     until it ends and is fully built. Returns the final state of each run built.
@@ -366,7 +372,8 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, follow: str 
                     if run != follow and run_alive(data_dir, run):
                         continue  # a live run of another recorder: its own builder follows it
                     try:
-                        builders[key] = RunBuilder(data_dir, venue, run, settings)
+                        builders[key] = RunBuilder(data_dir, venue, run, settings,
+                                                   catalogue=catalogue)
                     except Busy:
                         continue
                     except RecorderError as e:
@@ -458,8 +465,8 @@ def _unrebuildable(data_dir: Path, date: str, found: dict[tuple[str, str], list[
     return out
 
 
-def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False,
-            progress: Steps | None = None) -> dict[str, int]:
+def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False, *,
+            catalogue: Catalogue, progress: Steps | None = None) -> dict[str, int]:
     """Re-normalize every run with journal on ``date`` (or the day before: a segment may cross
     midnight) into a fresh folder and swap each table's ``date=`` folder for the new one.
     Refuses (:class:`RebuildRefused`) when the lake holds rows for ``date`` that the journal
@@ -493,7 +500,8 @@ def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False,
                 progress.update(note=f"{b.venue} {b.run}: {b.progress.records:,} records")
 
         for (venue, run) in sorted(found):
-            b = build_run_into(data_dir, venue, run, staging, keep_day=date, on_step=stepped)
+            b = build_run_into(data_dir, venue, run, staging, keep_day=date,
+                               catalogue=catalogue, on_step=stepped)
             if progress is not None:
                 progress.advance(note=f"{venue} {run}")
             for t, n in b.writer.rows_committed.items():
@@ -533,8 +541,8 @@ def lower_priority() -> None:
         pass  # no autogroup here (or not allowed): nice alone then
 
 
-def main_build(data_dir: Path, settings: BuildSettings, follow: str | None,
-               background: bool = False) -> int:
+def main_build(data_dir: Path, settings: BuildSettings, follow: str | None, *,
+               catalogue: Catalogue, background: bool = False) -> int:
     """``recorder build``: exit 0 when done, 1 on a disk error (one line, no traceback)."""
     def log(s: str) -> None:
         print(s, file=sys.stderr, flush=True)
@@ -543,9 +551,12 @@ def main_build(data_dir: Path, settings: BuildSettings, follow: str | None,
         lower_priority()
 
     try:
-        done = build(data_dir, settings, follow=follow, log=log)
+        done = build(data_dir, settings, catalogue=catalogue, follow=follow, log=log)
     except StorageError as e:
         log(f"recorder build: {e.one_line()}")
+        return 1
+    except OSError as e:  # the disk, wherever it failed: one line, no traceback
+        log(f"recorder build: {StorageError(str(e)).one_line()}")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -133,7 +133,9 @@ def check(config: str, venues: tuple[str, ...], data_dir: str | None) -> None:
         sys.exit(2)
     except RecorderError as e:
         _fail(e)
-    problems = config_mod.check_venues(cfg)
+    from recorder.venues import CATALOGUE
+
+    problems = CATALOGUE.preflight(cfg)
     data = cfg.recorder.data_dir
     probe = data
     while not probe.exists() and probe != probe.parent:
@@ -209,12 +211,12 @@ def sim(venue: str, port: int, host: str, seed: int | None, rate: float | None,
     Example:
       recorder sim totalis --port 8766 -o drop_every=50 -o keepalive=3.0
     """
-    from recorder.venues import VENUES
-    from recorder.venues import get as get_venue
+    from recorder.venues import CATALOGUE
 
-    if venue not in VENUES or get_venue(venue).serve is None:
+    spec = CATALOGUE.venues.get(venue)
+    if spec is None or spec.serve is None:
         _fail(ConfigError(f"no simulator named {venue!r} (known: "
-                          f"{sorted(v for v in VENUES if get_venue(v).serve)})"))
+                          f"{sorted(n for n, v in CATALOGUE.venues.items() if v.serve)})"))
     opts: dict[str, object] = {k: v for k, v in (("seed", seed), ("rate", rate),
                                                   ("firehose", firehose),
                                                   ("ledger_path", ledger)) if v is not None}
@@ -226,7 +228,7 @@ def sim(venue: str, port: int, host: str, seed: int | None, rate: float | None,
             _fail(ConfigError(f"-o wants KEY=VALUE, got {item!r}"))
         opts[key.replace("-", "_")] = _sim_value(value)
     try:
-        asyncio.run(get_venue(venue).serve(host, port, **opts))
+        asyncio.run(spec.serve(host, port, **opts))
     except TypeError as e:
         _fail(ConfigError(f"simulator {venue}: {e}"))
     except KeyboardInterrupt:
@@ -514,10 +516,11 @@ def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_second
       recorder build --data-dir data
     """
     from recorder.build import BuildSettings, main_build
+    from recorder.venues import CATALOGUE
 
     sys.exit(main_build(Path(data_dir), BuildSettings(
         flush_seconds=flush_seconds, rotate_seconds=rotate_seconds, max_rows=max_rows,
-        max_bytes=max_bytes), follow, background))
+        max_bytes=max_bytes), follow, catalogue=CATALOGUE, background=background))
 
 
 @main.command()
@@ -534,10 +537,12 @@ def rebuild(date: str, data_dir: str, force: bool) -> None:
     """
     from recorder.build import rebuild as do_rebuild
     from recorder.progress import Steps
+    from recorder.venues import CATALOGUE
 
     try:
         with Steps(f"rebuild {date}", unit="runs") as prog:
-            counts = do_rebuild(Path(data_dir), date, prog.log, force, progress=prog)
+            counts = do_rebuild(Path(data_dir), date, prog.log, force, catalogue=CATALOGUE,
+                                progress=prog)
     except RecorderError as e:
         _fail(e)
     click.echo(f"rebuilt {date}: {sum(counts.values())} rows in {len(counts)} tables")
@@ -554,10 +559,11 @@ def recover(data_dir: str) -> None:
     """
     from recorder.build import build as do_build
     from recorder.progress import Steps
+    from recorder.venues import CATALOGUE
 
     try:
         with Steps("recover", total=0, unit="venue runs") as prog:
-            done = do_build(Path(data_dir), log=prog.log, progress=prog)
+            done = do_build(Path(data_dir), catalogue=CATALOGUE, log=prog.log, progress=prog)
     except RecorderError as e:
         _fail(e)
     click.echo(f"recovered {len(done)} venue run(s)")
@@ -580,6 +586,27 @@ def views(write: bool) -> None:
         click.echo(f"wrote {VIEWS_FILE}", err=True)
     else:
         click.echo(sql)
+
+
+@main.command()
+@click.option("--write", is_flag=True, help="rewrite docs/tables.md")
+def docs(write: bool) -> None:
+    """Print (or write) the table reference generated from the catalogue.
+
+    \b
+    Example:
+      recorder docs --write
+    """
+    from recorder.docs import DOCS_FILE, render_tables
+    from recorder.venues import CATALOGUE
+
+    text = render_tables(CATALOGUE)
+    if write:
+        DOCS_FILE.parent.mkdir(parents=True, exist_ok=True)
+        DOCS_FILE.write_text(text)
+        click.echo(f"wrote {DOCS_FILE}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 

@@ -14,21 +14,14 @@ from typing import Any
 import aiohttp
 import orjson
 
+from recorder.actions import Action, ConnSpec, Fetch, Open, Send
+from recorder.catalogue import Adapter, VenueSpec
 from recorder.config import RecorderSettings, VenueConfig
 from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST, JournalWriter
 from recorder.normalize import Normalizer, meta
 from recorder.schema import SESSION_EVENTS, UNHANDLED
 from recorder.transport import TRANSPORTS
 from recorder.transport.backoff import RateGate
-from recorder.venues.base import (
-    Action,
-    Adapter,
-    ConnSpec,
-    Fetch,
-    Open,
-    Send,
-    VenueSpec,
-)
 
 
 def redact(text: str, keys: tuple[str, ...]) -> bytes:

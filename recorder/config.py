@@ -211,10 +211,8 @@ def _typed(cls: type, section: dict[str, Any], where: str, problems: Problems) -
 def load(path: str | Path, data_dir: str | Path | None = None) -> Config:
     """Read and validate a config file. Raises :class:`ConfigProblems` (a
     :class:`ConfigError`) naming the file, and for each problem the key and why: every
-    problem of the file at once, not the first only. Venue options are checked by each
-    venue's adapter (:func:`check_venues`)."""
-    from recorder.venues import VENUES  # late: the venue registry imports adapters
-
+    problem of the file at once, not the first only. Adapter names and each venue's options
+    are the catalogue's to check (``Catalogue.preflight``): this module knows no venue."""
     path = Path(path)
     problems = Problems(path)
     try:
@@ -251,10 +249,6 @@ def load(path: str | Path, data_dir: str | Path | None = None) -> Config:
             continue
         section = dict(section)
         adapter = section.pop("adapter", name)
-        if adapter not in VENUES:
-            problems.add(f"{where}.adapter", f"unknown adapter {adapter!r} (known: "
-                         f"{', '.join(sorted(VENUES))})")
-            continue
         tsec = section.pop("transport", {})
         if not isinstance(tsec, dict):
             problems.add(f"[venues.{name}.transport]", "expected a table")
@@ -311,7 +305,7 @@ def env_names(options: dict[str, Any]) -> list[tuple[str, str]]:
     return [(k, v) for k, v in options.items() if k.endswith("_env") and isinstance(v, str)]
 
 
-def _split_where(text: str, prefix: str) -> tuple[str, str]:
+def split_where(text: str, prefix: str) -> tuple[str, str]:
     """An adapter's ``"[venues.x].key: why"`` as ``("[venues.x].key", "why")``."""
     if text.startswith(prefix):
         rest = text[len(prefix):]
@@ -319,33 +313,3 @@ def _split_where(text: str, prefix: str) -> tuple[str, str]:
         if sep and (not key or key.startswith(".")):
             return prefix + key, why
     return prefix, text
-
-
-def check_venues(cfg: Config) -> list[tuple[str, str]]:
-    """Every problem a recording of ``cfg``'s enabled venues would meet before connecting:
-    each venue's options as its adapter validates them, and every secret it names that is
-    not set (checked by name only; a secret's value is never printed). ``(where, why)``."""
-    from recorder.errors import MissingSecret
-    from recorder.venues import get as get_venue
-
-    out: list[tuple[str, str]] = []
-    for v in cfg.venues:
-        if not v.enabled:
-            continue
-        where = f"[venues.{v.name}]"
-        missing = [] if v.simulate else [(k, n) for k, n in env_names(v.options)
-                                         if not os.environ.get(n)]
-        for k, n in missing:
-            out.append((f"{where}.{k}", f"environment variable {n} is not set"))
-        sim = {"api_key": "validation"} if v.simulate else None
-        try:
-            get_venue(v.adapter).make_adapter(v.name, v.url or "ws://validate", v.options,
-                                              sim=sim)
-        except MissingSecret as e:
-            if not missing:
-                out.append((where, str(e)))
-        except ConfigError as e:
-            out.append(_split_where(str(e), where))
-        except Exception as e:  # noqa: BLE001 - an adapter that cannot start is a config problem
-            out.append((where, f"{type(e).__name__}: {e}"))
-    return out

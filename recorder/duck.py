@@ -14,7 +14,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from recorder.schema import Table, load_all
+from recorder.schema import Table
+from recorder.venues import CATALOGUE
 
 VIEWS_FILE = Path(__file__).resolve().parent.parent / "queries" / "views.sql"
 _HEADER = """-- Generated from the schema registry (recorder/schema.py and recorder/venues/*/tables.py)
@@ -50,7 +51,7 @@ def view_sql(t: Table) -> str:
 
 
 def render_views() -> str:
-    tables = sorted(load_all().values(), key=lambda t: (t.venue != "*", t.name))
+    tables = sorted(CATALOGUE.tables.values(), key=lambda t: (t.venue != "*", t.name))
     return _HEADER + "\n" + "\n".join(view_sql(t) for t in tables)
 
 
@@ -74,7 +75,7 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:") -> duckdb
     lake = (Path(data_dir) / "lake").resolve()
     con = duckdb.connect(database)
     sql = VIEWS_FILE.read_text() if VIEWS_FILE.exists() else render_views()
-    registry = load_all()
+    registry = CATALOGUE.tables
     for name, stmts in _statements(sql):
         table = registry.get(name)
         if any((lake / name).glob("date=*/*.parquet")) or table is None:
@@ -92,7 +93,7 @@ def lazy(table: str, data_dir: str | Path = "data") -> pl.LazyFrame:
     the table's shape while it has no files, as :func:`connect` gives an empty view."""
     folder = Path(data_dir) / "lake" / table
     if not any(folder.glob("date=*/*.parquet")):
-        t = load_all().get(table)
+        t = CATALOGUE.tables.get(table)
         if t is None:
             raise ValueError(f"unknown table {table!r}")
         empty = pl.from_arrow(t.arrow_schema.empty_table())
@@ -102,6 +103,6 @@ def lazy(table: str, data_dir: str | Path = "data") -> pl.LazyFrame:
 
 
 def tables_with_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
-    names = sorted(load_all())
+    names = sorted(CATALOGUE.tables)
     sql = " UNION ALL ".join(f"SELECT '{n}' AS t, count(*) AS n FROM {n}" for n in names)
     return [(t, int(n)) for t, n in con.sql(sql).fetchall() if n]

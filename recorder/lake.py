@@ -6,7 +6,7 @@ Rows are buffered per table as Python lists and converted with one ``from_pylist
 per flush (a row group). A file is written under a hidden temporary name and becomes visible
 only on commit: footer with lineage metadata, fsync, ``os.replace``, fsync of the folder. The
 lineage says which journal records the file covers *for its table*, so recovery knows exactly
-which records still need normalizing after a crash (see :mod:`recorder.recovery`).
+which records still need normalizing after a crash (see :mod:`recorder.build`).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from recorder.errors import StorageError
 from recorder.journal import day
+from recorder.rows import loads, with_extra
 from recorder.schema import TS, UNHANDLED, Table
 
 LINEAGE_KEY = b"recorder.lineage"
@@ -86,6 +87,7 @@ class _OpenFile:
     final: Path
     writer: pq.ParquetWriter
     opened: float
+    schema_version: int
     rows: int = 0
     bytes: int = 0
     ranges: list[Range] = field(default_factory=list)
@@ -172,8 +174,6 @@ def _from_raw(table: Table, raws: list[bytes], idx: list[int]) -> tuple[
     Anything it cannot take exactly (malformed JSON, undeclared fields, a value of the wrong
     type, a newline inside a frame) goes through the dict path instead, row by row, so the
     result is always what the dict path would give."""
-    from recorder.venues.base import loads, with_extra
-
     blob = b"\n".join(raws)
     if blob.count(b"\n") == len(raws) - 1 and _utf8(blob):
         try:
@@ -203,12 +203,23 @@ def _from_raw(table: Table, raws: list[bytes], idx: list[int]) -> tuple[
     return t, keep, bad + bad2
 
 
+def _fill(table: Table, t: pa.Table) -> pa.Table:
+    """Raw rows with the table's ``raw_constants`` set (the columns an adapter sets on a
+    dict row of the same frame)."""
+    names = t.column_names
+    for key, value in table.raw_constants:
+        i = names.index(key)
+        t = t.set_column(i, key, pa.array([value] * t.num_rows, t.schema.field(i).type))
+    return t
+
+
 def to_arrow(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
         pa.Table | None, list[tuple[int, str]]]:
     """Convert a buffer to a lake-schema Arrow table, rows in arrival order. A row is a dict
     keyed by wire names, or the frame's raw JSON bytes when the adapter says the frame maps
-    onto the table as it is (then ``table.finish`` adds what an adapter would). Rows that do
-    not fit come back as ``(index, error)`` instead of failing the whole batch."""
+    onto the table as it is (then the table's ``raw_constants`` are filled in, as the adapter
+    sets them on a dict row). Rows that do not fit come back as ``(index, error)`` instead of
+    failing the whole batch."""
     out, _, bad = convert(table, buf, venue, run_id)
     return out, bad
 
@@ -225,8 +236,8 @@ def convert(table: Table, buf: _Buffer, venue: str, run_id: str) -> tuple[
         parts.append(_from_dicts(table, [rows[i] for i in dict_i] if raw_i else rows, dict_i))
     if raw_i:
         t, keep, bad = _from_raw(table, [rows[i] for i in raw_i], raw_i)
-        if t is not None and table.finish is not None:
-            t = table.finish(t)
+        if t is not None and table.raw_constants:
+            t = _fill(table, t)
         parts.append((t, keep, bad))
     bad = [b for p in parts for b in p[2]]
     done = [p for p in parts if p[0] is not None]
@@ -426,7 +437,8 @@ class LakeWriter:
                                           compression_level=3)
             except OSError as e:
                 raise StorageError(f"cannot write {tmp}: {e}") from e
-            f = self._files[key] = _OpenFile(tmp, final, writer, time.monotonic())
+            f = self._files[key] = _OpenFile(tmp, final, writer, time.monotonic(),
+                                             table.version)
         try:
             # Row groups of at most ROW_GROUP_ROWS: a reader (replay) holds one decoded row
             # group per open file, and a builder catching up writes 50k-row batches.
@@ -440,12 +452,10 @@ class LakeWriter:
     def _commit(self, key: tuple[str, str]) -> None:
         f = self._files.pop(key)
         table_name, d = key
-        from recorder.schema import REGISTRY
-
         lineage = {
             "run_id": self.run_id, "venue": self.venue, "table": table_name, "date": d,
             "journal": merge_ranges(f.ranges), "rows": f.rows,
-            "schema_version": REGISTRY[table_name].version,
+            "schema_version": f.schema_version,
             "normalizer_version": NORMALIZER_VERSION, "committed_ns": time.time_ns(),
         }
         try:

@@ -48,6 +48,7 @@ from recorder.errors import ConfigError, RecorderError
 from recorder.runs import FINAL as FINAL_STATUSES
 from recorder.runs import manifest_path, run_alive
 from recorder.schema import IDENTITY
+from recorder.venues import CATALOGUE
 
 if TYPE_CHECKING:
     from recorder.progress import Steps
@@ -115,7 +116,7 @@ def _build_scratch(data_dir: Path, venue: str, run: str, root: Path) -> None:
     one journal -> rows path the lake is built with."""
     # No build lock: verify only reads the journal and writes its own scratch folder, so it
     # never makes a real builder of the same run wait or give up.
-    build_run_into(data_dir, venue, run, root, lock=False)
+    build_run_into(data_dir, venue, run, root, lock=False, catalogue=CATALOGUE)
 
 
 def _held(lock: Path) -> bool:

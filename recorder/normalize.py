@@ -12,8 +12,10 @@ from typing import Any
 
 import orjson
 
+from recorder.actions import NO_ACTIONS, Action
+from recorder.catalogue import Adapter
 from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST
-from recorder.venues.base import NO_ACTIONS, Action, Adapter, Row, session
+from recorder.rows import Row, session
 
 # Meta events the transport journals that become a session_events row as they are.
 _PLAIN_META = {"connect_failed", "idle_timeout", "frame_too_large", "stopped", "error",

@@ -29,7 +29,7 @@ import orjson
 
 from recorder.build import read_state
 from recorder.collect import VenueRun
-from recorder.config import Config, ConfigProblems, RecorderSettings, check_venues
+from recorder.config import Config, ConfigProblems, RecorderSettings
 from recorder.errors import (
     ConfigError,
     CredentialsRefused,
@@ -49,7 +49,7 @@ from recorder.runs import (
     run_lock_path,
 )
 from recorder.status import StatusPrinter
-from recorder.venues import get as get_venue
+from recorder.venues import CATALOGUE
 
 
 def new_run_id() -> str:
@@ -138,7 +138,7 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
     try:
         # 1. Validate every venue (options, secrets) before anything is written: every
         # problem at once.
-        problems = check_venues(cfg)
+        problems = CATALOGUE.preflight(cfg)
         if problems:
             raise ConfigProblems(cfg.path, problems)
         # 2. Disk and locks: one per (config, venue), with a handover window (runs.py).
@@ -190,7 +190,7 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
         for v in venues:
             if stop.is_set():
                 break
-            spec = get_venue(v.adapter)
+            spec = CATALOGUE.venue(v.adapter)
             url, sim = v.url, None
             if v.simulate:
                 if spec.start_simulator is None:

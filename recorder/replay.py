@@ -44,8 +44,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recorder import journal as jr
+from recorder.build import adapter_name
+from recorder.catalogue import Catalogue
 from recorder.errors import RecorderError
-from recorder.schema import Table, load_all
+from recorder.schema import Table
+from recorder.venues import CATALOGUE
 
 if TYPE_CHECKING:  # imported where used: records() needs neither (~30 MiB, ~0.3 s)
     import duckdb
@@ -105,7 +108,7 @@ def _ns(value: int | str | None) -> int | None:
 
 def _select(data_dir: Path, venues: Iterable[str] | None,
             tables: Iterable[str] | None) -> list[Table]:
-    reg = load_all()
+    reg = CATALOGUE.tables
     wanted = set(tables) if tables else None
     out = []
     for t in reg.values():
@@ -613,8 +616,6 @@ def raw_frames(data_dir: str | Path, venue: str, start: int | str | None = None,
 
 def _adapter_of(data_dir: Path, venue: str) -> str:
     """A venue is a config section name; its runs' manifests say which adapter it used."""
-    from recorder.build import adapter_name
-
     found = sorted(jr.runs(data_dir, venue))
     if not found:
         raise ValueError(f"no journal for venue {venue!r} under {data_dir}")
@@ -648,22 +649,25 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
                        ports: dict[str, int] | None = None,
                        server_options: dict[str, dict[str, Any]] | None = None,
                        on_ready: Any = None, stop: asyncio.Event | None = None,
-                       wait_for_subscriber: bool = True, linger: float = 1.0) -> dict[str, int]:
+                       wait_for_subscriber: bool = True, linger: float = 1.0,
+                       catalogue: Catalogue = CATALOGUE) -> dict[str, int]:
     """Serve the recorded frames of ``venues`` on loopback with each venue's own protocol.
 
     Each venue's server side (the simulator's, with ``replay=True``) handles auth and
     subscriptions itself; recorded frames are published on one shared clock from the moment
     the first client has subscribed (so it misses nothing). ``on_ready({venue: url})`` is
-    called once all servers listen. Returns the frames published per venue."""
-    from recorder.venues import get as get_venue
-
+    called once all servers listen. ``catalogue`` gives each venue's server side. Returns the
+    frames published per venue."""
     data_dir = Path(data_dir)
     venues = list(venues)
     stop = stop or asyncio.Event()
     servers: dict[str, Any] = {}
     try:
         for v in venues:
-            spec = get_venue(_adapter_of(data_dir, v))
+            name = _adapter_of(data_dir, v)
+            spec = catalogue.venues.get(name)
+            if spec is None:
+                raise ValueError(f"journal of {v}: unknown adapter {name!r}")
             if spec.replay_server is None:
                 raise ValueError(f"venue {v} has no native replay yet")
             opts = dict((server_options or {}).get(v, {}))

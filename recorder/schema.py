@@ -1,5 +1,7 @@
-"""The one schema registry. Every table of the lake is declared here (or by a venue's
-``tables.py`` through :func:`register`), and writers, views, recovery and docs read it.
+"""How a table of the lake is declared. The shared tables live here; each venue declares its
+own in its ``tables.py`` and lists them in its ``VenueSpec``, and the catalogue
+(:mod:`recorder.venues`) is the registry built from those: writers, views, recovery and docs
+read it. This module imports nothing of the venues.
 
 A table declares:
 - its columns, each with the venue's wire name (the key in the JSON frame) and the column
@@ -13,9 +15,9 @@ Every table also gets the common columns below, filled by the pipeline, never by
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import pyarrow as pa
 
@@ -72,9 +74,10 @@ class Table:
     # discriminator may name it here (the table says it); one that can hold several values
     # must declare it as a column.
     ignore_keys: frozenset[str] = field(default_factory=frozenset)
-    # For rows the adapter hands over as raw JSON bytes: completes the wire-named Arrow table
-    # the way the adapter completes a dict row (constant columns, fills). Venue code.
-    finish: Callable[[pa.Table], pa.Table] | None = None
+    # For rows an adapter hands over as raw JSON bytes: wire keys the adapter sets on a dict
+    # row of this table and the value they take on every raw one (data, not code: the lake
+    # fills them and runs nothing of the venue's).
+    raw_constants: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -84,6 +87,8 @@ class Table:
             raise ValueError(f"table {self.name}: event_time {self.event_time} is not a column")
         if self.event_time_unit not in _UNIT_NS:
             raise ValueError(f"table {self.name}: unit {self.event_time_unit}")
+        if not {k for k, _ in self.raw_constants} <= {c.key for c in self.columns}:
+            raise ValueError(f"table {self.name}: raw_constants name a key it does not declare")
 
     @cached_property
     def wire_schema(self) -> pa.Schema:
@@ -112,17 +117,6 @@ class Table:
     @property
     def event_time_factor(self) -> int:
         return _UNIT_NS[self.event_time_unit]
-
-
-REGISTRY: dict[str, Table] = {}
-
-
-def register(*tables: Table) -> None:
-    for t in tables:
-        old = REGISTRY.get(t.name)
-        if old is not None and old != t:
-            raise ValueError(f"table {t.name} registered twice with different shapes")
-        REGISTRY[t.name] = t
 
 
 def cols(*specs: tuple) -> tuple[Col, ...]:
@@ -180,13 +174,6 @@ UNHANDLED = Table(
     dedup_key=IDENTITY,
 )
 
-register(SESSION_EVENTS, UNHANDLED)
-
-
-def load_all() -> dict[str, Table]:
-    """Import every venue so its tables are registered, then return the registry."""
-    from recorder.venues import load_venues
-
-    load_venues()
-    return REGISTRY
+# Every venue writes these; the catalogue adds them to the venues' own tables.
+SHARED: tuple[Table, ...] = (SESSION_EVENTS, UNHANDLED)
 

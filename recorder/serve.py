@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from recorder import journal as jr
 from recorder.replay import _adapter_of, _ns, raw_frames, serve_native
+from recorder.venues import CATALOGUE
 
 Log = Callable[[str], None]
 
@@ -112,9 +113,7 @@ class ReplayServer:
 
     async def _shape(self, venue: str) -> str:
         """The URL a venue's replay server has (scheme and path), from a throwaway one."""
-        from recorder.venues import get as get_venue
-
-        spec = get_venue(_adapter_of(self.data_dir, venue))
+        spec = CATALOGUE.venue(_adapter_of(self.data_dir, venue))
         if spec.replay_server is None:
             raise ValueError(f"venue {venue} has no native replay yet")
         opts = dict((self.server_options or {}).get(venue, {}))

@@ -19,8 +19,9 @@ import pyarrow as pa
 
 from recorder import journal as jr
 from recorder.config import Config
-from recorder.schema import EXTRA, REGISTRY, Table
-from recorder.venues.base import loads
+from recorder.rows import loads
+from recorder.schema import EXTRA, Table
+from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import DiffusalServer
 from tests.e2e import venue_config
@@ -319,5 +320,5 @@ def compare_lake(con: Any, run: str, frames: list[Frame],
                     f"{[{c: g[c] for c in w} for g in unmatched]}")
                 unmatched.remove(hit)
         counts[t.name] = sum(len(v) for v in got.values())
-    assert set(REGISTRY) >= {t.name for t in T.TABLES}
+    assert set(CATALOGUE.tables) >= {t.name for t in T.TABLES}
     return counts

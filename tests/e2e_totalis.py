@@ -11,7 +11,8 @@ import orjson
 
 from recorder import journal as jr
 from recorder.config import Config
-from recorder.schema import REGISTRY, Table
+from recorder.schema import Table
+from recorder.venues import CATALOGUE
 from recorder.venues.totalis import tables as T
 from recorder.venues.totalis.server import TotalisServer
 from tests.e2e import venue_config
@@ -161,4 +162,4 @@ def compare_ws(con: Any, run: str, sent: list[str]) -> dict[str, int]:
 
 
 def table(name: str) -> Table:
-    return REGISTRY[f"totalis_{name}"]
+    return CATALOGUE.tables[f"totalis_{name}"]

@@ -22,6 +22,7 @@ from recorder.build import Busy, RebuildRefused, RunBuilder, build, read_state, 
 from recorder.duck import connect
 from recorder.lake import _Buffer, lake_files, to_arrow
 from recorder.runs import read_manifest
+from recorder.venues import CATALOGUE
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT
@@ -148,7 +149,7 @@ def test_a_100k_deep_frame_in_a_dead_runs_journal_becomes_a_row_not_a_crash(
     _dead_run(data_dir, "dead-deep", [
         (T0 + 1, orjson.dumps(_print(1))), (T0 + 2, DEEP), (T0 + 3, deep_print),
         (T0 + 4, orjson.dumps(_print(4)))])
-    done = build(data_dir)
+    done = build(data_dir, catalogue=CATALOGUE)
     assert [d["complete"] for d in done] == [True]
     con = connect(data_dir)
     assert con.sql("SELECT count(*) FROM mackinac_print").fetchall() == [(2,)]
@@ -157,7 +158,7 @@ def test_a_100k_deep_frame_in_a_dead_runs_journal_becomes_a_row_not_a_crash(
     raw = con.sql("SELECT length(raw) FROM unhandled ORDER BY recv_seq").fetchall()
     assert raw[0][0] == len(DEEP)  # the frame itself is kept
     # and a later run (its builder finds nothing left) is not stopped by it
-    assert build(data_dir) == []
+    assert build(data_dir, catalogue=CATALOGUE) == []
 
 
 def test_a_100k_deep_frame_live_is_recorded_and_the_run_goes_on(
@@ -211,13 +212,13 @@ def test_two_builders_started_together_build_a_dead_run_exactly_once(data_dir: P
 
 def test_one_builder_at_a_time_per_run(data_dir: Path) -> None:
     _dead_run(data_dir, "dead-lock", [(T0, orjson.dumps(_print(0)))])
-    first = RunBuilder(data_dir, "mackinac", "dead-lock")
+    first = RunBuilder(data_dir, "mackinac", "dead-lock", catalogue=CATALOGUE)
     try:
         with pytest.raises(Busy):
-            RunBuilder(data_dir, "mackinac", "dead-lock")
+            RunBuilder(data_dir, "mackinac", "dead-lock", catalogue=CATALOGUE)
     finally:
         first.abort()
-    RunBuilder(data_dir, "mackinac", "dead-lock").abort()  # free again once released
+    RunBuilder(data_dir, "mackinac", "dead-lock", catalogue=CATALOGUE).abort()  # free again once released
 
 
 def test_a_crash_just_after_midnight_loses_nothing_and_doubles_nothing(data_dir: Path) -> None:
@@ -226,13 +227,13 @@ def test_a_crash_just_after_midnight_loses_nothing_and_doubles_nothing(data_dir:
     write the newer's rows, once."""
     frames = [(MIDNIGHT - 50 + i, orjson.dumps(_print(i))) for i in range(100)]
     _dead_run(data_dir, "dead-midnight", frames)
-    b = RunBuilder(data_dir, "mackinac", "dead-midnight")
+    b = RunBuilder(data_dir, "mackinac", "dead-midnight", catalogue=CATALOGUE)
     b.step(final=True)  # reads and writes everything: both dates' files are open
     keys = sorted(b.writer._files)
     assert ("mackinac_print", "2025-05-26") in keys and ("mackinac_print", "2025-05-27") in keys
     b.writer._commit(("mackinac_print", "2025-05-26"))
     b.close()  # dies here: the 2025-05-27 file was never committed
-    assert build(data_dir)[0]["complete"]
+    assert build(data_dir, catalogue=CATALOGUE)[0]["complete"]
     ids = _identities(data_dir)
     prints = [k for k in ids if k[0] == "mackinac_print"]
     assert len(prints) == 100 and max(ids.values()) == 1
@@ -243,18 +244,18 @@ def test_a_crash_just_after_midnight_loses_nothing_and_doubles_nothing(data_dir:
 
 def test_rebuild_refuses_to_delete_what_the_journal_no_longer_has(data_dir: Path) -> None:
     _dead_run(data_dir, "run-a", [(T0 + i, orjson.dumps(_print(i))) for i in range(10)])
-    build(data_dir)
+    build(data_dir, catalogue=CATALOGUE)
     con = connect(data_dir)
     assert con.sql("SELECT count(*) FROM mackinac_print").fetchall() == [(10,)]
     for seg in jr.segments(data_dir, "mackinac", "run-a"):
         seg.unlink()  # pruned
     with pytest.raises(RebuildRefused, match="mackinac_print"):
-        rebuild(data_dir, "2025-05-26")
+        rebuild(data_dir, "2025-05-26", catalogue=CATALOGUE)
     assert connect(data_dir).sql("SELECT count(*) FROM mackinac_print").fetchall() == [(10,)]
     r = subprocess.run([*RECORDER, "rebuild", "--data-dir", str(data_dir), "--date",
                         "2025-05-26"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--force" in r.stderr and len(r.stderr.splitlines()) == 1
-    rebuild(data_dir, "2025-05-26", force=True)
+    rebuild(data_dir, "2025-05-26", force=True, catalogue=CATALOGUE)
     assert connect(data_dir).sql("SELECT count(*) FROM mackinac_print").fetchall() == [(0,)]
 
 

@@ -19,6 +19,7 @@ from recorder.build import rebuild
 from recorder.duck import VIEWS_FILE, connect, render_views
 from recorder.lake import lake_files, read_lineage
 from recorder.normalize import Normalizer
+from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.adapter import make_adapter
 from tests.conftest import RECORDER, ROOT
 
@@ -167,7 +168,7 @@ def test_rebuild_renormalizes_a_day_and_swaps_it_in(tmp_path: Path) -> None:
     # a lost file (or a mapper fix) is what rebuild is for
     victim = lake_files(data_dir, "mackinac_print")[0]
     victim.unlink()
-    counts = rebuild(data_dir, day)
+    counts = rebuild(data_dir, day, catalogue=CATALOGUE)
     con = connect(data_dir)
     assert con.sql("SELECT count(*), list(price ORDER BY recv_seq, price) FROM mackinac_print").fetchall()[0] == before
     assert dict(con.sql("SELECT 'q', count(*) FROM mackinac_quote").fetchall()) == tables_before

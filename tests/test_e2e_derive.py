@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from recorder.duck import connect
+from recorder.venues import CATALOGUE
 from recorder.venues.derive import tables as T
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
 from tests.e2e import run_with
@@ -241,7 +242,7 @@ def test_rebuild_from_the_journal_gives_the_same_lake(data_dir: Path,
     events_live = _events(result.run_id, data_dir)
     dates = {p.name.removeprefix("date=") for p in (data_dir / "lake").glob("*/date=*")}
     for d in sorted(dates):
-        rebuild(data_dir, d)
+        rebuild(data_dir, d, catalogue=CATALOGUE)
     assert compare_lake(data_dir, result.run_id, frames) == live
     # (rows of one frame share a recv_seq, so compare as multisets)
     assert sorted(map(repr, _events(result.run_id, data_dir))) == sorted(map(repr, events_live))

@@ -15,6 +15,7 @@ import pytest
 from recorder import journal as jr
 from recorder.build import rebuild
 from recorder.duck import connect
+from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
@@ -146,7 +147,7 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
     # the lake rebuilt from the journal equals the one written live (on_sent correlation too)
     before = {t.name: con.sql(f"SELECT * EXCLUDE (date) FROM {t.name} ORDER BY conn_id, "
                               f"recv_seq").fetchall() for t in T.TABLES}
-    rebuild(data_dir, dt.datetime.now(dt.UTC).date().isoformat())
+    rebuild(data_dir, dt.datetime.now(dt.UTC).date().isoformat(), catalogue=CATALOGUE)
     con2 = connect(data_dir)
     for t in T.TABLES:
         after = con2.sql(f"SELECT * EXCLUDE (date) FROM {t.name} ORDER BY conn_id, recv_seq"

@@ -13,6 +13,7 @@ import pytest
 from recorder import journal as jr
 from recorder.build import rebuild
 from recorder.duck import connect
+from recorder.venues import CATALOGUE
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID
@@ -193,7 +194,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
     before = snapshot_lake()
     days = {p.name.removeprefix("date=") for p in (data_dir / "lake").glob("*/date=*")}
     for d in sorted(days):
-        rebuild(data_dir, d)
+        rebuild(data_dir, d, catalogue=CATALOGUE)
     after = snapshot_lake()
     for k in before:
         for a, b in zip(before[k], after[k], strict=True):
@@ -270,7 +271,7 @@ def test_refused_jwt_is_recorded_and_the_proxy_stops(
 
 def test_two_venues_of_one_run_keep_separate_files_of_shared_tables(data_dir: Path) -> None:
     from recorder.lake import LakeWriter, lake_files
-    from recorder.venues.base import session
+    from recorder.rows import session
 
     for venue in ("mackinac", "powertrade"):
         w = LakeWriter(data_dir, venue, "run-x")

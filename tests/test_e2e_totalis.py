@@ -12,6 +12,7 @@ import pytest
 from recorder import journal as jr
 from recorder.build import build_run_into
 from recorder.duck import connect
+from recorder.venues import CATALOGUE
 from recorder.venues.totalis.server import TotalisServer
 from tests.e2e import run_with
 from tests.e2e_totalis import (
@@ -120,7 +121,8 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
     assert m["status"] == "complete" and m["tables"]["totalis_qr_best_quote"] == counts[
         "totalis_qr_best_quote"]
     # a rebuild from the journal (offline adapter, no sockets) gives the same rows per table
-    rebuilt = build_run_into(data_dir, "totalis", run, data_dir.parent / "rebuilt")
+    rebuilt = build_run_into(data_dir, "totalis", run, data_dir.parent / "rebuilt",
+                             catalogue=CATALOGUE)
     assert rebuilt.writer.rows_committed == m["tables"]
 
 

@@ -24,6 +24,7 @@ from recorder.duck import connect
 from recorder.errors import LockedError
 from recorder.record import RunResult, record
 from recorder.runs import read_manifest
+from recorder.venues import CATALOGUE
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
 from tests.e2e import config
@@ -164,7 +165,7 @@ def test_the_time_between_two_runs_of_a_config_is_a_run_gap_row_that_rebuild_kee
     assert other.manifest["venues"]["mackinac"]["previous"] == {}
     # the journal is the source of truth: a rebuild of the day makes the same row
     day = jr.day(first_in)
-    rebuild(data_dir, day)
+    rebuild(data_dir, day, catalogue=CATALOGUE)
     assert connect(data_dir).sql(sql).fetchall() == rows
 
 

@@ -10,7 +10,9 @@ import orjson
 import pytest
 
 from recorder import journal as jr
+from recorder.catalogue import Catalogue
 from recorder.replay import serve_native
+from recorder.venues import CATALOGUE
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
 from tests.e2e import run_with
 from tests.e2e_derive import config
@@ -70,7 +72,6 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         servers: list[DeriveServer] = []
         import dataclasses
 
-        import recorder.venues as venues
         import recorder.venues.derive as dv
 
         def keep(**opts: object) -> DeriveServer:  # the server, to look at it afterwards
@@ -79,12 +80,12 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
             return srv
 
         spec = dataclasses.replace(dv.VENUE, replay_server=keep)
-        real_get = venues.get
-        monkeypatch.setattr(venues, "get", lambda n: spec if n == "derive" else real_get(n))
+        catalogue = Catalogue.of(*(spec if v.name == "derive" else v
+                                   for v in CATALOGUE.venues.values()))
         serving = asyncio.create_task(serve_native(
             first, ["derive"], speed=2.0, linger=0.5,
             server_options={"derive": {"data_dir": first}},
-            on_ready=lambda u: (urls.update(u), ready.set())))
+            on_ready=lambda u: (urls.update(u), ready.set()), catalogue=catalogue))
         await ready.wait()
         cfg = config(second, urls["derive"], wallet=wallet, private_key_env=ENV, **OPTS)
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from recorder import replay
-from recorder.schema import load_all
+from recorder.venues import CATALOGUE
 
 T0 = 1_772_409_598_000_000_000  # 2026-03-01T23:59:58Z: the lake crosses midnight
 MS = 1_000_000
@@ -35,7 +35,7 @@ def write_lake(lake: Path, table: str, name: str, rows: list[dict[str, Any]],
                row_group: int = 40, file_rows: int = 120) -> None:
     """One writer's rows of one table, in the order given: a file per day and per
     ``file_rows``, a row group per ``row_group`` rows (as the lake writer's flushes)."""
-    schema = load_all()[table].arrow_schema
+    schema = CATALOGUE.tables[table].arrow_schema
     n = 0
     i = 0
     while i < len(rows):
@@ -254,7 +254,7 @@ def test_a_file_in_a_later_days_folder_than_its_rows_is_an_error(tmp_path: Path)
     write_lake(lake, "session_events", "r-v", rows[1::2])
     misplaced = lake / "session_events" / f"date={DAY2}"
     misplaced.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist(rows[::2], schema=load_all()[
+    pq.write_table(pa.Table.from_pylist(rows[::2], schema=CATALOGUE.tables[
         "session_events"].arrow_schema), misplaced / "r-w-00001.parquet")
     with pytest.raises(replay.ReplayOrderError, match="before its folder's day"):
         list(replay.records(tmp_path / "data"))

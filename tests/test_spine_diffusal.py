@@ -13,6 +13,7 @@ import orjson
 import pyarrow.parquet as pq
 from aiohttp import web
 
+from recorder.actions import ConnSpec, Send
 from recorder.config import TransportSettings
 from recorder.journal import KIND_OUT
 from recorder.lake import LakeWriter, lake_files
@@ -20,7 +21,6 @@ from recorder.normalize import Normalizer
 from recorder.schema import SESSION_EVENTS
 from recorder.transport.backoff import RateGate
 from recorder.transport.ws import WsConnection
-from recorder.venues.base import ConnSpec, Send
 from recorder.venues.diffusal.adapter import make_adapter
 
 

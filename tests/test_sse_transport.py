@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from recorder.actions import ConnSpec, Send, Stop
 from recorder.config import TransportSettings
 from recorder.transport import TRANSPORTS
 from recorder.transport.sse import SseConnection
-from recorder.venues.base import ConnSpec, Send, Stop
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -8,11 +8,11 @@ import io
 from rich.console import Console
 
 from recorder import config as config_mod
+from recorder.actions import ConnSpec
 from recorder.collect import VenueRun
 from recorder.status import StatusPrinter
 from recorder.transport import TRANSPORTS
-from recorder.venues import get as get_venue
-from recorder.venues.base import ConnSpec
+from recorder.venues import CATALOGUE
 from tests.conftest import ROOT
 
 
@@ -22,7 +22,7 @@ def venue_runs(streams: int) -> list[VenueRun]:
     cfg = config_mod.load(ROOT / "conf" / "sim.toml", "/nonexistent")
     runs = []
     for i, v in enumerate(cfg.venues):
-        spec = get_venue(v.adapter)
+        spec = CATALOGUE.venue(v.adapter)
         adapter = spec.make_adapter(v.name, "ws://127.0.0.1:9", v.options,
                                     sim={"api_key": "k"})
         r = VenueRun(v, spec, adapter, cfg.recorder, "run")

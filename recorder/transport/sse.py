@@ -42,9 +42,9 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from recorder.actions import Action, ConnSpec, Reconnect, Send, Stop
 from recorder.config import TransportSettings
 from recorder.transport.ws import ConnStatus, Link, _sleep_or_stop
-from recorder.venues.base import Action, ConnSpec, Reconnect, Send, Stop
 
 _TERM = re.compile(rb"\r\n|\r|\n")
 _TERM_STR = re.compile(r"\r\n|\r|\n")

@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from recorder.actions import Action, ConnSpec, Reconnect, Send, Stop
 from recorder.config import TransportSettings
 from recorder.transport.backoff import Backoff
-from recorder.venues.base import Action, ConnSpec, Reconnect, Send, Stop
 
 
 class Link(Protocol):

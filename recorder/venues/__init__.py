@@ -1,25 +1,19 @@
-"""The venue registry: one line per venue. Each module exposes ``VENUE`` (a :class:`VenueSpec`)."""
+"""The catalogue: every venue, one line each. A venue is its folder, whose ``VENUE`` (a
+:class:`~recorder.catalogue.VenueSpec`) declares its adapter, options, tables and simulator.
+
+Only the application layer (the CLI, ``record``, the views, replay, ``verify``) imports this
+module; the spine is handed the value.
+"""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+from recorder.catalogue import Catalogue
+from recorder.venues import derive, diffusal, mackinac, powertrade, totalis
 
-if TYPE_CHECKING:
-    from recorder.venues.base import VenueSpec
-
-VENUES: dict[str, str] = {
-    "mackinac": "recorder.venues.mackinac",
-    "powertrade": "recorder.venues.powertrade",
-    "derive": "recorder.venues.derive",
-    "diffusal": "recorder.venues.diffusal",
-    "totalis": "recorder.venues.totalis",
-}
-
-
-def get(name: str) -> VenueSpec:
-    return importlib.import_module(VENUES[name]).VENUE
-
-
-def load_venues() -> dict[str, VenueSpec]:
-    return {name: get(name) for name in VENUES}
+CATALOGUE = Catalogue.of(
+    mackinac.VENUE,
+    powertrade.VENUE,
+    derive.VENUE,
+    diffusal.VENUE,
+    totalis.VENUE,
+)

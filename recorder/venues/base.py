@@ -1,138 +1,34 @@
-"""What every venue provides, and the plain objects its adapter exchanges with the glue.
+"""What adapters share: :class:`BaseAdapter` (defaults for the optional callbacks) and the
+frame prelude every venue's ``on_frame`` starts with.
 
-An adapter is sans-I/O (like h11): the glue hands it connection events and frames; it returns
-typed rows and :data:`Action` objects (messages to send, reconnect hints). It never awaits,
-never reads a clock and never touches a socket, so the same code runs live, on fixtures in
-tests, and over old journals when the lake is rebuilt.
+The prelude, in order: parse the frame (``malformed`` when it is not JSON), check its shape
+(``unexpected_shape``), look the handler up in a table keyed on the venue's discriminator
+(``unknown_type`` when no entry has it), run it (``unexpected_shape`` when it fails on what
+the frame holds). Each step's failure is an ``unhandled`` row with the raw frame: counted,
+stored, never dropped, never fatal. The contract itself (``Adapter``, ``VenueSpec``) is in
+:mod:`recorder.catalogue`; rows and actions in :mod:`recorder.rows` and :mod:`recorder.actions`.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-import orjson
+import pyarrow as pa
 
-from recorder.schema import EXTRA, SESSION_EVENTS, UNHANDLED, Table
-from recorder.venues.exact import dumps, undeclared
+from recorder.actions import NO_ACTIONS, Action
+from recorder.rows import JSONError, Row, loads, unhandled, with_extra
+from recorder.schema import Table
 
-Row = tuple[Table, dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnSpec:
-    """A connection the venue wants open. ``name`` is the logical ``conn_id``."""
-
-    name: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    kind: str = "ws"  # a key of recorder.transport.TRANSPORTS: "ws" or "sse"
-
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send ``text`` on ``conn``. ``paced`` messages go through the venue's control-message
-    rate limit; ``delay`` holds the message back that many seconds (a venue's retry hint).
-    ``secret_keys`` are JSON keys whose values the journal must redact (dotted paths such as
-    ``params.signature`` reach into nested objects)."""
-
-    conn: str
-    text: str
-    paced: bool = True
-    delay: float = 0.0
-    secret_keys: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnect:
-    """Close ``conn`` (if still open) and reconnect after ``after`` seconds (a venue hint)."""
-
-    conn: str
-    after: float
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Stop:
-    """Close ``conn`` for the rest of the run: credentials refused, or a per-request stream
-    whose request has ended. Not an error by itself; the reason goes to session_events."""
-
-    conn: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Open:
-    """Open another connection now (a per-request stream, one more socket to stay under a
-    venue's subscription cap). Its ``name`` must be new for this run."""
-
-    spec: ConnSpec
-
-
-@dataclass(frozen=True, slots=True)
-class Fetch:
-    """An HTTP request (REST hydration, snapshots). The response is journaled like a frame
-    (kind ``rest``) under connection ``conn`` and handed to ``Adapter.on_response`` with
-    ``tag``, so rebuilds see it too. Paced like sends when ``paced``."""
-
-    conn: str
-    url: str
-    tag: str
-    method: str = "GET"
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | None = None
-    delay: float = 0.0
-    secret_headers: tuple[str, ...] = ()
-
-
-Action = Send | Reconnect | Stop | Open | Fetch
-NO_ACTIONS: tuple[Action, ...] = ()
-
-
-class Adapter(Protocol):
-    """The client side of a venue. One instance per venue per run (or per rebuild).
-    Subclass :class:`BaseAdapter` for the defaults."""
-
-    def connections(self) -> Sequence[ConnSpec]: ...
-
-    def on_connected(self, conn: str) -> Sequence[Action]:
-        """The transport opened ``conn``: return auth and subscribe messages."""
-        ...
-
-    def on_disconnected(self, conn: str) -> None:
-        """``conn`` is gone; forget per-connection state (acks, pending requests)."""
-        ...
-
-    def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
-        """One inbound frame -> rows for the lake, and actions for the transport."""
-        ...
-
-    def on_response(self, conn: str, tag: str, status: int,
-                    body: bytes) -> tuple[list[Row], Sequence[Action]]:
-        """The answer to a :class:`Fetch` (status 0: no answer, body holds the error)."""
-        ...
-
-    def on_start(self) -> Sequence[Action]:
-        """Actions due when a live run starts, before any frame (never on rebuild)."""
-        ...
-
-    def on_sent(self, conn: str, data: bytes) -> None:
-        """A message we sent, as journaled (live and on rebuild)."""
-        ...
-
-    def data_only(self, conn: str, data: bytes) -> bool:
-        """True when the frame's only effect is rows: no actions, no change of the adapter's
-        state that later actions depend on, no session row. The collector then journals it
-        without calling ``on_frame`` (the lake builder makes its rows); a cheap test on the
-        bytes, never a parse. When in doubt, False."""
-        ...
-
+Result = tuple[list[Row], Sequence[Action]]
+Handler = Callable[..., Result]
+# What a handler raises when a frame's values are not what the docs say (a list where an
+# object was expected, a missing key): the frame's failure, not the adapter's.
+SHAPE_ERRORS: tuple[type[Exception], ...] = (TypeError, AttributeError, KeyError, ValueError)
+_KEY = object()  # label default: the discriminator itself
 
 class BaseAdapter:
-    """Defaults for the optional parts of :class:`Adapter`."""
+    """Defaults for the optional parts of :class:`recorder.catalogue.Adapter`."""
 
     def on_start(self) -> Sequence[Action]:
         """Actions due when the run starts, before any frame (e.g. a REST fetch whose answer
@@ -150,84 +46,82 @@ class BaseAdapter:
 
     def on_sent(self, conn: str, data: bytes) -> None:
         """A message we sent on ``conn`` as journaled (secrets redacted), or the JSON record
-        of a :class:`Fetch` request; also replayed on rebuild. Adapters that match replies to
-        requests learn here what was really sent, identically live and from the journal."""
+        of a :class:`~recorder.actions.Fetch` request; also replayed on rebuild. Adapters
+        that match replies to requests learn here what was really sent, identically live and
+        from the journal."""
         return None
 
-    def on_response(self, conn: str, tag: str, status: int,
-                    body: bytes) -> tuple[list[Row], Sequence[Action]]:
+    def on_response(self, conn: str, tag: str, status: int, body: bytes) -> Result:
         return [unhandled("unexpected_response", body, msg_type=tag,
                           error=f"HTTP {status}; this adapter makes no requests")], NO_ACTIONS
 
 
-@dataclass(frozen=True)
-class VenueSpec:
-    """One venue = one folder + this object + fixtures.
+# --- the frame prelude --------------------------------------------------------------------------
 
-    ``make_adapter(options, simulated)`` validates the venue's own config keys (raising
-    ConfigError) and returns an adapter; ``start_simulator(options)`` starts the venue's
-    server side on loopback and returns ``(url, stop_coroutine_fn, adapter_overrides)``.
-    """
-
-    name: str
-    tables: tuple[Table, ...]
-    make_adapter: Callable[..., Adapter]
-    start_simulator: Callable[..., Any] | None = None
-    send_limit: tuple[int, float] | None = None  # (messages, per seconds) for paced sends
-    # (connection attempts, per seconds) across all of the venue's connections
-    connect_limit: tuple[int, float] | None = None
-    serve: Callable[..., Any] | None = None  # async serve(host, port, **opts): `recorder sim`
-    # Native replay: (**opts) -> a server with start(host, port), stop(), url, subscribed()
-    # and publish(frame_bytes, conn_id), the simulator's server side fed by the journal.
-    # opts always include data_dir, start and end (the recording), to use or ignore.
-    replay_server: Callable[..., Any] | None = None
+def reject(reason: str, data: bytes, msg_type: str | None = None,
+           error: str | None = None) -> Result:
+    """The frame as an ``unhandled`` row, and nothing to do."""
+    return [unhandled(reason, data, msg_type=msg_type, error=error)], NO_ACTIONS
 
 
-# --- helpers adapters share --------------------------------------------------------------------
-
-# A JSON number of 20+ digits after a structural character. orjson reads integers beyond 64
-# bits as floats, so uint128/uint256 amounts sent as bare numbers would lose digits; such
-# frames go through the stdlib parser, which keeps them exact. A match inside a string only
-# costs the slower parser, never a wrong value.
-_BIG_INT = re.compile(rb"[:,\[]\s*-?\d{20,}")
-JSONError = ValueError  # orjson.JSONDecodeError, json.JSONDecodeError and bad UTF-8 all are
-
-
-def loads(data: bytes) -> Any:
-    """Parse a frame: orjson, or the stdlib where an integer would not fit 64 bits.
-
-    orjson parses first in both cases: it refuses nesting deeper than 1024 levels with a
-    ValueError, whereas the stdlib's C scanner can overflow the C stack on a frame of 100k
-    nested brackets (a segfault, when the recursion limit has been raised) before any
-    RecursionError. So the stdlib only ever sees frames orjson found sane."""
-    obj = orjson.loads(data)
-    if _BIG_INT.search(data) is not None:
-        return json.loads(data)
-    return obj
-
-
-
-def with_extra(table: Table, msg: dict[str, Any]) -> dict[str, Any]:
-    """Keep fields the table does not declare, as JSON in the ``extra`` column: top-level
-    keys by name, members of nested structs by path (``legs[1].note``), which Arrow would
-    otherwise drop silently. Integers beyond 64 bits stay exact."""
-    unknown = msg.keys() - table.wire_keys
-    deep = undeclared(table, msg)
-    if unknown or deep:
-        extra = {k: msg[k] for k in sorted(unknown)}
-        extra.update(deep)
-        msg[EXTRA] = dumps(extra)
+def json_object(data: bytes, not_object: str = "not a JSON object", *,
+                text: bytes | None = None, msg_type: str | None = None,
+                ) -> dict[str, Any] | Result:
+    """Prelude steps 1-2: the frame (or its JSON ``text``, e.g. an SSE event's data) as a
+    JSON object, or the result that says why it is not one (``malformed`` JSON, or
+    ``unexpected_shape`` with ``not_object``). Callers tell the two apart with
+    ``type(x) is dict``."""
+    try:
+        msg = loads(data if text is None else text)
+    except JSONError as e:
+        return reject("malformed", data, msg_type=msg_type, error=str(e))
+    if type(msg) is not dict:
+        return reject("unexpected_shape", data, msg_type=msg_type, error=not_object)
     return msg
 
 
-def unhandled(reason: str, raw: bytes | str, msg_type: str | None = None,
-              error: str | None = None) -> Row:
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else raw
-    return UNHANDLED, {"reason": reason, "msg_type": msg_type, "error": error, "raw": text}
+def guard(data: bytes, msg_type: str | None, fn: Callable[..., Result], *args: Any,
+          errors: tuple[type[Exception], ...] = SHAPE_ERRORS) -> Result:
+    """Prelude step 4: ``fn(*args)``, or ``unexpected_shape`` (naming the exception) when
+    it fails on what the frame holds."""
+    try:
+        return fn(*args)
+    except errors as e:
+        return reject("unexpected_shape", data, msg_type=msg_type,
+                      error=f"{type(e).__name__}: {e}")
 
 
-def session(event: str, **fields: Any) -> Row:
-    if "detail" in fields and not isinstance(fields["detail"], str | None):
-        fields["detail"] = orjson.dumps(fields["detail"]).decode()
-    fields["event"] = event
-    return SESSION_EVENTS, fields
+def dispatch(table: Mapping[str, Handler], key: Any, data: bytes, *args: Any,
+             label: Any = _KEY, errors: tuple[type[Exception], ...] = SHAPE_ERRORS) -> Result:
+    """Prelude steps 3-4: the handler ``table`` holds for the discriminator ``key``, run on
+    ``args`` (guarded). No entry: ``unknown_type``. ``label`` is the ``msg_type`` of an
+    unhandled row (default: the key, null when the frame has none, never the text "None")."""
+    handler = table.get(key) if type(key) is str else None
+    if label is _KEY:
+        label = None if key is None else str(key)
+    if handler is None:
+        return reject("unknown_type", data, msg_type=label)
+    return guard(data, label, handler, *args, errors=errors)
+
+
+# --- handler-table helpers ----------------------------------------------------------------------
+
+def plain(table: Table) -> Callable[[dict[str, Any]], Row]:
+    """The row of ``table`` a message is as it is, undeclared keys (at any depth) kept in
+    ``extra``. A flat message with only declared keys skips the walk (the common case)."""
+    wire = table.wire_keys
+    # Nested levels may hold undeclared members too: only flat tables skip the check.
+    flat = not any(pa.types.is_nested(c.type) for c in table.columns)
+
+    def row(msg: dict[str, Any]) -> Row:
+        if flat and msg.keys() <= wire:
+            return table, msg
+        return table, with_extra(table, msg)
+    return row
+
+
+def one_row(make: Callable[[dict[str, Any]], Row]) -> Handler:
+    """A handler whose message is one row (``make``, e.g. :func:`plain`) and nothing to do."""
+    def handle(msg: dict[str, Any]) -> Result:
+        return [make(msg)], NO_ACTIONS
+    return handle

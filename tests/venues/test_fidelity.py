@@ -1,5 +1,5 @@
 """The defects of issue 11, one test each, on the fixtures written for them (provenance in
-``tests/fixtures/<venue>/SOURCES.md``), plus the shared policy of ``recorder.venues.exact``.
+``tests/fixtures/<venue>/SOURCES.md``), plus the shared policy of ``recorder.exact``.
 Power.Trade's multi-leg entities are tested in its own adapter tests
 (``test_multi_leg_rfq_entities_are_typed_not_quarantined``); Totalis's catalog events by its
 golden fixture tests (``test_ws_fixture_rows``)."""
@@ -14,14 +14,14 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from recorder.exact import decimals, dumps, epoch_ns, shaper, with_text
 from recorder.lake import _Buffer, to_arrow
+from recorder.rows import Row, with_extra
 from recorder.schema import EXTRA, UNHANDLED, Col, Table
-from recorder.venues.base import Row, with_extra
 from recorder.venues.derive import tables as DT
 from recorder.venues.derive.adapter import make_adapter as derive_adapter
 from recorder.venues.diffusal import tables as FT
 from recorder.venues.diffusal.adapter import make_adapter as diffusal_adapter
-from recorder.venues.exact import decimals, dumps, epoch_ns, shaper, with_text
 from recorder.venues.totalis import tables as TT
 from recorder.venues.totalis.adapter import make_adapter as totalis_adapter
 

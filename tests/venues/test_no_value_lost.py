@@ -32,8 +32,8 @@ import pyarrow as pa
 import pytest
 
 from recorder.lake import _Buffer, to_arrow
+from recorder.rows import Row
 from recorder.schema import UNHANDLED, Table
-from recorder.venues.base import Row
 from recorder.venues.derive.adapter import make_adapter as derive_adapter
 from recorder.venues.diffusal.adapter import make_adapter as diffusal_adapter
 from recorder.venues.mackinac.adapter import make_adapter as mackinac_adapter

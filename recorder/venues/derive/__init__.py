@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from recorder.venues.base import VenueSpec
-from recorder.venues.derive.adapter import make_adapter
+from recorder.catalogue import VenueSpec
+from recorder.venues.derive.adapter import Settings, make_adapter
 from recorder.venues.derive.tables import TABLES
 
 
@@ -53,5 +53,6 @@ def replay_server(**opts: Any) -> Any:
 # non-matching requests per second, refilled every 5 s with a 5x burst; subscribe, login and
 # get_instruments are non-matching. 25 per 5 s stays inside it.
 VENUE = VenueSpec(name="derive", tables=TABLES, make_adapter=make_adapter,
+                  options=Settings,
                   start_simulator=start_simulator, send_limit=(25, 5.0), serve=serve,
                   replay_server=replay_server)

@@ -29,29 +29,21 @@ venue refused with a rate-limit hint.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
+from recorder.actions import NO_ACTIONS, Action, ConnSpec, Send
 from recorder.config import secret
 from recorder.errors import ConfigError
+from recorder.exact import dumps, epoch_ns, shaper
+from recorder.options import opt, typed, within
+from recorder.rows import JSONError, Row, loads, session, unhandled
 from recorder.schema import Table
-from recorder.venues.base import (
-    NO_ACTIONS,
-    Action,
-    BaseAdapter,
-    ConnSpec,
-    Row,
-    Send,
-    session,
-    unhandled,
-)
-from recorder.venues.base import JSONError as _JSONError
-from recorder.venues.base import loads as _loads
+from recorder.venues.base import BaseAdapter, Result, guard, json_object, reject
 from recorder.venues.derive import tables as T
-from recorder.venues.exact import dumps, epoch_ns, shaper
 
 CONN = "ws"
 INSTRUMENT_TYPES = ("option", "perp", "erc20")
@@ -75,6 +67,8 @@ _STATUS_CODES = (("invalid channel", INVALID_CHANNELS),
 _CODE_IN_TEXT = re.compile(r"(?<![\d.])(-?\d{4,5})(?![\d.])")
 _RETRY_MS = re.compile(r"(\d+(?:\.\d+)?)\s*ms")
 _WALLET = re.compile(r"^0x[0-9a-fA-F]{40}$")
+# A channel's parts are indexed by position: a short one fails with IndexError, its shape's.
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, ValueError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -103,89 +97,51 @@ VARIANTS = {
 }
 
 
+def _names(allowed: Iterable[str] | None = None) -> Callable[[tuple[str, ...]], bool]:
+    """Channel-name parts: non-empty, without '.', from ``allowed`` when given."""
+    inside = within(allowed) if allowed is not None else (lambda v: True)
+    return lambda v: all(x and "." not in x for x in v) and inside(v)
+
+
 @dataclass(frozen=True)
 class Settings:
-    variant: Variant = VARIANTS["v2"]
-    currencies: tuple[str, ...] | None = None  # None: every currency the venue lists
-    instrument_types: tuple[str, ...] = INSTRUMENT_TYPES
-    channels: tuple[str, ...] = PUBLIC_FAMILIES
-    private_channels: tuple[str, ...] = PRIVATE_FAMILIES
-    orderbook_group: int = 1
-    orderbook_depth: int = 10
-    ticker_interval: int = 1000
-    settled_statuses: tuple[str, ...] = VARIANTS["v2"].settled_statuses
-    own_statuses: tuple[str, ...] = VARIANTS["v2"].own_statuses
-    refresh_seconds: float = 300.0
-    batch_size: int = 100
-    wallet: str | None = None
-    private_key_env: str | None = None
+    """``[venues.<name>]`` of a Derive venue."""
 
-    @classmethod
-    def parse(cls, venue: str, options: Mapping[str, Any]) -> Settings:
-        where = f"[venues.{venue}]"
-        known = {"variant", "currencies", "instrument_types", "channels", "private_channels",
-                 "orderbook_group", "orderbook_depth", "ticker_interval", "settled_statuses",
-                 "own_statuses", "refresh_seconds", "batch_size", "wallet", "private_key_env"}
-        unknown = set(options) - known
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)} (known: "
-                              f"{sorted(known)})")
-        name = options.get("variant", "v2")
-        if name not in VARIANTS:
-            raise ConfigError(f"{where}.variant: one of {sorted(VARIANTS)}, got {name!r}")
-        variant = VARIANTS[name]
+    variant: Literal["v2", "v3"] = opt("v2", f"one of {sorted(VARIANTS)}")
+    # None: every currency the venue lists
+    currencies: tuple[str, ...] | None = opt(None, "a list of names (no '.')", _names())
+    instrument_types: tuple[str, ...] = opt(
+        INSTRUMENT_TYPES, f"a list of {list(INSTRUMENT_TYPES)}", _names(INSTRUMENT_TYPES))
+    channels: tuple[str, ...] = opt(PUBLIC_FAMILIES, f"a list of {list(PUBLIC_FAMILIES)}",
+                                    _names(PUBLIC_FAMILIES))
+    private_channels: tuple[str, ...] = opt(
+        PRIVATE_FAMILIES, f"a list of {list(PRIVATE_FAMILIES)}", _names(PRIVATE_FAMILIES))
+    orderbook_group: Literal[1, 10, 100] = opt(1, "one of [1, 10, 100]")
+    orderbook_depth: Literal[1, 10, 20, 100] = opt(10, "one of [1, 10, 20, 100]")
+    ticker_interval: Literal[100, 1000] = opt(1000, "one of [100, 1000]")
+    # None: the variant's (Variant.settled_statuses / own_statuses)
+    settled_statuses: tuple[str, ...] | None = opt(None, "a list of names (no '.')", _names())
+    own_statuses: tuple[str, ...] | None = opt(None, "a list of names (no '.')", _names())
+    refresh_seconds: float = opt(300.0, "a positive number of seconds", lambda v: v > 0)
+    batch_size: int = opt(100, "1..1000 channels per subscribe request",
+                          lambda v: 1 <= v <= 1000)
+    wallet: str | None = opt(None, "the Derive wallet address (0x + 40 hex)",
+                             lambda v: bool(_WALLET.match(v)))
+    private_key_env: str | None = opt(None, "the NAME of an environment variable")
 
-        def names(key: str, allowed: Iterable[str] | None, default: tuple[str, ...] | None,
-                  ) -> tuple[str, ...] | None:
-            v = options.get(key)
-            if v is None:
-                return default
-            if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-                raise ConfigError(f"{where}.{key}: a list of strings")
-            if allowed is not None:
-                bad = [x for x in v if x not in allowed]
-                if bad:
-                    raise ConfigError(f"{where}.{key}: {bad} not in {list(allowed)}")
-            if any("." in x for x in v):
-                raise ConfigError(f"{where}.{key}: names cannot contain '.'")
-            return tuple(dict.fromkeys(v))
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if (self.wallet is None) != (self.private_key_env is None):
+            yield "", "wallet and private_key_env go together (private channels need both)"
 
-        def choice(key: str, allowed: tuple[int, ...], default: int) -> int:
-            v = options.get(key, default)
-            if isinstance(v, bool) or v not in allowed:
-                raise ConfigError(f"{where}.{key}: one of {list(allowed)}, got {v!r}")
-            return int(v)
+    @property
+    def settled(self) -> tuple[str, ...]:
+        v = self.settled_statuses
+        return VARIANTS[self.variant].settled_statuses if v is None else v
 
-        refresh = options.get("refresh_seconds", 300.0)
-        if isinstance(refresh, bool) or not isinstance(refresh, int | float) or refresh <= 0:
-            raise ConfigError(f"{where}.refresh_seconds: a positive number of seconds")
-        batch = options.get("batch_size", 100)
-        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 1000:
-            raise ConfigError(f"{where}.batch_size: 1..1000 channels per subscribe request")
-        wallet = options.get("wallet")
-        env = options.get("private_key_env")
-        if wallet is not None and (not isinstance(wallet, str) or not _WALLET.match(wallet)):
-            raise ConfigError(f"{where}.wallet: the Derive wallet address (0x + 40 hex)")
-        if env is not None and not isinstance(env, str):
-            raise ConfigError(f"{where}.private_key_env: the NAME of an environment variable")
-        if (wallet is None) != (env is None):
-            raise ConfigError(f"{where}: wallet and private_key_env go together (private "
-                              "channels need both)")
-        return cls(
-            variant=variant,
-            currencies=names("currencies", None, None),
-            instrument_types=names("instrument_types", INSTRUMENT_TYPES,
-                                   INSTRUMENT_TYPES) or (),
-            channels=names("channels", PUBLIC_FAMILIES, PUBLIC_FAMILIES) or (),
-            private_channels=names("private_channels", PRIVATE_FAMILIES,
-                                   PRIVATE_FAMILIES) or (),
-            orderbook_group=choice("orderbook_group", (1, 10, 100), 1),
-            orderbook_depth=choice("orderbook_depth", (1, 10, 20, 100), 10),
-            ticker_interval=choice("ticker_interval", (100, 1000), 1000),
-            settled_statuses=names("settled_statuses", None, variant.settled_statuses) or (),
-            own_statuses=names("own_statuses", None, variant.own_statuses) or (),
-            refresh_seconds=float(refresh), batch_size=batch, wallet=wallet,
-            private_key_env=env)
+    @property
+    def own(self) -> tuple[str, ...]:
+        v = self.own_statuses
+        return VARIANTS[self.variant].own_statuses if v is None else v
 
 
 Handler = Callable[[str, list[str], Any], list[Row]]
@@ -196,7 +152,7 @@ class DeriveAdapter(BaseAdapter):
     ``public/login``; without it (or without ``wallet``) only public channels are recorded."""
 
     def __init__(self, url: str, settings: Settings, key: str | None = None) -> None:
-        self.url = url or settings.variant.url
+        self.url = url or VARIANTS[settings.variant].url
         self.s = settings
         self.key = key
         self.gen = 0
@@ -261,7 +217,7 @@ class DeriveAdapter(BaseAdapter):
             if "trades_by_currency" in fams:
                 out.append(f"trades.{t}.{cur}")
             if "trades_settled" in fams:
-                out += [f"trades.{t}.{cur}.{st}" for st in self.s.settled_statuses]
+                out += [f"trades.{t}.{cur}.{st}" for st in self.s.settled]
         return out
 
     def _private_channels(self) -> list[str]:
@@ -272,7 +228,7 @@ class DeriveAdapter(BaseAdapter):
             if "trades" in fams:
                 out.append(f"{sub}.trades")
             if "trades_status" in fams:
-                out += [f"{sub}.trades.{st}" for st in self.s.own_statuses]
+                out += [f"{sub}.trades.{st}" for st in self.s.own]
             if "balances" in fams:
                 out.append(f"{sub}.balances")
             if "quotes" in fams:
@@ -310,37 +266,35 @@ class DeriveAdapter(BaseAdapter):
         pass
 
     def on_response(self, conn: str, tag: str, status: int,
-                    body: bytes) -> tuple[list[Row], Sequence[Action]]:
+                    body: bytes) -> Result:
         return [unhandled("unexpected_response", body, msg_type=tag,
                           error=f"HTTP {status}; this adapter makes no HTTP requests")], \
             NO_ACTIONS
 
     # -- frames ------------------------------------------------------------------------------
-    def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
-        try:
-            msg = _loads(data)
-        except _JSONError as e:
-            return [unhandled("malformed", data, error=str(e))], NO_ACTIONS
+    def on_frame(self, conn: str, data: bytes) -> Result:
+        msg = json_object(data)
         if type(msg) is not dict:
-            return [unhandled("unexpected_shape", data, error="not a JSON object")], NO_ACTIONS
-        try:
-            if msg.get("method") == "subscription":
-                params = msg.get("params")
-                channel = params.get("channel") if type(params) is dict else None
-                if type(channel) is not str:
-                    return [unhandled("unexpected_shape", data, msg_type="subscription",
-                                      error="params.channel missing")], NO_ACTIONS
-                fam, parts = classify(channel)
-                handler = self._families.get(fam) if fam else None
-                if handler is None:
-                    return [unhandled("unknown_type", data, msg_type=channel)], NO_ACTIONS
-                return handler(channel, parts, params.get("data")), NO_ACTIONS
-            if "id" in msg and ("result" in msg or "error" in msg):
-                return self._response(msg)
-        except (TypeError, AttributeError, KeyError, ValueError, IndexError) as e:
-            return [unhandled("unexpected_shape", data, msg_type=_kind(msg),
-                              error=f"{type(e).__name__}: {e}")], NO_ACTIONS
-        return [unhandled("unknown_type", data, msg_type=_kind(msg))], NO_ACTIONS
+            return msg
+        return guard(data, _kind(msg), self._route, msg, data, errors=_SHAPE_ERRORS)
+
+    def _route(self, msg: dict[str, Any], data: bytes) -> Result:
+        # Notifications go by their channel's family (params.channel, as derive-py routes
+        # them); answers to our requests by their self-describing id.
+        if msg.get("method") == "subscription":
+            params = msg.get("params")
+            channel = params.get("channel") if type(params) is dict else None
+            if type(channel) is not str:
+                return reject("unexpected_shape", data, msg_type="subscription",
+                              error="params.channel missing")
+            fam, parts = classify(channel)
+            handler = self._families.get(fam) if fam else None
+            if handler is None:
+                return reject("unknown_type", data, msg_type=channel)
+            return handler(channel, parts, params.get("data")), NO_ACTIONS
+        if "id" in msg and ("result" in msg or "error" in msg):
+            return self._response(msg)
+        return reject("unknown_type", data, msg_type=_kind(msg))
 
     def _row(self, table: Table, row: dict[str, Any]) -> Row:
         # Types, decimal texts, and every undeclared key (at any depth) into `extra`.
@@ -565,8 +519,8 @@ class DeriveAdapter(BaseAdapter):
                 # (an unreadable string stays as sent and fails the row into `unhandled`).
                 details = row["details"] = dict(details)
                 try:
-                    parsed = _loads(details["subaccount_balances"].encode())
-                except _JSONError:
+                    parsed = loads(details["subaccount_balances"].encode())
+                except JSONError:
                     parsed = None
                 if type(parsed) is dict:
                     details["subaccount_balances"] = parsed
@@ -750,7 +704,7 @@ def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
     come from the frames and the self-describing request ids alone."""
     if offline:
         return DeriveAdapter(url or "", Settings())
-    s = Settings.parse(venue, options)
+    s = typed(Settings, options, f"[venues.{venue}]")
     key: str | None = None
     if sim is not None:
         # The simulator's own wallet and key (its overrides); never an environment variable.

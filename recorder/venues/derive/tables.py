@@ -9,7 +9,7 @@ official SDK (derive-py before v3, ``derive_client/data_types/generated_models.p
 Conventions:
 - Money fields are decimal strings on the wire ("a string or JSON number is accepted", v3).
   Each is a float64 column for research plus ``<name>_text``, the value exactly as sent
-  (nested structs: a ``<member>_text`` sibling); see :mod:`recorder.venues.exact`. The
+  (nested structs: a ``<member>_text`` sibling); see :mod:`recorder.exact`. The
   adapter converts them from the schema (``shaper``).
 - Timestamps are epoch milliseconds (int64) as sent ("timestamps are ms integers unless
   stated otherwise"); ``ts_event`` comes from the documented event time of each table. The
@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from recorder.schema import Table, cols, extra_col, register
-from recorder.venues.exact import decimals
+from recorder.exact import decimals
+from recorder.schema import Table, cols, extra_col
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "derive"
@@ -358,4 +358,3 @@ RPC = _t(
 TABLES = (ORDERBOOK, TICKER, TICKER_SLIM, TRADES, TRADES_BY_CURRENCY, TRADES_SETTLED, SPOT_FEED,
           AUCTIONS, MARGIN_WATCH, ORDERS, OWN_TRADES, BALANCES, QUOTES, BEST_QUOTES, RFQS,
           INSTRUMENTS, CURRENCIES, RPC)
-register(*TABLES)

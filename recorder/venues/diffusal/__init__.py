@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from recorder.venues.base import VenueSpec
-from recorder.venues.diffusal.adapter import make_adapter
+from recorder.catalogue import VenueSpec
+from recorder.venues.diffusal.adapter import Settings, make_adapter
 from recorder.venues.diffusal.tables import TABLES
 
 
@@ -56,5 +56,6 @@ def replay_server(**opts: Any) -> Any:
 # never tips a burst over. 60 connections/min (excess closed silently): at most 50 attempts
 # a minute across all of this venue's sockets, reconnects included.
 VENUE = VenueSpec(name="diffusal", tables=TABLES, make_adapter=make_adapter,
+                  options=Settings,
                   start_simulator=start_simulator, send_limit=(290, 60.0), serve=serve,
                   connect_limit=(50, 60.0), replay_server=replay_server)

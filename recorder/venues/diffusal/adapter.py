@@ -15,6 +15,9 @@ Connections (``conn_id``):
   of the account's requests (bearer at the handshake), stopped once the auction resolves.
 - ``rest``: the journal name of every REST request (hydration, depth resyncs).
 
+Socket allocation (:mod:`.sockets`) and book sequence sync (:mod:`.books`) are modules of their
+own; this one turns their answers into actions and rows.
+
 Bearer tokens come from the SIWE flow (``/api/auth/siwe/nonce`` + ``verify``), which needs a
 wallet signature; the recorder does not sign, it reads a token obtained out of band from the
 environment variable named by ``token_env``.
@@ -23,34 +26,33 @@ environment variable named by ``token_env``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 
-from recorder.config import parse_duration, secret
-from recorder.errors import ConfigError
+from recorder.actions import NO_ACTIONS, Action, ConnSpec, Fetch, Open, Send, Stop
+from recorder.config import secret
+from recorder.exact import epoch_ns, shaper
+from recorder.options import opt, typed
+from recorder.rows import JSONError, Row, loads, session, unhandled
 from recorder.schema import Table
 from recorder.venues.base import (
-    NO_ACTIONS,
-    Action,
+    SHAPE_ERRORS,
     BaseAdapter,
-    ConnSpec,
-    Fetch,
-    Open,
-    Row,
-    Send,
-    Stop,
-    session,
-    unhandled,
+    Handler,
+    Result,
+    dispatch,
+    guard,
+    json_object,
+    reject,
 )
-from recorder.venues.base import JSONError as _JSONError
-from recorder.venues.base import loads as _loads
 from recorder.venues.diffusal import tables as T
-from recorder.venues.exact import epoch_ns, shaper
+from recorder.venues.diffusal.books import Books
+from recorder.venues.diffusal.sockets import MAX_SUBS, PublicSockets
 
 PUBLIC = "public"
 PRIVATE = "private"
@@ -59,11 +61,15 @@ RFQ_MM = "rfq-mm"
 RFQ_QUOTES = "rfq-quotes-"
 REST = "rest"
 RATE_LIMITED = 4029
-MAX_SUBS = 50  # per connection (https://docs.diffusal.xyz/docs/api/websocket "Rate Limits")
 PRIVATE_CHANNELS = ("position", "order", "fill", "collateral", "rfq", "liquidation", "portfolio")
 GLOBAL_CHANNELS = ("global@markets", "global@rfq")
 WAD = 10**18
 _INT_RE = re.compile(r"^-?\d+$")
+# WAD strikes go through Decimal: an unreadable one fails the frame's shape, not the adapter.
+_SHAPE_ERRORS = (*SHAPE_ERRORS, InvalidOperation)
+# Discovery over REST (https://docs.diffusal.xyz/docs/api/rest), by tag.
+DISCOVERY = {"pairs": "/api/markets/pairs", "markets": "/api/markets",
+             "contracts": "/api/markets/contracts"}
 
 # RFQ payload types. The generated schema lists connected/heartbeat/rfq_request for
 # /ws/rfq/stream and quote/auction_resolved for /ws/rfq/quotes; the prose says the stream
@@ -72,81 +78,36 @@ _INT_RE = re.compile(r"^-?\d+$")
 _RFQ_CREATED = frozenset({"rfq_request", "rfq_created", "auction_created", "created"})
 _RFQ_RESOLVED = frozenset({"auction_resolved", "rfq_resolved", "resolved", "auction_ended"})
 
-Result = tuple[list[Row], Sequence[Action]]
 
 
 @dataclass(frozen=True)
 class Settings:
-    underlyings: tuple[str, ...] | None = None  # lower case; None: every one discovered
-    instruments: bool = True
-    grouped: bool = True
-    max_subscriptions: int = MAX_SUBS
-    token_env: str | None = None
-    auth_shape: str = "params"
-    mm: bool = False
-    rest_url: str | None = None
-    keepalive: float = 30.0
+    """``[venues.<name>]`` of a Diffusal venue."""
 
-    @classmethod
-    def parse(cls, venue: str, options: Mapping[str, Any]) -> Settings:
-        where = f"[venues.{venue}]"
-        known = {"underlyings", "instruments", "grouped", "max_subscriptions", "token_env",
-                 "auth_shape", "mm", "rest_url", "keepalive"}
-        unknown = set(options) - known
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)} (known: "
-                              f"{sorted(known)})")
-        und = options.get("underlyings")
-        if und is not None and (not isinstance(und, list) or not und or not all(
-                isinstance(u, str) and re.fullmatch(r"[A-Za-z0-9]{1,16}", u) for u in und)):
-            raise ConfigError(f"{where}.underlyings: a non-empty list like [\"btc\", \"eth\"]")
-        for key in ("instruments", "grouped", "mm"):
-            if not isinstance(options.get(key, False), bool):
-                raise ConfigError(f"{where}.{key}: true or false, got {options[key]!r}")
-        subs = options.get("max_subscriptions", MAX_SUBS)
-        if isinstance(subs, bool) or not isinstance(subs, int) or not 1 <= subs <= MAX_SUBS:
-            raise ConfigError(f"{where}.max_subscriptions: 1..{MAX_SUBS} (the venue's cap per "
-                              f"connection)")
-        env = options.get("token_env")
-        if env is not None and (not isinstance(env, str) or not env):
-            raise ConfigError(f"{where}.token_env: the NAME of an environment variable holding "
-                              f"a SIWE bearer token")
-        shape = options.get("auth_shape", "params")
-        if shape not in ("params", "authorization"):
-            raise ConfigError(f"{where}.auth_shape: \"params\" ({{params:{{token}}}}, the "
-                              f"websocket page) or \"authorization\" (the private page)")
-        if options.get("mm", False) and env is None:
-            raise ConfigError(f"{where}.mm: the /ws/rfq/mm socket needs token_env")
-        rest = options.get("rest_url")
-        if rest is not None and (not isinstance(rest, str) or not rest.startswith(
-                ("http://", "https://"))):
-            raise ConfigError(f"{where}.rest_url: an http(s) URL")
-        keep = options.get("keepalive", 30.0)
-        if isinstance(keep, str):
-            keep = parse_duration(keep)
-        if isinstance(keep, bool) or not isinstance(keep, int | float) or keep < 1:
-            raise ConfigError(f"{where}.keepalive: seconds between LIST_SUBSCRIPTIONS (>= 1)")
-        return cls(tuple(u.lower() for u in und) if und else None,
-                   options.get("instruments", True), options.get("grouped", True), subs, env,
-                   shape, options.get("mm", False), rest, float(keep))
+    # lower case; None: every one discovered
+    underlyings: tuple[str, ...] | None = opt(
+        None, 'a non-empty list like ["btc", "eth"]',
+        lambda v: bool(v) and all(re.fullmatch(r"[A-Za-z0-9]{1,16}", u) for u in v),
+        convert=lambda v: [u.lower() if isinstance(u, str) else u for u in v]
+        if isinstance(v, list) else v)
+    instruments: bool = opt(True, "true or false")
+    grouped: bool = opt(True, "true or false")
+    max_subscriptions: int = opt(MAX_SUBS, f"1..{MAX_SUBS} (the venue's cap per connection)",
+                                 lambda v: 1 <= v <= MAX_SUBS)
+    token_env: str | None = opt(None, "the NAME of an environment variable holding a SIWE "
+                                "bearer token", bool)
+    auth_shape: Literal["params", "authorization"] = opt(
+        "params", '"params" ({params:{token}}, the websocket page) or "authorization" (the '
+        "private page)")
+    mm: bool = opt(False, "true or false")
+    rest_url: str | None = opt(None, "an http(s) URL",
+                               lambda v: v.startswith(("http://", "https://")))
+    keepalive: float = opt(30.0, "a duration: seconds between LIST_SUBSCRIPTIONS (>= 1)",
+                           lambda v: v >= 1)
 
-
-@dataclass
-class _PubConn:
-    name: str
-    channels: dict[str, None] = field(default_factory=dict)  # ordered set of assigned keys
-    cap: int = MAX_SUBS
-    open: bool = False
-
-
-@dataclass
-class _Book:
-    """Sequence state of one symbol's book (both its instrument and grouped streams)."""
-
-    last: int | None = None
-    resyncing: bool = False
-    pending: set[int] = field(default_factory=set)  # diff sequences seen while resyncing
-    attempts: int = 0
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.mm and self.token_env is None:
+            yield ".mm", "the /ws/rfq/mm socket needs token_env"
 
 
 def _bases(url: str, rest_url: str | None) -> tuple[str, str]:
@@ -255,19 +216,17 @@ class DiffusalAdapter(BaseAdapter):
         self._keepalive: dict[str, int] = {}  # conn -> id of its armed LIST_SUBSCRIPTIONS
         self._auth_id: int | None = None
         self.authed = False
-        self.cap = settings.max_subscriptions  # lowered if the server refuses with 4029
-        self.pub: list[_PubConn] = [_PubConn(f"{PUBLIC}-0", cap=self.cap)]
-        self.chan_conn: dict[str, str] = {}
-        self.dropped: dict[str, str] = {}  # channel -> why we stopped asking for it
+        self.sockets = PublicSockets(PUBLIC, settings.max_subscriptions)
         self.pairs: dict[str, dict[str, Any]] = {}  # pairId -> pair
         self.symbols: dict[str, str] = {}  # instrument symbol -> underlying (lower)
-        self.books: dict[str, _Book] = {}
+        self.books = Books()
         self.account_rfqs: dict[str, None] = {}
         self.quote_conns: set[str] = set()
         self.settled: set[str] = set()
         self._hydrated = False
         self._retry: dict[str, float] = {}  # conn -> delay of its next 4029 retry
         self._assign(list(GLOBAL_CHANNELS))
+        # RFQ socket messages (and global@rfq payloads) by `type`.
         self._handlers: dict[str, Callable[[str, dict[str, Any], str | None], Result]] = {
             "connected": self._rfq_simple(T.RFQ_CONNECTED),
             "heartbeat": self._rfq_simple(T.RFQ_HEARTBEAT),
@@ -279,13 +238,27 @@ class DiffusalAdapter(BaseAdapter):
             **dict.fromkeys(_RFQ_CREATED, self._rfq_request),
             **dict.fromkeys(_RFQ_RESOLVED, self._rfq_resolved),
         }
+        # Multiplexed streams by their name; the rest by the name's suffix (<key>@depth).
+        self._streams: dict[str, Handler] = {
+            **dict.fromkeys(T.PRIVATE_TABLES, self._private),
+            "global@markets": self._markets, "global@rfq": self._global_rfq}
+        self._suffixes: dict[str, Callable[[dict[str, Any], str], Result]] = {
+            "depth": lambda data, stream: self._depth(data, stream, "ws"),
+            "trade": self._stream_row(T.TRADE), "ticker": self._stream_row(T.TICKER),
+            "index": self._index}
+        # REST bodies by the request's tag (`kind` or `kind:arg`): rows, actions, item count.
+        self._rest: dict[str, Callable[[str, Any], tuple[list[Row], Sequence[Action], int]]] = {
+            "pairs": self._rest_pairs, "orderbook": self._rest_orderbook,
+            "markets": lambda _, body: self._rest_instruments("markets", body),
+            "contracts": lambda _, body: self._rest_instruments("contracts", body),
+            "active-auctions": self._rest_auctions, "quotes": self._rest_quotes}
 
     # -- connections ---------------------------------------------------------------------------
     def _auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def connections(self) -> Sequence[ConnSpec]:
-        out = [ConnSpec(self.pub[0].name, f"{self.ws_base}/ws/public"),
+        out = [ConnSpec(self.sockets.conns[0].name, f"{self.ws_base}/ws/public"),
                ConnSpec(RFQ_STREAM, f"{self.ws_base}/ws/rfq/stream")]
         if self.token:
             out.append(ConnSpec(PRIVATE, f"{self.ws_base}/ws/private"))
@@ -295,21 +268,15 @@ class DiffusalAdapter(BaseAdapter):
                 out.append(ConnSpec(RFQ_MM, f"{self.ws_base}/ws/rfq/mm", self._auth_headers()))
         return out
 
-    def _pubconn(self, conn: str) -> _PubConn | None:
-        for pc in self.pub:
-            if pc.name == conn:
-                return pc
-        return None
-
     def on_connected(self, conn: str) -> Sequence[Action]:
         out: list[Action] = []
-        pc = self._pubconn(conn)
+        pc = self.sockets.get(conn)
         if pc is not None:
             pc.open = True
             if pc.channels:
                 out.append(self._request(conn, "SUBSCRIBE", list(pc.channels)))
             out.append(self._arm_keepalive(conn))
-            if conn == self.pub[0].name and not self._hydrated:
+            if conn == self.sockets.conns[0].name and not self._hydrated:
                 self._hydrated = True
                 out += self._hydrate()
         elif conn == PRIVATE:
@@ -318,7 +285,7 @@ class DiffusalAdapter(BaseAdapter):
         return out
 
     def on_disconnected(self, conn: str) -> None:
-        pc = self._pubconn(conn)
+        pc = self.sockets.get(conn)
         if pc is not None:
             pc.open = False
         if conn == PRIVATE:
@@ -331,8 +298,8 @@ class DiffusalAdapter(BaseAdapter):
         # Learn what really went out (ids are ours), so replies name their request even when
         # the lake is rebuilt from the journal by an adapter with other settings.
         try:
-            msg = _loads(data)
-        except _JSONError:
+            msg = loads(data)
+        except JSONError:
             return
         if type(msg) is dict and isinstance(msg.get("method"), str) and isinstance(
                 msg.get("id"), int):
@@ -382,51 +349,25 @@ class DiffusalAdapter(BaseAdapter):
     def _hydrate(self) -> list[Action]:
         """REST before streaming: pairs and instruments (to know what to subscribe) and the
         active auctions; the orderbook snapshots follow once the instruments are known."""
-        return [self._fetch("/api/markets/pairs", "pairs"),
-                self._fetch("/api/markets", "markets"),
-                self._fetch("/api/markets/contracts", "contracts"),
+        return [*(self._fetch(path, tag) for tag, path in DISCOVERY.items()),
                 self._fetch("/api/rfq/active-auctions", "active-auctions")]
 
     # -- subscription allocation ---------------------------------------------------------------
     def _assign(self, channels: Sequence[str]) -> list[Action]:
         """Give each new channel a public connection with room (opening one when all are
         full) and subscribe it there if that connection is up."""
-        out: list[Action] = []
-        fresh: dict[str, list[str]] = {}
-        for ch in channels:
-            if ch in self.chan_conn or ch in self.dropped:
-                continue
-            pc = next((p for p in self.pub if len(p.channels) < p.cap), None)
-            if pc is None:
-                pc = _PubConn(f"{PUBLIC}-{len(self.pub)}", cap=self.cap)
-                self.pub.append(pc)
-                out.append(Open(ConnSpec(pc.name, f"{self.ws_base}/ws/public")))
-            pc.channels[ch] = None
-            self.chan_conn[ch] = pc.name
-            fresh.setdefault(pc.name, []).append(ch)
+        opened, fresh = self.sockets.assign(channels)
+        out: list[Action] = [Open(ConnSpec(name, f"{self.ws_base}/ws/public"))
+                             for name in opened]
         for name, chs in fresh.items():
-            pc = self._pubconn(name)
+            pc = self.sockets.get(name)
             if pc is not None and pc.open:
                 out.append(self._request(name, "SUBSCRIBE", chs))
         return out
 
     def _unassign(self, channels: Sequence[str], why: str | None = None) -> list[Action]:
-        out: list[Action] = []
-        gone: dict[str, list[str]] = {}
-        for ch in channels:
-            name = self.chan_conn.pop(ch, None)
-            if name is None:
-                continue
-            pc = self._pubconn(name)
-            if pc is not None:
-                pc.channels.pop(ch, None)
-                if pc.open and why is None:
-                    gone.setdefault(name, []).append(ch)
-            if why is not None:
-                self.dropped[ch] = why
-        for name, chs in gone.items():
-            out.append(self._request(name, "UNSUBSCRIBE", chs))
-        return out
+        return [self._request(name, "UNSUBSCRIBE", chs)
+                for name, chs in self.sockets.unassign(channels, why).items()]
 
     def _instrument_channels(self, symbol: str) -> list[str]:
         key = symbol.lower()
@@ -456,60 +397,46 @@ class DiffusalAdapter(BaseAdapter):
 
     # -- frames --------------------------------------------------------------------------------
     def on_frame(self, conn: str, data: bytes) -> Result:
-        try:
-            msg = _loads(data)
-        except _JSONError as e:
-            return [unhandled("malformed", data, error=str(e))], NO_ACTIONS
+        msg = json_object(data)
         if type(msg) is not dict:
-            return [unhandled("unexpected_shape", data, error="not a JSON object")], NO_ACTIONS
-        try:
-            if "stream" in msg and "data" in msg:
-                return self._envelope(conn, msg, data)
-            if "error" in msg:
-                return self._error(conn, msg)
-            if "result" in msg or msg.get("status") == "authenticated":
-                return self._reply(conn, msg)
-            kind = msg.get("type")
-            handler = self._handlers.get(kind) if type(kind) is str else None
-            if handler is None:
-                return [unhandled("unknown_type", data,
-                                  msg_type=None if kind is None else str(kind))], NO_ACTIONS
-            return handler(conn, msg, None)
-        except (TypeError, AttributeError, KeyError, ValueError, InvalidOperation) as e:
-            return [unhandled("unexpected_shape", data, msg_type=_kind(msg),
-                              error=f"{type(e).__name__}: {e}")], NO_ACTIONS
+            return msg
+        return guard(data, _kind(msg), self._route, conn, msg, data, errors=_SHAPE_ERRORS)
+
+    def _route(self, conn: str, msg: dict[str, Any], data: bytes) -> Result:
+        # The frame's shape says what it is: a stream envelope, a reply to one of our
+        # requests (error or result), or an RFQ socket message with its `type`.
+        if "stream" in msg and "data" in msg:
+            return self._envelope(conn, msg, data)
+        if "error" in msg:
+            return self._error(conn, msg)
+        if "result" in msg or msg.get("status") == "authenticated":
+            return self._reply(conn, msg)
+        return dispatch(self._handlers, msg.get("type"), data, conn, msg, None,
+                        errors=_SHAPE_ERRORS)
 
     def _envelope(self, conn: str, msg: dict[str, Any], raw: bytes) -> Result:
         stream, data = msg["stream"], msg["data"]
         if type(stream) is not str:
-            return [unhandled("unexpected_shape", raw, error="stream is not a string")], \
-                NO_ACTIONS
-        if stream in T.PRIVATE_TABLES:
-            return self._private(stream, data)
-        if stream.startswith("rfq.quotes."):
-            return self._private_quotes(stream, data)
-        if stream == "global@markets":
-            return self._markets(stream, data)
-        if stream == "global@rfq":
-            kind = data.get("type")
-            handler = self._handlers.get(kind) if type(kind) is str else None
-            if handler is None:
-                return [unhandled("unknown_type", raw, msg_type=f"global@rfq:{kind}")], \
-                    NO_ACTIONS
-            return handler(conn, data, stream)
-        _, _, suffix = stream.rpartition("@")
+            return reject("unexpected_shape", raw, error="stream is not a string")
+        handler = self._streams.get(stream)
+        if handler is None and stream.startswith("rfq.quotes."):
+            handler = self._private_quotes
+        if handler is not None:
+            return handler(conn, stream, data, raw)
         if type(data) is not dict:
-            return [unhandled("unexpected_shape", raw, msg_type=stream,
-                              error="data is not an object")], NO_ACTIONS
-        if suffix == "depth":
-            return self._depth(data, stream, "ws")
-        if suffix == "trade":
-            return self._trade(data, stream)
-        if suffix == "ticker":
-            return self._ticker(data, stream)
-        if suffix == "index":
-            return self._index(data, stream)
-        return [unhandled("unknown_type", raw, msg_type=stream)], NO_ACTIONS
+            return reject("unexpected_shape", raw, msg_type=stream,
+                          error="data is not an object")
+        by_suffix = self._suffixes.get(stream.rpartition("@")[2])
+        if by_suffix is None:
+            return reject("unknown_type", raw, msg_type=stream)
+        return by_suffix(data, stream)
+
+    def _global_rfq(self, conn: str, stream: str, data: Any, raw: bytes) -> Result:
+        kind = data.get("type")
+        handler = self._handlers.get(kind) if type(kind) is str else None
+        if handler is None:
+            return reject("unknown_type", raw, msg_type=f"global@rfq:{kind}")
+        return handler(conn, data, stream)
 
     # -- market data ---------------------------------------------------------------------------
     def _depth(self, data: dict[str, Any], stream: str | None, source: str) -> Result:
@@ -519,77 +446,23 @@ class DiffusalAdapter(BaseAdapter):
         row["_stream"] = stream
         row["_source"] = source
         rows: list[Row] = [_row(T.DEPTH, row)]
-        sym, seq, kind = data.get("symbol"), data.get("sequence"), row.get("type")
+        sym, seq = data.get("symbol"), data.get("sequence")
         if type(sym) is not str or isinstance(seq, bool) or not isinstance(seq, int):
             return rows, NO_ACTIONS
-        book = self.books.setdefault(sym, _Book())
-        actions: list[Action] = []
-        if kind == "snapshot":
-            self._apply_snapshot(sym, book, seq, source, rows, actions)
-        elif kind == "diff":
-            self._apply_diff(sym, book, seq, stream, rows, actions)
-        return rows, actions
-
-    def _apply_snapshot(self, sym: str, book: _Book, seq: int, source: str,
-                        rows: list[Row], actions: list[Action]) -> None:
-        if book.last is not None and not book.resyncing and seq <= book.last:
-            return  # older than what we already hold (a slower stream's snapshot)
-        was_resyncing = book.resyncing
-        book.last = seq
-        while book.last + 1 in book.pending:
-            book.last += 1
-        later = {s for s in book.pending if s > book.last}
-        book.pending.clear()
-        book.resyncing = False
-        if was_resyncing:
-            rows.append(session("resynced", channel=sym, received=seq,
-                                reason=f"{source} snapshot; book continues at {book.last}"))
-        if later:
-            # The snapshot is older than diffs we already hold, with a hole between: still
-            # not continuous. Record it and ask again.
-            self._gap(sym, book, book.last + 1, min(later), "snapshot older than held diffs",
-                      rows, actions)
-            book.pending = later
-
-    def _apply_diff(self, sym: str, book: _Book, seq: int, stream: str | None,
-                    rows: list[Row], actions: list[Action]) -> None:
-        if book.resyncing:
-            book.pending.add(seq)
-            return
-        if book.last is None:
-            self._gap(sym, book, None, seq, "diff before any snapshot", rows, actions,
-                      stream=stream)
-            book.pending.add(seq)
-            return
-        if seq <= book.last:
-            return  # the same diff from the other stream (instrument vs grouped)
-        if seq == book.last + 1:
-            book.last = seq
-            return
-        self._gap(sym, book, book.last + 1, seq, "sequence gap", rows, actions, stream=stream)
-        book.pending.add(seq)
-
-    def _gap(self, sym: str, book: _Book, expected: int | None, received: int, why: str,
-             rows: list[Row], actions: list[Action], stream: str | None = None) -> None:
-        rows.append(session("gap", channel=sym, expected=expected, received=received,
-                            reason=f"{why}; resync from REST", detail={"stream": stream}))
-        book.resyncing = True
-        book.attempts += 1
+        more, resync = self.books.update(sym, seq, row.get("type"), source, stream)
         # Resynchronise from the REST snapshot (its sequence reconciles with the stream's).
-        actions.append(self._fetch(f"/api/markets/orderbook/{quote(sym, safe='')}",
-                                   f"orderbook:{sym}"))
+        return rows + more, [self._orderbook(sym)] if resync else []
 
-    def _trade(self, data: dict[str, Any], stream: str | None, source: str = "ws") -> Result:
-        row = dict(data)
-        row["_stream"] = stream
-        row["_source"] = source
-        return [_row(T.TRADE, row)], NO_ACTIONS
+    def _orderbook(self, sym: str, delay: float = 0.0) -> Fetch:
+        return self._fetch(f"/api/markets/orderbook/{quote(sym, safe='')}", f"orderbook:{sym}",
+                           delay=delay)
 
-    def _ticker(self, data: dict[str, Any], stream: str | None, source: str = "ws") -> Result:
-        row = dict(data)
-        row["_stream"] = stream
-        row["_source"] = source
-        return [_row(T.TICKER, row)], NO_ACTIONS
+    @staticmethod
+    def _stream_row(table: Table) -> Callable[[dict[str, Any], str], Result]:
+        """A stream whose payload is one row of ``table`` (``@trade``, ``@ticker``)."""
+        def handle(data: dict[str, Any], stream: str) -> Result:
+            return [_row(table, {**data, "_stream": stream, "_source": "ws"})], NO_ACTIONS
+        return handle
 
     def _index(self, data: dict[str, Any], stream: str) -> Result:
         row = dict(data)
@@ -598,7 +471,7 @@ class DiffusalAdapter(BaseAdapter):
         row["_pair"] = stream.rpartition("@")[0]
         return [_row(T.INDEX, row)], NO_ACTIONS
 
-    def _markets(self, stream: str, data: dict[str, Any]) -> Result:
+    def _markets(self, conn: str, stream: str, data: dict[str, Any], raw: bytes) -> Result:
         row = dict(data)
         row["_stream"] = stream
         row["strike"], row["_strike_f"] = _wad(data.get("strike"))
@@ -616,7 +489,7 @@ class DiffusalAdapter(BaseAdapter):
                 actions += self._add_symbols({sym: und})
             else:
                 # Pair unknown or strike not representable: ask REST for the symbol.
-                actions.append(self._fetch("/api/markets/contracts", "contracts"))
+                actions.append(self._fetch(DISCOVERY["contracts"], "contracts"))
         elif kind == "series_settled" and sym is not None:
             self.settled.add(sym)
             if sym in self.symbols:
@@ -675,7 +548,7 @@ class DiffusalAdapter(BaseAdapter):
         if conn == PRIVATE:
             want = [c for c in self._private_channels() if c not in have] if self.authed else []
         else:
-            pc = self._pubconn(conn)
+            pc = self.sockets.get(conn)
             if pc is None:
                 return []
             # Only channels acked before: one whose SUBSCRIBE is still in flight is not lost.
@@ -761,28 +634,13 @@ class DiffusalAdapter(BaseAdapter):
                             None, retry_after_s=delay, reason=text))
         if method != "SUBSCRIBE" or not chans:
             return []
-        pc = self._pubconn(conn)
-        if pc is not None and "subscription" in text.lower():
-            # The server's cap is lower than ours: it holds the channels acked before and
-            # refused this batch. Keep the first half of the batch here (asked again) and move
-            # the rest; a single refused channel proves the socket full, and that cap then
-            # applies to every socket. A binary search: a few messages, never a socket storm.
-            for c in chans:
-                pc.channels.pop(c, None)
-                self.chan_conn.pop(c, None)
-            held = len(pc.channels)
-            if len(chans) == 1:
-                pc.cap = held
-                self.cap = min(self.cap, max(1, held))
-                for other in self.pub:
-                    other.cap = min(other.cap, self.cap) if other is not pc else held
-                return self._assign(chans)
-            keep, move = chans[: len(chans) // 2], chans[len(chans) // 2:]
-            pc.cap = held + len(keep)
-            for c in keep:
-                pc.channels[c] = None
-                self.chan_conn[c] = pc.name
-            return [self._request(conn, "SUBSCRIBE", keep), *self._assign(move)]
+        split = self.sockets.refused(conn, chans) if "subscription" in text.lower() else None
+        if split is not None:
+            keep, move = split
+            # The server's cap is lower than ours (sockets.PublicSockets.refused): ask again
+            # for what stays here, move the rest.
+            again = [self._request(conn, "SUBSCRIBE", keep)] if keep else []
+            return again + self._assign(move)
         return [self._request(conn, "SUBSCRIBE", chans, delay=delay)]
 
     # -- REST ----------------------------------------------------------------------------------
@@ -791,14 +649,17 @@ class DiffusalAdapter(BaseAdapter):
         if status != 200:
             return self._rest_failed(kind, arg, tag, status, body)
         try:
-            payload = _loads(body)
-        except _JSONError as e:
+            payload = loads(body)
+        except JSONError as e:
             return [self._rest_row(tag, status, None, f"not JSON: {e}"),
                     unhandled("malformed", body, msg_type=f"rest:{kind}", error=str(e))], \
                 NO_ACTIONS
+        reader = self._rest.get(kind)
         try:
-            rows, actions, count = self._rest_body(kind, arg, payload)
-        except (TypeError, AttributeError, KeyError, ValueError, InvalidOperation) as e:
+            if reader is None:
+                raise ValueError(f"no reader for REST tag {kind!r}")
+            rows, actions, count = reader(arg, payload)
+        except _SHAPE_ERRORS as e:
             err = f"{type(e).__name__}: {e}"
             return [self._rest_row(tag, status, None, err),
                     unhandled("unexpected_shape", body, msg_type=f"rest:{kind}", error=err)], \
@@ -812,37 +673,31 @@ class DiffusalAdapter(BaseAdapter):
         return _row(T.REST_RESPONSE, {"_tag": tag, "_status": status, "_count": count,
                                       "_error": error, **(beside or {})})
 
-    def _rest_body(self, kind: str, arg: str, payload: Any) -> tuple[list[Row],
-                                                                     Sequence[Action], int]:
-        if kind == "pairs":
-            rows, actions = self._rest_pairs(payload)
-            return rows, actions, len(rows)
-        if kind in ("markets", "contracts"):
-            rows, actions = self._rest_instruments(kind, payload)
-            return rows, actions, len(rows)
-        if kind == "orderbook":
-            data = payload.get("data", payload) if isinstance(payload, dict) else payload
-            if not isinstance(data, dict):
-                raise TypeError("orderbook body is not an object")
-            rows, actions = self._depth(data, None, "rest")
-            return rows, actions, 1
-        if kind == "active-auctions":
-            items = _items(payload, "auctions", "data", "items")
-            if items is None:
-                raise TypeError("no auction list")
-            rows = [r for a in items for r in self._rfq_request(REST, a, None, "rest")[0]]
-            return rows, NO_ACTIONS, len(items)
-        if kind == "quotes":
-            items = _items(payload, "quotes", "data", "items")
-            if items is None:
-                raise TypeError("no quote list")
-            rows = []
-            for q in items:
-                q = dict(q)
-                q.setdefault("requestId", arg)
-                rows += self._quote_row(q, None, "rest")
-            return rows, NO_ACTIONS, len(items)
-        raise ValueError(f"no reader for REST tag {kind!r}")
+    def _rest_orderbook(self, arg: str, payload: Any) -> tuple[list[Row], Sequence[Action],
+                                                                int]:
+        data = payload.get("data", payload) if isinstance(payload, dict) else payload
+        if not isinstance(data, dict):
+            raise TypeError("orderbook body is not an object")
+        rows, actions = self._depth(data, None, "rest")
+        return rows, actions, 1
+
+    def _rest_auctions(self, arg: str, payload: Any) -> tuple[list[Row], Sequence[Action], int]:
+        items = _items(payload, "auctions", "data", "items")
+        if items is None:
+            raise TypeError("no auction list")
+        rows = [r for a in items for r in self._rfq_request(REST, a, None, "rest")[0]]
+        return rows, NO_ACTIONS, len(items)
+
+    def _rest_quotes(self, arg: str, payload: Any) -> tuple[list[Row], Sequence[Action], int]:
+        items = _items(payload, "quotes", "data", "items")
+        if items is None:
+            raise TypeError("no quote list")
+        rows = []
+        for q in items:
+            q = dict(q)
+            q.setdefault("requestId", arg)
+            rows += self._quote_row(q, None, "rest")
+        return rows, NO_ACTIONS, len(items)
 
     def _rest_failed(self, kind: str, arg: str, tag: str, status: int, body: bytes) -> Result:
         text = body[:500].decode("utf-8", "replace")
@@ -851,21 +706,15 @@ class DiffusalAdapter(BaseAdapter):
                                    reason=f"REST {tag} failed: {text[:200]}")]
         actions: list[Action] = []
         if kind == "orderbook":
-            book = self.books.get(arg)
-            if book is not None and book.resyncing:
-                book.attempts += 1
-                delay = min(30.0, 2.0 ** min(book.attempts, 5) / 2)
-                actions.append(self._fetch(f"/api/markets/orderbook/{quote(arg, safe='')}", tag,
-                                           delay=delay))
-        elif kind in ("pairs", "markets", "contracts"):
+            delay = self.books.retry_delay(arg)
+            if delay is not None:
+                actions.append(self._orderbook(arg, delay))
+        elif kind in DISCOVERY:
             # Without discovery there is nothing to subscribe: try again shortly.
-            actions.append(self._fetch({"pairs": "/api/markets/pairs",
-                                        "markets": "/api/markets",
-                                        "contracts": "/api/markets/contracts"}[kind], tag,
-                                       delay=5.0))
+            actions.append(self._fetch(DISCOVERY[kind], tag, delay=5.0))
         return rows, actions
 
-    def _rest_pairs(self, payload: Any) -> Result:
+    def _rest_pairs(self, arg: str, payload: Any) -> tuple[list[Row], Sequence[Action], int]:
         items = _items(payload, "pairs", "data", "items")
         if items is None:
             raise TypeError("no pair list")
@@ -881,9 +730,10 @@ class DiffusalAdapter(BaseAdapter):
             only = self.settings.underlyings
             if isinstance(sym, str) and (not only or und in only):
                 want.append(f"{sym.lower()}@index")
-        return rows, self._assign(want)
+        return rows, self._assign(want), len(rows)
 
-    def _rest_instruments(self, endpoint: str, payload: Any) -> Result:
+    def _rest_instruments(self, endpoint: str, payload: Any) -> tuple[list[Row],
+                                                                      Sequence[Action], int]:
         items = _items(payload, "markets", "contracts", "data", "items")
         if items is None:
             raise TypeError(f"no {endpoint} list")
@@ -902,7 +752,7 @@ class DiffusalAdapter(BaseAdapter):
                 pair = self.pairs.get(m.get("pairId"))  # type: ignore[arg-type]
                 und = str(pair["underlying"]) if pair else sym.split("-", 1)[0]
             found[sym] = und.lower()
-        return rows, self._add_symbols(found)
+        return rows, self._add_symbols(found), len(rows)
 
     # -- RFQ sockets and global@rfq ------------------------------------------------------------
     @staticmethod
@@ -981,7 +831,7 @@ class DiffusalAdapter(BaseAdapter):
         return [_row(T.RFQ_TRADE_FILLED, row)], NO_ACTIONS
 
     # -- /ws/private ---------------------------------------------------------------------------
-    def _private(self, channel: str, data: Any) -> Result:
+    def _private(self, conn: str, channel: str, data: Any, raw: bytes) -> Result:
         """After SUBSCRIBE the server sends a snapshot per channel, then updates. The
         payload schemas were not retrievable; read here: a snapshot is ``{"type":
         "snapshot", "items": [...]}`` (or a bare list), an update one object (inferred).
@@ -1044,7 +894,7 @@ class DiffusalAdapter(BaseAdapter):
                                            f"{quote(rid, safe='')}", self._auth_headers())))
         return out
 
-    def _private_quotes(self, stream: str, data: Any) -> Result:
+    def _private_quotes(self, conn: str, stream: str, data: Any, raw: bytes) -> Result:
         snapshot = isinstance(data, list) or (isinstance(data, dict)
                                               and data.get("type") == "snapshot")
         items = _items(data, "items", "quotes", "data") if snapshot else [data]
@@ -1075,7 +925,7 @@ def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
     if offline:
         return DiffusalAdapter(url or "ws://offline", Settings(), token="offline",
                                offline=True)
-    s = Settings.parse(venue, options)
+    s = typed(Settings, options, f"[venues.{venue}]")
     token = None
     if sim is not None:
         token = sim.get("token") or sim.get("api_key")

@@ -13,7 +13,7 @@ Conventions:
   (``btc@depth``) the stream does not name the instrument at all.
 - Prices and sizes arrive as decimal strings ("Numeric values follow the same precision model
   as REST endpoints"): float64 for research plus ``<name>_text``, the string exactly as sent
-  (inside book levels ``price_text``/``size_text``); see :mod:`recorder.venues.exact`.
+  (inside book levels ``price_text``/``size_text``); see :mod:`recorder.exact`.
 - 1e18-scaled integers (strikes, WAD prices in signed RFQ quotes) keep their exact string, with
   a ``*_f`` float beside it already divided by 1e18.
 - Timestamps keep their raw value and, where the docs' examples fix it, the unit in the
@@ -21,7 +21,7 @@ Conventions:
   in ms; trade, ticker, index and markets in s), and ``ts_event`` is derived per table with
   that table's unit. Where no example fixes the unit (the RFQ sockets, the private channels)
   the raw column says nothing of a unit and the unit is read per value from its magnitude
-  (``event_ms`` / ``event_ns``, :func:`recorder.venues.exact.epoch_ns`).
+  (``event_ms`` / ``event_ns``, :func:`recorder.exact.epoch_ns`).
 - ``type``: kept as a column wherever a table can hold several values of it (depth, markets,
   RFQ auctions and resolutions, quotes, every private channel); the tables fed by exactly one
   RFQ message type drop it (``ignore_keys``), their name says it.
@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from recorder.schema import Table, cols, extra_col, register
-from recorder.venues.exact import decimals
+from recorder.exact import decimals
+from recorder.schema import Table, cols, extra_col
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "diffusal"
@@ -330,7 +330,6 @@ TABLES = (DEPTH, TICKER, TRADE, INDEX, MARKETS, REPLY, ERROR, AUTH, PAIR_T, INST
           RFQ_AUCTION, RFQ_RESOLUTION, RFQ_QUOTE, RFQ_SNAPSHOT, RFQ_CONNECTED, RFQ_HEARTBEAT,
           RFQ_AUTH_SUCCESS, RFQ_QUOTE_REJECTED, RFQ_TRADE_FILLED, POSITION, ORDER, FILL,
           COLLATERAL, ACCOUNT_RFQ, LIQUIDATION, PORTFOLIO, PRIVATE_SNAPSHOT)
-register(*TABLES)
 
 #: private channel -> table
 PRIVATE_TABLES: dict[str, Table] = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from recorder.venues.base import VenueSpec
-from recorder.venues.mackinac.adapter import make_adapter
+from recorder.catalogue import VenueSpec
+from recorder.venues.mackinac.adapter import Settings, make_adapter
 from recorder.venues.mackinac.tables import TABLES
 
 SIM_KEY = "mk_test_simulator_key"
@@ -43,5 +43,6 @@ def replay_server(**opts: Any) -> Any:
 
 
 VENUE = VenueSpec(name="mackinac", tables=TABLES, make_adapter=make_adapter,
+                  options=Settings,
                   start_simulator=start_simulator, send_limit=(30, 10.0), serve=serve,
                   replay_server=replay_server)

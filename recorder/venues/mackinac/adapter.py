@@ -7,37 +7,27 @@ official SDK (mackinac-python 0.2.0, ``_ws.py``). Notes: ``shared/venues/003-mac
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, dataclass
 from typing import Any
 
 import orjson
-import pyarrow as pa
 
+from recorder.actions import NO_ACTIONS, Action, ConnSpec, Reconnect, Send, Stop
 from recorder.config import secret
-from recorder.errors import ConfigError
-from recorder.venues.base import (
-    NO_ACTIONS,
-    Action,
-    BaseAdapter,
-    ConnSpec,
-    Reconnect,
-    Row,
-    Send,
-    Stop,
-    session,
-    unhandled,
-    with_extra,
-)
-from recorder.venues.base import JSONError as _JSONError
-from recorder.venues.base import loads as _loads
+from recorder.options import opt, typed
+from recorder.rows import Row, session, with_extra
+from recorder.schema import Table
+from recorder.venues.base import BaseAdapter, Handler, Result, dispatch, json_object, one_row, plain
 from recorder.venues.mackinac import tables as T
 
 CONN = "feed"
 USER_AGENT = "tick-recorder/0.1 (+https://github.com/; market-data archival)"
 KEY_RE = re.compile(r"^[a-z0-9]{1,16}:[^\s]{1,96}$")
 _TYPE_FIRST = re.compile(rb'\s*\{\s*"type"\s*:\s*"([a-z_]{1,32})"\s*[,}]').match
-# Types whose frames are rows as they are (no exact-integer fixes, no control effects).
+# Types whose frames are rows as they are (no exact-integer fixes, no control effects). A
+# print also has to name its exchange: a legacy one without it is completed by the dict path
+# (the lake fills only the constants `T.PRINT.raw_constants` declares).
 RAW_TABLES = {t.name.removeprefix("mackinac_").encode(): t for t in (
     T.QUOTE, T.PRINT, T.FUNDING, T.RATE_MARKET, T.RATE_DEPTH, T.RATE_MODEL_PARAMS, T.AMMBOOK,
     T.ARBFLAG, T.SPREAD)}
@@ -45,6 +35,7 @@ RAW_TABLES = {t.name.removeprefix("mackinac_").encode(): t for t in (
 # collector need not parse them on the hot path (the lake builder does).
 DATA_ONLY = frozenset(RAW_TABLES) | {b"depth", b"liquidity", b"lending_action",
                                      b"ammliquidity_snapshot"}
+_EXCHANGE_KEY = b'"exchange":'
 # Feeds whose keys carry no prints, so a history request would only draw an error.
 NO_PRINTS = frozenset({"gmx", "vertex", "ammbook", "ammliquidity", "arbflag", "lending", "aave",
                        "compound", "morpho", "rates"})
@@ -59,35 +50,14 @@ DROP_KEY = frozenset({"invalid_symbol", "unknown_symbol", "subscription_required
 
 @dataclass(frozen=True)
 class Settings:
-    keys: tuple[str, ...]
-    api_key_env: str | None = None
-    history: bool = True
-    history_limit: int = 500
+    """``[venues.<name>]`` of a Mackinac venue."""
 
-    @classmethod
-    def parse(cls, venue: str, options: Mapping[str, Any]) -> Settings:
-        where = f"[venues.{venue}]"
-        known = {"symbols", "api_key_env", "history", "history_limit"}
-        unknown = set(options) - known
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)} (known: "
-                              f"{sorted(known)})")
-        keys = options.get("symbols", [])
-        if not isinstance(keys, list) or not keys:
-            raise ConfigError(f"{where}.symbols: a non-empty list of 'exchange:symbol' keys")
-        for k in keys:
-            if not isinstance(k, str) or not KEY_RE.match(k):
-                raise ConfigError(f"{where}.symbols: {k!r} is not 'exchange:symbol'")
-        limit = options.get("history_limit", 500)
-        if not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ConfigError(f"{where}.history_limit: 1..1000 (the server caps at 1000)")
-        env = options.get("api_key_env")
-        if env is not None and not isinstance(env, str):
-            raise ConfigError(f"{where}.api_key_env: the NAME of an environment variable")
-        history = options.get("history", True)
-        if not isinstance(history, bool):
-            raise ConfigError(f"{where}.history: true or false, got {history!r}")
-        return cls(tuple(dict.fromkeys(keys)), env, history, limit)
+    symbols: tuple[str, ...] = opt(MISSING, "a non-empty list of 'exchange:symbol' keys",
+                                lambda v: bool(v) and all(KEY_RE.match(k) for k in v))
+    api_key_env: str | None = opt(None, "the NAME of an environment variable")
+    history: bool = opt(True, "true or false")
+    history_limit: int = opt(500, "1..1000 (the server caps at 1000)",
+                             lambda v: 1 <= v <= 1000)
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -100,19 +70,18 @@ class MackinacAdapter(BaseAdapter):
         self.url = url
         self.settings = settings
         self.api_key = api_key
-        self.wanted: dict[str, None] = dict.fromkeys(settings.keys)  # ordered set
+        self.wanted: dict[str, None] = dict.fromkeys(settings.symbols)  # ordered set
         self.dropped: dict[str, str] = {}
         self._req = 0
-        self._handlers: dict[str, Callable[[dict[str, Any]], tuple[list[Row],
-                                                                     Sequence[Action]]]] = {
-            "quote": self._simple(T.QUOTE), "print": self._print,
-            "funding": self._simple(T.FUNDING), "depth": self._depth,
-            "liquidity": self._liquidity, "rate_market": self._simple(T.RATE_MARKET),
-            "rate_depth": self._simple(T.RATE_DEPTH),
-            "lending_action": self._exact(T.LENDING_ACTION, ("amount", "collateralAmount")),
-            "rate_model_params": self._simple(T.RATE_MODEL_PARAMS),
-            "ammbook": self._simple(T.AMMBOOK), "arbflag": self._simple(T.ARBFLAG),
-            "spread": self._simple(T.SPREAD),
+        self._handlers: dict[str, Handler] = {
+            "quote": _simple(T.QUOTE), "print": self._print,
+            "funding": _simple(T.FUNDING), "depth": self._depth,
+            "liquidity": self._liquidity, "rate_market": _simple(T.RATE_MARKET),
+            "rate_depth": _simple(T.RATE_DEPTH),
+            "lending_action": _exact(T.LENDING_ACTION, ("amount", "collateralAmount")),
+            "rate_model_params": _simple(T.RATE_MODEL_PARAMS),
+            "ammbook": _simple(T.AMMBOOK), "arbflag": _simple(T.ARBFLAG),
+            "spread": _simple(T.SPREAD),
             "ammliquidity_snapshot": self._ammliquidity_snapshot,
             "feed_stale": self._feed_stale, "feed_live": self._feed_live,
             "server_closing": self._server_closing, "subscribed": self._subscribed,
@@ -161,52 +130,19 @@ class MackinacAdapter(BaseAdapter):
         m = _TYPE_FIRST(data)
         return m is not None and m.group(1) in DATA_ONLY
 
-    def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
+    def on_frame(self, conn: str, data: bytes) -> Result:
         # Fast path: a data frame that maps onto its table as it is (the doc examples put
         # `type` first) is handed to the lake as raw bytes, parsed later by Arrow's C++ reader
         # off the event loop; the lake falls back to the dict path on anything unusual.
         m = _TYPE_FIRST(data)
         if m is not None:
             table = RAW_TABLES.get(m.group(1))
-            if table is not None:
-                return [(table, data)], NO_ACTIONS
-        try:
-            msg = _loads(data)
-        except _JSONError as e:
-            return [unhandled("malformed", data, error=str(e))], NO_ACTIONS
+            if table is not None and (table is not T.PRINT or _EXCHANGE_KEY in data):
+                return [(table, data)], NO_ACTIONS  # type: ignore[list-item]
+        msg = json_object(data)
         if type(msg) is not dict:
-            return [unhandled("unexpected_shape", data, error="not a JSON object")], NO_ACTIONS
-        kind = msg.get("type")
-        handler = self._handlers.get(kind) if type(kind) is str else None
-        if handler is None:
-            # msg_type stays null when the frame has no `type` at all (not the text "None").
-            return [unhandled("unknown_type", data,
-                              msg_type=None if kind is None else str(kind))], NO_ACTIONS
-        try:
-            return handler(msg)
-        except (TypeError, AttributeError, KeyError, ValueError) as e:
-            return [unhandled("unexpected_shape", data, msg_type=kind,
-                              error=f"{type(e).__name__}: {e}")], NO_ACTIONS
-
-    @staticmethod
-    def _simple(table: Any) -> Callable[[dict[str, Any]], tuple[list[Row], Sequence[Action]]]:
-        wire = table.wire_keys
-        # Nested levels may hold undeclared members too: only flat tables skip the check.
-        flat = not any(pa.types.is_nested(c.type) for c in table.columns)
-
-        def handle(msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
-            if flat and msg.keys() <= wire:
-                return [(table, msg)], NO_ACTIONS
-            return [(table, with_extra(table, msg))], NO_ACTIONS
-        return handle
-
-    def _exact(self, table: Any, fields: tuple[str, ...]) -> Callable[..., Any]:
-        simple = self._simple(table)
-
-        def handle(msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
-            _strings(msg, fields)
-            return simple(msg)
-        return handle
+            return msg
+        return dispatch(self._handlers, msg.get("type"), data, msg)
 
     def _print_row(self, msg: dict[str, Any], source: str, req_id: str | None = None,
                    exchange: str | None = None) -> Row:
@@ -224,10 +160,10 @@ class MackinacAdapter(BaseAdapter):
             return T.PRINT, msg
         return T.PRINT, with_extra(T.PRINT, msg)
 
-    def _print(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _print(self, msg: dict[str, Any]) -> Result:
         return [self._print_row(msg, "live")], NO_ACTIONS
 
-    def _depth(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _depth(self, msg: dict[str, Any]) -> Result:
         # Tick liquidity is uint128-scale: kept as exact strings whether the venue sends
         # numbers or strings (the seed does not say which).
         for t in msg.get("ticks") or ():
@@ -240,7 +176,7 @@ class MackinacAdapter(BaseAdapter):
         msg["_source"] = source
         return [(T.LIQUIDITY, with_extra(T.LIQUIDITY, msg))], NO_ACTIONS
 
-    def _ammliquidity_snapshot(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _ammliquidity_snapshot(self, msg: dict[str, Any]) -> Result:
         events = msg.pop("events", None) or []
         rows: list[Row] = []
         times = []
@@ -254,7 +190,7 @@ class MackinacAdapter(BaseAdapter):
         rows.append((T.AMMLIQUIDITY_SNAPSHOT, with_extra(T.AMMLIQUIDITY_SNAPSHOT, msg)))
         return rows, NO_ACTIONS
 
-    def _snapshot(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _snapshot(self, msg: dict[str, Any]) -> Result:
         prints = msg.pop("prints", None) or []
         req = msg.get("reqId")
         req = None if req is None else str(req)
@@ -267,16 +203,16 @@ class MackinacAdapter(BaseAdapter):
         return rows, NO_ACTIONS
 
     # -- control frames: a typed row each, plus session_events and actions ----------------------
-    def _feed_stale(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _feed_stale(self, msg: dict[str, Any]) -> Result:
         return [(T.FEED_STALE, with_extra(T.FEED_STALE, msg)),
                 session("feed_stale", channel=msg.get("exchange"),
                         reason=f"upstream stale for {msg.get('staleSec')}s")], NO_ACTIONS
 
-    def _feed_live(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _feed_live(self, msg: dict[str, Any]) -> Result:
         return [(T.FEED_LIVE, with_extra(T.FEED_LIVE, msg)),
                 session("feed_live", channel=msg.get("exchange"))], NO_ACTIONS
 
-    def _server_closing(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _server_closing(self, msg: dict[str, Any]) -> Result:
         ms = msg.get("reconnectIn")
         # The SDK waits reconnectIn ms (default 5000) before reconnecting; we do the same
         # instead of our own backoff, so we come back as soon as the server is ready.
@@ -286,18 +222,18 @@ class MackinacAdapter(BaseAdapter):
                         reason=f"planned restart, reconnect in {after:g}s")], [
             Reconnect(CONN, after, "server_closing")]
 
-    def _subscribed(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _subscribed(self, msg: dict[str, Any]) -> Result:
         return [(T.SUBSCRIBED, with_extra(T.SUBSCRIBED, msg)),
                 session("subscribed", channel=f"{msg.get('exchange')}:{msg.get('symbol')}")], \
             NO_ACTIONS
 
-    def _authed(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _authed(self, msg: dict[str, Any]) -> Result:
         rows = [(T.AUTHED, with_extra(T.AUTHED, msg)),
                 session("auth_ok", reason=f"tier {msg.get('tier')}, symbol limit "
                         f"{msg.get('symbolLimit')}")]
         return rows, self._subscribe_all(CONN)
 
-    def _error(self, msg: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _error(self, msg: dict[str, Any]) -> Result:
         code = msg.get("code")
         ex, sym = msg.get("exchange"), msg.get("symbol")
         channel = f"{ex}:{sym}" if ex is not None and sym is not None else None
@@ -329,6 +265,19 @@ class MackinacAdapter(BaseAdapter):
         return rows, actions
 
 
+def _simple(table: Table) -> Handler:
+    return one_row(plain(table))
+
+
+def _exact(table: Table, fields: tuple[str, ...]) -> Handler:
+    row = plain(table)
+
+    def handle(msg: dict[str, Any]) -> Result:
+        _strings(msg, fields)
+        return [row(msg)], NO_ACTIONS
+    return handle
+
+
 def _strings(obj: dict[str, Any], fields: tuple[str, ...]) -> None:
     """Exact on-chain integers as strings, whatever JSON type the venue used."""
     for f in fields:
@@ -342,7 +291,7 @@ def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
     """Build the adapter. ``offline`` (rebuild, recovery) needs no settings or secrets."""
     if offline:
         return MackinacAdapter(url or "", Settings(("offline:offline",), history=False))
-    s = Settings.parse(venue, options)
+    s = typed(Settings, options, f"[venues.{venue}]")
     key = None
     if sim and sim.get("api_key"):
         key = sim["api_key"]

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from recorder.schema import Table, cols, extra_col, register
+from recorder.schema import Table, cols, extra_col
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "mackinac"
@@ -49,22 +48,12 @@ D_STATS = [(f"d_{n.lower()}", F, doc, f"d_{n}") for n, doc in (
 
 
 def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...], event_time: bool = True,
-       finish: Any = None) -> Table:
+       raw_constants: tuple[tuple[str, Any], ...] = ()) -> Table:
     # One table per `type` (https://mackinac.io/api/messages/): the table names the value, so
     # the discriminator is the one key a Mackinac table may drop (schema.Table.ignore_keys).
     return Table(name=f"{V}_{name}", venue=V, doc=doc, columns=(*cols(*columns), extra_col()),
-                 dedup_key=key, event_time="time_ms" if event_time else None, finish=finish,
-                 ignore_keys=frozenset({"type"}))
-
-
-def _finish_live_print(t: pa.Table) -> pa.Table:
-    """Raw live prints, completed as the adapter completes a dict print: a legacy HL print
-    has no `exchange` (the SDK reads it as "hl"), and every raw print is a live one."""
-    names = t.column_names
-    ex = t["exchange"]
-    t = t.set_column(names.index("_legacy"), "_legacy", pc.is_null(ex))
-    t = t.set_column(names.index("exchange"), "exchange", pc.fill_null(ex, "hl"))
-    return t.set_column(names.index("_source"), "_source", pa.repeat("live", t.num_rows))
+                 dedup_key=key, event_time="time_ms" if event_time else None,
+                 raw_constants=raw_constants, ignore_keys=frozenset({"type"}))
 
 
 QUOTE = _t("quote", "Book snapshot on every update: CLOB full depth (bids[0] best), AMM one "
@@ -92,7 +81,9 @@ PRINT = _t("print", "One trade. Live prints and those replayed by a history requ
             "CASE WHEN tx_index IS NULL THEN price END",
             "CASE WHEN tx_index IS NULL THEN size END",
             "CASE WHEN tx_index IS NULL THEN side END"),
-           finish=_finish_live_print)
+           # A raw print (the adapter's fast path) is a live one that names its exchange: a
+           # legacy print without `exchange` takes the dict path, which fills it.
+           raw_constants=(("_source", "live"), ("_legacy", False)))
 
 FUNDING = _t("funding", "Perp funding, about every 60 s. rate_pct is annualised.",
              (EXCHANGE, SYMBOL, ("rate_pct", F, "annualised %, signed", "ratePct"),
@@ -228,4 +219,3 @@ ERROR = _t("error", "An action was rejected.",
 TABLES = (QUOTE, PRINT, FUNDING, DEPTH, LIQUIDITY, RATE_MARKET, RATE_DEPTH, LENDING_ACTION,
           RATE_MODEL_PARAMS, AMMBOOK, AMMLIQUIDITY_SNAPSHOT, ARBFLAG, SPREAD, FEED_STALE,
           FEED_LIVE, SERVER_CLOSING, SUBSCRIBED, SNAPSHOT, AUTHED, ERROR)
-register(*TABLES)

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from recorder.venues.base import VenueSpec
-from recorder.venues.powertrade.adapter import make_adapter
+from recorder.catalogue import VenueSpec
+from recorder.venues.powertrade.adapter import Settings, make_adapter
 from recorder.venues.powertrade.tables import TABLES
 
 
@@ -52,5 +52,6 @@ def replay_server(**opts: Any) -> Any:
 # No request rate limit is published for the Market Proxy (notes: open question); 50 paced
 # requests per second keeps an "all symbols" subscribe burst polite.
 VENUE = VenueSpec(name="powertrade", tables=TABLES, make_adapter=make_adapter,
+                  options=Settings,
                   start_simulator=start_simulator, send_limit=(50, 1.0), serve=serve,
                   replay_server=replay_server)

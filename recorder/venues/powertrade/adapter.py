@@ -32,26 +32,14 @@ from urllib.parse import quote
 
 import orjson
 
+from recorder.actions import NO_ACTIONS, Action, ConnSpec, Fetch, Open, Send, Stop
 from recorder.config import secret
 from recorder.errors import ConfigError
+from recorder.exact import dumps
+from recorder.options import filled, opt, typed, within
+from recorder.rows import JSONError, Row, loads, session, unhandled, with_extra
 from recorder.schema import Table
-from recorder.venues.base import (
-    NO_ACTIONS,
-    Action,
-    BaseAdapter,
-    ConnSpec,
-    Fetch,
-    JSONError,
-    Open,
-    Row,
-    Send,
-    Stop,
-    loads,
-    session,
-    unhandled,
-    with_extra,
-)
-from recorder.venues.exact import dumps
+from recorder.venues.base import BaseAdapter, Handler, Result, dispatch, json_object, reject
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.tables import FIELDS, SCALED, Fld, Nested
 
@@ -62,67 +50,30 @@ SUB_TYPES = ("snap_only", "snap_with_deltas", "snap_full_updates")
 FEED_TYPES = ("top_of_book", "reference_price", "last_trade_price")
 RFQ_MARKETS = frozenset({"none", "255"})  # "none" == 255 in the session API
 JWT_LIFETIME_S = 30  # docs: exp must be < iat + 30 s; recommended iat = now - 5 s
-Handler = Callable[[dict[str, Any]], tuple[list[Row], Sequence[Action]]]
 
 
 # --- configuration ----------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Settings:
-    api_key_env: str | None = None
-    api_secret_env: str | None = None
-    symbols: tuple[str, ...] | None = None  # None: every entity of entities_and_rules_response
-    subscribe_types: tuple[str, ...] = ("snap_with_deltas",)
-    intervals: tuple[int, ...] = (0,)
-    market_id: str = "0"
-    rfqs: bool = True
-    account: bool = True
-    feeds_url: str | None = None
-    summary_url: str | None = None
-    feed_types: tuple[str, ...] = FEED_TYPES
+    """``[venues.<name>]`` of a Power.Trade venue."""
 
-    KNOWN = ("api_key_env", "api_secret_env", "symbols", "subscribe_types", "intervals",
-             "market_id", "rfqs", "account", "feeds_url", "summary_url", "feed_types")
-
-    @classmethod
-    def parse(cls, venue: str, options: Mapping[str, Any]) -> Settings:
-        where = f"[venues.{venue}]"
-        unknown = set(options) - set(cls.KNOWN)
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)} (known: "
-                              f"{sorted(cls.KNOWN)})")
-
-        def strs(key: str, default: tuple[str, ...], allowed: Sequence[str] | None = None
-                 ) -> tuple[str, ...]:
-            v = options.get(key, list(default))
-            if not isinstance(v, list) or not v or not all(isinstance(s, str) and s
-                                                           for s in v):
-                raise ConfigError(f"{where}.{key}: a non-empty list of strings")
-            bad = [s for s in v if allowed is not None and s not in allowed]
-            if bad:
-                raise ConfigError(f"{where}.{key}: {bad} not in {list(allowed or ())}")
-            return tuple(dict.fromkeys(v))
-
-        sym = options.get("symbols", "all")
-        symbols = None if sym == "all" else strs("symbols", ())
-        intervals = options.get("intervals", [0])
-        if not isinstance(intervals, list) or not intervals or not all(
-                type(i) is int and 0 <= i <= 3_600_000 for i in intervals):
-            raise ConfigError(f"{where}.intervals: a list of milliseconds (0..3600000)")
-        for key in ("api_key_env", "api_secret_env", "feeds_url", "summary_url"):
-            if options.get(key) is not None and not isinstance(options[key], str):
-                raise ConfigError(f"{where}.{key}: a string")
-        for key in ("rfqs", "account"):
-            if not isinstance(options.get(key, True), bool):
-                raise ConfigError(f"{where}.{key}: true or false")
-        market = options.get("market_id", "0")
-        if not isinstance(market, str):
-            raise ConfigError(f"{where}.market_id: a string ('0' is the firm order book)")
-        return cls(options.get("api_key_env"), options.get("api_secret_env"), symbols,
-                   strs("subscribe_types", ("snap_with_deltas",), SUB_TYPES),
-                   tuple(dict.fromkeys(intervals)), market, options.get("rfqs", True),
-                   options.get("account", True), options.get("feeds_url"),
-                   options.get("summary_url"), strs("feed_types", FEED_TYPES))
+    api_key_env: str | None = opt(None, "the NAME of an environment variable")
+    api_secret_env: str | None = opt(None, "the NAME of an environment variable")
+    # None ("all"): every entity of entities_and_rules_response
+    symbols: tuple[str, ...] | None = opt(None, '"all" or a non-empty list of strings', filled,
+                                          convert=lambda v: None if v == "all" else v)
+    subscribe_types: tuple[str, ...] = opt(
+        ("snap_with_deltas",), f"a non-empty list of {list(SUB_TYPES)}",
+        lambda v: filled(v) and within(SUB_TYPES)(v))
+    intervals: tuple[int, ...] = opt((0,), "a list of milliseconds (0..3600000)",
+                                     lambda v: bool(v) and all(0 <= i <= 3_600_000 for i in v))
+    market_id: str = opt("0", "a string ('0' is the firm order book)")
+    rfqs: bool = opt(True, "true or false")
+    account: bool = opt(True, "true or false")
+    feeds_url: str | None = opt(None, "a string")
+    summary_url: str | None = opt(None, "a string")
+    feed_types: tuple[str, ...] = opt(FEED_TYPES, "a non-empty list of strings", filled)
 
 
 class JwtSigner:
@@ -344,9 +295,13 @@ class PowerTradeAdapter(BaseAdapter):
             "trade_history_response": p(T.TRADE_HISTORY),
             "new_bulk_order_response": p(T.BULK_ORDER), "bulk_order_response": p(T.BULK_ORDER),
         }
-        self._feeds: dict[str, Table] = {"top_of_book": T.FEED_TOP_OF_BOOK,
-                                         "reference_price": T.FEED_REFERENCE_PRICE,
-                                         "last_trade_price": T.FEED_LAST_TRADE_PRICE}
+        # Feeds messages by name; each also comes as its `rte_` variant (same shape).
+        self._feeds: dict[str, Handler] = {}
+        for name, table in (("top_of_book", T.FEED_TOP_OF_BOOK),
+                            ("reference_price", T.FEED_REFERENCE_PRICE),
+                            ("last_trade_price", T.FEED_LAST_TRADE_PRICE)):
+            self._feeds[name] = self._feed(table, rte=False)
+            self._feeds[f"rte_{name}"] = self._feed(table, rte=True)
 
     # -- connections ---------------------------------------------------------------------------
     def connections(self) -> Sequence[ConnSpec]:
@@ -439,29 +394,19 @@ class PowerTradeAdapter(BaseAdapter):
                 for sym in symbols for typ in s.subscribe_types for iv in s.intervals]
 
     # -- frames --------------------------------------------------------------------------------
-    def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
-        try:
-            msg = loads(data)
-        except JSONError as e:
-            return [unhandled("malformed", data, error=str(e))], NO_ACTIONS
-        # One-key envelope: {"<message name>": {fields}}.
-        if type(msg) is not dict or len(msg) != 1:
-            return [unhandled("unexpected_shape", data,
-                              error="not a one-key JSON object envelope")], NO_ACTIONS
+    def on_frame(self, conn: str, data: bytes) -> Result:
+        # One-key envelope: {"<message name>": {fields}}; the name is the discriminator.
+        envelope = "not a one-key JSON object envelope"
+        msg = json_object(data, envelope)
+        if type(msg) is not dict:
+            return msg
+        if len(msg) != 1:
+            return reject("unexpected_shape", data, error=envelope)
         name, body = next(iter(msg.items()))
         if type(body) is not dict:
-            return [unhandled("unexpected_shape", data, msg_type=name,
-                              error="envelope value is not an object")], NO_ACTIONS
-        try:
-            if conn == FEEDS:
-                return self._feed(name, body, data)
-            handler = self._proxy.get(name)
-            if handler is None:
-                return [unhandled("unknown_type", data, msg_type=name)], NO_ACTIONS
-            return handler(body)
-        except (TypeError, AttributeError, KeyError, ValueError) as e:
-            return [unhandled("unexpected_shape", data, msg_type=name,
-                              error=f"{type(e).__name__}: {e}")], NO_ACTIONS
+            return reject("unexpected_shape", data, msg_type=name,
+                          error="envelope value is not an object")
+        return dispatch(self._feeds if conn == FEEDS else self._proxy, name, data, body)
 
     @staticmethod
     def _row(table: Table, body: dict[str, Any]) -> Row:
@@ -479,7 +424,7 @@ class PowerTradeAdapter(BaseAdapter):
     def _proxy_simple(self, table: Table) -> Handler:
         with_request = "_request_type" in table.wire_keys
 
-        def handle(body: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+        def handle(body: dict[str, Any]) -> Result:
             if with_request:
                 self._matched(body)
             return [self._row(table, body)], NO_ACTIONS
@@ -488,7 +433,7 @@ class PowerTradeAdapter(BaseAdapter):
     def _book(self, table: Table) -> Handler:
         with_legs = "_legs" in table.wire_keys
 
-        def handle(body: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+        def handle(body: dict[str, Any]) -> Result:
             body["_rfq"] = body.get("market_id") in RFQ_MARKETS
             if with_legs:
                 sent = body.get("legs")
@@ -499,7 +444,7 @@ class PowerTradeAdapter(BaseAdapter):
             return [self._row(table, body)], NO_ACTIONS
         return handle
 
-    def _snapshot(self, body: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _snapshot(self, body: dict[str, Any]) -> Result:
         for side in ("buy", "sell"):
             for lvl in body.get(side) or ():
                 # The 2023 JSON schema names the level's order id "ordered" (a typo of
@@ -509,7 +454,7 @@ class PowerTradeAdapter(BaseAdapter):
                     lvl["order_id"] = lvl.pop("ordered")
         return self._book(T.SNAPSHOT)(body)
 
-    def _heartbeat(self, body: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _heartbeat(self, body: dict[str, Any]) -> Result:
         # Seed: server_utc_timestamp; the older JSON schema: timestamp. Accept both.
         if "server_utc_timestamp" in body:
             body["_field"] = "server_utc_timestamp"
@@ -518,7 +463,7 @@ class PowerTradeAdapter(BaseAdapter):
             body["_field"] = "timestamp"
         return [self._row(T.HEARTBEAT, body)], NO_ACTIONS
 
-    def _command_response(self, body: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _command_response(self, body: dict[str, Any]) -> Result:
         req = self._matched(body)
         body["_matched"] = req is not None
         body["_request"] = orjson.dumps(req[1]).decode() if req else None
@@ -551,7 +496,7 @@ class PowerTradeAdapter(BaseAdapter):
                         "request": req[1] if req else None, "matched": req is not None}))
         return rows, actions
 
-    def _entities_and_rules(self, body: dict[str, Any]) -> tuple[list[Row], Sequence[Action]]:
+    def _entities_and_rules(self, body: dict[str, Any]) -> Result:
         req = self._matched(body)
         row = self._row(T.ENTITIES_AND_RULES, body)
         syms = [s for s in body.get("symbols") or () if type(s) is dict]
@@ -567,12 +512,10 @@ class PowerTradeAdapter(BaseAdapter):
         return [row], actions
 
     # -- Feeds ---------------------------------------------------------------------------------
-    def _feed(self, name: str, body: dict[str, Any], data: bytes) -> tuple[
-            list[Row], Sequence[Action]]:
-        rte = name.startswith("rte_")
-        table = self._feeds.get(name[4:] if rte else name)
-        if table is None:
-            return [unhandled("unknown_type", data, msg_type=name)], NO_ACTIONS
+    def _feed(self, table: Table, rte: bool) -> Handler:
+        return lambda body: self._feed_row(table, rte, body)
+
+    def _feed_row(self, table: Table, rte: bool, body: dict[str, Any]) -> Result:
         convert(body, FIELDS[table.name])
         body["_rte"] = rte
         ts = body.get("timestamp")
@@ -596,7 +539,7 @@ class PowerTradeAdapter(BaseAdapter):
         return [(table, with_extra(table, body))], actions
 
     def on_response(self, conn: str, tag: str, status: int,
-                    body: bytes) -> tuple[list[Row], Sequence[Action]]:
+                    body: bytes) -> Result:
         if not tag.startswith("summary"):
             return super().on_response(conn, tag, status, body)
         rows: list[Row] = []
@@ -669,7 +612,7 @@ def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
     carries the simulator's key, secret and URLs."""
     if offline:
         return PowerTradeAdapter(url or "", Settings(), None, offline=True)
-    s = Settings.parse(venue, options)
+    s = typed(Settings, options, f"[venues.{venue}]")
     where = f"[venues.{venue}]"
     signer: JwtSigner | None = None
     if sim is not None:

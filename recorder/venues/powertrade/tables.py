@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from recorder.schema import Col, Table, extra_col, register
+from recorder.schema import Col, Table, extra_col
 
 V = "powertrade"
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
@@ -338,5 +338,3 @@ ENTITY_SUMMARY = _t(
 
 FEED_TABLES = (FEED_TOP_OF_BOOK, FEED_REFERENCE_PRICE, FEED_LAST_TRADE_PRICE)
 TABLES = (*PROXY_TABLES, *FEED_TABLES, ENTITY_SUMMARY)
-
-register(*TABLES)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from recorder.venues.base import VenueSpec
-from recorder.venues.totalis.adapter import make_adapter
+from recorder.catalogue import VenueSpec
+from recorder.venues.totalis.adapter import Settings, make_adapter
 from recorder.venues.totalis.tables import TABLES
 
 SIM_KEY = "api_test_simulator_key"
@@ -50,5 +50,6 @@ def replay_server(**opts: Any) -> Any:
 # (https://docs.totalis.trade/api-reference/introduction gives 300 REST requests/min), so the
 # recorder stays well below it.
 VENUE = VenueSpec(name="totalis", tables=TABLES, make_adapter=make_adapter,
+                  options=Settings,
                   start_simulator=start_simulator, send_limit=(20, 1.0), serve=serve,
                   replay_server=replay_server)

@@ -20,31 +20,29 @@ import calendar
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 
-from recorder.config import parse_duration, secret
+from recorder.actions import NO_ACTIONS, Action, ConnSpec, Open, Send, Stop
+from recorder.config import secret
 from recorder.errors import ConfigError
+from recorder.exact import epoch_ns
+from recorder.options import opt, typed
+from recorder.rows import Row, session, unhandled
 from recorder.schema import Table
 from recorder.transport.sse import parse_event
 from recorder.venues.base import (
-    NO_ACTIONS,
-    Action,
     BaseAdapter,
-    ConnSpec,
-    Open,
-    Row,
-    Send,
-    Stop,
-    session,
-    unhandled,
-    with_extra,
+    Handler,
+    Result,
+    dispatch,
+    guard,
+    json_object,
+    plain,
+    reject,
 )
-from recorder.venues.base import JSONError as _JSONError
-from recorder.venues.base import loads as _loads
-from recorder.venues.exact import epoch_ns
 from recorder.venues.totalis import tables as T
 
 MM, WS = "mm", "ws"
@@ -59,60 +57,24 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 # (https://docs.totalis.trade/guides/event-catalog) but not in the WebSocket page.
 RFQ_TERMINAL = frozenset({"position:settled", "position:cancelled", "position:bought_back",
                           "rfq:cancelled", "rfq:expired"})
-Handled = tuple[list[Row], Sequence[Action]]
 
 
 @dataclass(frozen=True)
 class Settings:
-    api_key_env: str | None = None
-    ws_url: str | None = None
-    websocket: bool = True
-    request_streams: bool = True
-    cashout_streams: bool = True
-    mm_id_source: str = "both"
-    mm_ids: tuple[str, ...] = ()
-    ping_interval: float = 30.0
+    """``[venues.<name>]`` of a Totalis venue."""
 
-    @classmethod
-    def parse(cls, venue: str, options: Mapping[str, Any]) -> Settings:
-        where = f"[venues.{venue}]"
-        known = {"api_key_env", "ws_url", "websocket", "request_streams", "cashout_streams",
-                 "mm_id_source", "mm_ids", "ping_interval"}
-        unknown = set(options) - known
-        if unknown:
-            raise ConfigError(f"{where}: unknown setting(s) {sorted(unknown)} (known: "
-                              f"{sorted(known)})")
-        env = options.get("api_key_env")
-        if env is not None and (not isinstance(env, str) or not env):
-            raise ConfigError(f"{where}.api_key_env: the NAME of an environment variable")
-        ws_url = options.get("ws_url")
-        if ws_url is not None and (not isinstance(ws_url, str)
-                                   or urlsplit(ws_url).scheme not in ("ws", "wss")):
-            raise ConfigError(f"{where}.ws_url: a ws:// or wss:// URL, got {ws_url!r}")
-        flags = {}
-        for key in ("websocket", "request_streams", "cashout_streams"):
-            v = options.get(key, True)
-            if not isinstance(v, bool):
-                raise ConfigError(f"{where}.{key}: true or false, got {v!r}")
-            flags[key] = v
-        source = options.get("mm_id_source", "both")
-        if source not in MM_ID_SOURCES:
-            raise ConfigError(f"{where}.mm_id_source: one of {list(MM_ID_SOURCES)}, got "
-                              f"{source!r}")
-        mm_ids = options.get("mm_ids", [])
-        if not isinstance(mm_ids, list) or not all(
-                isinstance(m, str) and _ID_RE.match(m) for m in mm_ids):
-            raise ConfigError(f"{where}.mm_ids: a list of MM ids (extra mm:quotes channels)")
-        ping = options.get("ping_interval", 30.0)
-        try:
-            ping = parse_duration(ping) if isinstance(ping, str) else ping
-        except ConfigError:
-            ping = None
-        if isinstance(ping, bool) or not isinstance(ping, int | float) or not 1 <= ping <= 600:
-            raise ConfigError(f"{where}.ping_interval: time between WS pings, 1s..600s, got "
-                              f"{options.get('ping_interval')!r}")
-        return cls(env, ws_url, flags["websocket"], flags["request_streams"],
-                   flags["cashout_streams"], source, tuple(mm_ids), float(ping))
+    api_key_env: str | None = opt(None, "the NAME of an environment variable", bool)
+    ws_url: str | None = opt(None, "a ws:// or wss:// URL",
+                             lambda v: urlsplit(v).scheme in ("ws", "wss"))
+    websocket: bool = opt(True, "true or false")
+    request_streams: bool = opt(True, "true or false")
+    cashout_streams: bool = opt(True, "true or false")
+    mm_id_source: Literal["auth", "sse", "both"] = opt("both",
+                                                       f"one of {list(MM_ID_SOURCES)}")
+    mm_ids: tuple[str, ...] = opt((), "a list of MM ids (extra mm:quotes channels)",
+                                  lambda v: all(_ID_RE.match(m) for m in v))
+    ping_interval: float = opt(30.0, "time between WS pings, 1s..600s",
+                               lambda v: 1 <= v <= 600)
 
 
 def _base_url(url: str) -> str:
@@ -169,10 +131,13 @@ def _times(obj: dict[str, Any], keys: tuple[str, ...]) -> None:
             obj[k] = iso_ns(obj[k])
 
 
+# Undeclared keys are kept in `extra`, nested ones too (legs[1].title: Arrow would drop
+# members a struct does not declare).
+_ROWS = {t.name: plain(t) for t in T.TABLES}
+
+
 def _row(table: Table, msg: dict[str, Any]) -> Row:
-    # with_extra keeps undeclared keys, nested ones too (legs[1].title: Arrow would drop
-    # members a struct does not declare).
-    return table, with_extra(table, msg)
+    return _ROWS[table.name](msg)
 
 
 # --- the adapter ------------------------------------------------------------------------------
@@ -198,7 +163,7 @@ class TotalisAdapter(BaseAdapter):
         self._ws_authed = False
         self._subscribed: set[str] = set()
         self._last_pong: int | None = None
-        self._sse: dict[str, dict[str, Callable[[str, dict[str, Any]], Handled]]] = {
+        self._sse: dict[str, dict[str, Callable[[str, dict[str, Any]], Result]]] = {
             MM: {"connected": self._connected, "snapshot_begin": self._snapshot_begin,
                  "snapshot_complete": self._snapshot_complete,
                  "quote_request": self._request(T.QUOTE_REQUEST),
@@ -214,7 +179,11 @@ class TotalisAdapter(BaseAdapter):
                  "expired": self._qr_terminal(T.QR_EXPIRED)},
             CO: {"best_quote": self._co_best_quote, "status": self._co_status},
         }
-        self._ws: dict[str, Callable[[dict[str, Any], dict[str, Any]], Handled]] = {
+        # WS events by `type`: control frames read the frame itself, events their `data`.
+        self._ws: dict[str, Handler] = {
+            "auth:success": self._auth_success, "auth:error": self._auth_error,
+            "pong": self._pong, "error": self._ws_error}
+        events: dict[str, Callable[[dict[str, Any], dict[str, Any]], Result]] = {
             "quote:accepted": self._ws_quote(T.QUOTE_ACCEPTED, ("confirmation_deadline",),
                                              follow=True),
             "mm_quote:accepted": self._mm_quote_accepted,
@@ -244,6 +213,7 @@ class TotalisAdapter(BaseAdapter):
             "quote:submitted": self._event(T.QUOTE_SUBMITTED, "quote:submitted",
                                            ("timestamp", "valid_until")),
         }
+        self._ws.update({kind: self._data(h) for kind, h in events.items()})
 
     # -- connections -------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:
@@ -277,7 +247,7 @@ class TotalisAdapter(BaseAdapter):
             self._ws_authed = False
             self._subscribed = set()
 
-    def _open(self, prefix: str, rid: Any, path: str) -> Handled:
+    def _open(self, prefix: str, rid: Any, path: str) -> Result:
         name = f"{prefix}{rid}"
         if name in self.opened or not isinstance(rid, str):
             return [], NO_ACTIONS
@@ -289,12 +259,12 @@ class TotalisAdapter(BaseAdapter):
         return [], [Open(ConnSpec(name, url, self._headers(), kind="sse"))]
 
     # -- frames ------------------------------------------------------------------------------
-    def on_frame(self, conn: str, data: bytes) -> tuple[list[Row], Sequence[Action]]:
+    def on_frame(self, conn: str, data: bytes) -> Result:
         if conn == WS:
             return self._ws_frame(data)
         return self._sse_frame(conn, data)
 
-    def _sse_frame(self, conn: str, data: bytes) -> Handled:
+    def _sse_frame(self, conn: str, data: bytes) -> Result:
         ev = parse_event(data)
         if ev.id is not None:
             self._last_id[conn] = ev.id
@@ -309,33 +279,22 @@ class TotalisAdapter(BaseAdapter):
                 rows.append(unhandled("unexpected_shape", data,
                                       error="SSE block with no data, id or retry"))
             return rows, NO_ACTIONS
-        kind = MM if conn == MM else conn[:3]
-        handlers = self._sse.get(kind)
+        # The discriminator: the stream's kind (the connection) and the event's name.
+        handlers = self._sse.get(MM if conn == MM else conn[:3])
         handler = handlers.get(ev.event) if handlers else None
         if handler is None:
             rows.append(unhandled("unknown_type", data, msg_type=ev.event))
             return rows, NO_ACTIONS
-        try:
-            msg = _loads(ev.data.encode())
-        except _JSONError as e:
-            rows.append(unhandled("malformed", data, msg_type=ev.event, error=str(e)))
-            return rows, NO_ACTIONS
+        msg = json_object(data, "data is not a JSON object", text=ev.data.encode(),
+                          msg_type=ev.event)
         if type(msg) is not dict:
-            rows.append(unhandled("unexpected_shape", data, msg_type=ev.event,
-                                  error="data is not a JSON object"))
-            return rows, NO_ACTIONS
+            return rows + msg[0], NO_ACTIONS
         msg["_sse_id"] = last
-        try:
-            more, actions = handler(conn, msg)
-        except (TypeError, AttributeError, KeyError, ValueError) as e:
-            rows.append(unhandled("unexpected_shape", data, msg_type=ev.event,
-                                  error=f"{type(e).__name__}: {e}"))
-            return rows, NO_ACTIONS
-        rows += more
-        return rows, actions
+        more, actions = guard(data, ev.event, handler, conn, msg)
+        return rows + more, actions
 
     # -- MM firehose -------------------------------------------------------------------------
-    def _connected(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _connected(self, conn: str, msg: dict[str, Any]) -> Result:
         mm_id = msg.get("mm_id")
         rows = [_row(T.CONNECTED, msg), session("auth_ok", reason=f"SSE connected as {mm_id}")]
         actions: list[Action] = []
@@ -343,16 +302,16 @@ class TotalisAdapter(BaseAdapter):
             actions += self._add_mm_id(mm_id, "sse")
         return rows, actions
 
-    def _snapshot_begin(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _snapshot_begin(self, conn: str, msg: dict[str, Any]) -> Result:
         self._in_snapshot = True
         return [_row(T.SNAPSHOT_BEGIN, msg)], NO_ACTIONS
 
-    def _snapshot_complete(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _snapshot_complete(self, conn: str, msg: dict[str, Any]) -> Result:
         self._in_snapshot = False
         return [_row(T.SNAPSHOT_COMPLETE, msg)], NO_ACTIONS
 
-    def _request(self, table: Table) -> Callable[[str, dict[str, Any]], Handled]:
-        def handle(conn: str, msg: dict[str, Any]) -> Handled:
+    def _request(self, table: Table) -> Callable[[str, dict[str, Any]], Result]:
+        def handle(conn: str, msg: dict[str, Any]) -> Result:
             msg["_snapshot"] = self._in_snapshot
             _times(msg, ("expires_at",))
             rows = [_row(table, msg)]
@@ -362,11 +321,11 @@ class TotalisAdapter(BaseAdapter):
             return rows + more, actions
         return handle
 
-    def _request_expired(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _request_expired(self, conn: str, msg: dict[str, Any]) -> Result:
         # `won` may be absent ("indeterminate outcome"): it stays null, never false.
         return [_row(T.QUOTE_REQUEST_EXPIRED, msg)], NO_ACTIONS
 
-    def _cashout_request(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _cashout_request(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_snapshot"] = self._in_snapshot
         _times(msg, ("expires_at",))
         rows = [_row(T.CASHOUT_REQUEST, msg)]
@@ -390,7 +349,7 @@ class TotalisAdapter(BaseAdapter):
                             reason="book_seq jumped")]
         return []
 
-    def _qr_best_quote(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _qr_best_quote(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
         q = msg.get("best_quote")
         if isinstance(q, dict):
@@ -408,23 +367,23 @@ class TotalisAdapter(BaseAdapter):
         # terminal event after `status` is not cut off).
         return [Stop(conn, why)]
 
-    def _qr_status(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _qr_status(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
         actions: list[Action] = list(self._follow_rfq(msg.get("committed_rfq_id")))
         actions += self._end(conn, f"quote request {msg.get('status')}")
         return [_row(T.QR_STATUS, msg)], actions
 
-    def _qr_terminal(self, table: Table) -> Callable[[str, dict[str, Any]], Handled]:
+    def _qr_terminal(self, table: Table) -> Callable[[str, dict[str, Any]], Result]:
         event = table.name.removeprefix("totalis_qr_")
 
-        def handle(conn: str, msg: dict[str, Any]) -> Handled:
+        def handle(conn: str, msg: dict[str, Any]) -> Result:
             msg.setdefault("quote_request_id", conn[3:])
             actions: list[Action] = list(self._follow_rfq(msg.get("rfq_id")))
             actions += self._end(conn, f"quote request {event}")
             return [_row(table, msg)], actions
         return handle
 
-    def _co_best_quote(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _co_best_quote(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
         q = msg.get("best_quote")
         if isinstance(q, dict):
@@ -432,7 +391,7 @@ class TotalisAdapter(BaseAdapter):
         rows = [_row(T.CASHOUT_BEST_QUOTE, msg)]
         return rows + self._book(conn, msg), NO_ACTIONS
 
-    def _co_status(self, conn: str, msg: dict[str, Any]) -> Handled:
+    def _co_status(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
         return [_row(T.CASHOUT_STATUS, msg)], self._end(
             conn, f"cashout request {msg.get('status')}")
@@ -477,47 +436,30 @@ class TotalisAdapter(BaseAdapter):
     def _ping(self) -> Send:
         return Send(WS, '{"type":"ping"}', paced=False, delay=self.settings.ping_interval)
 
-    def _ws_frame(self, data: bytes) -> Handled:
-        try:
-            msg = _loads(data)
-        except _JSONError as e:
-            return [unhandled("malformed", data, error=str(e))], NO_ACTIONS
+    def _ws_frame(self, data: bytes) -> Result:
+        msg = json_object(data)
         if type(msg) is not dict:
-            return [unhandled("unexpected_shape", data, error="not a JSON object")], NO_ACTIONS
-        kind = msg.get("type")
-        try:
-            if kind == "auth:success":
-                return self._auth_success(msg)
-            if kind == "auth:error":
-                return self._auth_error(msg)
-            if kind == "pong":
-                return self._pong(msg)
-            if kind == "error":
-                return self._ws_error(msg)
-            handler = self._ws.get(kind) if type(kind) is str else None
-            if handler is None:
-                rows = [unhandled("unknown_type", data,
-                                  msg_type=None if kind is None else str(kind))]
-                d = msg.get("data")
-                if kind in RFQ_TERMINAL and isinstance(d, dict):
-                    return rows, self._drop_rfq(d.get("rfq_id"))
-                return rows, NO_ACTIONS
+            return msg
+        return dispatch(self._ws, msg.get("type"), data, msg, data)
+
+    def _data(self, handler: Callable[[dict[str, Any], dict[str, Any]], Result]) -> Handler:
+        """A handler of an event that carries its payload in ``data`` (the docs' handler
+        reads msg.type and msg.data.*)."""
+        def handle(msg: dict[str, Any], raw: bytes) -> Result:
             payload = msg.get("data")
             if type(payload) is not dict:
-                return [unhandled("unexpected_shape", data, msg_type=kind,
-                                  error="no `data` object")], NO_ACTIONS
-            # The docs' handler reads msg.type and msg.data.*; a channel name in the envelope
-            # is not documented but kept when present; other envelope keys go to `extra`.
+                return reject("unexpected_shape", raw, msg_type=msg["type"],
+                              error="no `data` object")
+            # A channel name in the envelope is not documented but kept when present; other
+            # envelope keys go to `extra`.
             payload["_channel"] = msg.get("channel")
             for k, v in msg.items():
                 if k not in ("type", "data", "channel"):
                     payload[f"envelope.{k}"] = v
             return handler(msg, payload)
-        except (TypeError, AttributeError, KeyError, ValueError) as e:
-            return [unhandled("unexpected_shape", data, msg_type=str(kind),
-                              error=f"{type(e).__name__}: {e}")], NO_ACTIONS
+        return handle
 
-    def _auth_success(self, msg: dict[str, Any]) -> Handled:
+    def _auth_success(self, msg: dict[str, Any], raw: bytes) -> Result:
         self._ws_authed = True
         user = msg.get("user_id")
         rows = [_row(T.AUTH_SUCCESS, {k: v for k, v in msg.items() if k != "type"}),
@@ -537,12 +479,12 @@ class TotalisAdapter(BaseAdapter):
         actions.append(self._ping())
         return rows, actions
 
-    def _auth_error(self, msg: dict[str, Any]) -> Handled:
+    def _auth_error(self, msg: dict[str, Any], raw: bytes) -> Result:
         return [_row(T.AUTH_ERROR, {k: v for k, v in msg.items() if k != "type"}),
                 session("auth_failed", reason=msg.get("message"))], [
             Stop(WS, f"credentials refused: {msg.get('message')}")]
 
-    def _pong(self, msg: dict[str, Any]) -> Handled:
+    def _pong(self, msg: dict[str, Any], raw: bytes) -> Result:
         row = {k: v for k, v in msg.items() if k != "type"}
         _times(row, ("timestamp",))
         ts = row.get("timestamp")
@@ -557,7 +499,7 @@ class TotalisAdapter(BaseAdapter):
             self._last_pong = ts
         return [_row(T.PONG, row)], actions
 
-    def _ws_error(self, msg: dict[str, Any]) -> Handled:
+    def _ws_error(self, msg: dict[str, Any], raw: bytes) -> Result:
         row = {k: v for k, v in msg.items() if k != "type"}
         code = row.get("code")
         if code is not None:
@@ -566,8 +508,8 @@ class TotalisAdapter(BaseAdapter):
                 session("error", code=row.get("code"), reason=msg.get("message"))], NO_ACTIONS
 
     def _ws_quote(self, table: Table, times: tuple[str, ...] = (), follow: bool = False
-                  ) -> Callable[[dict[str, Any], dict[str, Any]], Handled]:
-        def handle(msg: dict[str, Any], data: dict[str, Any]) -> Handled:
+                  ) -> Callable[[dict[str, Any], dict[str, Any]], Result]:
+        def handle(msg: dict[str, Any], data: dict[str, Any]) -> Result:
             _times(data, times)
             # Our own wins: if the request stream was refused (it belongs to the user), the
             # accept is the first place we learn the RFQ id.
@@ -575,7 +517,7 @@ class TotalisAdapter(BaseAdapter):
             return [_row(table, data)], actions
         return handle
 
-    def _mm_quote_accepted(self, msg: dict[str, Any], data: dict[str, Any]) -> Handled:
+    def _mm_quote_accepted(self, msg: dict[str, Any], data: dict[str, Any]) -> Result:
         _times(data, ("confirmation_deadline", "accepted_at"))
         q = data.get("quote")
         if isinstance(q, dict):
@@ -583,13 +525,13 @@ class TotalisAdapter(BaseAdapter):
         row = _row(T.MM_QUOTE_ACCEPTED, data)
         return [row], self._follow_rfq(data.get("rfq_id"))
 
-    def _position(self, table: Table) -> Callable[[dict[str, Any], dict[str, Any]], Handled]:
+    def _position(self, table: Table) -> Callable[[dict[str, Any], dict[str, Any]], Result]:
         return self._event(table, "position:" + table.name.removeprefix("totalis_position_"),
                            ("timestamp",))
 
     def _event(self, table: Table, kind: str, times: tuple[str, ...]
-               ) -> Callable[[dict[str, Any], dict[str, Any]], Handled]:
-        def handle(msg: dict[str, Any], data: dict[str, Any]) -> Handled:
+               ) -> Callable[[dict[str, Any], dict[str, Any]], Result]:
+        def handle(msg: dict[str, Any], data: dict[str, Any]) -> Result:
             _times(data, times)
             actions = self._drop_rfq(data.get("rfq_id")) if kind in RFQ_TERMINAL else NO_ACTIONS
             return [_row(table, data)], actions
@@ -602,7 +544,7 @@ def make_adapter(venue: str, url: str | None, options: Mapping[str, Any], *,
     WebSocket defaults to ``/ws`` on the same host. ``offline`` needs no settings or secrets."""
     if offline:
         return TotalisAdapter(_base_url(url) if url else "", Settings())
-    s = Settings.parse(venue, options)
+    s = typed(Settings, options, f"[venues.{venue}]")
     if not url:
         raise ConfigError(f"[venues.{venue}]: needs url = the API origin, e.g. "
                           "https://api.totalis.trade")

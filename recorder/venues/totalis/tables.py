@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from recorder.schema import TS, Table, cols, extra_col, register
+from recorder.schema import TS, Table, cols, extra_col
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "totalis"
@@ -271,4 +271,3 @@ WS_TABLES = (AUTH_SUCCESS, AUTH_ERROR, PONG, WS_ERROR, QUOTE_ACCEPTED, MM_QUOTE_
              POSITION_FAILED, POSITION_BOUGHT_BACK, VAULT_DEPOSITED, VAULT_WITHDRAWN,
              RFQ_STATUS, RFQ_CANCELLED, RFQ_EXPIRED, RFQ_CREATED, QUOTE_SUBMITTED)
 TABLES = SSE_TABLES + WS_TABLES
-register(*TABLES)

@@ -30,11 +30,13 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from recorder.actions import Send
 from recorder.collect import redact
 from recorder.errors import ConfigError, MissingSecret
 from recorder.lake import _Buffer, to_arrow
-from recorder.schema import COMMON_NAMES, EXTRA, REGISTRY, SESSION_EVENTS, UNHANDLED, Table
-from recorder.venues.base import Row, Send
+from recorder.rows import Row
+from recorder.schema import COMMON_NAMES, EXTRA, SESSION_EVENTS, UNHANDLED, Table
+from recorder.venues import CATALOGUE
 from recorder.venues.derive import tables as T
 from recorder.venues.derive.adapter import (
     DeriveAdapter,
@@ -653,7 +655,7 @@ def test_offline_adapter_needs_nothing_and_parses_the_same() -> None:
 
 
 def test_every_table_registered_with_ms_event_time() -> None:
-    assert all(REGISTRY[t.name] is t for t in T.TABLES)
+    assert all(CATALOGUE.tables[t.name] is t for t in T.TABLES)
     # Derive times are ms; margin.watch's valuation_timestamp is read per value into ns.
     assert all(t.event_time_unit == ("ns" if t is T.MARGIN_WATCH else "ms")
                and t.name.startswith("derive_") for t in T.TABLES)

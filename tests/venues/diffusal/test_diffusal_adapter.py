@@ -39,12 +39,14 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from recorder.actions import ConnSpec, Fetch, Open, Send, Stop
 from recorder.errors import ConfigError, MissingSecret
 from recorder.lake import _Buffer, to_arrow
-from recorder.schema import EXTRA, REGISTRY, SESSION_EVENTS, UNHANDLED, Table
+from recorder.rows import Row
+from recorder.rows import loads as venue_loads
+from recorder.schema import EXTRA, SESSION_EVENTS, UNHANDLED, Table
 from recorder.transport.backoff import RateGate
-from recorder.venues.base import ConnSpec, Fetch, Open, Row, Send, Stop
-from recorder.venues.base import loads as venue_loads
+from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import VENUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.adapter import DiffusalAdapter, make_adapter
@@ -190,7 +192,7 @@ def test_fixture_files_cover_every_table() -> None:
             rows, _ = feed(ad, frame, CONN_OF.get(name, "public-0"))
         seen |= {t.name for t, _ in rows}
     assert {t.name for t in T.TABLES} <= seen
-    assert all(REGISTRY[t.name] is t for t in T.TABLES)
+    assert all(CATALOGUE.tables[t.name] is t for t in T.TABLES)
 
 
 # --- 2. golden values per channel ---------------------------------------------------------------
@@ -348,7 +350,7 @@ def test_markets_exact_strike_and_new_series_subscribed() -> None:
     # a settled series frees its three slots
     assert [s["params"] for s in sent(ad, actions)] == [
         [f"{key}@depth", f"{key}@ticker", f"{key}@trade"]]
-    assert f"{key}@depth" not in ad.chan_conn
+    assert f"{key}@depth" not in ad.sockets.chan_conn
     # strike as a JSON number, not a whole number; unknown pair -> REST refresh, no symbol
     rows, actions = feed(ad, odd)
     row = one(lake(rows), "diffusal_markets")
@@ -414,7 +416,7 @@ def test_4029_message_rate_retries_later_and_subscription_cap_moves_channels() -
     assert [(type(a).__name__, a.spec.name if isinstance(a, Open) else a.conn) for a in actions
             ] == [("Send", "public-0"), ("Open", "public-1")]
     assert orjson.loads(actions[0].text)["params"] == ["global@markets"]
-    assert [list(p.channels) for p in ad.pub] == [["global@markets"], ["global@rfq"]]
+    assert [list(p.channels) for p in ad.sockets.conns] == [["global@markets"], ["global@rfq"]]
     assert [orjson.loads(a.text)["params"] for a in ad.on_connected("public-1")
             if "SUBSCRIBE" in a.text] == [["global@rfq"]]
     # a socket holding channels keeps them; a refused single channel proves it full, and
@@ -424,14 +426,14 @@ def test_4029_message_rate_retries_later_and_subscription_cap_moves_channels() -
     feed(ad, {"result": None, "id": 1})
     more = sent(ad, ad._assign(["btc@depth", "btc@trade", "btc@ticker"]))
     rows, actions = feed(ad, {**cap, "id": more[0]["id"]})
-    assert (ad.pub[0].cap, ad.cap) == (3, 50)
-    assert [list(p.channels) for p in ad.pub] == [
+    assert (ad.sockets.conns[0].cap, ad.sockets.cap) == (3, 50)
+    assert [list(p.channels) for p in ad.sockets.conns] == [
         ["global@markets", "global@rfq", "btc@depth"], ["btc@trade", "btc@ticker"]]
     again = sent(ad, actions)
     assert again[0]["params"] == ["btc@depth"]
     rows, actions = feed(ad, {**cap, "id": again[0]["id"]})
-    assert (ad.pub[0].cap, ad.cap, ad.pub[1].cap) == (2, 2, 2)
-    assert [list(p.channels) for p in ad.pub] == [
+    assert (ad.sockets.conns[0].cap, ad.sockets.cap, ad.sockets.conns[1].cap) == (2, 2, 2)
+    assert [list(p.channels) for p in ad.sockets.conns] == [
         ["global@markets", "global@rfq"], ["btc@trade", "btc@ticker"], ["btc@depth"]]
     assert [type(a) for a in actions] == [Open]
 
@@ -445,8 +447,8 @@ def test_refused_channels_are_split_then_dropped() -> None:
     singles = sent(ad, actions)
     assert [s["params"] for s in singles] == [["global@markets"], ["global@rfq"]]
     feed(ad, {"error": {"code": 4004, "msg": "unknown channel"}, "id": singles[1]["id"]})
-    assert ad.dropped == {"global@rfq": "4004: unknown channel"}
-    assert "global@rfq" not in ad.pub[0].channels
+    assert ad.sockets.dropped == {"global@rfq": "4004: unknown channel"}
+    assert "global@rfq" not in ad.sockets.conns[0].channels
     assert ad._assign(["global@rfq"]) == []  # never asked for again
 
 
@@ -687,8 +689,8 @@ def test_subscriptions_spread_over_connections_under_the_cap() -> None:
     actions = ad._add_symbols(found)
     opens = [a.spec.name for a in actions if isinstance(a, Open)]
     assert opens == ["public-1", "public-2", "public-3"]
-    assert [len(p.channels) for p in ad.pub] == [5, 5, 5, 2]
-    assert len(ad.chan_conn) == 2 + 3 + 12
+    assert [len(p.channels) for p in ad.sockets.conns] == [5, 5, 5, 2]
+    assert len(ad.sockets.chan_conn) == 2 + 3 + 12
     # only the open connection subscribes now; the others on connect
     assert [(a.conn, len(orjson.loads(a.text)["params"])) for a in actions
             if isinstance(a, Send)] == [("public-0", 3)]

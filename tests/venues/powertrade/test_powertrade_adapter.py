@@ -32,11 +32,12 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from recorder.actions import Fetch, Open, Send, Stop
 from recorder.collect import redact
 from recorder.errors import ConfigError, MissingSecret
 from recorder.lake import _Buffer, to_arrow
+from recorder.rows import Row
 from recorder.schema import SESSION_EVENTS, UNHANDLED, Table
-from recorder.venues.base import Fetch, Open, Row, Send, Stop
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.adapter import (
     FEEDS,

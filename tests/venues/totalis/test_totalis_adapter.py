@@ -42,12 +42,14 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from recorder.actions import ConnSpec, Open, Send, Stop
 from recorder.errors import ConfigError, MissingSecret
 from recorder.journal import KIND_IN, KIND_META
 from recorder.lake import _Buffer, to_arrow
 from recorder.normalize import Normalizer, meta
-from recorder.schema import REGISTRY, SESSION_EVENTS, UNHANDLED, Table
-from recorder.venues.base import ConnSpec, Open, Row, Send, Stop
+from recorder.rows import Row
+from recorder.schema import SESSION_EVENTS, UNHANDLED, Table
+from recorder.venues import CATALOGUE
 from recorder.venues.totalis import tables as T
 from recorder.venues.totalis.adapter import TotalisAdapter, iso_ns, make_adapter
 
@@ -166,7 +168,7 @@ def check_fields(table: Table, payload: dict[str, Any], row: dict[str, Any]) -> 
 @pytest.mark.parametrize("name", list(SSE_EVENTS))
 def test_sse_fixture_rows(name: str) -> None:
     prefix, event = SSE_EVENTS[name]
-    table = REGISTRY[f"totalis_{name}"]
+    table = CATALOGUE.tables[f"totalis_{name}"]
     payloads = load(name)
     rows: list[dict[str, Any]] = []
     for i, p in enumerate(payloads):
@@ -196,7 +198,7 @@ def test_sse_fixture_rows(name: str) -> None:
 
 @pytest.mark.parametrize("name", WS_TYPES)
 def test_ws_fixture_rows(name: str) -> None:
-    table = REGISTRY[f"totalis_{name}"]
+    table = CATALOGUE.tables[f"totalis_{name}"]
     frames = load(name)
     rows = []
     for f in frames:

@@ -391,5 +391,54 @@ def verify(data_dir: str, date: str | None, venue: str | None) -> None:
     sys.exit(0 if rep.ok else 1)
 
 
+# --- the researcher's lake: compact, prune, report ----------------------------------------------
+
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--date", help="only this day (YYYY-MM-DD); default: every closed day")
+@click.option("--table", help="only this table")
+def compact(data_dir: str, date: str | None, table: str | None) -> None:
+    """Rewrite closed days of the lake into a few large files per table and day, sorted by
+    instrument then event time and deduplicated, atomically for readers."""
+    from recorder.compact import compact as do_compact
+
+    try:
+        rep = do_compact(Path(data_dir), date, table, log=lambda s: click.echo(s, err=True))
+    except RecorderError as e:
+        _fail(e)
+    done = rep.compacted
+    before = sum(p.files_before for p in done)
+    after = sum(p.files_after for p in done)
+    dropped = sum(p.dropped for p in done)
+    already = sum(1 for p in rep.partitions if p.status == "already")
+    skipped = sum(1 for p in rep.partitions if p.status == "skipped")
+    click.echo(f"compacted {len(done)} table-day(s): {before} -> {after} files, {dropped} "
+               f"duplicate rows dropped; {already} already compacted, {skipped} skipped, "
+               f"{len(rep.days_open)} day(s) not closed")
+
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--journal-before", help="remove the journal of runs entirely before this day "
+              "(YYYY-MM-DD), once verify shows the lake holds their rows")
+@click.option("--lake-before", help="remove lake days before this day whose rows the "
+              "journal can give back (`recorder rebuild` restores them)")
+@click.option("--dry-run", is_flag=True, help="say what would go, remove nothing")
+def prune(data_dir: str, journal_before: str | None, lake_before: str | None,
+          dry_run: bool) -> None:
+    """Retention: remove old journal (or lake) only where another copy of every row remains,
+    and say what was freed."""
+    from recorder.prune import prune as do_prune
+
+    try:
+        rep = do_prune(Path(data_dir), journal_before, lake_before, dry_run,
+                       log=lambda s: click.echo(s, err=True))
+    except RecorderError as e:
+        _fail(e)
+    for line in rep.lines():
+        click.echo(line)
+
+
 if __name__ == "__main__":
     main()

@@ -33,11 +33,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 DAY = "2026-03-02"
-_T0 = int(dt.datetime(2026, 3, 2, tzinfo=dt.UTC).timestamp()) * 1_000_000_000
 _HOUR = 3_600_000_000_000
 FLUSH_NS = 5_000_000_000  # lake_flush_seconds: one row group per flush
 FILE_NS = 300_000_000_000  # lake_rotate_seconds: a committed file per 5 minutes
-HISTORY = 2_000  # prints a run's history reply repeats from the run before
+HISTORY = 2_000  # prints a run's history reply repeats from the run before (at most)
 AB_HOURS = (10, 11)  # hours an A/B recorder records a second time
 VENUE = "mackinac"
 # 15 instruments over three exchanges: hl prints have no block (deduplicated by time, price,
@@ -54,14 +53,19 @@ GROUP BY ALL
 """
 
 
-def run_id(hour: int, host: str = "a") -> str:
-    return f"20260302T{hour:02d}0000Z-{host}-{hour:06x}"
+def _t0(day: str) -> int:
+    return int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp()) \
+        * 1_000_000_000
 
 
-def _hour_rows(con: duckdb.DuckDBPyConnection, hour: int, n: int) -> pa.Table:
+def run_id(hour: int, host: str = "a", day: str = DAY) -> str:
+    return f"{day.replace('-', '')}T{hour:02d}0000Z-{host}-{hour:06x}"
+
+
+def _hour_rows(con: duckdb.DuckDBPyConnection, hour: int, n: int, day: str) -> pa.Table:
     """One hour of live prints (int64 times), in arrival order."""
     step = _HOUR // n
-    t0 = _T0 + hour * _HOUR
+    t0 = _t0(day) + hour * _HOUR
     inst = ", ".join(f"('{e}', '{s}')" for e, s in INSTRUMENTS)
     return con.sql(f"""
         WITH i AS (SELECT i, hash(i, {hour}) AS h FROM range({n}) t(i)),
@@ -103,17 +107,18 @@ def _prints(schema: pa.Schema, t: pa.Table, run: str, source: str, seq0: int,
 
 
 def _write_files(lake: Path, table: str, schema: pa.Schema, t: pa.Table, run: str,
-                 version: int) -> int:
-    """The builder's files of one run: a file per FILE_NS of receive time, a row group per
-    FLUSH_NS, lineage in the footer. Returns the files written."""
-    folder = lake / table / f"date={DAY}"
+                 version: int, day: str = DAY, flush_ns: int = FLUSH_NS,
+                 file_ns: int = FILE_NS) -> int:
+    """The builder's files of one run: a file per ``file_ns`` of receive time, a row group per
+    ``flush_ns``, lineage in the footer. Returns the files written."""
+    folder = lake / table / f"date={day}"
     folder.mkdir(parents=True, exist_ok=True)
     ts = t["ts_recv"].cast(pa.int64()).to_pylist()
     files = 0
     start = 0
     seq0 = t["recv_seq"][0].as_py() if t.num_rows else 0
     while start < len(ts):
-        file_end = (ts[start] // FILE_NS + 1) * FILE_NS
+        file_end = (ts[start] // file_ns + 1) * file_ns
         stop = start
         while stop < len(ts) and ts[stop] < file_end:
             stop += 1
@@ -122,13 +127,13 @@ def _write_files(lake: Path, table: str, schema: pa.Schema, t: pa.Table, run: st
         with pq.ParquetWriter(path, schema, compression="zstd", compression_level=3) as w:
             a = start
             while a < stop:
-                flush_end = (ts[a] // FLUSH_NS + 1) * FLUSH_NS
+                flush_end = (ts[a] // flush_ns + 1) * flush_ns
                 b = a
                 while b < stop and ts[b] < flush_end:
                     b += 1
                 w.write_table(t.slice(a, b - a), row_group_size=b - a)
                 a = b
-            lineage = {"run_id": run, "venue": VENUE, "table": table, "date": DAY,
+            lineage = {"run_id": run, "venue": VENUE, "table": table, "date": day,
                        "journal": [[1, start - 0 + seq0, stop - 1 + seq0]], "rows": stop - start,
                        "schema_version": version, "normalizer_version": 1,
                        "committed_ns": time.time_ns()}
@@ -137,8 +142,8 @@ def _write_files(lake: Path, table: str, schema: pa.Schema, t: pa.Table, run: st
     return files
 
 
-def _sessions(schema: pa.Schema, run: str, hour: int) -> pa.Table:
-    t0 = _T0 + hour * _HOUR
+def _sessions(schema: pa.Schema, run: str, hour: int, day: str) -> pa.Table:
+    t0 = _t0(day) + hour * _HOUR
     events = ["connected", "subscribed", "subscribed", "disconnected"]
     ts = [t0 + 1_000_000, t0 + 2_000_000, t0 + 3_000_000, t0 + _HOUR - 1_000_000]
     n = len(events)
@@ -150,47 +155,67 @@ def _sessions(schema: pa.Schema, run: str, hour: int) -> pa.Table:
                                  for f in schema], schema=schema)
 
 
-def build_day(data_dir: Path, rows: int = 10_000_000) -> dict[str, int]:
-    """A synthetic day of about ``rows`` prints under ``data_dir/lake``; returns counts."""
+def _manifest(data_dir: Path, run: str) -> None:
+    """The final manifest a finished run leaves (verify checks every run has one)."""
+    path = data_dir / "runs" / f"{run}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps({"run_id": run, "status": "complete", "synthetic": True,
+                                   "venues": {VENUE: {"adapter": VENUE}}}))
+
+
+def build_day(data_dir: Path, rows: int = 10_000_000, days: int = 1,
+              flush_ns: int = FLUSH_NS, file_ns: int = FILE_NS,
+              first_day: str = DAY) -> dict[str, int]:
+    """``days`` synthetic days of about ``rows`` prints each under ``data_dir/lake``, from
+    ``first_day``; returns counts. The history reply of the first run of a day repeats the
+    last prints of the day before (a copy received after midnight)."""
     from recorder.schema import load_all
 
     reg = load_all()
     pt, st = reg["mackinac_print"], reg["session_events"]
     lake = data_dir / "lake"
-    per_hour = max(1, (rows - 23 * HISTORY) // (24 + len(AB_HOURS)))
+    history = min(HISTORY, max(1, rows // 24 // 20))
+    per_hour = max(1, (rows - 23 * history) // (24 + len(AB_HOURS)))
     con = duckdb.connect()
     out = {"rows": 0, "print_files": 0, "session_files": 0, "duplicates": 0}
     prev: pa.Table | None = None
-    for hour in range(24):
-        gen = _hour_rows(con, hour, per_hour)
-        run = run_id(hour)
-        live = _prints(pt.arrow_schema, gen, run, "live", HISTORY + 1)
-        if prev is not None:
-            # The history reply: the previous run's last prints again, received at the start
-            # of this run (before its live prints), same venue fields, so the same dedup key.
-            h = prev.slice(prev.num_rows - HISTORY)
-            start = _T0 + hour * _HOUR
-            h = h.set_column(0, "ts_recv", pa.array(
-                [start + k for k in range(h.num_rows)], pa.int64()).cast(pt.arrow_schema.field(
-                    "ts_recv").type))
-            h = h.set_column(3, "run_id", pa.repeat(run, h.num_rows))
-            h = h.set_column(5, "recv_seq", pa.array(range(1, h.num_rows + 1), pa.int64()))
-            h = h.set_column(h.schema.get_field_index("source"), "source",
-                             pa.repeat("history", h.num_rows))
-            live = pa.concat_tables([h, live])
-            out["duplicates"] += h.num_rows
-        out["print_files"] += _write_files(lake, pt.name, pt.arrow_schema, live, run, pt.version)
-        out["rows"] += live.num_rows
-        if hour in AB_HOURS:
-            b = _prints(pt.arrow_schema, gen, run_id(hour, "b"), "live", 1, ts_shift=300_000)
-            out["print_files"] += _write_files(lake, pt.name, pt.arrow_schema, b,
-                                               run_id(hour, "b"), pt.version)
-            out["rows"] += b.num_rows
-            out["duplicates"] += b.num_rows
-        out["session_files"] += _write_files(lake, st.name, st.arrow_schema,
-                                             _sessions(st.arrow_schema, run, hour), run,
-                                             st.version)
-        prev = live
+    for n_day in range(days):
+        day = (dt.date.fromisoformat(first_day) + dt.timedelta(days=n_day)).isoformat()
+        for hour in range(24):
+            gen = _hour_rows(con, hour, per_hour, day)
+            run = run_id(hour, day=day)
+            live = _prints(pt.arrow_schema, gen, run, "live", HISTORY + 1)
+            if prev is not None:
+                # The history reply: the previous run's last prints again, received at the
+                # start of this run (before its live prints), so the same dedup key.
+                h = prev.slice(prev.num_rows - min(history, prev.num_rows))
+                start = _t0(day) + hour * _HOUR
+                h = h.set_column(0, "ts_recv", pa.array(
+                    [start + k for k in range(h.num_rows)], pa.int64()).cast(
+                        pt.arrow_schema.field("ts_recv").type))
+                h = h.set_column(3, "run_id", pa.repeat(run, h.num_rows))
+                h = h.set_column(5, "recv_seq", pa.array(range(1, h.num_rows + 1), pa.int64()))
+                h = h.set_column(h.schema.get_field_index("source"), "source",
+                                 pa.repeat("history", h.num_rows))
+                live = pa.concat_tables([h, live])
+                out["duplicates"] += h.num_rows
+            out["print_files"] += _write_files(lake, pt.name, pt.arrow_schema, live, run,
+                                               pt.version, day, flush_ns, file_ns)
+            out["rows"] += live.num_rows
+            if hour in AB_HOURS:
+                b_run = run_id(hour, "b", day)
+                b = _prints(pt.arrow_schema, gen, b_run, "live", 1, ts_shift=300_000)
+                out["print_files"] += _write_files(lake, pt.name, pt.arrow_schema, b, b_run,
+                                                   pt.version, day, flush_ns, file_ns)
+                out["rows"] += b.num_rows
+                out["duplicates"] += b.num_rows
+            for r in [run, *([run_id(hour, "b", day)] if hour in AB_HOURS else [])]:
+                _manifest(data_dir, r)
+            out["session_files"] += _write_files(lake, st.name, st.arrow_schema,
+                                                 _sessions(st.arrow_schema, run, hour, day),
+                                                 run, st.version, day, flush_ns,
+                                                 file_ns)
+            prev = live
     return out
 
 

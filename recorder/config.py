@@ -68,6 +68,9 @@ class RecorderSettings:
     # is left is finished by the next run's builder (or `recorder build`).
     lake_build_deadline: float = 120.0
     status_interval: float = 1.0
+    # At the end of `record`, compact yesterday's lake (UTC) if it is closed (recorder
+    # compact): a cron of hourly runs gets one sorted, deduplicated day per day.
+    compact_yesterday: bool = False
 
 
 @dataclass(frozen=True)

@@ -500,3 +500,42 @@ def test_compaction_leaves_the_day_alone_when_a_file_is_not_ours(busy_day: Path,
     [p] = compact(data_dir, table="mackinac_print").partitions
     assert p.status == "skipped" and "no lineage" in p.reason
     assert os.path.exists(folder / "foreign.parquet")
+
+
+def test_record_compacts_yesterday_when_asked(tmp_path: Path) -> None:
+    """``compact_yesterday = true``: the run ends by compacting yesterday's closed day."""
+    import dataclasses
+
+    data_dir = tmp_path / "data"
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    build_day(data_dir, 5_000, flush_ns=600_000_000_000, file_ns=3_600_000_000_000,
+              first_day=yesterday)
+    folder = data_dir / "lake" / "mackinac_print" / f"date={yesterday}"
+    assert _visible_state(folder) == "old"
+
+    async def main_() -> str:
+        server = MackinacServer(seed=5, rate=4.0)
+        await server.start()
+        cfg = config(data_dir, server.url, SYMBOLS)
+        cfg = dataclasses.replace(cfg, recorder=dataclasses.replace(
+            cfg.recorder, compact_yesterday=True))
+        start = _files(data_dir)
+
+        async def scenario(stop: asyncio.Event) -> None:
+            deadline = time.monotonic() + 60
+            while _files(data_dir) < start + 2:
+                assert time.monotonic() < deadline, "no lake files committed"
+                await asyncio.sleep(0.1)
+
+        try:
+            result, out = await run_with(cfg, scenario)
+        finally:
+            await server.stop()
+        assert result.exit_code == 0, result.reason
+        return out
+
+    out = asyncio.run(main_())
+    assert "compact: 2 table(s) of yesterday compacted" in out, out
+    assert _visible_state(folder) == "new"
+    today = data_dir / "lake" / "mackinac_print" / f"date={dt.datetime.now(dt.UTC).date()}"
+    assert _visible_state(today) == "old"  # today is never compacted

@@ -81,6 +81,7 @@ def demo(config: str, duration: str, data_dir: str) -> None:
     click.echo(f"\nExample research query ({EXAMPLE_QUERY.relative_to(Path.cwd()) if EXAMPLE_QUERY.is_relative_to(Path.cwd()) else EXAMPLE_QUERY}):")
     click.echo(con.sql(EXAMPLE_QUERY.read_text()).__str__())
     click.echo("Try: .venv/bin/recorder query \"SELECT * FROM session_events ORDER BY ts_recv\"")
+    _demo_report(Path(data_dir))
 
 
 def _sim_value(text: str) -> object:
@@ -438,6 +439,32 @@ def prune(data_dir: str, journal_before: str | None, lake_before: str | None,
         _fail(e)
     for line in rep.lines():
         click.echo(line)
+
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--from", "start", help="first day (YYYY-MM-DD); default: the lake's first")
+@click.option("--to", "end", help="last day, inclusive; default: the lake's last")
+@click.option("--output", "-o", default="report.html", show_default=True, type=click.Path())
+def report(data_dir: str, start: str | None, end: str | None, output: str) -> None:
+    """Write a self-contained HTML page of what the lake covers: coverage per venue and hour
+    with gaps shaded, the gaps and their causes, rows per table per day, unhandled rows by
+    reason, lake lag, files before and after compaction."""
+    from recorder.report import write_report
+
+    try:
+        path = write_report(Path(data_dir), Path(output), start, end)
+    except RecorderError as e:
+        _fail(e)
+    click.echo(f"wrote {path}")
+
+
+def _demo_report(data_dir: Path) -> None:
+    """The end of `make run`: the coverage report of what was just recorded."""
+    from recorder.report import write_report
+
+    path = write_report(data_dir, data_dir / "report.html")
+    click.echo(f"\nCoverage report: {path.resolve()}")
 
 
 if __name__ == "__main__":

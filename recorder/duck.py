@@ -97,20 +97,26 @@ WITH ev AS (
                AS down_code,
            last_value(CASE WHEN event = 'disconnected' THEN reason END IGNORE NULLS) OVER w
                AS down_reason,
+           -- the connect before this reconnect's own (a reconnect is the row right after
+           -- its connected: both come from one journal record)
+           max(CASE WHEN event = 'connected' THEN ts_recv_ns END) OVER p AS prev_connect_ns,
            min(CASE WHEN event = 'connected' THEN ts_recv_ns END) OVER c AS first_connect_ns,
            max(ts_recv_ns) OVER c AS conn_last_ns
     FROM session_events
     WINDOW w AS (PARTITION BY venue, run_id, conn_id ORDER BY recv_seq, recv_sub
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+           p AS (PARTITION BY venue, run_id, conn_id ORDER BY recv_seq, recv_sub
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING),
            c AS (PARTITION BY venue, run_id, conn_id)
 ), ends AS (
     SELECT venue, run_id, conn_id, channel, event, ts_recv_ns FROM ev
     WHERE event IN ('resynced', 'feed_live', 'backpressure_end')
 ), raw AS (
     SELECT venue, run_id, conn_id, NULL::VARCHAR AS channel,
-           CASE WHEN closing_ns >= gap_start_ns THEN 'server_closing'
-                WHEN idle_ns >= gap_start_ns THEN 'idle_timeout'
-                WHEN too_large_ns >= gap_start_ns THEN 'frame_too_large'
+           -- what happened on the connection that was lost (since its connect) says why
+           CASE WHEN closing_ns > coalesce(prev_connect_ns, 0) THEN 'server_closing'
+                WHEN idle_ns > coalesce(prev_connect_ns, 0) THEN 'idle_timeout'
+                WHEN too_large_ns > coalesce(prev_connect_ns, 0) THEN 'frame_too_large'
                 ELSE 'disconnect' END AS cause,
            coalesce(gap_start_ns, ts_recv_ns) AS start_ns, coalesce(gap_end_ns, ts_recv_ns) AS end_ns,
            NULL::BIGINT AS expected, NULL::BIGINT AS received, down_code AS code,

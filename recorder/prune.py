@@ -156,31 +156,31 @@ def _prune_journal(data_dir: Path, before: str, rep: PruneReport, dry_run: bool,
                                            "journal is their last copy"))
         else:
             candidates[key] = segs
-    claims: dict[tuple[str, str], int] = {}
-    try:
-        for key in list(candidates):
-            try:
-                claims[key] = _claim(data_dir, key[1], key[0])
-            except Busy:
-                rep.journal_kept.append((*key, "a lake builder holds it"))
-                del candidates[key]
-        if not candidates:
-            return
-        log(f"verifying {len(candidates)} run(s) against the lake before removing their "
-            f"journal...")
-        vr = verify(data_dir, runs=set(candidates))
-        verified = set(vr.runs_verified)
-        for key, segs in sorted(candidates.items()):
-            v, r = key
-            if key not in verified:
-                rep.journal_kept.append((v, r, "could not be rebuilt from its journal to "
-                                               "compare (see `recorder verify`)"))
-                continue
-            if vr.missing_by_run.get(key):
-                rep.journal_kept.append((v, r, f"the lake lacks {vr.missing_by_run[key]} of "
-                                               f"its rows: the journal is their last copy "
-                                               f"(`recorder verify`, `recorder rebuild`)"))
-                continue
+    if not candidates:
+        return
+    log(f"verifying {len(candidates)} run(s) against the lake before removing their "
+        f"journal...")
+    vr = verify(data_dir, runs=set(candidates))
+    verified = set(vr.runs_verified)
+    for key, segs in sorted(candidates.items()):
+        v, r = key
+        if key not in verified:
+            rep.journal_kept.append((v, r, "could not be rebuilt from its journal to compare "
+                                           "(see `recorder verify`)"))
+            continue
+        if vr.missing_by_run.get(key):
+            rep.journal_kept.append((v, r, f"the lake lacks {vr.missing_by_run[key]} of its "
+                                           f"rows: the journal is their last copy (`recorder "
+                                           f"verify`, `recorder rebuild`)"))
+            continue
+        # The run's build lock while its segments go: a rebuild reading them holds it (then
+        # the journal stays), and none can start reading a half-removed journal.
+        try:
+            fd = _claim(data_dir, r, v)
+        except Busy:
+            rep.journal_kept.append((v, r, "a lake builder or a rebuild holds it"))
+            continue
+        try:
             size = sum(p.stat().st_size for p in segs if p.exists())
             if not dry_run:
                 for p in segs:
@@ -190,11 +190,10 @@ def _prune_journal(data_dir: Path, before: str, rep: PruneReport, dry_run: bool,
                         folder.rmdir()  # only when empty
                     except OSError:
                         pass
-            rep.journal_removed.append((v, r, len(segs), size))
-            log(f"journal {'would be ' if dry_run else ''}removed: {v} run {r}")
-    finally:
-        for fd in claims.values():
+        finally:
             os.close(fd)
+        rep.journal_removed.append((v, r, len(segs), size))
+        log(f"journal {'would be ' if dry_run else ''}removed: {v} run {r}")
 
 
 def _prune_lake(data_dir: Path, before: str, rep: PruneReport, dry_run: bool,

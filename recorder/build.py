@@ -37,12 +37,15 @@ from recorder.catalogue import Catalogue
 from recorder.errors import ConfigError, LockedError, RecorderError, StorageError
 from recorder.journal import Record, RunTail, day
 from recorder.lake import (
+    DateLock,
     LakeWriter,
     atomic_write_bytes,
     coverage,
     exchange_dirs,
+    lineage_sources,
     read_lineage,
     stale_temp_files,
+    unmark_lake_pruned,
 )
 from recorder.normalize import Normalizer
 from recorder.rows import unhandled
@@ -451,13 +454,18 @@ def _unrebuildable(data_dir: Path, date: str, found: dict[tuple[str, str], list[
             else:
                 why = "no lineage"
             if lin is not None:
-                key = (lin.get("venue"), lin.get("run_id"))
-                have = segs.get(key)  # type: ignore[arg-type]
-                if have is None:
-                    why = f"journal of {key[0]} run {key[1]} is gone"
-                elif any(r[0] not in have for r in lin.get("journal", [])):
-                    why = f"journal of {key[0]} run {key[1]} was partly pruned"
-                else:
+                # A compacted file holds the rows of many runs: each must be redoable.
+                why = ""
+                for src in lineage_sources(lin):
+                    key = (src.get("venue"), src.get("run_id"))
+                    have = segs.get(key)  # type: ignore[arg-type]
+                    if have is None:
+                        why = f"journal of {key[0]} run {key[1]} is gone"
+                    elif any(r[0] not in have for r in src.get("journal", [])):
+                        why = f"journal of {key[0]} run {key[1]} was partly pruned"
+                    if why:
+                        break
+                if not why:
                     continue
             if why.startswith("unreadable"):
                 continue  # a broken file holds nothing a reader can have: rebuild mends it
@@ -483,6 +491,26 @@ def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False, *
     for (_venue, run) in found:
         if run_alive(data_dir, run):
             raise LockedError(f"run {run} is still recording; rebuild {date} after it ends")
+    # Every run's build lock for the whole rebuild: no builder finishes one of them into the
+    # live lake meanwhile, and `recorder prune` cannot remove a journal being read.
+    claims: list[int] = []
+    try:
+        for (venue, run) in sorted(found):
+            try:
+                claims.append(_claim(data_dir, run, venue))
+            except Busy as e:
+                raise LockedError(f"rebuild {date}: {e}; try again when it is done") from None
+        # Read after the claims: a prune that got there first has finished by now.
+        found = {key: journal.segments(data_dir, key[0], key[1]) for key in found}
+        return _rebuild_claimed(data_dir, date, found, log, force, catalogue, progress)
+    finally:
+        for fd in claims:
+            os.close(fd)
+
+
+def _rebuild_claimed(data_dir: Path, date: str, found: dict[tuple[str, str], list[Path]],
+                     log: Log, force: bool, catalogue: Catalogue,
+                     progress: Steps | None) -> dict[str, int]:
     lost = _unrebuildable(data_dir, date, found)
     if lost and not force:
         what = "; ".join(f"{t} ({len(w)} file(s): {w[0]})" for t, w in sorted(lost.items()))
@@ -501,29 +529,45 @@ def rebuild(data_dir: Path, date: str, log: Log = _quiet, force: bool = False, *
 
         for (venue, run) in sorted(found):
             b = build_run_into(data_dir, venue, run, staging, keep_day=date,
-                               catalogue=catalogue, on_step=stepped)
+                               catalogue=catalogue, on_step=stepped, lock=False)
             if progress is not None:
                 progress.advance(note=f"{venue} {run}")
             for t, n in b.writer.rows_committed.items():
                 counts[t] = counts.get(t, 0) + n
-        tables = {p.name for p in staging.glob("*") if p.is_dir()}
-        tables |= {p.parent.name for p in lake_root.glob(f"*/date={date}")
-                   if not p.parent.name.startswith(".")}
-        for t in sorted(tables):
-            new = staging / t / f"date={date}"
-            new.mkdir(parents=True, exist_ok=True)
-            live = lake_root / t / f"date={date}"
-            if live.exists():
-                exchange_dirs(new, live)  # readers see the old folder or the new, never none
-            else:
-                live.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(new, live)
-            log(f"{t}: {counts.get(t, 0)} rows for {date}")
+        # The swap, under the day's exclusive lock: no builder has a file open in the day
+        # (it would be swapped away under it) and no compaction swaps it at the same time.
+        try:
+            lock = DateLock(data_dir, date, exclusive=True, wait=False)
+        except BlockingIOError:
+            raise LockedError(f"rebuild {date}: a lake builder has a file open in that day, "
+                              f"or a compaction is swapping it; try again") from None
+        with lock:
+            tables = {p.name for p in staging.glob("*") if p.is_dir()}
+            tables |= {p.parent.name for p in lake_root.glob(f"*/date={date}")
+                       if not p.parent.name.startswith(".")}
+            for t in sorted(tables):
+                new = staging / t / f"date={date}"
+                new.mkdir(parents=True, exist_ok=True)
+                live = lake_root / t / f"date={date}"
+                if live.exists():
+                    exchange_dirs(new, live)  # readers see the old folder or the new
+                else:
+                    live.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(new, live)
+                log(f"{t}: {counts.get(t, 0)} rows for {date}")
+        _unmark_pruned(data_dir, date)
     except OSError as e:
         raise StorageError(f"rebuild {date}: {e}") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return counts
+
+
+def _unmark_pruned(data_dir: Path, date: str) -> None:
+    """A rebuilt day is in the lake again (``recorder prune --lake-before`` marked it gone)."""
+    unmark_lake_pruned(data_dir, date)
+
+
 
 
 def lower_priority() -> None:

@@ -178,6 +178,7 @@ def demo(config: str, duration: str, data_dir: str, connections: bool) -> None:
     click.echo(f"\nExample research query ({EXAMPLE_QUERY.relative_to(Path.cwd()) if EXAMPLE_QUERY.is_relative_to(Path.cwd()) else EXAMPLE_QUERY}):")
     click.echo(con.sql(EXAMPLE_QUERY.read_text()).__str__())
     click.echo("Try: .venv/bin/recorder query \"SELECT * FROM session_events ORDER BY ts_recv\"")
+    _demo_report(Path(data_dir))
 
 
 def _sim_value(text: str) -> object:
@@ -636,6 +637,96 @@ def verify(data_dir: str, date: str | None, venue: str | None) -> None:
     for line in format_report(rep):
         click.echo(line)
     sys.exit(0 if rep.ok else 1)
+
+
+# --- the researcher's lake: compact, prune, report ----------------------------------------------
+
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--date", help="only this day (YYYY-MM-DD); default: every closed day")
+@click.option("--table", help="only this table")
+def compact(data_dir: str, date: str | None, table: str | None) -> None:
+    """Rewrite closed days of the lake into a few large files per table and day, sorted by
+    instrument then event time and deduplicated, atomically for readers.
+
+    \b
+    Example:
+      recorder compact --date 2026-11-27
+    """
+    from recorder.compact import compact as do_compact
+
+    try:
+        rep = do_compact(Path(data_dir), date, table, log=lambda s: click.echo(s, err=True))
+    except RecorderError as e:
+        _fail(e)
+    done = rep.compacted
+    before = sum(p.files_before for p in done)
+    after = sum(p.files_after for p in done)
+    dropped = sum(p.dropped for p in done)
+    already = sum(1 for p in rep.partitions if p.status == "already")
+    skipped = sum(1 for p in rep.partitions if p.status == "skipped")
+    click.echo(f"compacted {len(done)} table-day(s): {before} -> {after} files, {dropped} "
+               f"duplicate rows dropped; {already} already compacted, {skipped} skipped, "
+               f"{len(rep.days_open)} day(s) not closed")
+
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--journal-before", help="remove the journal of runs entirely before this day "
+              "(YYYY-MM-DD), once verify shows the lake holds their rows")
+@click.option("--lake-before", help="remove lake days before this day whose rows the "
+              "journal can give back (`recorder rebuild` restores them)")
+@click.option("--dry-run", is_flag=True, help="say what would go, remove nothing")
+def prune(data_dir: str, journal_before: str | None, lake_before: str | None,
+          dry_run: bool) -> None:
+    """Retention: remove old journal (or lake) only where another copy of every row remains,
+    and say what was freed.
+
+    \b
+    Example:
+      recorder prune --journal-before 2026-10-01 --dry-run
+    """
+    from recorder.prune import prune as do_prune
+
+    try:
+        rep = do_prune(Path(data_dir), journal_before, lake_before, dry_run,
+                       log=lambda s: click.echo(s, err=True))
+    except RecorderError as e:
+        _fail(e)
+    for line in rep.lines():
+        click.echo(line)
+
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--from", "start", help="first day (YYYY-MM-DD); default: the lake's first")
+@click.option("--to", "end", help="last day, inclusive; default: the lake's last")
+@click.option("--output", "-o", default="report.html", show_default=True, type=click.Path())
+def report(data_dir: str, start: str | None, end: str | None, output: str) -> None:
+    """Write a self-contained HTML page of what the lake covers: coverage per venue and hour
+    with gaps shaded, the gaps and their causes, rows per table per day, unhandled rows by
+    reason, lake lag, files before and after compaction.
+
+    \b
+    Example:
+      recorder report --from 2026-11-27 -o report.html
+    """
+    from recorder.report import write_report
+
+    try:
+        path = write_report(Path(data_dir), Path(output), start, end)
+    except RecorderError as e:
+        _fail(e)
+    click.echo(f"wrote {path}")
+
+
+def _demo_report(data_dir: Path) -> None:
+    """The end of `make run`: the coverage report of what was just recorded."""
+    from recorder.report import write_report
+
+    path = write_report(data_dir, data_dir / "report.html")
+    click.echo(f"\nCoverage report: {path.resolve()}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Unknown keys are errors, so a typo cannot silently turn a setting off.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -77,6 +78,10 @@ class RecorderSettings:
     # atomically every metrics_interval and at the end of the run.
     metrics_file: str = ""
     metrics_interval: float = 5.0
+
+    # At the end of `record`, compact yesterday's lake (UTC) if it is closed (recorder
+    # compact): a cron of hourly runs gets one sorted, deduplicated day per day.
+    compact_yesterday: bool = False
 
 
 # Ranges: (minimum, strictly greater?) per setting. A zero timeout or interval turns a
@@ -313,3 +318,18 @@ def split_where(text: str, prefix: str) -> tuple[str, str]:
         if sep and (not key or key.startswith(".")):
             return prefix + key, why
     return prefix, text
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_day(text: str | None) -> str | None:
+    """``--date`` as given -> ``YYYY-MM-DD``, or a :class:`ConfigError` (the caller's fault)."""
+    if text is None:
+        return None
+    try:
+        if not _DAY.fullmatch(text):
+            raise ValueError
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ConfigError(f"--date wants a day as YYYY-MM-DD, got {text!r}") from None

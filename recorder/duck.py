@@ -2,8 +2,16 @@
 
 ``queries/views.sql`` is generated from the schema registry (``recorder views --write``; a test
 keeps it equal): one view per table over its hive-partitioned files, and ``<table>_dedup``
-applying the table's dedup key. ``${lake}`` stands for the lake folder. DuckDB and Polars read
-the ``date=YYYY-MM-DD`` folder as a DATE column named ``date``.
+applying the table's dedup key; then the views built on those (``gaps``). ``${lake}`` stands
+for the lake folder. DuckDB and Polars read the ``date=YYYY-MM-DD`` folder as a DATE column
+named ``date``.
+
+Time in the views: the lake keeps nanoseconds (``TIMESTAMP(ns, UTC)``), which DuckDB reads as
+``TIMESTAMPTZ_NS``, a type most of its functions refuse (``epoch_ms``, subtraction). So every
+top-level time column ``c`` is a ``TIMESTAMPTZ`` in the views (microseconds, truncated, never
+rounded up into the next bucket), and ``c_ns`` beside it is the exact BIGINT nanoseconds since
+the epoch. Deduplication runs on the files' own values, before that conversion, so two rows a
+few nanoseconds apart are never taken for one.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
-from recorder.schema import Table
+from recorder.schema import RECEIPT_ORDER, Table, dedup_partition
 from recorder.venues import CATALOGUE
 
 VIEWS_FILE = Path(__file__).resolve().parent.parent / "queries" / "views.sql"
@@ -28,31 +37,142 @@ def _glob(table: str) -> str:
     return f"${{lake}}/{table}/date=*/*.parquet"
 
 
-def dedup_key(t: Table) -> tuple[str, ...]:
-    """The table's dedup key as the views apply it. A key naming a receipt (``run_id``,
-    ``conn_id``, ``recv_seq``) is per venue too: connection names are per venue, and two
-    venue sections of one adapter in one run (A/B) both have a ``feed``."""
-    key = tuple(t.dedup_key)
-    if "run_id" in key and "venue" not in key:
-        key = ("venue", *key)
-    return key
+def _source(t: Table) -> str:
+    return (f"read_parquet('{_glob(t.name)}', hive_partitioning = true, "
+            f"union_by_name = true)")
+
+
+def time_columns(t: Table) -> list[str]:
+    """The table's top-level time columns (timestamps of any unit)."""
+    return [f.name for f in t.arrow_schema if pa.types.is_timestamp(f.type)]
+
+
+def _select(t: Table) -> str:
+    """The views' columns: each time column as TIMESTAMPTZ (µs, truncated: ``epoch_ns // 1000``
+    floors every time after 1970) plus its exact ``*_ns``; ``date`` last."""
+    cols = time_columns(t)
+    if not cols:
+        return "*"
+    conv = ", ".join(f"make_timestamptz(epoch_ns({c}) // 1000) AS {c}" for c in cols)
+    ns = ", ".join(f"epoch_ns({c}) AS {c}_ns" for c in cols)
+    return f"* EXCLUDE (date) REPLACE ({conv}), {ns}, date"
+
+
+def dedup_sql(t: Table, source: str) -> str:
+    """The first receipt of each dedup key (within a venue) of ``source``'s rows.
+
+    Only keys seen more than once need ranking: a 64-bit hash of the key finds them (a
+    superset: equal keys hash equal), and only those rows go through the window, on their
+    exact key. Ranking every row (a sort of the whole table, wide rows and all) made a
+    query over 10M prints several times slower than over the plain view; on a compacted lake
+    almost no key repeats, so this costs about one more scan of the key columns."""
+    key = ", ".join(dedup_partition(t))
+    h = f"hash({key})"
+    order = ", ".join(RECEIPT_ORDER)
+    return (f"WITH __src AS (SELECT * FROM {source}), "
+            f"__cand AS (SELECT {h} AS __h FROM __src GROUP BY ALL HAVING count(*) > 1) "
+            f"SELECT * FROM __src WHERE {h} NOT IN (SELECT __h FROM __cand) "
+            f"UNION ALL (SELECT * FROM __src WHERE {h} IN (SELECT __h FROM __cand) "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1)")
 
 
 def view_sql(t: Table) -> str:
-    key = ", ".join(dedup_key(t))
     doc = t.doc.replace("\n", " ")
+    sel = _select(t)
     return (
         f"-- {t.name}: {doc}\n"
-        f"CREATE OR REPLACE VIEW {t.name} AS SELECT * FROM read_parquet('{_glob(t.name)}', "
-        f"hive_partitioning = true, union_by_name = true);\n"
-        f"CREATE OR REPLACE VIEW {t.name}_dedup AS SELECT * FROM {t.name} "
-        f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY ts_recv, run_id, recv_seq, recv_sub) = 1;\n"
+        f"CREATE OR REPLACE VIEW {t.name} AS SELECT {sel} FROM {_source(t)};\n"
+        f"CREATE OR REPLACE VIEW {t.name}_dedup AS SELECT {sel} FROM "
+        f"({dedup_sql(t, _source(t))});\n"
     )
+
+
+GAPS_SQL = """One row per hole in the tape: venue, run, connection (and channel for a sequence gap), cause, first and last instant (gap_start/gap_end TIMESTAMPTZ, exact *_ns), duration. Causes: disconnect, server_closing, idle_timeout and frame_too_large (a connection lost and made again: from the last frame before to the reconnect), sequence_gap (the venue's sequence jumped: expected/received; it ends at the resync when the venue has one, else it is an instant), stale_feed (feed_stale until feed_live), backpressure (our disk was behind: frames were read late, none lost), connect_failed (no connection yet: from the first failed attempt to the first connect), run_gap (the time between two runs of one config).
+CREATE OR REPLACE VIEW gaps AS
+WITH ev AS (
+    SELECT *,
+           max(CASE WHEN event = 'server_closing' THEN ts_recv_ns END) OVER w AS closing_ns,
+           max(CASE WHEN event = 'idle_timeout' THEN ts_recv_ns END) OVER w AS idle_ns,
+           max(CASE WHEN event = 'frame_too_large' THEN ts_recv_ns END) OVER w AS too_large_ns,
+           last_value(CASE WHEN event = 'disconnected' THEN code END IGNORE NULLS) OVER w
+               AS down_code,
+           last_value(CASE WHEN event = 'disconnected' THEN reason END IGNORE NULLS) OVER w
+               AS down_reason,
+           -- the connect before this reconnect's own (a reconnect is the row right after
+           -- its connected: both come from one journal record)
+           max(CASE WHEN event = 'connected' THEN ts_recv_ns END) OVER p AS prev_connect_ns,
+           min(CASE WHEN event = 'connected' THEN ts_recv_ns END) OVER c AS first_connect_ns,
+           max(ts_recv_ns) OVER c AS conn_last_ns
+    FROM session_events
+    WINDOW w AS (PARTITION BY venue, run_id, conn_id ORDER BY recv_seq, recv_sub
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+           p AS (PARTITION BY venue, run_id, conn_id ORDER BY recv_seq, recv_sub
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING),
+           c AS (PARTITION BY venue, run_id, conn_id)
+), ends AS (
+    SELECT venue, run_id, conn_id, channel, event, ts_recv_ns FROM ev
+    WHERE event IN ('resynced', 'feed_live', 'backpressure_end')
+), raw AS (
+    SELECT venue, run_id, conn_id, NULL::VARCHAR AS channel,
+           -- what happened on the connection that was lost (since its connect) says why
+           CASE WHEN closing_ns > coalesce(prev_connect_ns, 0) THEN 'server_closing'
+                WHEN idle_ns > coalesce(prev_connect_ns, 0) THEN 'idle_timeout'
+                WHEN too_large_ns > coalesce(prev_connect_ns, 0) THEN 'frame_too_large'
+                ELSE 'disconnect' END AS cause,
+           coalesce(gap_start_ns, ts_recv_ns) AS start_ns, coalesce(gap_end_ns, ts_recv_ns) AS end_ns,
+           NULL::BIGINT AS expected, NULL::BIGINT AS received, down_code AS code,
+           down_reason AS reason, event AS source_event
+    FROM ev WHERE event = 'reconnected'
+    UNION ALL
+    SELECT g.venue, g.run_id, g.conn_id, g.channel, 'sequence_gap', g.ts_recv_ns,
+           coalesce(r.ts_recv_ns, g.ts_recv_ns), g.expected, g.received, g.code, g.reason, g.event
+    FROM ev g ASOF LEFT JOIN (SELECT * FROM ends WHERE event = 'resynced') r
+        ON g.venue = r.venue AND g.run_id = r.run_id AND g.channel = r.channel
+       AND r.ts_recv_ns >= g.ts_recv_ns
+    WHERE g.event = 'gap'
+    UNION ALL
+    SELECT s.venue, s.run_id, s.conn_id, s.channel, 'stale_feed', s.ts_recv_ns,
+           coalesce(l.ts_recv_ns, s.conn_last_ns), NULL, NULL, s.code, s.reason, s.event
+    FROM ev s ASOF LEFT JOIN (SELECT * FROM ends WHERE event = 'feed_live') l
+        ON s.venue = l.venue AND s.run_id = l.run_id AND s.conn_id = l.conn_id
+       AND s.channel IS NOT DISTINCT FROM l.channel AND l.ts_recv_ns >= s.ts_recv_ns
+    WHERE s.event = 'feed_stale'
+    UNION ALL
+    SELECT b.venue, b.run_id, b.conn_id, b.channel, 'backpressure', b.ts_recv_ns,
+           coalesce(e.ts_recv_ns, b.conn_last_ns), NULL, NULL, b.code, b.reason, b.event
+    FROM ev b ASOF LEFT JOIN (SELECT * FROM ends WHERE event = 'backpressure_end') e
+        ON b.venue = e.venue AND b.run_id = e.run_id AND b.conn_id = e.conn_id
+       AND e.ts_recv_ns >= b.ts_recv_ns
+    WHERE b.event = 'backpressure'
+    UNION ALL
+    SELECT venue, run_id, conn_id, NULL, 'connect_failed', min(ts_recv_ns),
+           coalesce(any_value(first_connect_ns), max(conn_last_ns)), NULL, NULL,
+           arg_max(code, ts_recv_ns), arg_max(reason, ts_recv_ns), 'connect_failed'
+    FROM ev
+    WHERE event = 'connect_failed' AND (first_connect_ns IS NULL OR ts_recv_ns < first_connect_ns)
+    GROUP BY venue, run_id, conn_id
+    UNION ALL
+    SELECT venue, run_id, conn_id, channel, 'run_gap', coalesce(gap_start_ns, ts_recv_ns),
+           coalesce(gap_end_ns, ts_recv_ns), NULL, NULL, code, reason, event
+    FROM ev WHERE event = 'run_gap'
+)
+SELECT venue, run_id, conn_id, channel, cause,
+       make_timestamptz(start_ns // 1000) AS gap_start, make_timestamptz(end_ns // 1000) AS gap_end,
+       start_ns AS gap_start_ns, end_ns AS gap_end_ns, (end_ns - start_ns) / 1e9 AS duration_s,
+       expected, received, code, reason, source_event
+FROM raw
+ORDER BY gap_start_ns, venue, conn_id;
+"""
+
+# Views over the table views, in this order (each may use those before it). The first line
+# of each is its documentation (the comment the generated file shows above it).
+DERIVED_VIEWS: dict[str, str] = {"gaps": GAPS_SQL}
 
 
 def render_views() -> str:
     tables = sorted(CATALOGUE.tables.values(), key=lambda t: (t.venue != "*", t.name))
-    return _HEADER + "\n" + "\n".join(view_sql(t) for t in tables)
+    derived = [f"-- {name}: {sql.strip()}\n" for name, sql in DERIVED_VIEWS.items()]
+    return _HEADER + "\n" + "\n".join([*(view_sql(t) for t in tables), *derived])
 
 
 _BLOCK = re.compile(r"^-- ([a-z0-9_]+): .*$", re.M)
@@ -81,10 +201,14 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:") -> duckdb
         if any((lake / name).glob("date=*/*.parquet")) or table is None:
             con.execute(stmts.replace("${lake}", str(lake).replace("'", "''")))
             continue
-        key_stmt = stmts.split("\n")[-1]
-        con.from_arrow(table.arrow_schema.empty_table()).project(
-            "*, NULL::DATE AS date").create_view(name, replace=True)
-        con.execute(key_stmt)
+        # No file yet: the same views over an empty table of the right shape, kept in a
+        # schema of its own so that SHOW TABLES lists only the views.
+        con.execute("CREATE SCHEMA IF NOT EXISTS __empty")
+        con.register("__empty_arrow", table.arrow_schema.empty_table())
+        con.execute(f"CREATE OR REPLACE TABLE __empty.{name} AS SELECT *, NULL::DATE AS date "
+                    f"FROM __empty_arrow")
+        con.unregister("__empty_arrow")
+        con.execute(stmts.replace(_source(table), f"__empty.{name}"))
     return con
 
 

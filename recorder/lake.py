@@ -7,12 +7,22 @@ per flush (a row group). A file is written under a hidden temporary name and bec
 only on commit: footer with lineage metadata, fsync, ``os.replace``, fsync of the folder. The
 lineage says which journal records the file covers *for its table*, so recovery knows exactly
 which records still need normalizing after a crash (see :mod:`recorder.build`).
+
+A file written by ``recorder compact`` (``compacted-<id>-<part>.parquet``) carries a lineage of
+``kind: "compacted"``: every source ``(run, venue)`` whose rows it took, with that source's
+journal ranges and how many of its rows deduplication removed (:func:`lineage_sources` reads
+both kinds alike).
+
+While a live lake writer has a file open in a ``date=`` folder it holds a shared lock on that
+date (``locks/lake-<date>.lock``); compaction and rebuild swap a date's folders only under
+the exclusive lock, so no builder ever commits into a folder that is being swapped away.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fcntl
 import io
 import os
 import time
@@ -36,6 +46,7 @@ from recorder.schema import TS, UNHANDLED, Table
 LINEAGE_KEY = b"recorder.lineage"
 NORMALIZER_VERSION = 1
 ROW_GROUP_ROWS = 8192
+COMPACTED_PREFIX = "compacted-"  # name of the files `recorder compact` writes
 _CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
 
 Range = list[int]  # [segment, first_index, last_index]
@@ -135,6 +146,41 @@ def exchange_dirs(a: Path, b: Path) -> None:
     os.rename(b, tmp)
     os.rename(a, b)
     os.rename(tmp, a)
+
+
+def date_lock_path(data_dir: Path, date: str) -> Path:
+    return data_dir / "locks" / f"lake-{date}.lock"
+
+
+class DateLock:
+    """An ``flock`` on one day of the lake (every table's ``date=`` folder of that day).
+
+    Live lake writers hold it *shared* while they have a file open in that day; compaction
+    and rebuild take it *exclusive* for the moment they check a folder and swap it. The
+    kernel drops it when the holder dies (``kill -9`` included), so it never goes stale."""
+
+    def __init__(self, data_dir: Path, date: str, *, exclusive: bool, wait: bool = True) -> None:
+        path = date_lock_path(data_dir, date)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        flags = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(self.fd, flags)
+        except BlockingIOError:
+            os.close(self.fd)
+            self.fd = None
+            raise
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> DateLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
 
 
 def _from_dicts(table: Table, rows: list[dict[str, Any]], idx: list[int]) -> tuple[
@@ -307,6 +353,10 @@ class LakeWriter:
                  root: Path | None = None,
                  skip: dict[tuple[str, str], Coverage] | None = None) -> None:
         self.root = root or data_dir / "lake"
+        # Only the live lake is locked: a rebuild's staging or verify's scratch folder is
+        # nobody else's business.
+        self._lock_dir = data_dir if root is None else None
+        self._date_locks: dict[str, DateLock] = {}
         self.tag = tag  # distinguishes files a later builder adds to a run's own
         self.venue = venue
         self.run_id = run_id
@@ -422,6 +472,10 @@ class LakeWriter:
         key = (table.name, d)
         f = self._files.get(key)
         if f is None:
+            if self._lock_dir is not None and d not in self._date_locks:
+                # Waits only while a compaction or rebuild swaps this day's folders (a
+                # moment); after that the folder below is the new one.
+                self._date_locks[d] = DateLock(self._lock_dir, d, exclusive=False)
             folder = self.root / table.name / f"date={d}"
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -470,6 +524,13 @@ class LakeWriter:
             raise StorageError(f"cannot commit {f.final}: {e.strerror or e}") from e
         self.rows_committed[table_name] = self.rows_committed.get(table_name, 0) + f.rows
         self.files_committed.append(f.final)
+        self._unlock_unused()
+
+    def _unlock_unused(self) -> None:
+        """Release the lock of every day this writer has no open file in any more."""
+        busy = {d for _, d in self._files}
+        for d in [d for d in self._date_locks if d not in busy]:
+            self._date_locks.pop(d).release()
 
     def commit_all(self) -> None:
         for key in list(self._files):
@@ -485,6 +546,7 @@ class LakeWriter:
                 pass
             f.tmp.unlink(missing_ok=True)
         self._files.clear()
+        self._unlock_unused()
 
 
 def read_lineage(path: Path) -> dict[str, Any] | None:
@@ -494,9 +556,25 @@ def read_lineage(path: Path) -> dict[str, Any] | None:
     return orjson.loads(raw) if raw else None
 
 
+def lineage_sources(lin: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``(run, venue)`` sources a file's rows come from, each with ``run_id``, ``venue``,
+    ``journal`` (ranges), ``rows`` (rows the builder wrote) and ``dropped`` (rows
+    deduplication removed since: 0 for a builder's file)."""
+    if lin.get("kind") == "compacted":
+        return list(lin.get("sources") or [])
+    return [{"run_id": lin.get("run_id"), "venue": lin.get("venue"),
+             "journal": lin.get("journal") or [], "rows": lin.get("rows", 0), "dropped": 0}]
+
+
 def lake_files(data_dir: Path, table: str | None = None, run: str | None = None) -> list[Path]:
     root = data_dir / "lake"
     return sorted(root.glob(f"{table or '*'}/date=*/{run or '*'}-*.parquet"))
+
+
+def compacted_files(data_dir: Path, table: str | None = None,
+                    date: str | None = None) -> list[Path]:
+    return sorted((data_dir / "lake").glob(
+        f"{table or '*'}/date={date or '*'}/{COMPACTED_PREFIX}*.parquet"))
 
 
 def stale_temp_files(data_dir: Path, run: str, venue: str | None = None) -> list[Path]:
@@ -504,15 +582,72 @@ def stale_temp_files(data_dir: Path, run: str, venue: str | None = None) -> list
     return sorted((data_dir / "lake").glob(f"*/date=*/.{run}-{venue or '*'}-*.parquet.tmp"))
 
 
+def _run_days(data_dir: Path, run: str, venue: str) -> set[str]:
+    """Days the lake can hold rows of this run: its journal's date folders and the day after
+    each (a segment opened before midnight holds records of the next day)."""
+    import datetime as dt
+
+    days: set[str] = set()
+    for p in (data_dir / "journal" / venue).glob(f"date=*/{run}-*"):
+        d = p.parent.name.removeprefix("date=")
+        try:
+            nxt = (dt.date.fromisoformat(d) + dt.timedelta(days=1)).isoformat()
+        except ValueError:
+            continue
+        days |= {d, nxt}
+    return days
+
+
 def coverage(data_dir: Path, run: str, venue: str) -> dict[tuple[str, str], Coverage]:
-    """Per ``(table, date)``: the journal positions this run's committed files hold."""
+    """Per ``(table, date)``: the journal positions this run's committed files hold, its own
+    files and the compacted files that took its rows (those of the days it can have rows
+    in). Rows compaction dropped as duplicates count as held: they are not written again."""
     ranges: dict[tuple[str, str], list[Range]] = {}
-    for p in lake_files(data_dir, run=run):
+    paths = lake_files(data_dir, run=run)
+    for d in sorted(_run_days(data_dir, run, venue)):
+        paths += compacted_files(data_dir, date=d)
+    for p in paths:
         try:
             lin = read_lineage(p)
         except Exception:  # noqa: BLE001 - an unreadable file covers nothing (verify says so)
             continue
-        if lin and lin.get("run_id") == run and lin.get("venue") == venue:
-            d = lin.get("date") or p.parent.name.removeprefix("date=")
-            ranges.setdefault((lin["table"], d), []).extend(lin["journal"])
+        if not lin:
+            continue
+        d = lin.get("date") or p.parent.name.removeprefix("date=")
+        for src in lineage_sources(lin):
+            if src.get("run_id") == run and src.get("venue") == venue:
+                ranges.setdefault((lin["table"], d), []).extend(src.get("journal") or [])
     return {k: Coverage(r) for k, r in ranges.items()}
+
+
+# --- days `recorder prune --lake-before` removed (verify must not call them missing) ------
+
+def pruned_days_path(data_dir: Path) -> Path:
+    return data_dir / "prune" / "lake.json"
+
+
+def lake_pruned(data_dir: Path) -> set[str]:
+    """Days ``recorder prune --lake-before`` removed from the lake (and no rebuild restored)."""
+    try:
+        return set(orjson.loads(pruned_days_path(data_dir).read_bytes()).get("days", {}))
+    except (FileNotFoundError, orjson.JSONDecodeError, AttributeError):
+        return set()
+
+
+def write_pruned_days(data_dir: Path, days: dict[str, dict]) -> None:
+    atomic_write_bytes(pruned_days_path(data_dir), orjson.dumps(
+        {"days": dict(sorted(days.items()))}, option=orjson.OPT_INDENT_2))
+
+
+def read_pruned_days(data_dir: Path) -> dict[str, dict]:
+    try:
+        days = orjson.loads(pruned_days_path(data_dir).read_bytes()).get("days", {})
+        return days if isinstance(days, dict) else {}
+    except (FileNotFoundError, orjson.JSONDecodeError, AttributeError):
+        return {}
+
+
+def unmark_lake_pruned(data_dir: Path, date: str) -> None:
+    days = read_pruned_days(data_dir)
+    if days.pop(date, None) is not None:
+        write_pruned_days(data_dir, days)

@@ -15,6 +15,13 @@ it?" after an incident or in a test. It checks, within the scope given (a date, 
   journal does not yield (or yields fewer times) are *extra*. A duplicated row of a verifiable
   run is therefore counted both as a duplicate and as extra;
 - lake rows of a run whose journal is gone cannot be checked: a warning, not a failure;
+- a compacted day (``recorder compact``): its files' lineage names every source run; a row the
+  journal yields that the lake lacks is *deduplicated*, not missing, when it is a source's,
+  the lake still holds its key (that day or the day before), and the number of such rows of
+  each source is what the lineage says compaction dropped. Every part of a compaction must be
+  there (their rows add up to the compaction's ``rows_total``);
+- days removed by ``recorder prune --lake-before`` (``prune/lake.json``) are not compared with
+  the journal (a warning: ``recorder rebuild`` restores them);
 - manifests are final (``complete``, ``failed``, ``crashed``, ``recovered``) unless the run is
   still alive.
 
@@ -26,8 +33,6 @@ temp dir when the data dir is read-only, and is removed at the end.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import glob
 import os
 import re
 import shutil
@@ -44,9 +49,12 @@ import pyarrow.parquet as pq
 
 from recorder import journal
 from recorder.build import build_run_into
+from recorder.config import parse_day as parse_date
 from recorder.errors import ConfigError, RecorderError
+from recorder.lake import read_lineage
 from recorder.runs import FINAL as FINAL_STATUSES
-from recorder.runs import manifest_path, run_alive
+from recorder.runs import manifest_path
+from recorder.runs import run_being_written as _builder_alive
 from recorder.schema import IDENTITY
 from recorder.venues import CATALOGUE
 
@@ -77,6 +85,7 @@ class PartitionCheck:
     duplicates: int = 0
     unreadable: int = 0
     unverifiable: int = 0
+    deduplicated: int = 0  # journal rows compaction dropped as copies (their key is kept)
 
     @property
     def ok(self) -> bool:
@@ -93,22 +102,12 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)  # failures, one line each
     warnings: list[str] = field(default_factory=list)  # worth knowing, not failures
     runs_verified: list[tuple[str, str]] = field(default_factory=list)  # (venue, run)
+    # journal rows the lake lacks, per (venue, run) (what `prune` must not delete)
+    missing_by_run: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def parse_date(text: str | None) -> str | None:
-    """``--date`` as given -> ``YYYY-MM-DD``, or a :class:`ConfigError` (the caller's fault)."""
-    if text is None:
-        return None
-    try:
-        if not _DATE.fullmatch(text):
-            raise ValueError
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise ConfigError(f"--date wants a day as YYYY-MM-DD, got {text!r}") from None
 
 
 def _build_scratch(data_dir: Path, venue: str, run: str, root: Path) -> None:
@@ -117,30 +116,6 @@ def _build_scratch(data_dir: Path, venue: str, run: str, root: Path) -> None:
     # No build lock: verify only reads the journal and writes its own scratch folder, so it
     # never makes a real builder of the same run wait or give up.
     build_run_into(data_dir, venue, run, root, lock=False, catalogue=CATALOGUE)
-
-
-def _held(lock: Path) -> bool:
-    """Whether a live process holds an exclusive ``flock`` on ``lock``."""
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
-def _builder_alive(data_dir: Path, run: str) -> bool:
-    """Whether something may still write this run's lake files or manifest: its recorder
-    (``runs/<run>.lock``), or a lake builder of one of its venues
-    (``locks/build-<run>-<venue>.lock``, the lake builder's claim)."""
-    if run_alive(data_dir, run):
-        return True
-    return any(_held(p) for p in (data_dir / "locks").glob(f"build-{glob.escape(run)}-*.lock"))
 
 
 def _rel(data_dir: Path, p: Path) -> str:
@@ -171,6 +146,9 @@ class _Lake:
 
     partitions: dict[tuple[str, str], list[Path]] = field(default_factory=dict)  # readable
     unreadable: dict[tuple[str, str], int] = field(default_factory=dict)
+    # compacted files' lineage and row counts, per partition
+    compacted: dict[tuple[str, str], list[tuple[Path, dict, int]]] = field(
+        default_factory=dict)
 
 
 def _temp_run(name: str, known_runs: Iterable[str]) -> str | None:
@@ -181,7 +159,7 @@ def _temp_run(name: str, known_runs: Iterable[str]) -> str | None:
     return None
 
 
-def _walk_lake(data_dir: Path, date: str | None, rep: VerifyReport,
+def _walk_lake(data_dir: Path, dates: set[str] | None, rep: VerifyReport,
                known_runs: set[str]) -> _Lake:
     lake = data_dir / "lake"
     found = _Lake()
@@ -192,8 +170,8 @@ def _walk_lake(data_dir: Path, date: str | None, rep: VerifyReport,
         # Hidden folders (a rebuild's staging) are invisible to readers' globs.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         depth = len(here.relative_to(lake).parts)
-        if depth == 1 and date is not None:
-            dirnames[:] = [d for d in dirnames if d == f"date={date}"]
+        if depth == 1 and dates is not None:
+            dirnames[:] = [d for d in dirnames if d.removeprefix("date=") in dates]
         if depth == 1:
             for d in dirnames:
                 if d.startswith("date=") and not _valid_day(d[5:]):
@@ -202,7 +180,7 @@ def _walk_lake(data_dir: Path, date: str | None, rep: VerifyReport,
                         f"views read every date=* folder; move it out of the lake")
         in_partition = depth == 2 and here.name.startswith("date=") and _valid_day(
             here.name[5:])
-        if date is not None and depth < 2 and filenames:
+        if dates is not None and depth < 2 and filenames:
             continue  # files above the partitions belong to no date
         for name in sorted(filenames):
             p = here / name
@@ -245,6 +223,13 @@ def _walk_lake(data_dir: Path, date: str | None, rep: VerifyReport,
                     f"{where}: outside a <table>/date=YYYY-MM-DD folder, so no view reads it")
                 continue
             found.partitions.setdefault(key, []).append(p)
+            try:
+                lin = read_lineage(p)
+            except Exception:  # noqa: BLE001 - it read fully above; a bad footer is no lineage
+                lin = None
+            if lin and lin.get("kind") == "compacted":
+                found.compacted.setdefault(key, []).append(
+                    (p, lin, pq.read_metadata(p).num_rows))
     return found
 
 
@@ -258,13 +243,28 @@ def _valid_day(text: str) -> bool:
     return True
 
 
-def _journal_runs(data_dir: Path, date: str | None, venue: str | None) -> list[tuple[str, str]]:
+def _journal_runs(data_dir: Path, date: str | None, venue: str | None,
+                  runs: set[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """(venue, run) pairs whose journal can hold rows of ``date`` (its day or the day before:
-    a segment may cross midnight), or every run when no date is given."""
+    a segment may cross midnight), or every run when no date is given; only ``runs`` when
+    given."""
     if date is None:
-        return sorted(journal.runs(data_dir, venue))
-    prev = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
-    return sorted({*journal.runs(data_dir, venue, prev), *journal.runs(data_dir, venue, date)})
+        found = set(journal.runs(data_dir, venue))
+    else:
+        prev = (dt.date.fromisoformat(date) - dt.timedelta(days=1)).isoformat()
+        found = {*journal.runs(data_dir, venue, prev), *journal.runs(data_dir, venue, date)}
+    return sorted(found if runs is None else found & runs)
+
+
+def _run_dates(data_dir: Path, runs: set[tuple[str, str]]) -> set[str]:
+    """The days the lake can hold rows of ``runs``: their journal's date folders and the day
+    after each."""
+    out: set[str] = set()
+    for venue, run in runs:
+        for p in journal.segments(data_dir, venue, run):
+            d = dt.date.fromisoformat(p.parent.name.removeprefix("date="))
+            out |= {d.isoformat(), (d + dt.timedelta(days=1)).isoformat()}
+    return out
 
 
 def _scratch_dir(data_dir: Path) -> Path:
@@ -284,31 +284,40 @@ def _known_runs(data_dir: Path) -> set[str]:
 
 
 def verify(data_dir: Path, date: str | None = None, venue: str | None = None,
-           progress: Steps | None = None) -> VerifyReport:
+           progress: Steps | None = None,
+           runs: set[tuple[str, str]] | None = None) -> VerifyReport:
     """Check the lake under ``data_dir`` against its journal and manifests (see the module
     docstring). ``date`` (``YYYY-MM-DD``) limits the check to the lake's ``date=`` partition of
     that day and the runs with journal on it or the day before; ``venue`` to rows whose
-    ``venue`` column is that venue and to its journal. Raises :class:`ConfigError` for a bad
-    date or a data dir that does not exist; everything found in the data is in the report."""
+    ``venue`` column is that venue and to its journal; ``runs`` (``(venue, run)`` pairs, what
+    ``prune`` checks) to those runs' journals and the days they can have rows in. Raises
+    :class:`ConfigError` for a bad date or a data dir that does not exist; everything found in
+    the data is in the report."""
     date = parse_date(date)
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise ConfigError(f"data dir {data_dir} does not exist")
     rep = VerifyReport()
     known = _known_runs(data_dir)
-    found = _walk_lake(data_dir, date, rep, known)
+    dates = {date} if date is not None else None
+    if runs is not None:
+        run_days = _run_dates(data_dir, runs)
+        dates = run_days if dates is None else dates & run_days
+    found = _walk_lake(data_dir, dates, rep, known)
     scratch = _scratch_dir(data_dir)
     try:
         con = duckdb.connect(str(scratch / "verify.duckdb"))
         try:
             con.execute("SET preserve_insertion_order = false")
-            lake_runs = _compare(con, data_dir, date, venue, found, scratch, rep, progress)
+            con.execute("SET enable_progress_bar = false")
+            lake_runs = _compare(con, data_dir, date, venue, found, scratch, rep, progress,
+                                 runs)
         finally:
             con.close()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    in_scope = {run for _, run in _journal_runs(data_dir, date, venue)} | lake_runs
-    if date is None and venue is None:
+    in_scope = {run for _, run in _journal_runs(data_dir, date, venue, runs)} | lake_runs
+    if date is None and venue is None and runs is None:
         in_scope |= {p.stem for p in (data_dir / "runs").glob("*.json")
                      if not p.name.startswith(".")}
     _check_manifests(data_dir, sorted(in_scope), rep)
@@ -317,15 +326,34 @@ def verify(data_dir: Path, date: str | None = None, venue: str | None = None,
     return rep
 
 
+def _key_hash(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> tuple[str, str]:
+    """(SELECT over ``files`` with the table's columns, filename as ``__f``; the hash of a
+    row's dedup key over it) for a registry table; for others a NULL key."""
+    from recorder.compact import key_hash_sql, projection
+
+    t = CATALOGUE.tables.get(table)
+    if t is None:
+        return (f"SELECT *, filename AS __f FROM read_parquet({_sql_list(files)}, "
+                f"union_by_name = true, hive_partitioning = false, filename = true)",
+                "NULL::UBIGINT")
+    src = projection(con, t, files, locate=True)
+    return src, key_hash_sql(t)
+
+
 def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
              venue: str | None, found: _Lake, scratch: Path, rep: VerifyReport,
-             progress: Steps | None = None) -> set[str]:
+             progress: Steps | None = None,
+             runs: set[tuple[str, str]] | None = None) -> set[str]:
     """Duplicates and completeness per partition; returns the runs seen in the lake."""
+    from recorder.lake import lake_pruned
+
     con.execute("CREATE TABLE expected (tbl VARCHAR, date VARCHAR, venue VARCHAR, "
-                "run_id VARCHAR, conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER)")
+                "run_id VARCHAR, conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER, "
+                "dk UBIGINT)")
     con.execute("CREATE TABLE checked (venue VARCHAR, run_id VARCHAR)")  # journal compared
     con.execute("CREATE TABLE skipped (venue VARCHAR, run_id VARCHAR)")  # alive or unbuildable
-    todo = _journal_runs(data_dir, date, venue)
+    pruned_days = lake_pruned(data_dir)
+    todo = _journal_runs(data_dir, date, venue, runs)
     if progress is not None:
         progress.set_total(len(todo))
     for v, run in todo:
@@ -348,15 +376,21 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
             continue
         for part in sorted(root.glob("*/date=*")):
             d = part.name[5:]
-            if date is not None and d != date:
+            if date is not None and d != date or d in pruned_days:
                 continue
             files = sorted(part.glob("*.parquet"))
             if files:
-                con.execute(f"INSERT INTO expected SELECT ?, ?, {_ID} FROM read_parquet("
-                            f"{_sql_list(files)}, union_by_name = true)", [part.parent.name, d])
+                src, dk = _key_hash(con, part.parent.name, files)
+                con.execute(f"INSERT INTO expected SELECT ?, ?, {_ID}, {dk} FROM ({src})",
+                            [part.parent.name, d])
         con.execute("INSERT INTO checked VALUES (?, ?)", [v, run])
         rep.runs_verified.append((v, run))
         shutil.rmtree(root, ignore_errors=True)
+    for d in sorted(pruned_days):
+        if date is None or d == date:
+            rep.warnings.append(f"day {d} was removed from the lake by `recorder prune "
+                                f"--lake-before`; not compared with the journal (`recorder "
+                                f"rebuild --date {d}` restores it)")
     # Clustered by partition, so each partition's scans below skip the others' row groups.
     con.execute("CREATE TABLE expected_by_part AS SELECT * FROM expected ORDER BY tbl, date")
     con.execute("DROP TABLE expected")
@@ -365,18 +399,23 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
     keys |= {(t, d) for t, d in con.execute("SELECT DISTINCT tbl, date FROM expected").fetchall()}
     lake_runs: set[str] = set()
     pruned: dict[tuple[str, str], int] = {}
+    run_filter = ""
+    if runs is not None:
+        con.execute("CREATE TABLE scope (venue VARCHAR, run_id VARCHAR)")
+        con.executemany("INSERT INTO scope VALUES (?, ?)", [list(r) for r in sorted(runs)])
+        run_filter = " AND (venue, run_id) IN (SELECT venue, run_id FROM scope)"
     for table, d in sorted(keys):
         check = PartitionCheck(table, d, unreadable=found.unreadable.get((table, d), 0))
         files = found.partitions.get((table, d), [])
         con.execute("DROP TABLE IF EXISTS lk")
         con.execute("CREATE TABLE lk (filename VARCHAR, venue VARCHAR, run_id VARCHAR, "
-                    "conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER)")
+                    "conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER, dk UBIGINT)")
         if files:
-            where = "WHERE venue = ?" if venue is not None else ""
+            where = "WHERE true" + (" AND venue = ?" if venue is not None else "") + run_filter
             try:
-                con.execute(f"INSERT INTO lk SELECT filename, {_ID} FROM read_parquet("
-                            f"{_sql_list(files)}, union_by_name = true, filename = true) "
-                            f"{where}", [venue] if venue is not None else [])
+                src, dk = _key_hash(con, table, files)
+                con.execute(f"INSERT INTO lk SELECT __f, {_ID}, {dk} FROM ({src}) {where}",
+                            [venue] if venue is not None else [])
             except duckdb.Error as e:
                 rep.problems.append(f"lake/{table}/date={d}: DuckDB cannot read its files "
                                     f"(pyarrow could): {str(e).splitlines()[0]}")
@@ -385,7 +424,8 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
                 continue
         (check.rows, nfiles) = con.execute(
             "SELECT count(*), count(DISTINCT filename) FROM lk").fetchone()  # type: ignore[misc]
-        check.files = (nfiles if venue is not None else len(files)) + check.unreadable
+        check.files = (nfiles if venue is not None or runs is not None else len(files)) \
+            + check.unreadable
         check.duplicates = con.execute(
             f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM lk "
             f"GROUP BY {_ID} HAVING count(*) > 1)").fetchone()[0]  # type: ignore[index]
@@ -393,12 +433,21 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
         got = (f"SELECT {_ID} FROM lk WHERE (venue, run_id) IN (SELECT venue, run_id FROM "
                f"checked)")
         params = {"t": table, "d": d}
-        missing = con.execute(f"SELECT venue, run_id, count(*) FROM ({exp} EXCEPT ALL {got}) "
-                              f"GROUP BY ALL ORDER BY ALL", params).fetchall()
+        con.execute("DROP TABLE IF EXISTS miss")
+        con.execute(f"CREATE TABLE miss AS SELECT m.*, e.dk FROM ({exp} EXCEPT ALL {got}) m "
+                    f"JOIN (SELECT * FROM expected WHERE tbl = $t AND date = $d) e "
+                    f"USING ({_ID})", params)
+        comp = found.compacted.get((table, d), [])
+        if comp:
+            _check_compacted(con, data_dir, table, d, comp, found, check, rep)
+        missing = con.execute("SELECT venue, run_id, count(*) FROM miss GROUP BY ALL "
+                              "ORDER BY ALL").fetchall()
         extra = con.execute(f"SELECT venue, run_id, count(*) FROM ({got} EXCEPT ALL {exp}) "
                             f"GROUP BY ALL ORDER BY ALL", params).fetchall()
         check.missing = sum(n for _, _, n in missing)
         check.extra = sum(n for _, _, n in extra)
+        for v, r, n in missing:
+            rep.missing_by_run[(v, r)] = rep.missing_by_run.get((v, r), 0) + n
         for v, run, n in con.execute(
                 "SELECT venue, run_id, count(*) FROM lk WHERE (venue, run_id) NOT IN (SELECT "
                 "venue, run_id FROM checked UNION ALL SELECT venue, run_id FROM skipped) "
@@ -406,8 +455,9 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
             pruned[(v, run)] = pruned.get((v, run), 0) + n
             check.unverifiable += n
         lake_runs |= {r for (r,) in con.execute("SELECT DISTINCT run_id FROM lk").fetchall()}
-        if venue is not None and not (check.rows or check.missing or check.unreadable):
-            continue  # only other venues' rows here
+        if (venue is not None or runs is not None) and not (
+                check.rows or check.missing or check.unreadable):
+            continue  # only other venues' (runs') rows here
         rep.rows.append(check)
         found_here = []
         if check.missing:
@@ -429,6 +479,81 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
         rep.warnings.append(f"venue {v} run {run}: {n} lake row(s) not verifiable (journal "
                             f"pruned)")
     return lake_runs
+
+
+def _check_compacted(con: duckdb.DuckDBPyConnection, data_dir: Path, table: str, d: str,
+                     comp: list[tuple[Path, dict, int]], found: _Lake, check: PartitionCheck,
+                     rep: VerifyReport) -> None:
+    """A compacted day: every part present, and the journal rows the lake lacks are exactly
+    the copies its lineage says compaction dropped (removed from ``miss``)."""
+    where = f"lake/{table}/date={d}"
+    by_cid: dict[str, list[tuple[Path, dict, int]]] = {}
+    for item in comp:
+        by_cid.setdefault(str(item[1].get("compaction")), []).append(item)
+    if len(by_cid) > 1:
+        rep.problems.append(f"{where}: files of {len(by_cid)} compactions "
+                            f"({', '.join(sorted(by_cid))}); one compaction replaces all the "
+                            f"files of a day, so the others are stray copies")
+    sources: dict[tuple[str, str], dict] = {}
+    for cid, items in sorted(by_cid.items()):
+        for p, lin, n in items:
+            if n != lin.get("rows"):
+                rep.problems.append(f"{where}: {p.name} holds {n} rows, its lineage says "
+                                    f"{lin.get('rows')}")
+        parts = sorted(int(lin.get("part", 0)) for _, lin, _ in items)
+        total = items[0][1].get("rows_total")
+        have = sum(lin.get("rows", 0) for _, lin, _ in items)
+        if len(set(parts)) != len(parts):
+            rep.problems.append(f"{where}: compaction {cid} has part(s) more than once "
+                                f"({parts}); a copy of a compacted file")
+        elif have != total:
+            rep.problems.append(f"{where}: compaction {cid} is incomplete: its parts here "
+                                f"hold {have} rows of {total} (a compacted file is missing)")
+        for src in items[0][1].get("sources", []):
+            sources[(str(src.get("venue")), str(src.get("run_id")))] = src
+    checked = {(str(v), str(r)) for v, r in con.execute(
+        "SELECT venue, run_id FROM checked").fetchall()}
+    # Only sources whose journal was rebuilt can be compared (a pruned or live one cannot).
+    sources = {k: v for k, v in sources.items() if k in checked}
+    if not sources:
+        return
+    con.execute("DROP TABLE IF EXISTS csrc")
+    con.execute("CREATE TABLE csrc (venue VARCHAR, run_id VARCHAR)")
+    con.executemany("INSERT INTO csrc VALUES (?, ?)", [list(k) for k in sorted(sources)])
+    held = "SELECT dk FROM lk"
+    prev = (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat()
+    prev_files = found.partitions.get((table, prev))
+    if prev_files is None:  # outside the scope walked: look at the day before directly
+        folder = data_dir / "lake" / table / f"date={prev}"
+        prev_files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if prev_files and any(int(s.get("dropped_earlier", 0)) for s in sources.values()):
+        src, dk = _key_hash(con, table, prev_files)
+        held += f" UNION ALL SELECT {dk} FROM ({src})"
+    con.execute("ALTER TABLE miss ADD COLUMN dedup BOOLEAN DEFAULT false")
+    con.execute(f"UPDATE miss SET dedup = true WHERE (venue, run_id) IN (SELECT venue, run_id "
+                f"FROM csrc) AND dk IN ({held})")
+    got = dict(((str(v), str(r)), int(n)) for v, r, n in con.execute(
+        "SELECT venue, run_id, count(*) FROM miss WHERE dedup GROUP BY ALL").fetchall())
+    for key, src in sorted(sources.items()):
+        want, earlier = int(src.get("dropped", 0)), int(src.get("dropped_earlier", 0))
+        n = got.get(key, 0)
+        if n < want and earlier and not prev_files:
+            # The day before is gone from the lake (pruned): the copies of its rows that
+            # compaction dropped have no kept key to match any more.
+            allow = min(want - n, earlier)
+            con.execute("UPDATE miss SET dedup = true WHERE rowid IN (SELECT rowid FROM miss "
+                        "WHERE NOT dedup AND venue = ? AND run_id = ? LIMIT ?)",
+                        [key[0], key[1], allow])
+            rep.warnings.append(f"{where}: {allow} row(s) of {key[0]} run {key[1]} were "
+                                f"dropped by compaction as copies of rows of {prev}, which is "
+                                f"no longer in the lake")
+            n += allow
+        if n != want and (n or want):
+            rep.problems.append(f"{where}: {n} row(s) of {key[0]} run {key[1]} the journal "
+                                f"yields are missing while the lake holds their key, but its "
+                                f"compaction lineage says {want} were dropped as copies")
+    check.deduplicated = int(con.execute("SELECT count(*) FROM miss WHERE dedup").fetchone()[0])
+    con.execute("DELETE FROM miss WHERE dedup")
 
 
 def _by_run(counts: list[tuple[str, str, int]]) -> str:

@@ -277,6 +277,8 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
         metrics.close()
         for sig in signals:
             loop.remove_signal_handler(sig)
+    if settings.compact_yesterday and not interrupted:
+        await asyncio.to_thread(_compact_yesterday, data_dir, out)
     return RunResult(run_id, manifest, code, reason, runs)
 
 
@@ -456,3 +458,18 @@ async def _deadline(duration: float | None, stop: asyncio.Event) -> None:
         await asyncio.wait_for(stop.wait(), timeout=duration)
     except TimeoutError:
         stop.set()
+
+
+def _compact_yesterday(data_dir: Path, out: TextIO) -> None:
+    """``compact_yesterday = true``: after the run, compact yesterday's day if it is closed
+    (its runs all ended and built). Whatever goes wrong is said and left for the next run:
+    the recording itself is done."""
+    from recorder.compact import compact_yesterday
+
+    try:
+        rep = compact_yesterday(data_dir, log=lambda s: print(f"compact: {s}", file=out))
+    except Exception as e:  # noqa: BLE001 - never fails the run that has just recorded
+        print(f"recorder: compaction of yesterday failed: {e}", file=out)
+        return
+    if rep is not None and rep.compacted:
+        print(f"compact: {len(rep.compacted)} table(s) of yesterday compacted", file=out)

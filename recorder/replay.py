@@ -25,6 +25,12 @@ on two connections, a clock step, and in event order nearly every group) is sort
 which costs one row group (one flush) of memory. ``date=`` folders are opened as the merge
 reaches their day (they are the UTC day of ``ts_recv``); in event order every folder of the
 range is indexed first (about 200 bytes per row group), since venue times ignore folders.
+
+A compacted day (``recorder compact``) keeps what the merge relies on: its files hold rows of
+their folder's day only, and every row group's statistics bound its rows. Its groups are
+sorted by instrument and event time instead of receipt, so each spans the day: the merge
+opens one group per instrument at the start of the day and sorts a group alone when its
+receive order differs (memory: about one row group per instrument, 128k rows at most each).
 """
 
 from __future__ import annotations
@@ -74,6 +80,14 @@ class ReplayOrderError(RecorderError):
     order. The file was not written by the lake writer (or was moved)."""
 
     fault = "bug"
+
+
+class ReplaySourceChanged(RecorderError):
+    """A day's folder was swapped (compaction, rebuild) while the replay was inside it: the
+    rows are all there, in other files; replaying again reads them."""
+
+    fault = "user"
+    retryable = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +358,14 @@ class _Files:
     def get(self, path: Path) -> pq.ParquetFile:
         entry = self._open[path]
         if entry[0] is None:
-            entry[0] = pq.ParquetFile(path)
+            try:
+                entry[0] = pq.ParquetFile(path)
+            except FileNotFoundError:
+                # Files are immutable, but a day's folder can be swapped for a new one (a
+                # compaction or a rebuild) while a long replay is inside it.
+                raise ReplaySourceChanged(
+                    f"{path} is gone: its day was compacted or rebuilt during the replay; "
+                    f"replay again", path=str(path)) from None
         return entry[0]
 
     def done(self, path: Path) -> None:

@@ -8,6 +8,7 @@ after its recorder died). ``recovered`` is what older versions wrote instead of 
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import os
 import socket
@@ -200,3 +201,27 @@ def previous_run(data_dir: Path, cfg_id: str, venue: str, run_id: str,
             found = {"previous_run": run, "previous_alive": False, "previous_last_recv": last}
         best, best_second = (started, found), second
     return best[1] if best is not None else {}
+
+
+def lock_held(lock: Path) -> bool:
+    """Whether a live process holds an exclusive ``flock`` on ``lock``."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def run_being_written(data_dir: Path, run: str) -> bool:
+    """Whether something may still write this run's lake files or manifest: its recorder
+    (``runs/<run>.lock``), or a lake builder of one of its venues
+    (``locks/build-<run>-<venue>.lock``, the lake builder's claim)."""
+    if run_alive(data_dir, run):
+        return True
+    return any(lock_held(p) for p in (data_dir / "locks").glob(f"build-{glob.escape(run)}-*.lock"))

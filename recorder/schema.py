@@ -8,7 +8,10 @@ A table declares:
   name in the lake (snake_case), an Arrow type and a doc string;
 - its dedup key, as SQL expressions over lake columns (views and compaction use it);
 - where ``ts_event`` comes from (a column and its unit), so the conversion is one vectorized
-  Arrow expression per batch instead of Python work per row.
+  Arrow expression per batch instead of Python work per row;
+- optionally ``cluster_by``: the columns naming an instrument, which compaction sorts by
+  first (by default the instrument-like columns of the dedup key, see
+  :func:`cluster_columns`).
 
 Every table also gets the common columns below, filled by the pipeline, never by adapters.
 """
@@ -39,6 +42,13 @@ COMMON_NAMES = frozenset(n for n, _, _ in COMMON)
 # position in it) and its place among that record's rows. Connection names are per venue.
 IDENTITY = ("venue", "run_id", "conn_id", "recv_seq", "recv_sub")
 EXTRA = "extra"  # JSON of fields the venue sent that the table does not declare (nothing lost)
+# The recording order (replay's). Deduplication keeps the first receipt of a key in this
+# order, so which copy survives never depends on file names or on what a reader met first.
+RECEIPT_ORDER = ("ts_recv", "venue", "conn_id", "recv_seq", "recv_sub", "run_id")
+# Column names that say which instrument (market, pair, contract) a row is about, in the
+# order compaction sorts them: venue-level names first, then the instrument's own.
+INSTRUMENT_COLUMNS = ("exchange", "chain", "market_id", "tradeable_entity_id", "pair",
+                      "underlying", "currency", "asset", "symbol", "instrument_name")
 
 _UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
@@ -68,6 +78,9 @@ class Table:
     event_time_unit: str = "ms"
     time_column: str = "ts_recv"
     partitions: tuple[str, ...] = ("date",)
+    # Columns naming the instrument, sorted by first in compacted files (None: see
+    # cluster_columns()).
+    cluster_by: tuple[str, ...] | None = None
     version: int = 1
     # Wire keys dropped on purpose. None by default: a key the venue sent has a column or
     # lands in `extra`. A table whose rows all come from one value of the frame's
@@ -89,6 +102,8 @@ class Table:
             raise ValueError(f"table {self.name}: unit {self.event_time_unit}")
         if not {k for k, _ in self.raw_constants} <= {c.key for c in self.columns}:
             raise ValueError(f"table {self.name}: raw_constants name a key it does not declare")
+        if self.cluster_by and not set(self.cluster_by) <= set(names) | COMMON_NAMES:
+            raise ValueError(f"table {self.name}: cluster_by names a column it does not have")
 
     @cached_property
     def wire_schema(self) -> pa.Schema:
@@ -117,6 +132,29 @@ class Table:
     @property
     def event_time_factor(self) -> int:
         return _UNIT_NS[self.event_time_unit]
+
+
+def dedup_partition(t: Table) -> tuple[str, ...]:
+    """What makes two rows of ``t`` copies of one event: its dedup key within one venue. A
+    venue is a config section; two sections (production and test, say) may send colliding
+    ids, and merging their rows would lose data."""
+    return ("venue", *(k for k in t.dedup_key if k != "venue"))
+
+
+def cluster_columns(t: Table) -> tuple[str, ...]:
+    """The instrument columns compaction sorts a table by first: ``cluster_by`` when the table
+    declares it, else the instrument-like columns of its dedup key (:data:`INSTRUMENT_COLUMNS`)
+    in that list's order, else the table's own instrument-like column if it has one (one:
+    a trade table keyed by trade id still has a symbol). Empty for tables without an
+    instrument (connection events, RFQ life cycles): those are sorted by time alone."""
+    if t.cluster_by is not None:
+        return t.cluster_by
+    names = {c.name for c in t.columns}
+    in_key = [c for c in INSTRUMENT_COLUMNS if c in t.dedup_key and c in names]
+    if in_key:
+        return tuple(in_key)
+    own = [c for c in INSTRUMENT_COLUMNS if c in names]
+    return tuple(own[-1:])
 
 
 def cols(*specs: tuple) -> tuple[Col, ...]:

@@ -251,7 +251,7 @@ def test_a_kill_9_loop_ends_with_verify_clean(tmp_path: Path) -> None:
 
 def _wait_for_builders(data_dir: Path, limit: float = 120.0) -> None:
     """Until no lake builder holds a run (an orphan builder finishes by itself)."""
-    from recorder.maintain import _held
+    from recorder.runs import lock_held as _held
 
     deadline = time.monotonic() + limit
     while any(_held(p) for p in (data_dir / "locks").glob("build-*.lock")):

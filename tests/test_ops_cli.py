@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from recorder import journal as jr
 from recorder.cli import main as cli_main
 from recorder.duck import connect, lazy
+from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer, replay_keys
 from tests.conftest import RECORDER, ROOT
 from tests.e2e import config
@@ -61,8 +62,10 @@ def cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
 
 def test_query_csv_and_json_to_a_file_keep_nanoseconds(lake: tuple, tmp_path: Path) -> None:
     data_dir, _ = lake
-    sql = ("SELECT ts_recv, epoch_ns(ts_recv) AS ns FROM mackinac_quote "
-           "ORDER BY ts_recv LIMIT 5")
+    # The views give each time as TIMESTAMPTZ (µs) plus its exact *_ns; a nanosecond
+    # timestamp in a query's result must keep its nanoseconds in csv and json.
+    sql = ("SELECT make_timestamp_ns(ts_recv_ns) AS ts_recv, ts_recv_ns AS ns "
+           "FROM mackinac_quote ORDER BY ts_recv_ns LIMIT 5")
     out = tmp_path / "q.csv"
     code, stdout, err = cli("query", sql, "--data-dir", str(data_dir), "--format", "csv",
                             "-o", str(out))
@@ -106,10 +109,14 @@ def test_show_tables_lists_views_only_and_lazy_matches_connect_on_an_empty_table
     names = [n for (n,) in con.sql("SHOW TABLES").fetchall()]
     assert names and not [n for n in names if n.startswith("__")]
     assert "mackinac_quote" in names and "derive_orderbook_dedup" in names
-    # a table with no file yet: an empty frame of the same shape as the (empty) view
+    # a table with no file yet: an empty frame of the lake's shape (what scan_parquet gives
+    # once files exist), every column of which the (empty) view has too; the view adds the
+    # exact *_ns of each time column
     frame = lazy("derive_orderbook", data_dir).collect()
     cols = [c for (c, *_) in con.sql("DESCRIBE derive_orderbook").fetchall()]
-    assert frame.height == 0 and frame.columns == cols
+    assert frame.height == 0
+    assert frame.columns == [*CATALOGUE.tables["derive_orderbook"].arrow_schema.names, "date"]
+    assert set(frame.columns) <= set(cols) and {"ts_recv_ns", "ts_event_ns"} <= set(cols)
     assert lazy("mackinac_quote", data_dir).select("date").collect().height > 0
     with pytest.raises(ValueError, match="unknown table"):
         lazy("no_such_table", data_dir)

@@ -156,7 +156,7 @@ def test_the_time_between_two_runs_of_a_config_is_a_run_gap_row_that_rebuild_kee
                     if r.kind == jr.KIND_IN)
     assert last == max(r.ts_recv for r in jr.read_run(data_dir, "mackinac", first.run_id)
                        if r.kind == jr.KIND_IN)
-    sql = ("SELECT run_id, epoch_ns(gap_start), epoch_ns(gap_end), detail FROM session_events "
+    sql = ("SELECT run_id, gap_start_ns, gap_end_ns, detail FROM session_events "
            "WHERE event = 'run_gap' ORDER BY run_id")
     rows = connect(data_dir).sql(sql).fetchall()
     assert [r[:3] for r in rows] == [(second.run_id, last, first_in)]

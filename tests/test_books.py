@@ -1,0 +1,229 @@
+"""recorder.books: at the end of a simulator run, the book rebuilt from the lake equals the
+simulator's own, for every venue with a book; the queries/ examples agree with it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from recorder.books import book_at, books_at, top_series
+from recorder.duck import connect
+from recorder.venues.derive.server import DeriveServer
+from recorder.venues.diffusal.server import DiffusalServer
+from recorder.venues.mackinac.server import MackinacServer
+from recorder.venues.powertrade.server import PowerTradeServer
+from tests.conftest import ROOT
+from tests.e2e import config as mackinac_config
+from tests.e2e import run_with
+from tests.e2e_derive import config as derive_config
+from tests.e2e_diffusal import config as diffusal_config
+from tests.e2e_powertrade import config as powertrade_config
+
+KEY_ENV, SECRET_ENV = "PT_BOOKS_KEY", "PT_BOOKS_SECRET"
+
+
+def _levels(levels: list[Any], size: str = "size") -> dict[float, float]:
+    out: dict[float, float] = {}
+    for lv in levels:
+        p, s = (lv[0], lv[1]) if isinstance(lv, list) else (lv["price"], lv[size])
+        if float(s):
+            out[float(p)] = out.get(float(p), 0.0) + float(s)
+    return out
+
+
+def _macro(name: str) -> str:
+    """The macro definition of a queries/ example (the part before its demo SELECT)."""
+    return (ROOT / "queries" / name).read_text().split(";\n\nSELECT")[0]
+
+
+def _sql_book(con: Any, macro: str, instrument: str) -> dict[str, dict[float, float]]:
+    con.execute(_macro(macro))
+    fn = macro.removesuffix(".sql")
+    rows = con.execute(f"SELECT side, price, size FROM {fn}(?, now())", [instrument]).fetchall()
+    return {"bids": {p: s for side, p, s in rows if side == "bid"},
+            "asks": {p: s for side, p, s in rows if side == "ask"}}
+
+
+def test_diffusal_books_across_gaps_and_resyncs(data_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    async def main() -> tuple:
+        server = DiffusalServer(seed=4, rate=2.0)
+        await server.start()
+        cfg = diffusal_config(data_dir, server.url)
+        gapped: list[str] = []
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(1.5)
+            live = [s.symbol for s in server.synth.live()]
+            gapped.append(server.gap(live[len(live) // 2], count=2))  # hidden diffs
+            await asyncio.sleep(1.5)
+            server.pause()  # the market stops: in-flight frames and resyncs settle
+            await asyncio.sleep(1.2)
+
+        result, _ = await run_with(cfg, scenario)
+        await server.stop()
+        return result, server, gapped
+
+    result, server, gapped = asyncio.run(main())
+    assert result.exit_code == 0, result.reason
+    books = books_at(data_dir, "diffusal")
+    live = [s.symbol for s in server.synth.live()]
+    assert set(live) <= set(books)
+    for sym in live:
+        want = server.book(sym)
+        got = books[sym]
+        assert got.complete and got.sequence == want["sequence"], sym
+        assert (got.bids, got.asks) == (want["bids"], want["asks"]), sym
+    # the hidden diffs were seen as a gap, and healed by the REST snapshot
+    assert books[gapped[0]].gap_before >= 2
+    # the SQL example agrees
+    con = connect(data_dir)
+    sql = _sql_book(con, "diffusal_book_at.sql", gapped[0])
+    assert sql == {"bids": books[gapped[0]].bids, "asks": books[gapped[0]].asks}
+    # a top-5 series: one row per update, the last one the final book's top
+    rows = list(top_series(data_dir, "diffusal", gapped[0], n=5))
+    assert rows and rows[-1]["bid_px_1"] == max(books[gapped[0]].bids)
+    assert all(r["bid_px_1"] is None or r["ask_px_1"] is None or r["bid_px_1"] < r["ask_px_1"]
+               for r in rows if r["complete"])
+    # the book at an earlier instant is the one of that instant (fewer updates applied)
+    mid = rows[len(rows) // 2]
+    earlier = book_at(data_dir, "diffusal", gapped[0], mid["ts_recv_ns"])
+    assert earlier.ts_recv_ns == mid["ts_recv_ns"]
+    assert earlier.top(5)[0][0] == (mid["bid_px_1"], mid["bid_sz_1"])
+
+
+def test_powertrade_books_from_snapshots_and_order_deltas(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    symbols = ["BTC-USD-PERPETUAL", "ETH-USD-PERPETUAL", "PTF-USD"]
+
+    async def main() -> PowerTradeServer:
+        server = PowerTradeServer(seed=9, rate=4.0, rfq_rate=0.0, account_rate=0.0,
+                                  reorder_ms=0)
+        await server.start()
+        key, pem = server.credentials()
+        monkeypatch.setenv(KEY_ENV, key)
+        monkeypatch.setenv(SECRET_ENV, pem)
+        cfg = powertrade_config(data_dir, server.url, {
+            "api_key_env": KEY_ENV, "api_secret_env": SECRET_ENV, "symbols": symbols,
+            "subscribe_types": ["snap_with_deltas"], "intervals": [0], "rfqs": False,
+            "feeds_url": server.feeds_url, "summary_url": server.summary_url})
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(3.0)
+            await server.stop()  # graceful: everything sent reaches the recorder
+            await asyncio.sleep(0.3)
+
+        result, _ = await run_with(cfg, scenario)
+        assert result.exit_code == 0, result.reason
+        return server
+
+    server = asyncio.run(main())
+    books = books_at(data_dir, "powertrade")
+    con = connect(data_dir)
+    deltas = con.sql("SELECT count(*) FROM powertrade_order_added").fetchall()[0][0]
+    assert deltas > 0
+    con.execute(_macro("powertrade_book_at.sql"))
+    by_symbol = {b.entity.symbol: b for b in server.synth.books.values()}
+    for sym in symbols:  # the subscribed ones
+        b = by_symbol[sym]
+        want: dict[str, dict[float, float]] = {"buy": {}, "sell": {}}
+        for o in b.orders.values():
+            want[o.side][o.price] = round(want[o.side].get(o.price, 0.0) + o.qty, 8)
+        want = {k: {p: q for p, q in v.items() if q > 0} for k, v in want.items()}
+        got = books[sym]
+        assert got.complete, sym
+        assert {p: round(q, 8) for p, q in got.bids.items()} == want["buy"], sym
+        assert {p: round(q, 8) for p, q in got.asks.items()} == want["sell"], sym
+        rows = con.execute("SELECT side, price, size FROM powertrade_book_at(?, now())",
+                           [sym]).fetchall()
+        assert {p: round(s, 8) for side, p, s in rows if side == "bid"} == want["buy"], sym
+        assert {p: round(s, 8) for side, p, s in rows if side == "ask"} == want["sell"], sym
+
+
+def test_derive_books_are_the_last_snapshot(data_dir: Path) -> None:
+    async def main() -> list[str]:
+        server = DeriveServer(seed=6, rate=2.0, churn_seconds=0, currencies=("ETH",))
+        await server.start()
+        cfg = derive_config(data_dir, server.url, channels=["orderbook"])
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await asyncio.sleep(1.5)
+            server.gap("ETH-PERP", 3)  # publish ids skipped: the next snapshot is whole
+            await asyncio.sleep(1.5)
+            await server.stop()
+            await asyncio.sleep(0.2)
+
+        result, _ = await run_with(cfg, scenario)
+        assert result.exit_code == 0, result.reason
+        return server.ledger_for(1)
+
+    ledger = asyncio.run(main())
+    want: dict[str, Any] = {}
+    for text in ledger:
+        msg = orjson.loads(text)
+        ch = (msg.get("params") or {}).get("channel", "")
+        if msg.get("method") == "subscription" and ch.startswith("orderbook."):
+            want[msg["params"]["data"]["instrument_name"]] = msg["params"]["data"]
+    assert want
+    books = books_at(data_dir, "derive")
+    for name, data in want.items():
+        got = books[name]
+        assert got.sequence == data["publish_id"], name
+        assert got.bids == _levels(data["bids"], "amount"), name
+        assert got.asks == _levels(data["asks"], "amount"), name
+    # across the skipped publish ids the series goes on, whole at every snapshot
+    rows = list(top_series(data_dir, "derive", "ETH-PERP", n=3))
+    jumps = [b["sequence"] - a["sequence"] for a, b in zip(rows, rows[1:], strict=False)]
+    assert max(jumps) >= 4 and all(r["complete"] for r in rows)
+    con = connect(data_dir)
+    assert con.sql("SELECT count(*) FROM gaps WHERE cause = 'sequence_gap' AND channel LIKE "
+                   "'orderbook.ETH-PERP.%'").fetchall()[0][0] >= 1
+    assert _sql_book(con, "derive_book_at.sql", "ETH-PERP") == {
+        "bids": books["ETH-PERP"].bids, "asks": books["ETH-PERP"].asks}
+
+
+def test_mackinac_books_are_the_last_quote(data_dir: Path) -> None:
+    async def main() -> list[str]:
+        server = MackinacServer(seed=8, rate=4.0)
+        await server.start()
+        cfg = mackinac_config(data_dir, server.url, ["hl:ETH", "uni:WETH/USDC", "rates:all"])
+
+        async def scenario(stop: asyncio.Event) -> None:
+            deadline = time.monotonic() + 30
+            while len(server.ledger_for(1)) < 40:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+            await server.stop()
+            await asyncio.sleep(0.2)
+
+        result, _ = await run_with(cfg, scenario)
+        assert result.exit_code == 0, result.reason
+        return server.ledger_for(1)
+
+    ledger = asyncio.run(main())
+    want = {}
+    for text in ledger:
+        msg = orjson.loads(text)
+        if msg.get("type") == "quote":
+            want[f"{msg['exchange']}:{msg['symbol']}"] = msg
+    assert want
+    books = books_at(data_dir, "mackinac")
+    for name, msg in want.items():
+        b = books[name]
+        bids, asks = _levels(msg["bids"]), _levels(msg["asks"])
+        assert (b.bids, b.asks) == (bids, asks), name
+    con = connect(data_dir)
+    name = sorted(want)[0]
+    assert _sql_book(con, "mackinac_book_at.sql", name) == {"bids": books[name].bids,
+                                                            "asks": books[name].asks}
+
+
+def test_unknown_venue(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no book for venue"):
+        books_at(tmp_path, "totalis")
+    assert book_at(tmp_path, "derive", "ETH-PERP").complete is False

@@ -4,15 +4,11 @@ against range length, on the lake a recording round just built."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import orjson
-
-from bench.common import ROOT
 
 
 def replay_rates(data_dir: Path) -> list[tuple[str, str]]:
@@ -96,28 +92,23 @@ async def native_rate(data_dir: Path) -> tuple[float, int]:
     return got / max(t1 - (t0 or t1), 1e-9), got
 
 
-_PEAK = """
-import resource, sys
-from recorder import replay
-recs = replay.records(sys.argv[1], end=int(sys.argv[2]))
-n = sum(1 for _ in recs)
-print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
-"""
-
-
 def replay_memory(data_dir: Path) -> list[tuple[str, str]]:
-    """Peak RSS of a replay over growing prefixes of the range: flat means bounded."""
+    """Peak RSS of a replay over growing prefixes of the range: flat means bounded. Each is a
+    fresh process's own high water mark (VmHWM, see bench/replay_rss.py: ru_maxrss there
+    would be this bench process's peak, carried over fork and exec), beside the floor of a
+    process that only imports replay and loads the registry."""
+    from bench.replay_rss import peak_rss
     from recorder import replay
 
     first = next(iter(replay.records(data_dir, tables=["mackinac_quote"]))).ts_recv
     last = max(r.ts_recv for r in replay.records(data_dir, tables=["session_events"]))
+    _, floor = peak_rss(None)
     out = []
     for frac in (0.25, 0.5, 1.0):
         end = first + int((last - first) * frac) + 1
-        r = subprocess.run([sys.executable, "-c", _PEAK, str(data_dir), str(end)], cwd=ROOT,
-                           capture_output=True, text=True, check=True)
-        n, mb = r.stdout.split()
-        out.append((f"replay peak RSS, {frac:.0%} of the range", f"{mb} MiB for {int(n):,} records"))
+        n, mib = peak_rss(data_dir, "recv", end)
+        out.append((f"replay peak RSS, {frac:.0%} of the range",
+                    f"{mib} MiB for {n:,} records (imports alone {floor} MiB)"))
     return out
 
 

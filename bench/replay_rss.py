@@ -10,7 +10,10 @@ midnight, so there are two ``date=`` folders. Both venues name their connection 
 
 Each replay runs in a fresh subprocess that reads the whole range and reports its own high
 water mark (``VmHWM``), so the figure is the replay's peak and nothing the parent built.
-Memory is measured here, never asserted in tests.
+Not ``getrusage(RUSAGE_SELF).ru_maxrss``: on Linux a process keeps the largest resident set
+of its process image before ``exec``, which for a child started by ``subprocess`` is the
+parent's (the bench process, hundreds of MiB after a recording round). Memory is measured
+here, never asserted in tests.
 """
 
 from __future__ import annotations
@@ -37,17 +40,19 @@ T0 = 1_772_409_590_000_000_000  # 2026-03-01T23:59:50Z: the span crosses midnigh
 STEP_NS = 1_000_000  # 1 ms between a writer's rows (1,000 rows/s per writer)
 SESSION_EVERY = 500  # one session_events row per this many prints
 
-# The child replays everything in the given order (or, with "floor", only imports replay and
-# the catalogue, which records() needs before its first row) and prints (records,
-# VmHWM in KiB). VmHWM is the process's own peak RSS (ru_maxrss says the same on Linux; it
-# is the fallback elsewhere).
+# The child replays everything in the given order, up to an optional end (ns, exclusive), or
+# with "floor" only imports replay and loads the catalogue, as records() does before
+# its first row; it prints (records, VmHWM in KiB). VmHWM is this process image's own peak
+# RSS; ru_maxrss, only the fallback where there is no /proc, also counts the parent's peak
+# (Linux carries it over fork and exec).
 _CHILD = """
 import resource, sys
 from recorder.replay import records
 from recorder.venues import CATALOGUE  # noqa: F401 - the catalogue's cost counts
 n = 0
 if sys.argv[2] != "floor":
-    n = sum(1 for _ in records(sys.argv[1], order=sys.argv[2], batch_rows=4096))
+    end = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    n = sum(1 for _ in records(sys.argv[1], end=end, order=sys.argv[2], batch_rows=4096))
 hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
     for line in open("/proc/self/status"):
@@ -158,10 +163,13 @@ def build_lake(data_dir: Path, rows: int, seed: int = 7) -> int:
     return total
 
 
-def _child(data_dir: Path | None, order: str = "recv") -> tuple[int, int]:
-    """(records, peak RSS in MiB) of a fresh process replaying ``data_dir`` in ``order``
-    (None: no replay, the floor every replay starts from)."""
+def peak_rss(data_dir: Path | None, order: str = "recv",
+           end: int | None = None) -> tuple[int, int]:
+    """(records, peak RSS in MiB) of a fresh process replaying ``data_dir`` in ``order``, up
+    to ``end`` if given (None: no replay, the floor every replay starts from)."""
     args = [str(data_dir), order] if data_dir is not None else ["-", "floor"]
+    if data_dir is not None and end is not None:
+        args.append(str(end))
     r = subprocess.run([sys.executable, "-c", _CHILD, *args], cwd=ROOT, capture_output=True,
                        text=True, check=True, timeout=600)
     n, kib = r.stdout.split()
@@ -172,7 +180,7 @@ def run(print_fn: Callable[[str], Any] = print) -> dict[str, Any]:
     """Build each lake, replay it whole in a subprocess per order, print and return the
     peaks (MiB) and times (s)."""
     out: dict[str, Any] = {}
-    _, floor = _child(None)
+    _, floor = peak_rss(None)
     print_fn(f"replay peak RSS imports and registry only: {floor} MiB")
     out["floor_mib"] = floor
     for label, rows in SIZES:
@@ -183,7 +191,7 @@ def run(print_fn: Callable[[str], Any] = print) -> dict[str, Any]:
             res: dict[str, Any] = {"rows": built, "build_s": round(time.perf_counter() - t, 2)}
             for order in ("recv", "event"):
                 t = time.perf_counter()
-                n, mib = _child(data_dir, order)
+                n, mib = peak_rss(data_dir, order)
                 took = time.perf_counter() - t
                 if n != built:
                     raise RuntimeError(f"replayed {n} records of {built} ({order} order)")

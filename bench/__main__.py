@@ -193,6 +193,19 @@ def main() -> None:
         *replay,
         *soak_rows,
     ]
+    # Replay memory against lake size (100k and 1M rows of synthetic lakes, both orders).
+    if int(os.environ.get("BENCH_REPLAY_RSS", "1") or 0):
+        from bench.replay_rss import run as replay_rss
+
+        print("\nReplay peak RSS against lake size (bench/replay_rss.py):")
+        replay_rss(lambda line: print(f"  {line}"))
+    # Research speed (issue 13): 1-minute OHLCV over a synthetic day of prints through the
+    # plain and _dedup views, before and after compaction; BENCH_OHLCV_ROWS=0 skips it.
+    if int(os.environ.get("BENCH_OHLCV_ROWS", "10000000") or 0) > 0:
+        from bench.ohlcv import run as ohlcv
+
+        print("\nOHLCV over a synthetic day (bench/ohlcv.py):")
+        ohlcv(lambda line: print(f"  {line}"))
     w = max(len(k) for k, _ in rows)
     print(f"\n{'measure':<{w}}  value")
     print(f"{'-' * w}  {'-' * 30}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST
+from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST, decode_rest
 from recorder.venues.base import NO_ACTIONS, Action, Adapter, Row, session
 
 # Meta events the transport journals that become a session_events row as they are.
@@ -36,9 +36,8 @@ class Normalizer:
             self._last_in[conn] = ts_recv
             return self.adapter.on_frame(conn, data)
         if kind == KIND_REST:
-            head, _, body = data.partition(b"\n")
-            h = orjson.loads(head)
-            return self.adapter.on_response(conn, h["tag"], h["status"], body)
+            r = decode_rest(data)
+            return self.adapter.on_response(conn, r.tag, r.status, r.body)
         if kind == KIND_OUT:
             # Our own outbound messages, as journaled (secrets redacted). An adapter that
             # matches answers to requests learns what was really sent here, live and on

@@ -34,16 +34,16 @@ def test_every_type_lake_equals_ledger_across_a_server_restart(data_dir: Path) -
         server = MackinacServer(seed=7, api_keys={KEY: "super_admin"}, rate=3.0,
                                 legacy_hl_every=5)
         await server.start()
-        await server.rate_limit(retry_after=1)  # the first subscribe is refused with a hint
+        server.rate_limit(retry_after=1)  # the first subscribe is refused with a hint
         cfg = config(data_dir, server.url, SYMBOLS, "MACKINAC_TEST_KEY")
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(2.5)
-            await server.stale("hl", True)
+            server.stale("hl", True)
             await asyncio.sleep(0.3)
-            await server.stale("hl", False)
+            server.stale("hl", False)
             await asyncio.sleep(0.5)
-            await server.server_closing(300)  # planned restart: reconnect after 300 ms
+            server.server_closing(300)  # planned restart: reconnect after 300 ms
             await asyncio.sleep(2.5)
             await server.stop()  # graceful: everything ledgered reaches the recorder
             await asyncio.sleep(0.3)
@@ -108,7 +108,7 @@ def test_drop_and_reconnect_records_gap_with_both_ends(data_dir: Path) -> None:
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(1.5)
-            await server.drop()  # abrupt: TCP abort, no close frame
+            server.drop()  # abrupt: TCP abort, no close frame
             await asyncio.sleep(2.0)
             await server.stop()
             await asyncio.sleep(0.2)
@@ -178,15 +178,15 @@ def test_bad_input_never_crashes_or_escapes_the_lake(tmp_path: Path, data_dir: P
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(1.0)
-            await server.inject('{"type": "quote", "exchange": "hl", ')  # malformed
-            await server.inject('{"type": "brand_new_thing", "x": 1}')  # unknown type
-            await server.inject('[1, 2, 3]')  # not an object
-            await server.inject('{"type": "print", "exchange": "hl", "symbol": "../../etc/x", '
+            server.inject('{"type": "quote", "exchange": "hl", ')  # malformed
+            server.inject('{"type": "brand_new_thing", "x": 1}')  # unknown type
+            server.inject('[1, 2, 3]')  # not an object
+            server.inject('{"type": "print", "exchange": "hl", "symbol": "../../etc/x", '
                                 '"price": "NaN-ish", "size": 1, "side": 1, "time": 1}')
-            await server.inject('{"type": "quote", "exchange": "hl", "symbol": "../../../x", '
+            server.inject('{"type": "quote", "exchange": "hl", "symbol": "../../../x", '
                                 '"bids": [], "asks": [], "time": 1748275200000}')
             await asyncio.sleep(0.5)
-            await server.inject('{"type":"quote","pad":"' + "x" * 100_000 + '"}')  # oversized
+            server.inject('{"type":"quote","pad":"' + "x" * 100_000 + '"}')  # oversized
             await asyncio.sleep(2.5)
             await server.stop()
 
@@ -254,7 +254,7 @@ def test_anonymous_no_ack_session_records_three_symbols_and_the_limit_error(
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(2.0)
-            await server.drop(code=1011)
+            server.drop(code=1011)
             await asyncio.sleep(1.5)
             await server.stop()
 
@@ -290,7 +290,7 @@ def test_two_venues_in_one_run_share_the_common_tables(data_dir: Path) -> None:
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(1.0)
-            await server.inject("not json")  # an unhandled row from each venue
+            server.inject("not json")  # an unhandled row from each venue
             await asyncio.sleep(1.5)
             await server.stop()
 

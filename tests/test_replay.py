@@ -28,7 +28,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(1.5)
-            await server.drop()
+            server.drop()
             await asyncio.sleep(1.5)
             await server.stop()
 
@@ -169,9 +169,9 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(2.5)
-            await server.stale("hl", True)
+            server.stale("hl", True)
             await asyncio.sleep(0.2)
-            await server.stale("hl", False)
+            server.stale("hl", False)
             await asyncio.sleep(0.5)
             await server.stop()
 

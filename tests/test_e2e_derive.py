@@ -185,7 +185,7 @@ def test_reconnect_logs_in_and_subscribes_again(data_dir: Path,
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(1.5)
-            await server.drop()  # abrupt: no close frame
+            server.drop()  # abrupt: no close frame
             await asyncio.sleep(2.0)
             await server.stop()
             await asyncio.sleep(0.2)

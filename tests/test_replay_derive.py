@@ -11,6 +11,7 @@ import pytest
 
 from recorder import journal as jr
 from recorder.replay import serve_native
+from recorder.sim import Recording
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
 from tests.e2e import run_with
 from tests.e2e_derive import config
@@ -56,7 +57,7 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(1.2)
             assert server.gap("ETH-PERP", 2) == 1  # a publish_id gap, replayed as recorded
-            await server.inject('{"method":"server_notice","params":{"text":"maintenance"}}')
+            server.inject('{"method":"server_notice","params":{"text":"maintenance"}}')
             await asyncio.sleep(1.3)
             await server.stop()
 
@@ -83,7 +84,6 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         monkeypatch.setattr(venues, "get", lambda n: spec if n == "derive" else real_get(n))
         serving = asyncio.create_task(serve_native(
             first, ["derive"], speed=2.0, linger=0.5,
-            server_options={"derive": {"data_dir": first}},
             on_ready=lambda u: (urls.update(u), ready.set())))
         await ready.wait()
         cfg = config(second, urls["derive"], wallet=wallet, private_key_env=ENV, **OPTS)
@@ -217,10 +217,10 @@ def test_recorded_catalogue_follows_the_replay_position(
     def names(srv: DeriveServer) -> set[str]:
         return {i["instrument_name"] for i in srv._catalogue[key]}
 
-    srv = replay_server(data_dir=data_dir)
+    srv = replay_server(recording=Recording(data_dir, "derive"))
     assert srv.wallet and listed[0] not in names(srv) and len(names(srv)) == 12
     for rec in raw_frames(data_dir, "derive"):
         srv.publish(rec.data, rec.conn)
     assert listed[0] in names(srv)
-    late = replay_server(data_dir=data_dir, start=when[0])
+    late = replay_server(recording=Recording(data_dir, "derive", start=when[0]))
     assert listed[0] in names(late)

@@ -1,20 +1,11 @@
-"""The simulator driver every venue's server side runs on (see :mod:`recorder.sim.driver`)."""
+"""The simulators' shared side: the driver every venue's server runs on
+(:mod:`recorder.sim.driver`), its clock (:mod:`recorder.sim.clock`) and what a native replay
+serves (:mod:`recorder.sim.recording`).
+
+Only the light parts are re-exported here: ``recorder.replay`` needs :class:`Recording`
+without importing aiohttp, which the driver does."""
 
 from recorder.sim.clock import Clock, ManualClock, Timer
-from recorder.sim.driver import (
-    Burst,
-    Close,
-    RestSent,
-    Sent,
-    Session,
-    Simulator,
-    dumps,
-    fault,
-    listen,
-    loopback_url,
-    serve,
-)
 from recorder.sim.recording import Recording
 
-__all__ = ["Burst", "Clock", "Close", "ManualClock", "Recording", "RestSent", "Sent", "Session",
-           "Simulator", "Timer", "dumps", "fault", "listen", "loopback_url", "serve"]
+__all__ = ["Clock", "ManualClock", "Recording", "Timer"]

@@ -28,8 +28,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from recorder.sim import Burst, Session, Simulator, dumps, fault
-from recorder.sim import serve as run_simulator
+from recorder.sim.driver import Burst, Session, Simulator, dumps, fault
+from recorder.sim.driver import serve as run_simulator
 from recorder.venues.mackinac.synth import GATED_TYPES, HISTORY_CAP, MarketSynth
 
 #: tier -> (rank, symbol limit). ``none`` is the anonymous free tier whose limit is the

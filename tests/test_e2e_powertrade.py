@@ -95,7 +95,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(2.0)
-            await server.duplicate_next_rfq()
+            server.duplicate_next_rfq()
             await asyncio.sleep(1.5)
             await server.stop()  # graceful: everything ledgered reaches the recorder
             await asyncio.sleep(0.3)
@@ -106,7 +106,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
     result, server = asyncio.run(main())
     assert result.exit_code == 0, result.reason
     run = result.run_id
-    (proxy_no,), (feeds_no,) = server.conns_of("proxy"), server.conns_of("feeds")
+    (proxy_no,), (feeds_no,) = server.conns("proxy"), server.conns("feeds")
     proxy_sent, feeds_sent = server.ledger_for(proxy_no), server.ledger_for(feeds_no)
     # The journal holds exactly what the simulator sent, per connection, in order.
     assert [[f.decode() for f in s] for s in journal_sessions(data_dir, run, "proxy")] == [
@@ -126,7 +126,8 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
     assert con.sql(f"SELECT count(*) FROM unhandled WHERE run_id = '{run}'").fetchall() == [(0,)]
 
     # The REST summary: one row per entity per fetch, equal to what the server answered.
-    (body,) = server.rest_ledger
+    (answered_summary,) = server.rest_ledger
+    body = answered_summary.body
     summary = lake_rows(con, T.ENTITY_SUMMARY.name, run, "rest")
     for item, row in zip(orjson.loads(body), summary, strict=True):
         check_row(T.ENTITY_SUMMARY, item, row, frozenset({"_tag"}))
@@ -145,7 +146,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
 
     # Out of order: the server answered in another order than it was asked, yet every
     # command_response row names the very request that carried its user_tag.
-    asked = [next(iter(orjson.loads(t).values()))["user_tag"] for n, t in server.requests
+    asked = [next(iter(orjson.loads(t).values()))["user_tag"] for n, t in server.received
              if n == proxy_no]
     answered = [orjson.loads(t)["command_response"]["user_tag"] for t in proxy_sent
                 if t.startswith('{"command_response"')]
@@ -212,7 +213,7 @@ def test_heartbeat_loss_leads_to_a_reconnect_recorded_in_session_events(
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(2.0)  # heartbeats alone keep the 1 s watchdog quiet
-            await server.silence(3.0)  # the dead link: no heartbeat, no data
+            server.silence(3.0)  # the dead link: no heartbeat, no data
             await asyncio.sleep(3.0)
             await server.stop()
             await asyncio.sleep(0.2)
@@ -238,7 +239,7 @@ def test_heartbeat_loss_leads_to_a_reconnect_recorded_in_session_events(
                  f"ts_recv < (SELECT min(ts_recv) FROM session_events WHERE event = "
                  f"'idle_timeout' AND run_id = '{run}')").fetchall()[0][0]
     assert hb >= 5  # the heartbeats that kept the first connection alive
-    assert len(server.conns_of("proxy")) == 2
+    assert len(server.conns("proxy")) == 2
     m = orjson.loads((data_dir / "runs" / f"{run}.json").read_bytes())
     assert m["reconnects"] == 1 and m["gaps"] == 1
 
@@ -265,7 +266,7 @@ def test_refused_jwt_is_recorded_and_the_proxy_stops(
                              ).fetchall()]
     assert ("auth_failed", "2") in ev and ("stopped", None) in ev
     assert [e[0] for e in ev].count("connected") == 1  # no reconnect loop with a bad key
-    assert len(server.requests) == 1  # only the authenticate request was ever sent
+    assert len(server.received) == 1  # only the authenticate request was ever sent
 
 
 def test_two_venues_of_one_run_keep_separate_files_of_shared_tables(data_dir: Path) -> None:

@@ -78,7 +78,7 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         serving = asyncio.create_task(serve_native(
             first, ["powertrade"], speed=1.0, linger=0.5,
             on_ready=lambda u: (urls.update(u), ready.set()),
-            server_options={"powertrade": {"key_pems": creds, "recording": first}}))
+            server_options={"powertrade": {"key_pems": creds}}))
         await ready.wait()
         cfg = config(second, urls["powertrade"], options(urls["powertrade"]))
 
@@ -119,16 +119,15 @@ def test_replay_routing_follows_the_subscribe_grammar() -> None:
     from recorder.venues.powertrade.server import _Conn
 
     srv = PowerTradeServer(replay=True, reorder_ms=0)
-    deltas, full, once, rfq, anon = (_Conn(i, "proxy", None, None, key="k")  # type: ignore[arg-type]
-                                     for i in range(1, 6))
+    deltas, full, once, rfq, anon = (_Conn(i, "proxy", None, key="k") for i in range(1, 6))
     anon.key = None
-    feeds = _Conn(6, "feeds", None, None, feed_types={"top_of_book"})  # type: ignore[arg-type]
+    feeds = _Conn(6, "feeds", None, feed_types={"top_of_book"})
     deltas.rsubs[("symbol", "PTF-USD")] = ["snap_with_deltas"]
     full.rsubs[("tradeable_entity_id", "1")] = ["snap_full_updates"]
     once.rsubs[("symbol", "PTF-USD")] = ["snap_only"]
     rfq.rfqs = True
     for c in (deltas, full, once, rfq, anon, feeds):
-        srv._conns[c.no] = c
+        srv._open[c.no] = c
 
     def to(name: str, conn: str = "proxy", **body: str) -> list[int]:
         return [c.no for c in srv.replay_targets(name, body, conn)]

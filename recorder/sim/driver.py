@@ -274,7 +274,7 @@ class Simulator(Generic[S]):
         self._runner, self._port = await listen(app, host, port, self.shutdown_timeout)
         self._host = host
         if self.tick_seconds:
-            self.every(self.tick_seconds, self._tick)
+            self.every(self.tick_seconds, self._on_clock_tick)
         return self._port
 
     @property
@@ -317,10 +317,10 @@ class Simulator(Generic[S]):
         return timer
 
     def later(self, delay: float, fn: Callable[[], object]) -> Timer:
-        """A one-shot timer on the simulator's clock, cancelled by :meth:`stop`."""
-        timer = self.clock.call_later(delay, lambda: self._guard(fn))
-        self._timers.append(timer)
-        return timer
+        """A one-shot timer on the simulator's clock; an exception in ``fn`` is logged. Not
+        kept for :meth:`stop` (there can be one per request): after a stop, what it queues
+        goes nowhere, every session being closed."""
+        return self.clock.call_later(delay, lambda: self._guard(fn))
 
     def _guard(self, fn: Callable[[], object]) -> None:
         try:
@@ -328,7 +328,7 @@ class Simulator(Generic[S]):
         except Exception:  # one failing tick or timer must not end the simulator
             log.exception("%s sim: %s failed", self.name, getattr(fn, "__name__", fn))
 
-    def _tick(self) -> None:
+    def _on_clock_tick(self) -> None:
         self.on_tick(self.clock.now_ms())
         if self._ledger_file is not None:
             self._ledger_file.flush()
@@ -368,6 +368,7 @@ class Simulator(Generic[S]):
                         continue  # a close is decided (auth failed, server_closing): ignore
                     if msg.type == WSMsgType.TEXT:
                         self.received.append((s.no, msg.data))
+                        self._progress.set()
                         self._guard(lambda m=msg.data: self.on_text(s, m))  # type: ignore[misc]
                     elif msg.type == WSMsgType.BINARY:
                         self._guard(lambda m=msg.data: self.on_binary(s, m))  # type: ignore[misc]
@@ -660,7 +661,8 @@ class Simulator(Generic[S]):
     # -- waiting, for tests --------------------------------------------------------------------
     async def until(self, pred: Callable[[], object], timeout: float = 10.0,
                     what: str = "the condition") -> None:
-        """Wait until ``pred()`` holds, re-checked as frames are ledgered (and every 50 ms);
+        """Wait until ``pred()`` holds, re-checked as frames are ledgered or client messages
+        arrive (and every 50 ms);
         TimeoutError after ``timeout`` seconds. A test waits for what it needs this way
         instead of sleeping a fixed time that a loaded machine may not honour."""
         loop = asyncio.get_running_loop()

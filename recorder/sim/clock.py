@@ -70,15 +70,20 @@ class Clock:
 
 
 class _Scheduled:
-    """A :class:`ManualClock` timer: due at ``due`` (clock seconds), every ``every`` if set."""
+    """A :class:`ManualClock` timer: due at ``due`` (clock ns), every ``every`` ns if set.
+    Integer nanoseconds, so a timer due in exactly the time a test advances always runs."""
 
     __slots__ = ("due", "every", "fn", "cancelled")
 
-    def __init__(self, due: float, every: float | None, fn: Callable[[], object]) -> None:
+    def __init__(self, due: int, every: int | None, fn: Callable[[], object]) -> None:
         self.due, self.every, self.fn, self.cancelled = due, every, fn, False
 
     def cancel(self) -> None:
         self.cancelled = True
+
+
+def _ns(seconds: float) -> int:
+    return round(seconds * 1e9)
 
 
 class ManualClock(Clock):
@@ -92,7 +97,7 @@ class ManualClock(Clock):
 
     def __init__(self, start_ns: int | None = None) -> None:
         self._ns = time.time_ns() if start_ns is None else start_ns
-        self._heap: list[tuple[float, int, _Scheduled]] = []
+        self._heap: list[tuple[int, int, _Scheduled]] = []
         self._order = itertools.count()
 
     def time_ns(self) -> int:
@@ -106,12 +111,12 @@ class ManualClock(Clock):
         return t
 
     def call_later(self, delay: float, fn: Callable[[], object]) -> Timer:
-        return self._push(_Scheduled(self.monotonic() + max(0.0, delay), None, fn))
+        return self._push(_Scheduled(self._ns + max(0, _ns(delay)), None, fn))
 
     def every(self, interval: float, fn: Callable[[], object]) -> Timer:
         if interval <= 0:
             raise ValueError("interval must be > 0")
-        return self._push(_Scheduled(self.monotonic() + interval, interval, fn))
+        return self._push(_Scheduled(self._ns + _ns(interval), _ns(interval), fn))
 
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, running every timer that falls due on the way at
@@ -119,12 +124,12 @@ class ManualClock(Clock):
         on its way before the next runs, as it would be in real time."""
         if seconds < 0:
             raise ValueError("time does not go back")
-        target = self._ns + round(seconds * 1e9)
-        while self._heap and self._heap[0][0] * 1e9 <= target:
+        target = self._ns + _ns(seconds)
+        while self._heap and self._heap[0][0] <= target:
             due, _, t = heapq.heappop(self._heap)
             if t.cancelled:
                 continue
-            self._ns = max(self._ns, round(due * 1e9))
+            self._ns = max(self._ns, due)
             if t.every is not None:
                 t.due = due + t.every
                 self._push(t)

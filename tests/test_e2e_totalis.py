@@ -12,6 +12,7 @@ import pytest
 from recorder import journal as jr
 from recorder.build import build_run_into
 from recorder.duck import connect
+from recorder.transport.sse import parse_event
 from recorder.venues.totalis.server import TotalisServer
 from tests.e2e import run_with
 from tests.e2e_totalis import (
@@ -41,10 +42,10 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(2.5)
-            server.drop("all")  # every SSE stream cut in the middle of its next event
-            await server.drop_ws()
+            server.drop(kind="ws", code=1011)  # the WebSocket closed at once
+            server.drop(mid_frame=True)  # every SSE stream cut in the middle of its next event
             await asyncio.sleep(3.5)
-            server.paused = True  # let every started lifecycle reach the recorder, then stop
+            server.pause()  # let every started lifecycle reach the recorder, then stop
             await asyncio.sleep(0.5)
             await server.stop()
             await asyncio.sleep(0.3)
@@ -60,16 +61,16 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
     # order: no keep-alive, no half of a cut event.
     blocks = sse_blocks(records)
     sent: dict[str, list[bytes]] = {}
-    for e in server.sse_ledger:
-        if e["kind"] in ("event", "retry"):
-            sent.setdefault(e["stream"], []).append(e["raw"].encode())
+    for e in server.ledger:
+        stream = server.kinds[e.conn]
+        if stream != "ws" and not e.text.startswith(":"):  # events and the retry hint
+            sent.setdefault(stream, []).append(e.text.encode())
     assert blocks == sent
-    partial = [e for e in server.sse_ledger if e["kind"] == "partial"]
-    assert len(partial) >= 3
+    assert len(server.cuts) >= 3
     con = connect(data_dir)
     counts = compare_sse(con, run, server)
-    ws_sent = [t for no in sorted(server.ws_ledger) for t in server.ws_ledger[no]]
-    assert ws_sessions(records) == [server.ws_ledger[no] for no in sorted(server.ws_ledger)]
+    ws_sent = [t for no in server.conns("ws") for t in server.ledger_for(no)]
+    assert ws_sessions(records) == [server.ledger_for(no) for no in server.conns("ws")]
     counts.update(compare_ws(con, run, ws_sent))
     hit = {name for name, n in counts.items() if n}
     core = {"totalis_connected", "totalis_snapshot_begin", "totalis_snapshot_complete",
@@ -135,9 +136,9 @@ def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> Non
         async def scenario(stop: asyncio.Event) -> None:
             for _ in range(14):
                 await asyncio.sleep(0.35)
-                server.drop("all")  # each open stream: its next event is cut in half
+                server.drop(mid_frame=True)  # each open stream: its next event is cut in half
             await asyncio.sleep(0.8)
-            server.paused = True
+            server.pause()
             await asyncio.sleep(0.4)
             await server.stop()
             await asyncio.sleep(0.2)
@@ -149,7 +150,8 @@ def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> Non
     assert result.exit_code == 0, result.reason
     run = result.run_id
     con = connect(data_dir)
-    cuts = [e for e in server.sse_ledger if e["kind"] == "partial"]
+    cuts = [{"stream": server.kinds[c.conn], "id": parse_event(c.text.encode()).id}
+            for c in server.cuts]
     mm_cuts = [e for e in cuts if e["stream"] == "mm"]
     assert len(mm_cuts) >= 8 and len(cuts) > len(mm_cuts)
     counts = compare_sse(con, run, server)  # exactly once each, field by field
@@ -202,7 +204,7 @@ def test_rfq_subscriptions_follow_the_sse_side(data_dir: Path, quote_channel: st
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(4.0)
-            server.paused = True
+            server.pause()
             await asyncio.sleep(0.5)
             await server.stop()
             await asyncio.sleep(0.2)
@@ -252,7 +254,9 @@ def test_rfq_subscriptions_follow_the_sse_side(data_dir: Path, quote_channel: st
     unsubs = {c for w, c, _ in order if w == "unsubscribe"}
     assert unsubs == set(ended)
     # the simulator agrees: it saw the same commands, and sent nothing for an RFQ after it
-    cmds = [(m["type"], m.get("channel")) for _, m in server.ws_commands]
+    ws_conns = set(server.conns("ws"))
+    cmds = [(m["type"], m.get("channel")) for no, t in server.received if no in ws_conns
+            for m in [orjson.loads(t)]]
     assert [c for c in cmds if c[0] in ("subscribe", "unsubscribe")] == [
         (w, c) for w, c, _ in order if w in ("subscribe", "unsubscribe")]
     assert ("auth", None) == cmds[0]

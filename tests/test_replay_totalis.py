@@ -72,10 +72,10 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(2.0)
-            server.drop("all")
-            await server.drop_ws()
+            server.drop(kind="ws", code=1011)
+            server.drop(mid_frame=True)
             await asyncio.sleep(2.0)
-            server.paused = True
+            server.pause()
             await asyncio.sleep(0.4)
             await server.stop()
 

@@ -201,7 +201,8 @@ class Simulator(Generic[S]):
         #: seconds between :meth:`on_tick` calls; None: no ticker (set it in __init__)
         self.tick_seconds: float | None = None
         self.ledger: list[Sent] = []
-        #: frames cut in the middle (:meth:`drop` with ``mid_frame``): the half that was sent
+        #: frames cut in the middle (:meth:`drop` with ``mid_frame``), whole: only the first
+        #: half of their bytes was handed to the socket, then the connection was aborted
         self.cuts: list[Sent] = []
         self.rest_ledger: list[RestSent] = []
         #: every text message a client sent, in arrival order: (session, text)
@@ -569,7 +570,7 @@ class Simulator(Generic[S]):
                 await s.sse.write(half)  # through the response: chunked framing included
             else:
                 transport.write(half)
-            self.cuts.append(Sent(s.no, s.seq + 1, half.decode(errors="replace")))
+            self.cuts.append(Sent(s.no, s.seq + 1, text))
             await asyncio.sleep(0.05)  # I/O, not venue time: let the bytes leave
             transport.abort()
         s.closing = True

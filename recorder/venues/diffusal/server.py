@@ -163,10 +163,6 @@ class DiffusalServer(Simulator[_Conn]):
         return (f"{super().banner()} (/ws/public, /ws/private, /ws/rfq/stream, "
                 f"/ws/rfq/quotes, /ws/rfq/mm; REST under /api)")
 
-    def conns_on(self, path: str) -> list[int]:
-        """Connection numbers (in accept order) whose path starts with ``path``."""
-        return self.conns(path)
-
     def book(self, symbol: str) -> Msg:
         return self.synth.book(symbol)
 

@@ -220,7 +220,7 @@ class TotalisServer(Simulator[_Conn]):
 
     def _append(self, st: _Stream, event: str, data: dict[str, Any], now_ms: int) -> tuple[
             str, str, str]:
-        item = (self._new_id(now_ms), event, orjson.dumps(data).decode())
+        item = (self._new_id(now_ms), event, dumps(data))
         st.log.append(item)
         st.cursor[item[0]] = st.end
         if event == "best_quote":
@@ -298,27 +298,20 @@ class TotalisServer(Simulator[_Conn]):
         # Everything below is queued without an await: the snapshot and the live events after
         # it meet exactly at the log position `st.end`, with no hole and no overlap.
         connected_id = self._new_id(now)
-        self.send(conn, _block((connected_id, "connected",
-                                   orjson.dumps({"mm_id": self.mm_id}).decode())))
+        self.send(conn, _block((connected_id, "connected", dumps({"mm_id": self.mm_id}))))
         if pos is not None and pos >= st.base:
             st.cursor[connected_id] = pos
             self._note(request, 200, resume, "replay")
-            for item in list(st.log)[pos - st.base:]:
-                self.send(conn, _block(item))
-        else:
-            self._note(request, 200, resume, "snapshot")
-            items = self.synth.snapshot()
-            self.send(conn, _block((self._new_id(now), "snapshot_begin",
-                                       orjson.dumps({"page_size": self.page_size}).decode())))
-            for event, data in items:
-                self.send(conn, _block((self._new_id(now), event, orjson.dumps(data).decode())))
-            done_id = self._new_id(now)
-            st.cursor[done_id] = st.end
-            self.send(conn, _block((done_id, "snapshot_complete", orjson.dumps({
-                "pages": self.synth.pages(len(items), self.page_size),
-                "total": len(items)}).decode())))
-        st.conns.add(conn)
-        return await self._serve(conn)
+            return await self._attach(conn, st, pos)
+        self._note(request, 200, resume, "snapshot")
+        items = self.synth.snapshot()
+        for event, data in [("snapshot_begin", {"page_size": self.page_size}), *items]:
+            self.send(conn, _block((self._new_id(now), event, dumps(data))))
+        done_id = self._new_id(now)
+        st.cursor[done_id] = st.end
+        self.send(conn, _block((done_id, "snapshot_complete", dumps({
+            "pages": self.synth.pages(len(items), self.page_size), "total": len(items)}))))
+        return await self._attach(conn, st, st.end)
 
     async def _qr_stream(self, request: web.Request) -> web.StreamResponse:
         return await self._request_stream(request, "qr")
@@ -353,14 +346,7 @@ class TotalisServer(Simulator[_Conn]):
             self._note(request, 204, resume, mode)
             return self.rest(request, 204, b"")  # nothing more will ever come: stop reconnecting
         self._note(request, 200, resume, mode)
-        conn = self._open_sse(request, st.key)
-        for item in list(st.log)[pos - st.base:]:
-            self.send(conn, _block(item))
-        if st.ended:
-            self.close(conn)
-        else:
-            st.conns.add(conn)
-        return await self._serve(conn)
+        return await self._attach(self._open_sse(request, st.key), st, pos)
 
     # -- native replay -------------------------------------------------------------------
     async def _replay_stream(self, request: web.Request, st: _Stream,
@@ -386,15 +372,8 @@ class TotalisServer(Simulator[_Conn]):
             self._note(request, 204, resume, mode)
             return self.rest(request, 204, b"")
         self._note(request, 200, resume, mode)
-        conn = self._open_sse(request, st.key)
-        for item in list(st.log)[pos - st.base:]:
-            self.send(conn, _block(item))
-        if st.ended:
-            self.close(conn)
-        else:
-            st.conns.add(conn)
         self._subscribed_once = True
-        return await self._serve(conn)
+        return await self._attach(self._open_sse(request, st.key), st, pos)
 
     def subscribed(self) -> bool:
         """Native replay starts its clock once a client has opened a stream or subscribed to a
@@ -514,11 +493,18 @@ class TotalisServer(Simulator[_Conn]):
         conn.cut_after = self.drop_every
         return conn
 
-    def _serve(self, conn: _Conn) -> Any:
-        """The response: the server's own ``retry:`` first, then the queue, keep-alives
-        every ``keepalive`` seconds."""
-        return self.serve_sse(conn, preface=f"retry: {self.retry_ms}\n\n".encode(),
-                              keepalive=self.keepalive)
+    async def _attach(self, conn: _Conn, st: _Stream, pos: int) -> web.StreamResponse:
+        """Serve ``conn`` the log of ``st`` from position ``pos`` on, then live (or close it
+        once the stream has ended): the server's own ``retry:`` first, keep-alives every
+        ``keepalive`` seconds."""
+        for item in list(st.log)[pos - st.base:]:
+            self.send(conn, _block(item))
+        if st.ended:
+            self.close(conn)
+        else:
+            st.conns.add(conn)
+        return await self.serve_sse(conn, preface=f"retry: {self.retry_ms}\n\n".encode(),
+                                    keepalive=self.keepalive)
 
     def on_close(self, conn: _Conn) -> None:
         st = self.streams.get(conn.kind)

@@ -13,10 +13,11 @@ import pytest
 from recorder import journal as jr
 from recorder.build import rebuild
 from recorder.duck import connect
+from recorder.sim.driver import Sent
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID
-from tests.e2e import run_with
+from tests.e2e import Tally, run_with
 from tests.e2e_powertrade import check_row, config, journal_sessions, micros
 
 KEY_ENV, SECRET_ENV = "PT_E2E_KEY", "PT_E2E_SECRET"
@@ -81,6 +82,16 @@ def compare(con: Any, run: str, conn: str, texts: list[str]) -> dict[str, int]:
     return counts
 
 
+def message_kinds(server: PowerTradeServer, entry: Sent) -> list[tuple[str, str]]:
+    """(socket kind, message name) of a ledgered frame; an RFQ order_added also counts as
+    ("rfq", order_id), to see one sent twice."""
+    (name, body), = orjson.loads(entry.text).items()
+    out = [(server.kinds[entry.conn], name)]
+    if name == "order_added" and body.get("market_id") == "none":
+        out.append(("rfq", body.get("order_id")))
+    return out
+
+
 def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
         data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> tuple:
@@ -93,10 +104,23 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
             subscribe_types=["snap_with_deltas", "snap_full_updates"], intervals=[0, 500],
             feeds_url=server.feeds_url, summary_url=server.summary_url))
 
+        sent = Tally(server, lambda e: message_kinds(server, e))
+        proxy = ("command_response", "heartbeat", "entities_and_rules_response", "snapshot",
+                 "order_added", "order_deleted", "order_updated", "order_executed", "trade",
+                 "order_accepted", "execution", "positions_response", "balances_response",
+                 "trade_history_response")
+        feeds = ("top_of_book", "reference_price", "last_trade_price")
+
+        def every_kind() -> bool:
+            got = sent()
+            return all(got[("proxy", n)] for n in proxy) and all(got[("feeds", n)]
+                                                                 for n in feeds)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)
+            await server.until(every_kind, 30, "every kind of message on both sockets")
             server.duplicate_next_rfq()
-            await asyncio.sleep(1.5)
+            await server.until(lambda: any(n > 1 for k, n in sent().items() if k[0] == "rfq"),
+                               30, "the duplicated RFQ")
             await server.stop()  # graceful: everything ledgered reaches the recorder
             await asyncio.sleep(0.3)
 
@@ -211,10 +235,13 @@ def test_heartbeat_loss_leads_to_a_reconnect_recorded_in_session_events(
         cfg = config(data_dir, server.url, options(symbols=["NOPE-USD"], rfqs=False,
                                                    account=False), idle_timeout=1.0)
 
+        beats = Tally(server, lambda e: [e.conn] if e.text.startswith('{"heartbeat"') else [])
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)  # heartbeats alone keep the 1 s watchdog quiet
+            # heartbeats alone keep the 1 s watchdog quiet: 6 of them is 1.5 s
+            await server.until(lambda: beats()[1] >= 6, 30, "six heartbeats")
             server.silence(3.0)  # the dead link: no heartbeat, no data
-            await asyncio.sleep(3.0)
+            await server.until(lambda: beats()[2] >= 2, 30, "the reconnected session")
             await server.stop()
             await asyncio.sleep(0.2)
 

@@ -15,10 +15,11 @@ import pytest
 from recorder import journal as jr
 from recorder.build import rebuild
 from recorder.duck import connect
+from recorder.sim.driver import Sent
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
-from tests.e2e import run_with
+from tests.e2e import Tally, run_with
 from tests.e2e_diffusal import compare_lake, config, journal, match_ledger
 
 BOOK_SQL = (ROOT / "queries" / "diffusal_book_at.sql").read_text()
@@ -159,6 +160,14 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
         assert sorted(map(repr, after)) == sorted(map(repr, before[t.name])), t.name
 
 
+def labels(entry: Sent) -> list[str]:
+    """What a ledgered frame is: its stream's suffix (``@depth``) or its ``type``."""
+    msg = orjson.loads(entry.text)
+    if isinstance(msg.get("stream"), str):
+        return ["@" + msg["stream"].rpartition("@")[2]]
+    return [str(msg.get("type"))]
+
+
 def test_4029_frames_and_closes_are_handled_without_a_storm(data_dir: Path) -> None:
     async def main() -> tuple:
         # The server's subscription cap is below the documented 50: the recorder learns it.
@@ -225,8 +234,15 @@ def test_auth_refused_is_recorded_and_public_keeps_recording(
         await server.start()
         cfg = config(data_dir, server.url, token_env=TOKEN_ENV)
 
+        seen = Tally(server, labels)
+
+        def done() -> bool:  # public data of every kind; the private socket over
+            return all(seen()[k] for k in ("@depth", "@trade", "@ticker", "@index",
+                                           "rfq_request")) and server.conns("/ws/private") \
+                and not server.sessions("/ws/private")
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.5)
+            await server.until(done, 30, "public data and the refused private socket")
 
         result, _ = await run_with(cfg, scenario)
         await server.stop()

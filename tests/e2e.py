@@ -71,7 +71,7 @@ class Tally:
         return self.counts
 
 
-def types(entry: Sent) -> list[tuple[int, str]]:
+def frame_types(entry: Sent) -> list[tuple[int, str]]:
     """Mackinac-style frames by (session, type); a print without exchange also counts as
     (session, "legacy_print")."""
     try:

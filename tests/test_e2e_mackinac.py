@@ -14,7 +14,7 @@ from recorder import journal as jr
 from recorder.duck import connect, lazy
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
-from tests.e2e import Tally, compare_lake, config, journal_sessions, run_with, types
+from tests.e2e import Tally, compare_lake, config, frame_types, journal_sessions, run_with
 
 KEY = "mk_live_test_e2e"
 SYMBOLS = [
@@ -43,7 +43,7 @@ def test_every_type_lake_equals_ledger_across_a_server_restart(data_dir: Path) -
         server.rate_limit(retry_after=1)  # the first subscribe is refused with a hint
         cfg = config(data_dir, server.url, SYMBOLS, "MACKINAC_TEST_KEY")
 
-        sent = Tally(server, types)
+        sent = Tally(server, frame_types)
 
         def complete(conn: int, kinds: set[str]) -> bool:
             """Every key acked on session ``conn`` and every kind sent on it."""
@@ -119,7 +119,7 @@ def test_drop_and_reconnect_records_gap_with_both_ends(data_dir: Path) -> None:
         await server.start()
         cfg = config(data_dir, server.url, ["hl:ETH", "uni:WETH/USDC"], "MACKINAC_TEST_KEY")
 
-        sent = Tally(server, types)
+        sent = Tally(server, frame_types)
 
         def ready(conn: int) -> bool:  # both keys acked, both history replies, live prints
             got = sent()
@@ -197,7 +197,7 @@ def test_bad_input_never_crashes_or_escapes_the_lake(tmp_path: Path, data_dir: P
         cfg = config(data_dir, server.url, ["hl:ETH", "hl:../../etc/passwd"], "MACKINAC_TEST_KEY",
                      max_frame_bytes=64 * 1024)
 
-        sent = Tally(server, types)
+        sent = Tally(server, frame_types)
 
         async def scenario(stop: asyncio.Event) -> None:
             # hl:ETH acked, the hostile key refused twice (subscribe and history)
@@ -323,7 +323,7 @@ def test_two_venues_in_one_run_share_the_common_tables(data_dir: Path) -> None:
                         options={"symbols": ["uni:WETH/USDC"], "history": False})
         cfg = Config(base.path, base.recorder, (a, b))
 
-        sent = Tally(server, types)
+        sent = Tally(server, frame_types)
 
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(lambda: sent()[(1, "quote")] and sent()[(2, "quote")], 30,

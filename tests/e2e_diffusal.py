@@ -20,6 +20,7 @@ import pyarrow as pa
 from recorder import journal as jr
 from recorder.config import Config
 from recorder.schema import EXTRA, REGISTRY, Table
+from recorder.sim.driver import Sent
 from recorder.venues.base import loads
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import DiffusalServer
@@ -64,6 +65,14 @@ def journal(data_dir: Path, run: str) -> tuple[dict[str, list[list[Frame]]], lis
             if "method" in m and isinstance(m.get("id"), int):
                 sent.setdefault(rec.conn, {})[m["id"]] = (m["method"], m.get("params"))
     return sessions, rest, sent
+
+
+def labels(entry: Sent) -> list[str]:
+    """What a ledgered frame is: its stream's suffix (``@depth``) or its ``type``."""
+    msg = orjson.loads(entry.text)
+    if isinstance(msg.get("stream"), str):
+        return ["@" + msg["stream"].rpartition("@")[2]]
+    return [str(msg.get("type"))]
 
 
 def match_ledger(server: DiffusalServer, sessions: dict[str, list[list[Frame]]]) -> list[Frame]:

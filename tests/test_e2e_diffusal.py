@@ -15,12 +15,11 @@ import pytest
 from recorder import journal as jr
 from recorder.build import rebuild
 from recorder.duck import connect
-from recorder.sim.driver import Sent
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
 from tests.e2e import Tally, run_with
-from tests.e2e_diffusal import compare_lake, config, journal, match_ledger
+from tests.e2e_diffusal import compare_lake, config, journal, labels, match_ledger
 
 BOOK_SQL = (ROOT / "queries" / "diffusal_book_at.sql").read_text()
 TOKEN_ENV = "DIFFUSAL_E2E_TOKEN"
@@ -158,14 +157,6 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
         after = con2.sql(f"SELECT * EXCLUDE (date) FROM {t.name} ORDER BY conn_id, recv_seq"
                          ).fetchall()
         assert sorted(map(repr, after)) == sorted(map(repr, before[t.name])), t.name
-
-
-def labels(entry: Sent) -> list[str]:
-    """What a ledgered frame is: its stream's suffix (``@depth``) or its ``type``."""
-    msg = orjson.loads(entry.text)
-    if isinstance(msg.get("stream"), str):
-        return ["@" + msg["stream"].rpartition("@")[2]]
-    return [str(msg.get("type"))]
 
 
 def test_4029_frames_and_closes_are_handled_without_a_storm(data_dir: Path) -> None:

@@ -13,8 +13,8 @@ from recorder import journal as jr
 from recorder.replay import serve_native
 from recorder.sim import Recording
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
-from tests.e2e import run_with
-from tests.e2e_derive import config
+from tests.e2e import Tally, run_with
+from tests.e2e_derive import channels_of, config
 
 ENV = "DERIVE_REPLAY_KEY"
 OPTS = {"currencies": ["ETH"], "refresh_seconds": 2.0, "ticker_interval": 100,
@@ -54,11 +54,19 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         await server.start()
         cfg = config(first, server.url, wallet=server.wallet, private_key_env=ENV, **OPTS)
 
+        channels = Tally(server, channels_of)
+        book = (1, "orderbook.ETH-PERP.1.10")
+        wanted = [book, (1, "spot_feed.ETH"), (1, "auctions.watch"), (1, "30769.orders"),
+                  (1, f"{server.wallet}.rfqs"), (1, "30770.best.quotes"),
+                  (1, "30769.trades.settled")]
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.2)
+            await server.until(lambda: all(channels()[c] for c in wanted) and sum(
+                channels().values()) > 100, 30, "every channel, and some")
+            gapped_at = channels()[book]
             assert server.gap("ETH-PERP", 2) == 1  # a publish_id gap, replayed as recorded
             server.inject('{"method":"server_notice","params":{"text":"maintenance"}}')
-            await asyncio.sleep(1.3)
+            await server.until(lambda: channels()[book] > gapped_at + 1, 30, "the gap")
             await server.stop()
 
         result, _ = await run_with(cfg, scenario)

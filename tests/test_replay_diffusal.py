@@ -15,8 +15,8 @@ from recorder import journal as jr
 from recorder.replay import serve_native
 from recorder.sim import Recording
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer, RecordedRest, replay_path
-from tests.e2e import run_with
-from tests.e2e_diffusal import config
+from tests.e2e import Tally, run_with
+from tests.e2e_diffusal import config, labels
 
 TOKEN_ENV = "DIFFUSAL_REPLAY_TOKEN"
 SIM = {"seed": 7, "rate": 2.0, "heartbeat": 0.4, "series_every": 12, "settle_every": 25,
@@ -62,11 +62,23 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         await server.start()
         cfg = config(first, server.url, **_opts())
 
+        seen = Tally(server, labels)
+
+        def every_socket() -> bool:  # the five paths, a quotes socket, public data
+            return all(server.conns(p) for p in ("/ws/public", "/ws/private", "/ws/rfq/stream",
+                                                 "/ws/rfq/mm", "/ws/rfq/quotes")) \
+                and len(server.conns("/ws/public")) >= 2 and seen()["@depth"] > 100
+
+        def resynced(symbol: str) -> bool:  # and what else the test looks for
+            return sum(f"/orderbook/{symbol}" in r.path for r in server.rest_ledger) > 1 \
+                and all(seen()[k] for k in ("heartbeat", "quote", "@markets")) \
+                and len(server.ledger) > 600
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.2)
+            await server.until(every_socket, 30, "every socket and public data")
             live = [s.symbol for s in server.synth.live()]
-            server.gap(live[len(live) // 2], count=2)  # a depth gap: the client resyncs (REST)
-            await asyncio.sleep(1.2)
+            gapped = server.gap(live[len(live) // 2], count=2)  # the client resyncs (REST)
+            await server.until(lambda: resynced(gapped), 30, "the resync")
             server.pause()  # in-flight frames and resyncs settle
             await asyncio.sleep(0.4)
 

@@ -24,6 +24,13 @@ SYMBOLS = ["BTC-USD-PERPETUAL", "PTF-USD", "BTC-20221230-17000P"]
 OWN = ("command_response", "heartbeat")
 
 
+#: what the recording must hold: book data, RFQs, the account's own orders, and the answers
+#: to the requests the replay server serves from the recording
+WANTED = ("snapshot", "order_added", "order_deleted", "trade", "order_accepted",
+          "entities_and_rules_response", "positions_response", "balances_response",
+          "trade_history_response")
+
+
 def options(proxy_url: str) -> dict[str, Any]:
     base = proxy_url.replace("ws://", "").rstrip("/")
     return {"api_key_env": KEY_ENV, "api_secret_env": SECRET_ENV, "symbols": SYMBOLS,
@@ -63,8 +70,18 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         monkeypatch.setenv(KEY_ENV, key)
         monkeypatch.setenv(SECRET_ENV, pem)
 
+        def recorded_enough() -> bool:
+            got = {(server.kinds[e.conn], next(iter(orjson.loads(e.text))))
+                   for e in server.ledger}
+            rfq = [e.text for e in server.ledger if '"market_id":"none"' in e.text]
+            return {("proxy", n) for n in WANTED} <= got and len(server.ledger_for(
+                server.conns("feeds")[0])) > 40 and len(server.ledger_for(
+                    server.conns("proxy")[0])) > 40 and any('"snapshot"' in t for t in rfq) \
+                and any('"order_added"' in t for t in rfq)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.5)
+            await server.until(lambda: server.conns("feeds") and recorded_enough(), 30,
+                               "every kind of frame, and some")
             await server.stop()
             await asyncio.sleep(0.2)
 

@@ -71,11 +71,21 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
                                cashout_chance=0.7)
         await server.start()
 
+        def recorded_enough() -> bool:
+            ws = {m["type"] for m in server.ws_sent()}
+            return ({"quote:accepted", "mm_quote:accepted", "position:created"} <= ws
+                    and len(server.sent_events("mm")) > 20 and server.conns("qr:")
+                    and server.conns("co:"))
+
+        def resumed() -> bool:  # the MM stream's second life, the WebSocket's too
+            return sum(e["event"] == "connected" for e in server.sent_events("mm")) >= 2 \
+                and len(server.conns("ws")) >= 2
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)
+            await server.until(recorded_enough, 30, "every kind of frame")
             server.drop(kind="ws", code=1011)
             server.drop(mid_frame=True)
-            await asyncio.sleep(2.0)
+            await server.until(resumed, 30, "the resumed streams")
             server.pause()
             await asyncio.sleep(0.4)
             await server.stop()

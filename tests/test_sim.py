@@ -104,6 +104,28 @@ def test_a_frame_cut_mid_way_is_not_in_the_ledger_and_the_client_never_completes
     asyncio.run(main())
 
 
+def test_pause_stops_the_market_not_the_answers() -> None:
+    async def main() -> None:
+        server = MackinacServer(clock=ManualClock())
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                ws = await http.ws_connect(server.url)
+                async with http.post(server.base_url("http", "/_sim/pause"), json={}) as r:
+                    assert r.status == 200 and server.paused
+                await ws.send_str('{"action":"subscribe","exchange":"hl","symbol":"ETH"}')
+                assert orjson.loads(await _text(ws))["type"] == "subscribed"  # answered
+                await server.advance(1.0)
+                assert len(server.ledger_for(1)) == 1  # no market frame while paused
+                server.pause(False)
+                await server.advance(1.0)
+                assert len(server.ledger_for(1)) > 1
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
 def test_a_venue_fault_over_http_returns_its_result() -> None:
     async def main() -> None:
         server = DeriveServer(clock=ManualClock())

@@ -200,6 +200,7 @@ class Simulator(Generic[S]):
         self.recording = recording
         #: seconds between :meth:`on_tick` calls; None: no ticker (set it in __init__)
         self.tick_seconds: float | None = None
+        self.paused = False  # :meth:`pause`: no tick, nothing sent unprompted
         self.ledger: list[Sent] = []
         #: frames cut in the middle (:meth:`drop` with ``mid_frame``), whole: only the first
         #: half of their bytes was handed to the socket, then the connection was aborted
@@ -330,7 +331,8 @@ class Simulator(Generic[S]):
             log.exception("%s sim: %s failed", self.name, getattr(fn, "__name__", fn))
 
     def _on_clock_tick(self) -> None:
-        self.on_tick(self.clock.now_ms())
+        if not self.paused:
+            self.on_tick(self.clock.now_ms())
         if self._ledger_file is not None:
             self._ledger_file.flush()
 
@@ -608,6 +610,13 @@ class Simulator(Generic[S]):
             else:
                 self.abort(s)
         return len(targets)
+
+    @fault
+    def pause(self, paused: bool = True) -> None:
+        """Stop (or restart) the market: no tick runs while paused, so nothing is sent
+        unprompted (a venue's own timers, heartbeats say, check :attr:`paused` too); what is
+        already on its way still goes out, and clients are still answered."""
+        self.paused = bool(paused)
 
     @fault
     def inject(self, text: str, conn: int | None = None, kind: str | None = None) -> int:

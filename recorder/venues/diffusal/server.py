@@ -25,8 +25,8 @@ It serves, on one loopback port, what https://docs.diffusal.xyz/docs/api/websock
   ``/api/rfq/quotes/{requestId}`` (bearer).
 - Faults: the driver's ``drop`` and ``inject``, and :meth:`DiffusalServer.gap`,
   :meth:`~DiffusalServer.diff_before_snapshot`, :meth:`~DiffusalServer.rate_limit`,
-  :meth:`~DiffusalServer.close_4029`, :meth:`~DiffusalServer.storm`,
-  :meth:`~DiffusalServer.pause` (each also ``POST /_sim/<name>``).
+  :meth:`~DiffusalServer.close_4029`, :meth:`~DiffusalServer.storm` (each also
+  ``POST /_sim/<name>``).
 - Sessions, the writer, the ledger (every frame per connection, and every REST answer),
   closing and the clock are the simulator driver's (:mod:`recorder.sim.driver`); this module
   is the venue's grammar.
@@ -124,7 +124,6 @@ class DiffusalServer(Simulator[_Conn]):
         self._force_4029 = 0
         self._storm_until = 0.0
         self._diff_first = 0
-        self._paused = False
         self.mm_address = mm_address
         self.recorded_rest = RecordedRest(self.recording) if (
             self.replay and self.recording is not None) else None
@@ -196,12 +195,6 @@ class DiffusalServer(Simulator[_Conn]):
     def storm(self, seconds: float = 5.0) -> None:
         """For ``seconds``, close every new connection with 4029 right after the handshake."""
         self._storm_until = self.clock.monotonic() + float(seconds)
-
-    @fault
-    def pause(self, paused: bool = True) -> None:
-        """Stop (or restart) the market and the RFQ heartbeats: nothing is sent unprompted
-        while paused, books stay put."""
-        self._paused = bool(paused)
 
     # -- REST ----------------------------------------------------------------------------------
     def _answer(self, fn: Callable[[web.Request], tuple[int, Any]]) -> Any:
@@ -475,11 +468,10 @@ class DiffusalServer(Simulator[_Conn]):
 
     # -- market ------------------------------------------------------------------------------
     def on_tick(self, now_ms: int) -> None:
-        if not self._paused:
-            self._route(self.synth.tick(now_ms))
+        self._route(self.synth.tick(now_ms))
 
     def _heartbeats(self) -> None:
-        if self._paused:
+        if self.paused:  # the driver's pause stops the heartbeats too
             return
         now = self.clock.now_ms()
         for c in self.sessions("/ws/rfq/"):

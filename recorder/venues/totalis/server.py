@@ -19,7 +19,7 @@ faults and the clock.
   ``unsubscribe`` (inferred), ``ping`` -> ``pong``; frames ``{"type", "data"}``; no replay.
 - Faults: the driver's ``drop`` (``mid_frame=True`` cuts an SSE connection in the middle of its
   next event: the first half of its bytes, then a TCP abort; ``kind="mm"``, ``"qr"``, ``"co"``
-  or ``"ws"`` picks the connections) and ``inject``; :meth:`TotalisServer.pause`;
+  or ``"ws"`` picks the connections), ``inject`` and ``pause``;
   ``drop_every`` (each SSE connection is cut mid-event after that many events), ``gap_every``
   (a skipped ``book_seq``), ``won_absent``, a refused key.
 - Sessions are numbered across SSE and WS; SSE sessions' kind is their stream (``mm``,
@@ -43,7 +43,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from recorder.sim.driver import Session, Simulator, dumps, fault
+from recorder.sim.driver import Session, Simulator, dumps
 from recorder.sim.driver import serve as run_simulator
 from recorder.transport.sse import parse_event
 from recorder.venues.totalis.synth import Out, TotalisSynth, iso
@@ -149,7 +149,6 @@ class TotalisServer(Simulator[_Conn]):
         self.streams: dict[str, _Stream] = {"mm": _Stream("mm")}
         self._ids_ms = 0
         self._ids_n = 0
-        self.paused = False
         # Native replay: recorded frames arrive through publish(); no ticker.
         self.tick_seconds = None if self.replay else TICK_SECONDS
         self._own_mm_ids: set[str] = {self.house_id, self.mm_id}  # ids naming our mm:quotes
@@ -196,17 +195,8 @@ class TotalisServer(Simulator[_Conn]):
         """Every WebSocket text sent, parsed, session after session."""
         return [orjson.loads(t) for no in self.conns(WS) for t in self.ledger_for(no)]
 
-    # -- faults --------------------------------------------------------------------------
-    @fault
-    def pause(self, paused: bool = True) -> None:
-        """Stop (or restart) the market: every lifecycle started so far can reach the client,
-        nothing new begins."""
-        self.paused = bool(paused)
-
     # -- the market ----------------------------------------------------------------------
     def on_tick(self, now_ms: int) -> None:
-        if self.paused:
-            return
         self._route(self.synth.tick(now_ms), now_ms)
         self._expire_streams()
 

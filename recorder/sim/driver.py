@@ -696,9 +696,14 @@ class Simulator(Generic[S]):
         await asyncio.sleep(0)
 
 
-async def serve(server: Simulator[Any], host: str, port: int) -> None:
+async def serve(server: Simulator[Any] | type[Simulator[Any]], host: str, port: int,
+                **opts: Any) -> None:
     """Run ``server`` until cancelled (the ``recorder sim VENUE`` command); prints its
-    :meth:`~Simulator.banner` once bound."""
+    :meth:`~Simulator.banner` once bound. Given a class, it is built from ``opts`` (None
+    values left out: the command's options not given), so a venue's module says
+    ``serve = functools.partial(recorder.sim.driver.serve, XServer)``."""
+    if isinstance(server, type):
+        server = server(**{k: v for k, v in opts.items() if v is not None})
     await server.start(host, port)
     print(server.banner(), flush=True)
     try:

@@ -453,7 +453,6 @@ async def serve(host: str = "127.0.0.1", port: int = 8766, **opts: Any) -> None:
     """Run a :class:`DeriveServer` until cancelled (``recorder sim derive``). Prints the URL
     and the wallet; the signer it accepts by default is :data:`DEFAULT_SIGNER_KEY`, a
     throwaway test key derived from a fixed label (``-o signer_key=0x...`` sets another)."""
-    opts.pop("api_keys", None)
+    opts.pop("api_keys", None)  # the CLI's generic options a Derive login has no use for
     opts.pop("firehose", None)
-    await run_simulator(DeriveServer(**{k: v for k, v in opts.items() if v is not None}),
-                        host, port)
+    await run_simulator(DeriveServer, host, port, **opts)

@@ -44,6 +44,7 @@ client can tell apart (inferred).
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -668,9 +669,5 @@ class RecordedRest:
         return got[min(k, len(got) - 1)]
 
 
-async def serve(host: str = "127.0.0.1", port: int = 8765, **opts: Any) -> None:
-    """Run a :class:`DiffusalServer` until cancelled (``recorder sim diffusal``)."""
-    if "api_keys" in opts and opts["api_keys"] is not None:
-        opts["api_keys"] = tuple(opts["api_keys"])
-    await run_simulator(DiffusalServer(**{k: v for k, v in opts.items() if v is not None}),
-                        host, port)
+#: ``recorder sim diffusal``: a :class:`DiffusalServer` until cancelled.
+serve = functools.partial(run_simulator, DiffusalServer)

@@ -19,6 +19,7 @@ It speaks the documented protocol over real loopback sockets
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -408,10 +409,6 @@ def replay_keys(msg: dict[str, Any]) -> set[str] | None:
     return keys
 
 
-async def serve(host: str = "127.0.0.1", port: int = 8765, **opts: Any) -> None:
-    """Run a :class:`MackinacServer` until cancelled (the ``recorder sim mackinac`` CLI).
-
-    Prints one line, ``mackinac simulator listening on ws://HOST:PORT/feed``, once bound.
-    """
-    await run_simulator(MackinacServer(**{k: v for k, v in opts.items() if v is not None}),
-                        host, port)
+#: ``recorder sim mackinac``: a :class:`MackinacServer` until cancelled; it prints one line,
+#: ``mackinac simulator listening on ws://HOST:PORT/feed``, once bound.
+serve = functools.partial(run_simulator, MackinacServer)

@@ -32,6 +32,7 @@ order request (the docs' example), 13 unknown symbol or order, 14 unknown reques
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from collections.abc import Iterable, Mapping
@@ -615,8 +616,6 @@ def _non_strings(obj: Any, path: str = "") -> list[str]:
     return [] if isinstance(obj, str) else [path or "<root>"]
 
 
-async def serve(host: str = "127.0.0.1", port: int = 8765, **opts: Any) -> None:
-    """Run the simulator until cancelled (``recorder sim powertrade``). Prints the URLs, the
-    API key and the PEM secret a client signs its JWT with."""
-    await run_simulator(PowerTradeServer(**{k: v for k, v in opts.items() if v is not None}),
-                        host, port)
+#: ``recorder sim powertrade``: a :class:`PowerTradeServer` until cancelled; it prints the
+#: URLs, the API key and the PEM secret a client signs its JWT with.
+serve = functools.partial(run_simulator, PowerTradeServer)

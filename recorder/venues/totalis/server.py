@@ -34,6 +34,7 @@ faults and the clock.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from collections.abc import Iterable
@@ -564,7 +565,5 @@ def ws_channels(msg: dict[str, Any], own_mm_ids: Iterable[str]) -> set[str] | No
     return None
 
 
-async def serve(host: str = "127.0.0.1", port: int = 8766, **opts: Any) -> None:
-    """Run a :class:`TotalisServer` until cancelled (``recorder sim totalis``)."""
-    await run_simulator(TotalisServer(**{k: v for k, v in opts.items() if v is not None}),
-                        host, port)
+#: ``recorder sim totalis``: a :class:`TotalisServer` until cancelled.
+serve = functools.partial(run_simulator, TotalisServer)

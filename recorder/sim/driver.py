@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -365,16 +366,16 @@ class Simulator(Generic[S]):
                                                ws=ws)))
             s.writer = asyncio.create_task(self._write_loop(s), name=f"{self.name}-w{s.no}")
             try:
-                self._guard(lambda: self.on_open(s))
+                self._guard(functools.partial(self.on_open, s))
                 async for msg in ws:
                     if s.closing:
                         continue  # a close is decided (auth failed, server_closing): ignore
                     if msg.type == WSMsgType.TEXT:
                         self.received.append((s.no, msg.data))
                         self._progress.set()
-                        self._guard(lambda m=msg.data: self.on_text(s, m))  # type: ignore[misc]
+                        self._guard(functools.partial(self.on_text, s, msg.data))
                     elif msg.type == WSMsgType.BINARY:
-                        self._guard(lambda m=msg.data: self.on_binary(s, m))  # type: ignore[misc]
+                        self._guard(functools.partial(self.on_binary, s, msg.data))
                     else:  # ERROR
                         break
             except ConnectionError:
@@ -431,7 +432,7 @@ class Simulator(Generic[S]):
             return
         for t in s.timers:
             t.cancel()
-        self._guard(lambda: self.on_close(s))
+        self._guard(functools.partial(self.on_close, s))
         w = s.writer
         if w is not None and not w.done():
             if s.close_started:  # the writer is sending our close frame: let it finish

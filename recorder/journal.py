@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
+import orjson
 import zstandard
 
 from recorder.errors import StorageError
@@ -52,6 +53,27 @@ class Record(NamedTuple):
     data: bytes
     segment: int
     index: int
+
+
+class Rest(NamedTuple):
+    """A decoded ``rest`` record: the request's tag, the HTTP status (0: no answer, the body
+    then says why), the URL asked, the body."""
+
+    tag: str
+    status: int
+    url: str
+    body: bytes
+
+
+def decode_rest(data: bytes) -> Rest:
+    """The one decoder of a ``rest`` record's bytes (a JSON header line, then the body);
+    ValueError when the header is not one."""
+    head, _, body = data.partition(b"\n")
+    try:
+        h = orjson.loads(head)
+        return Rest(str(h["tag"]), int(h["status"]), str(h["url"]), body)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"rest record header {head[:200]!r}: {e!r}") from e
 
 
 def day(ts_ns: int) -> str:

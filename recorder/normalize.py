@@ -14,7 +14,7 @@ import orjson
 
 from recorder.actions import NO_ACTIONS, Action
 from recorder.catalogue import Adapter
-from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST
+from recorder.journal import KIND_IN, KIND_META, KIND_OUT, KIND_REST, decode_rest
 from recorder.rows import Row, session
 
 # Meta events the transport journals that become a session_events row as they are.
@@ -49,9 +49,8 @@ class Normalizer:
             rows, actions = self.adapter.on_frame(conn, data)
             return [*rows, self._close_run_gap(ts_recv)], actions
         if kind == KIND_REST:
-            head, _, body = data.partition(b"\n")
-            h = orjson.loads(head)
-            return self.adapter.on_response(conn, h["tag"], h["status"], body)
+            r = decode_rest(data)
+            return self.adapter.on_response(conn, r.tag, r.status, r.body)
         if kind == KIND_OUT:
             # Our own outbound messages, as journaled (secrets redacted). An adapter that
             # matches answers to requests learns what was really sent here, live and on

@@ -59,6 +59,7 @@ from recorder.build import adapter_name
 from recorder.catalogue import Catalogue
 from recorder.errors import RecorderError
 from recorder.schema import Table
+from recorder.sim.recording import Recording
 from recorder.venues import CATALOGUE
 
 if TYPE_CHECKING:  # imported where used: records() needs neither (~30 MiB, ~0.3 s)
@@ -688,14 +689,19 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
                        catalogue: Catalogue = CATALOGUE) -> dict[str, int]:
     """Serve the recorded frames of ``venues`` on loopback with each venue's own protocol.
 
-    Each venue's server side (the simulator's, with ``replay=True``) handles auth and
-    subscriptions itself; recorded frames are published on one shared clock from the moment
-    the first client has subscribed (so it misses nothing). ``on_ready({venue: url})`` is
-    called once all servers listen. ``catalogue`` gives each venue's server side. Returns the
-    frames published per venue."""
+    A venue is a config section name: its journal folder, whatever adapter recorded it. Each
+    venue's server side (the simulator's, with ``replay=True``) gets its
+    :class:`~recorder.sim.Recording` (that folder's journal from ``start`` to ``end``) as
+    ``recording=``, for the answers it serves from it (REST bodies, a catalogue), and handles
+    auth and subscriptions itself; recorded frames are published on one shared clock from the
+    moment the first client has subscribed (so it misses nothing). ``on_ready({venue: url})``
+    is called once all servers listen. ``catalogue`` gives each venue's server side. Returns
+    the frames published per venue."""
+
     data_dir = Path(data_dir)
     venues = list(venues)
     stop = stop or asyncio.Event()
+    recordings = {v: Recording(data_dir, v, _ns(start), _ns(end)) for v in venues}
     servers: dict[str, Any] = {}
     try:
         for v in venues:
@@ -706,11 +712,7 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
             if spec.replay_server is None:
                 raise ValueError(f"venue {v} has no native replay yet")
             opts = dict((server_options or {}).get(v, {}))
-            # The recording itself, for servers that answer requests from it (Derive's
-            # instrument catalogue); the others ignore it.
-            opts.setdefault("data_dir", data_dir)
-            opts.setdefault("start", _ns(start))
-            opts.setdefault("end", _ns(end))
+            opts.setdefault("recording", recordings[v])
             srv = spec.replay_server(**opts)
             await srv.start(host, (ports or {}).get(v, 0))
             servers[v] = srv
@@ -721,10 +723,11 @@ async def serve_native(data_dir: str | Path, venues: Iterable[str],
                 await asyncio.sleep(0.02)
         clock = Clock(speed)
         published = dict.fromkeys(venues, 0)
+
         def tagged(i: int, v: str) -> Iterator[tuple[tuple[int, int, int], str, jr.Record]]:
             # A function, not a nested generator expression: those would read i and v late
             # and label every frame with the last venue.
-            for rec in raw_frames(data_dir, v, start, end):
+            for rec in recordings[v].records():
                 yield (rec.ts_recv, i, rec.seq), v, rec
 
         merged = heapq.merge(*[tagged(i, v) for i, v in enumerate(venues)],

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from recorder import journal as jr
 from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
 from recorder.record import RunResult, record
 from recorder.schema import Table
+from recorder.sim.driver import Sent, Simulator
 from recorder.venues.mackinac import tables as T
 
 
@@ -49,6 +51,39 @@ async def run_with(cfg: Config, scenario: Callable[[asyncio.Event], Awaitable[No
     finally:
         stop.set()
     return await task, out.getvalue()
+
+
+class Tally:
+    """What a simulator has handed to its sockets so far, counted by ``kinds(entry)`` (the keys
+    an entry counts under), read from its ledger incrementally: cheap enough to re-check at
+    every wake of ``server.until``. A scenario waits for what it needs this way, not for a
+    fixed time that a loaded machine may not honour."""
+
+    def __init__(self, server: Simulator[Any], kinds: Callable[[Sent], Iterable[Hashable]]
+                 ) -> None:
+        self.server, self.kinds, self.read, self.counts = server, kinds, 0, Counter[Hashable]()
+
+    def __call__(self) -> Counter[Hashable]:
+        new = self.server.ledger[self.read:]
+        self.read += len(new)
+        for entry in new:
+            self.counts.update(self.kinds(entry))
+        return self.counts
+
+
+def frame_types(entry: Sent) -> list[tuple[int, str]]:
+    """Mackinac-style frames by (session, type); a print without exchange also counts as
+    (session, "legacy_print")."""
+    try:
+        msg = orjson.loads(entry.text)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(msg, dict):
+        return []
+    kind = str(msg.get("type"))
+    if kind == "print" and "exchange" not in msg:
+        return [(entry.conn, kind), (entry.conn, "legacy_print")]
+    return [(entry.conn, kind)]
 
 
 def journal_sessions(data_dir: Path, run: str, conn: str = "feed",

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from recorder import journal as jr
 from recorder.config import Config
 from recorder.schema import EXTRA, Table
+from recorder.sim.driver import Sent
 from recorder.venues.derive import tables as T
 from tests import e2e
 from tests.e2e import venue_config
@@ -155,6 +156,27 @@ def expected_rows(frames: list[dict[str, Any]]) -> dict[str, list[Wire]]:
         for table, wire in rows:
             out[table.name].append(lake_values(table, wire))
     return out
+
+
+def tables_of(entry: Sent) -> list[tuple[int, str]]:
+    """(session, table) of every row a ledgered frame makes: what a scenario waits for."""
+    try:
+        f = orjson.loads(entry.text)
+        rows = (_notification(f["params"]["channel"], f["params"]["data"])
+                if f.get("method") == "subscription" else _response(f))
+        return [(entry.conn, table.name) for table, _ in rows]
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return []  # not a frame of the grammar (an injected one)
+
+
+def channels_of(entry: Sent) -> list[tuple[int, str]]:
+    """(session, channel) of a notification."""
+    try:
+        f = orjson.loads(entry.text)
+        return [(entry.conn, f["params"]["channel"])] if f.get("method") == "subscription" \
+            else []
+    except (ValueError, KeyError, TypeError):
+        return []
 
 
 def _ns(t: int) -> int:

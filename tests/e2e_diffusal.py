@@ -21,6 +21,7 @@ from recorder import journal as jr
 from recorder.config import Config
 from recorder.rows import loads
 from recorder.schema import EXTRA, Table
+from recorder.sim.driver import Sent
 from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import DiffusalServer
@@ -65,6 +66,14 @@ def journal(data_dir: Path, run: str) -> tuple[dict[str, list[list[Frame]]], lis
             if "method" in m and isinstance(m.get("id"), int):
                 sent.setdefault(rec.conn, {})[m["id"]] = (m["method"], m.get("params"))
     return sessions, rest, sent
+
+
+def labels(entry: Sent) -> list[str]:
+    """What a ledgered frame is: its stream's suffix (``@depth``) or its ``type``."""
+    msg = orjson.loads(entry.text)
+    if isinstance(msg.get("stream"), str):
+        return ["@" + msg["stream"].rpartition("@")[2]]
+    return [str(msg.get("type"))]
 
 
 def match_ledger(server: DiffusalServer, sessions: dict[str, list[list[Frame]]]) -> list[Frame]:

@@ -91,7 +91,7 @@ def test_drops_with_history_every_lake_row_equals_its_journal_frame(
             for i in range(3):
                 await _until(lambda n=i + 1: sent_on(n) > 50)
                 if i < 2:
-                    await server.drop()
+                    server.drop()
             await server.stop()
 
         cfg = config(data_dir, server.url, ["hl:ETH", "hl:BTC", "uni:WETH/USDC"],
@@ -172,7 +172,7 @@ def test_a_100k_deep_frame_live_is_recorded_and_the_run_goes_on(
 
         async def scenario(stop: asyncio.Event) -> None:
             await _until(lambda: len(server.ledger_for(1)) > 20)
-            await server.inject(DEEP.decode())
+            server.inject(DEEP.decode())
             n = len(server.ledger_for(1))
             await _until(lambda: len(server.ledger_for(1)) > n + 20)
             await server.stop()

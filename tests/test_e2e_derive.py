@@ -13,8 +13,15 @@ from recorder.duck import connect
 from recorder.venues import CATALOGUE
 from recorder.venues.derive import tables as T
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
-from tests.e2e import run_with
-from tests.e2e_derive import compare_lake, config, journal_sessions, outbound
+from tests.e2e import Tally, run_with
+from tests.e2e_derive import (
+    channels_of,
+    compare_lake,
+    config,
+    journal_sessions,
+    outbound,
+    tables_of,
+)
 
 ENV = "DERIVE_E2E_KEY"
 PRIVATE = {"derive_orders", "derive_own_trades", "derive_balances", "derive_quotes",
@@ -41,15 +48,30 @@ def test_every_channel_lake_equals_ledger_with_gap_listing_and_login(
                      own_statuses=["settled"])
         listed: list[str] = []
         expired: list[str] = []
+        gapped_at = 0
+
+        tables, channels = Tally(server, tables_of), Tally(server, channels_of)
+        book = (1, "orderbook.ETH-PERP.1.10")
+
+        def unsubscribed(name: str) -> bool:
+            return any('"unsubscribe"' in t and name in t for _, t in server.received)
+
+        def done() -> bool:
+            return (all(tables()[(1, t.name)] for t in T.TABLES)
+                    and channels()[(1, f"ticker_slim.{listed[0]}.100")] > 0
+                    and channels()[book] > gapped_at + 1 and unsubscribed(expired[0]))
 
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.0)
+            nonlocal gapped_at
+            await server.until(lambda: channels()[book], 30, "the ETH-PERP book")
             listed.append(server.list_instrument("ETH"))  # a listing mid-run
             expired.append(sorted(i.name for i in server.synth.active("ETH", "option"))[0])
             server.expire_instrument(expired[0])  # and an expiry
-            await asyncio.sleep(1.0)
+            gapped_at = channels()[book]
             assert server.gap("ETH-PERP", 3) == 1  # the next ETH-PERP book skips 3 ids
-            await asyncio.sleep(2.5)
+            # every table has rows; the next refresh subscribed the listing and dropped the
+            # expired one; books came after the gap
+            await server.until(done, 30, "every table, the listing, the expiry, the gap")
             await server.stop()
             await asyncio.sleep(0.3)
 
@@ -110,8 +132,11 @@ def test_login_refused_with_a_bad_signature_leaves_private_channels_absent(
         cfg = config(data_dir, server.url, wallet=server.wallet, private_key_env=ENV,
                      channels=["orderbook", "trades", "spot_feed"])
 
+        tables = Tally(server, tables_of)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)
+            await server.until(lambda: tables()[(1, "derive_orderbook")]
+                               and tables()[(1, "derive_spot_feed")], 30, "public data")
             await server.stop()
             await asyncio.sleep(0.2)
 
@@ -150,8 +175,12 @@ def test_v3_variant_records_v3_shapes(data_dir: Path, monkeypatch: pytest.Monkey
                      private_key_env=ENV, channels=["orderbook", "trades_settled"],
                      private_channels=["trades", "quotes"])
 
+        tables = Tally(server, tables_of)
+        wanted = ("derive_orderbook", "derive_own_trades", T.QUOTES.name, T.TRADES_SETTLED.name)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.5)
+            await server.until(lambda: all(tables()[(1, t)] for t in wanted), 30,
+                               "v3 books, own trades, quotes, settled trades")
             await server.stop()
             await asyncio.sleep(0.2)
 
@@ -184,10 +213,16 @@ def test_reconnect_logs_in_and_subscribes_again(data_dir: Path,
         cfg = config(data_dir, server.url, wallet=server.wallet, private_key_env=ENV,
                      channels=["orderbook"], private_channels=["orders"])
 
+        channels = Tally(server, channels_of)
+
+        def flowing(conn: int) -> bool:  # logged in and subscribed: public and private data
+            return channels()[(conn, "orderbook.ETH-PERP.1.10")] > 0 and any(
+                n and c == conn and ch.endswith(".orders") for (c, ch), n in channels().items())
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.5)
-            await server.drop()  # abrupt: no close frame
-            await asyncio.sleep(2.0)
+            await server.until(lambda: flowing(1), 30, "the first session's data")
+            server.drop()  # abrupt: no close frame
+            await server.until(lambda: flowing(2), 30, "the second session's data")
             await server.stop()
             await asyncio.sleep(0.2)
 
@@ -226,10 +261,14 @@ def test_rebuild_from_the_journal_gives_the_same_lake(data_dir: Path,
                      channels=["orderbook", "ticker_slim", "trades_settled"],
                      private_channels=["quotes", "best_quotes"])
 
+        channels = Tally(server, channels_of)
+        book = (1, "orderbook.ETH-PERP.1.10")
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.0)
+            await server.until(lambda: channels()[book], 30, "the ETH-PERP book")
+            gapped_at = channels()[book]
             server.gap("ETH-PERP", 2)
-            await asyncio.sleep(1.2)
+            await server.until(lambda: channels()[book] > gapped_at + 1, 30, "the gap")
             await server.stop()
             await asyncio.sleep(0.2)
 

@@ -15,7 +15,7 @@ from recorder import journal as jr
 from recorder.duck import connect, lazy
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
-from tests.e2e import compare_lake, config, journal_sessions, run_with
+from tests.e2e import Tally, compare_lake, config, frame_types, journal_sessions, run_with
 
 KEY = "mk_live_test_e2e"
 SYMBOLS = [
@@ -23,6 +23,12 @@ SYMBOLS = [
     "ostium:XAU/USD", "rates:all", "rates:PT-weETH-25JUN2026", "aave:USDC", "morpho:all",
     "lending:actions", "ammbook:WETH/USDC", "ammliquidity:WETH/USDC", "arbflag:WETH/USDC",
 ]
+
+
+#: what the first session gets without a fault: market data of every kind, the rate-limited
+#: subscribe's error, the history reply, the LP backfill, legacy prints without exchange
+MARKET_TYPES = {t.name.removeprefix("mackinac_") for t in T.TABLES} - {
+    "feed_stale", "feed_live", "server_closing"} | {"legacy_print"}
 
 
 @pytest.fixture(autouse=True)
@@ -35,17 +41,24 @@ def test_every_type_lake_equals_ledger_across_a_server_restart(data_dir: Path) -
         server = MackinacServer(seed=7, api_keys={KEY: "super_admin"}, rate=3.0,
                                 legacy_hl_every=5)
         await server.start()
-        await server.rate_limit(retry_after=1)  # the first subscribe is refused with a hint
+        server.rate_limit(retry_after=1)  # the first subscribe is refused with a hint
         cfg = config(data_dir, server.url, SYMBOLS, "MACKINAC_TEST_KEY")
 
+        sent = Tally(server, frame_types)
+
+        def complete(conn: int, kinds: set[str]) -> bool:
+            """Every key acked on session ``conn`` and every kind sent on it."""
+            got = sent()
+            return got[(conn, "subscribed")] >= len(SYMBOLS) and all(
+                got[(conn, k)] for k in kinds)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.5)
-            await server.stale("hl", True)
-            await asyncio.sleep(0.3)
-            await server.stale("hl", False)
-            await asyncio.sleep(0.5)
-            await server.server_closing(300)  # planned restart: reconnect after 300 ms
-            await asyncio.sleep(2.5)
+            # every type the market and the session make by themselves, on the first session
+            await server.until(lambda: complete(1, MARKET_TYPES), 30, "every market type")
+            server.stale("hl", True)
+            server.stale("hl", False)
+            server.server_closing(300)  # planned restart: reconnect after 300 ms
+            await server.until(lambda: complete(2, {"snapshot"}), 30, "the second session")
             await server.stop()  # graceful: everything ledgered reaches the recorder
             await asyncio.sleep(0.3)
 
@@ -107,10 +120,17 @@ def test_drop_and_reconnect_records_gap_with_both_ends(data_dir: Path) -> None:
         await server.start()
         cfg = config(data_dir, server.url, ["hl:ETH", "uni:WETH/USDC"], "MACKINAC_TEST_KEY")
 
+        sent = Tally(server, frame_types)
+
+        def ready(conn: int) -> bool:  # both keys acked, both history replies, live prints
+            got = sent()
+            return got[(conn, "subscribed")] == got[(conn, "snapshot")] == 2 and got[
+                (conn, "print")] > 0 and len(server.ledger_for(conn)) > 10
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.5)
-            await server.drop()  # abrupt: TCP abort, no close frame
-            await asyncio.sleep(2.0)
+            await server.until(lambda: ready(1), 30, "the first session")
+            server.drop()  # abrupt: TCP abort, no close frame
+            await server.until(lambda: ready(2), 30, "the second session")
             await server.stop()
             await asyncio.sleep(0.2)
 
@@ -153,8 +173,9 @@ def test_auth_refused_is_recorded_and_the_connection_stops(data_dir: Path,
         cfg = config(data_dir, server.url, ["hl:ETH"], "MACKINAC_TEST_KEY")
 
         async def scenario(stop: asyncio.Event) -> None:
-            for _ in range(40):
-                await asyncio.sleep(0.1)
+            await server.until(lambda: server.conns() and not server.connections(), 30,
+                               "the refused session to end")
+            await asyncio.sleep(1.5)  # longer than any backoff: a reconnect would be here
             await server.stop()
 
         result, _ = await run_with(cfg, scenario)
@@ -177,18 +198,23 @@ def test_bad_input_never_crashes_or_escapes_the_lake(tmp_path: Path, data_dir: P
         cfg = config(data_dir, server.url, ["hl:ETH", "hl:../../etc/passwd"], "MACKINAC_TEST_KEY",
                      max_frame_bytes=64 * 1024)
 
+        sent = Tally(server, frame_types)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.0)
-            await server.inject('{"type": "quote", "exchange": "hl", ')  # malformed
-            await server.inject('{"type": "brand_new_thing", "x": 1}')  # unknown type
-            await server.inject('[1, 2, 3]')  # not an object
-            await server.inject('{"type": "print", "exchange": "hl", "symbol": "../../etc/x", '
+            # hl:ETH acked, the hostile key refused twice (subscribe and history)
+            await server.until(lambda: sent()[(1, "subscribed")] and sent()[(1, "error")] == 2
+                               and sent()[(1, "snapshot")], 30, "the first session")
+            server.inject('{"type": "quote", "exchange": "hl", ')  # malformed
+            server.inject('{"type": "brand_new_thing", "x": 1}')  # unknown type
+            server.inject('[1, 2, 3]')  # not an object
+            server.inject('{"type": "print", "exchange": "hl", "symbol": "../../etc/x", '
                                 '"price": "NaN-ish", "size": 1, "side": 1, "time": 1}')
-            await server.inject('{"type": "quote", "exchange": "hl", "symbol": "../../../x", '
+            server.inject('{"type": "quote", "exchange": "hl", "symbol": "../../../x", '
                                 '"bids": [], "asks": [], "time": 1748275200000}')
-            await asyncio.sleep(0.5)
-            await server.inject('{"type":"quote","pad":"' + "x" * 100_000 + '"}')  # oversized
-            await asyncio.sleep(2.5)
+            server.inject('{"type":"quote","pad":"' + "x" * 100_000 + '"}')  # oversized
+            # the recorder reconnects after the oversized frame; hl:ETH only, with history
+            await server.until(lambda: sent()[(2, "subscribed")] and sent()[(2, "snapshot")],
+                               30, "the second session")
             await server.stop()
 
         return await run_with(cfg, scenario)
@@ -256,10 +282,19 @@ def test_anonymous_no_ack_session_records_three_symbols_and_the_limit_error(
         await server.start()
         cfg = config(data_dir, server.url, ["hl:ETH", "hl:BTC", "dydx:ETH-USD", "gmx:BTC"])
 
+        quotes = Tally(server, lambda e: [(e.conn, m.get("exchange"), m.get("symbol"))
+                                          for m in [orjson.loads(e.text)]
+                                          if m.get("type") in ("quote", "error")])
+
+        def confirmed(conn: int) -> bool:  # the next data frame is the confirmation
+            return all(quotes()[(conn, *k.split(":"))] for k in ("hl:ETH", "hl:BTC",
+                                                                  "dydx:ETH-USD"))
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)
-            await server.drop(code=1011)
-            await asyncio.sleep(1.5)
+            await server.until(lambda: confirmed(1) and quotes()[(1, "gmx", "BTC")], 30,
+                               "three symbols and the limit error")
+            server.drop(code=1011)
+            await server.until(lambda: confirmed(2), 30, "the second session")
             await server.stop()
 
         result, _ = await run_with(cfg, scenario)
@@ -292,10 +327,12 @@ def test_two_venues_in_one_run_share_the_common_tables(data_dir: Path) -> None:
                         options={"symbols": ["uni:WETH/USDC"], "history": False})
         cfg = Config(base.path, base.recorder, (a, b))
 
+        sent = Tally(server, frame_types)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.0)
-            await server.inject("not json")  # an unhandled row from each venue
-            await asyncio.sleep(1.5)
+            await server.until(lambda: sent()[(1, "quote")] and sent()[(2, "quote")], 30,
+                               "quotes on both venues' sessions")
+            server.inject("not json")  # an unhandled row from each venue
             await server.stop()
 
         return await run_with(cfg, scenario)

@@ -13,11 +13,12 @@ import pytest
 from recorder import journal as jr
 from recorder.build import rebuild
 from recorder.duck import connect
+from recorder.sim.driver import Sent
 from recorder.venues import CATALOGUE
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID
-from tests.e2e import run_with
+from tests.e2e import Tally, run_with
 from tests.e2e_powertrade import check_row, config, journal_sessions, micros
 
 KEY_ENV, SECRET_ENV = "PT_E2E_KEY", "PT_E2E_SECRET"
@@ -82,6 +83,16 @@ def compare(con: Any, run: str, conn: str, texts: list[str]) -> dict[str, int]:
     return counts
 
 
+def message_kinds(server: PowerTradeServer, entry: Sent) -> list[tuple[str, str]]:
+    """(socket kind, message name) of a ledgered frame; an RFQ order_added also counts as
+    ("rfq", order_id), to see one sent twice."""
+    (name, body), = orjson.loads(entry.text).items()
+    out = [(server.kinds[entry.conn], name)]
+    if name == "order_added" and body.get("market_id") == "none":
+        out.append(("rfq", body.get("order_id")))
+    return out
+
+
 def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
         data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> tuple:
@@ -94,10 +105,23 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
             subscribe_types=["snap_with_deltas", "snap_full_updates"], intervals=[0, 500],
             feeds_url=server.feeds_url, summary_url=server.summary_url))
 
+        sent = Tally(server, lambda e: message_kinds(server, e))
+        proxy = ("command_response", "heartbeat", "entities_and_rules_response", "snapshot",
+                 "order_added", "order_deleted", "order_updated", "order_executed", "trade",
+                 "order_accepted", "execution", "positions_response", "balances_response",
+                 "trade_history_response")
+        feeds = ("top_of_book", "reference_price", "last_trade_price")
+
+        def every_kind() -> bool:
+            got = sent()
+            return all(got[("proxy", n)] for n in proxy) and all(got[("feeds", n)]
+                                                                 for n in feeds)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)
-            await server.duplicate_next_rfq()
-            await asyncio.sleep(1.5)
+            await server.until(every_kind, 30, "every kind of message on both sockets")
+            server.duplicate_next_rfq()
+            await server.until(lambda: any(n > 1 for k, n in sent().items() if k[0] == "rfq"),
+                               30, "the duplicated RFQ")
             await server.stop()  # graceful: everything ledgered reaches the recorder
             await asyncio.sleep(0.3)
 
@@ -107,7 +131,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
     result, server = asyncio.run(main())
     assert result.exit_code == 0, result.reason
     run = result.run_id
-    (proxy_no,), (feeds_no,) = server.conns_of("proxy"), server.conns_of("feeds")
+    (proxy_no,), (feeds_no,) = server.conns("proxy"), server.conns("feeds")
     proxy_sent, feeds_sent = server.ledger_for(proxy_no), server.ledger_for(feeds_no)
     # The journal holds exactly what the simulator sent, per connection, in order.
     assert [[f.decode() for f in s] for s in journal_sessions(data_dir, run, "proxy")] == [
@@ -127,7 +151,8 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
     assert con.sql(f"SELECT count(*) FROM unhandled WHERE run_id = '{run}'").fetchall() == [(0,)]
 
     # The REST summary: one row per entity per fetch, equal to what the server answered.
-    (body,) = server.rest_ledger
+    (answered_summary,) = server.rest_ledger
+    body = answered_summary.body
     summary = lake_rows(con, T.ENTITY_SUMMARY.name, run, "rest")
     for item, row in zip(orjson.loads(body), summary, strict=True):
         check_row(T.ENTITY_SUMMARY, item, row, frozenset({"_tag"}))
@@ -146,7 +171,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
 
     # Out of order: the server answered in another order than it was asked, yet every
     # command_response row names the very request that carried its user_tag.
-    asked = [next(iter(orjson.loads(t).values()))["user_tag"] for n, t in server.requests
+    asked = [next(iter(orjson.loads(t).values()))["user_tag"] for n, t in server.received
              if n == proxy_no]
     answered = [orjson.loads(t)["command_response"]["user_tag"] for t in proxy_sent
                 if t.startswith('{"command_response"')]
@@ -211,10 +236,13 @@ def test_heartbeat_loss_leads_to_a_reconnect_recorded_in_session_events(
         cfg = config(data_dir, server.url, options(symbols=["NOPE-USD"], rfqs=False,
                                                    account=False), idle_timeout=1.0)
 
+        beats = Tally(server, lambda e: [e.conn] if e.text.startswith('{"heartbeat"') else [])
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)  # heartbeats alone keep the 1 s watchdog quiet
-            await server.silence(3.0)  # the dead link: no heartbeat, no data
-            await asyncio.sleep(3.0)
+            # heartbeats alone keep the 1 s watchdog quiet: 6 of them is 1.5 s
+            await server.until(lambda: beats()[1] >= 6, 30, "six heartbeats")
+            server.silence(3.0)  # the dead link: no heartbeat, no data
+            await server.until(lambda: beats()[2] >= 2, 30, "the reconnected session")
             await server.stop()
             await asyncio.sleep(0.2)
 
@@ -239,7 +267,7 @@ def test_heartbeat_loss_leads_to_a_reconnect_recorded_in_session_events(
                  f"ts_recv < (SELECT min(ts_recv) FROM session_events WHERE event = "
                  f"'idle_timeout' AND run_id = '{run}')").fetchall()[0][0]
     assert hb >= 5  # the heartbeats that kept the first connection alive
-    assert len(server.conns_of("proxy")) == 2
+    assert len(server.conns("proxy")) == 2
     m = orjson.loads((data_dir / "runs" / f"{run}.json").read_bytes())
     assert m["reconnects"] == 1 and m["gaps"] == 1
 
@@ -266,7 +294,7 @@ def test_refused_jwt_is_recorded_and_the_proxy_stops(
                              ).fetchall()]
     assert ("auth_failed", "2") in ev and ("stopped", None) in ev
     assert [e[0] for e in ev].count("connected") == 1  # no reconnect loop with a bad key
-    assert len(server.requests) == 1  # only the authenticate request was ever sent
+    assert len(server.received) == 1  # only the authenticate request was ever sent
 
 
 def test_two_venues_of_one_run_keep_separate_files_of_shared_tables(data_dir: Path) -> None:

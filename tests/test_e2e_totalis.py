@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -12,9 +13,11 @@ import pytest
 from recorder import journal as jr
 from recorder.build import build_run_into
 from recorder.duck import connect
+from recorder.sim.driver import Sent
+from recorder.transport.sse import parse_event
 from recorder.venues import CATALOGUE
 from recorder.venues.totalis.server import TotalisServer
-from tests.e2e import run_with
+from tests.e2e import Tally, run_with
 from tests.e2e_totalis import (
     KEY_ENV,
     compare_sse,
@@ -33,6 +36,46 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, KEY)
 
 
+#: (stream kind, event) the core tables are made of
+CORE = [("mm", e) for e in ("connected", "snapshot_begin", "snapshot_complete", "quote_request",
+                            "quote_request:updated", "quote_request_expired",
+                            "cashout_request")] + [
+    ("qr", "best_quote"), ("qr", "status"), ("qr", "committed"), ("co", "best_quote"),
+    ("co", "status")] + [("ws", t) for t in (
+        "auth:success", "pong", "quote:accepted", "mm_quote:accepted", "quote:confirmed",
+        "quote:executed", "quote:rejected", "position:created", "position:settled")]
+
+
+class Kinds:
+    """What a ledgered frame is, for a Tally: (stream kind, event) of an SSE event,
+    ("ws", type) of a WebSocket frame; also "gap" for a best_quote whose book_seq skips, and
+    ("created" | "accepted", rfq_id) for position:created / quote:accepted."""
+
+    def __init__(self, server: TotalisServer) -> None:
+        self.server = server
+        self.last_seq: dict[str, int] = {}
+
+    def __call__(self, entry: Sent) -> list[Any]:
+        stream = self.server.kinds[entry.conn]
+        if stream == "ws":
+            msg = orjson.loads(entry.text)
+            out: list[Any] = [("ws", msg.get("type"))]
+            rfq = (msg.get("data") or {}).get("rfq_id")
+            if msg.get("type") in ("position:created", "quote:accepted"):
+                out.append((msg["type"].partition(":")[2], rfq))
+            return out
+        ev = parse_event(entry.text.encode())
+        if ev.data is None:
+            return []
+        out = [(stream[:2], ev.event)]
+        if ev.event == "best_quote" and stream.startswith("qr:"):
+            seq = orjson.loads(ev.data)["book_seq"]
+            if seq > self.last_seq.get(stream, seq - 1) + 1:
+                out.append("gap")
+            self.last_seq[stream] = max(seq, self.last_seq.get(stream, 0))
+        return out
+
+
 def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
     async def main() -> tuple:
         server = TotalisServer(seed=11, rate=1.5, api_keys=[KEY], keepalive=0.3, retry_ms=100,
@@ -40,12 +83,23 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
         await server.start()
         cfg = config(data_dir, server, ping_interval=1.0, idle_timeout=3.0)
 
+        sent = Tally(server, Kinds(server))
+
+        def everything() -> bool:  # every kind the core tables need, a book_seq gap
+            return all(sent()[k] for k in CORE) and sent()["gap"] > 0
+
+        def resumed() -> bool:  # three cut events, the MM stream resumed after its cut
+            mm_cut = any(server.kinds[c.conn] == "mm" for c in server.cuts)
+            return len(server.cuts) >= 3 and mm_cut and any(
+                r["mode"] == "replay" and r["path"].endswith("/mm/quote-requests/stream")
+                for r in server.requests_seen)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.5)
-            server.drop("all")  # every SSE stream cut in the middle of its next event
-            await server.drop_ws()
-            await asyncio.sleep(3.5)
-            server.paused = True  # let every started lifecycle reach the recorder, then stop
+            await server.until(everything, 30, "every kind of event")
+            server.drop(kind="ws", code=1011)  # the WebSocket closed at once
+            server.drop(mid_frame=True)  # every SSE stream cut in the middle of its next event
+            await server.until(resumed, 30, "the cuts and the MM stream's resume")
+            server.pause()  # let every started lifecycle reach the recorder, then stop
             await asyncio.sleep(0.5)
             await server.stop()
             await asyncio.sleep(0.3)
@@ -61,16 +115,16 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
     # order: no keep-alive, no half of a cut event.
     blocks = sse_blocks(records)
     sent: dict[str, list[bytes]] = {}
-    for e in server.sse_ledger:
-        if e["kind"] in ("event", "retry"):
-            sent.setdefault(e["stream"], []).append(e["raw"].encode())
+    for e in server.ledger:
+        stream = server.kinds[e.conn]
+        if stream != "ws" and not e.text.startswith(":"):  # events and the retry hint
+            sent.setdefault(stream, []).append(e.text.encode())
     assert blocks == sent
-    partial = [e for e in server.sse_ledger if e["kind"] == "partial"]
-    assert len(partial) >= 3
+    assert len(server.cuts) >= 3
     con = connect(data_dir)
     counts = compare_sse(con, run, server)
-    ws_sent = [t for no in sorted(server.ws_ledger) for t in server.ws_ledger[no]]
-    assert ws_sessions(records) == [server.ws_ledger[no] for no in sorted(server.ws_ledger)]
+    ws_sent = [t for no in server.conns("ws") for t in server.ledger_for(no)]
+    assert ws_sessions(records) == [server.ledger_for(no) for no in server.conns("ws")]
     counts.update(compare_ws(con, run, ws_sent))
     hit = {name for name, n in counts.items() if n}
     core = {"totalis_connected", "totalis_snapshot_begin", "totalis_snapshot_complete",
@@ -137,9 +191,9 @@ def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> Non
         async def scenario(stop: asyncio.Event) -> None:
             for _ in range(14):
                 await asyncio.sleep(0.35)
-                server.drop("all")  # each open stream: its next event is cut in half
+                server.drop(mid_frame=True)  # each open stream: its next event is cut in half
             await asyncio.sleep(0.8)
-            server.paused = True
+            server.pause()
             await asyncio.sleep(0.4)
             await server.stop()
             await asyncio.sleep(0.2)
@@ -151,7 +205,8 @@ def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> Non
     assert result.exit_code == 0, result.reason
     run = result.run_id
     con = connect(data_dir)
-    cuts = [e for e in server.sse_ledger if e["kind"] == "partial"]
+    cuts = [{"stream": server.kinds[c.conn], "id": parse_event(c.text.encode()).id}
+            for c in server.cuts]
     mm_cuts = [e for e in cuts if e["stream"] == "mm"]
     assert len(mm_cuts) >= 8 and len(cuts) > len(mm_cuts)
     counts = compare_sse(con, run, server)  # exactly once each, field by field
@@ -202,9 +257,18 @@ def test_rfq_subscriptions_follow_the_sse_side(data_dir: Path, quote_channel: st
         await server.start()
         cfg = config(data_dir, server)
 
+        sent = Tally(server, Kinds(server))
+
+        def enough() -> bool:  # commits, ended positions, our accepted quotes, others' wins
+            got = sent()
+            return got[("qr", "committed")] >= 3 and got[("ws", "quote:accepted")] and (
+                got[("ws", "position:settled")] or got[("ws", "position:cancelled")]) and (
+                {k[1] for k in got if k[0] == "created"}
+                - {k[1] for k in got if k[0] == "accepted"})
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(4.0)
-            server.paused = True
+            await server.until(enough, 30, "commits, positions and quotes")
+            server.pause()
             await asyncio.sleep(0.5)
             await server.stop()
             await asyncio.sleep(0.2)
@@ -254,7 +318,9 @@ def test_rfq_subscriptions_follow_the_sse_side(data_dir: Path, quote_channel: st
     unsubs = {c for w, c, _ in order if w == "unsubscribe"}
     assert unsubs == set(ended)
     # the simulator agrees: it saw the same commands, and sent nothing for an RFQ after it
-    cmds = [(m["type"], m.get("channel")) for _, m in server.ws_commands]
+    ws_conns = set(server.conns("ws"))
+    cmds = [(m["type"], m.get("channel")) for no, t in server.received if no in ws_conns
+            for m in [orjson.loads(t)]]
     assert [c for c in cmds if c[0] in ("subscribe", "unsubscribe")] == [
         (w, c) for w, c, _ in order if w in ("subscribe", "unsubscribe")]
     assert ("auth", None) == cmds[0]

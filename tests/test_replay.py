@@ -14,7 +14,7 @@ from recorder import replay
 from recorder.duck import connect
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT
-from tests.e2e import config, run_with
+from tests.e2e import Tally, config, frame_types, run_with
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(1.5)
-            await server.drop()
+            server.drop()
             await asyncio.sleep(1.5)
             await server.stop()
 
@@ -167,12 +167,15 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         await server.start()
         cfg = config(first, server.url, symbols, "MACKINAC_REPLAY_KEY", history=False)
 
+        sent = Tally(server, frame_types)
+        wanted = ("quote", "print", "rate_market", "lending_action", "ammbook",
+                  "ammliquidity_snapshot")
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.5)
-            await server.stale("hl", True)
-            await asyncio.sleep(0.2)
-            await server.stale("hl", False)
-            await asyncio.sleep(0.5)
+            await server.until(lambda: all(sent()[(1, t)] for t in wanted) and len(
+                server.ledger) > 120, 30, "every kind of frame, and some")
+            server.stale("hl", True)
+            server.stale("hl", False)
             await server.stop()
 
         result, _ = await run_with(cfg, scenario)
@@ -274,8 +277,11 @@ def test_several_venues_replay_on_one_shared_clock(tmp_path: Path) -> None:
                         options={"symbols": ["uni:WETH/USDC"], "history": False})
         cfg = Config(base.path, base.recorder, (base.venues[0], b))
 
+        sent = Tally(server, frame_types)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.5)
+            await server.until(lambda: sent()[(1, "quote")] and sent()[(2, "quote")], 30,
+                               "quotes for both venues")
             await server.stop()
 
         result, _ = await run_with(cfg, scenario)

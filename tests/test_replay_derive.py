@@ -12,10 +12,11 @@ import pytest
 from recorder import journal as jr
 from recorder.catalogue import Catalogue
 from recorder.replay import serve_native
+from recorder.sim import Recording
 from recorder.venues import CATALOGUE
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
-from tests.e2e import run_with
-from tests.e2e_derive import config
+from tests.e2e import Tally, run_with
+from tests.e2e_derive import channels_of, config
 
 ENV = "DERIVE_REPLAY_KEY"
 OPTS = {"currencies": ["ETH"], "refresh_seconds": 2.0, "ticker_interval": 100,
@@ -55,11 +56,19 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         await server.start()
         cfg = config(first, server.url, wallet=server.wallet, private_key_env=ENV, **OPTS)
 
+        channels = Tally(server, channels_of)
+        book = (1, "orderbook.ETH-PERP.1.10")
+        wanted = [book, (1, "spot_feed.ETH"), (1, "auctions.watch"), (1, "30769.orders"),
+                  (1, f"{server.wallet}.rfqs"), (1, "30770.best.quotes"),
+                  (1, "30769.trades.settled")]
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.2)
+            await server.until(lambda: all(channels()[c] for c in wanted) and sum(
+                channels().values()) > 100, 30, "every channel, and some")
+            gapped_at = channels()[book]
             assert server.gap("ETH-PERP", 2) == 1  # a publish_id gap, replayed as recorded
-            await server.inject('{"method":"server_notice","params":{"text":"maintenance"}}')
-            await asyncio.sleep(1.3)
+            server.inject('{"method":"server_notice","params":{"text":"maintenance"}}')
+            await server.until(lambda: channels()[book] > gapped_at + 1, 30, "the gap")
             await server.stop()
 
         result, _ = await run_with(cfg, scenario)
@@ -84,7 +93,6 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
                                    for v in CATALOGUE.venues.values()))
         serving = asyncio.create_task(serve_native(
             first, ["derive"], speed=2.0, linger=0.5,
-            server_options={"derive": {"data_dir": first}},
             on_ready=lambda u: (urls.update(u), ready.set()), catalogue=catalogue))
         await ready.wait()
         cfg = config(second, urls["derive"], wallet=wallet, private_key_env=ENV, **OPTS)
@@ -218,10 +226,10 @@ def test_recorded_catalogue_follows_the_replay_position(
     def names(srv: DeriveServer) -> set[str]:
         return {i["instrument_name"] for i in srv._catalogue[key]}
 
-    srv = replay_server(data_dir=data_dir)
+    srv = replay_server(recording=Recording(data_dir, "derive"))
     assert srv.wallet and listed[0] not in names(srv) and len(names(srv)) == 12
     for rec in raw_frames(data_dir, "derive"):
         srv.publish(rec.data, rec.conn)
     assert listed[0] in names(srv)
-    late = replay_server(data_dir=data_dir, start=when[0])
+    late = replay_server(recording=Recording(data_dir, "derive", start=when[0]))
     assert listed[0] in names(late)

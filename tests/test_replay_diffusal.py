@@ -13,9 +13,10 @@ import pytest
 
 from recorder import journal as jr
 from recorder.replay import serve_native
+from recorder.sim import Recording
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer, RecordedRest, replay_path
-from tests.e2e import run_with
-from tests.e2e_diffusal import config
+from tests.e2e import Tally, run_with
+from tests.e2e_diffusal import config, labels
 
 TOKEN_ENV = "DIFFUSAL_REPLAY_TOKEN"
 SIM = {"seed": 7, "rate": 2.0, "heartbeat": 0.4, "series_every": 12, "settle_every": 25,
@@ -61,11 +62,34 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         await server.start()
         cfg = config(first, server.url, **_opts())
 
+        seen = Tally(server, labels)
+
+        def every_socket() -> bool:  # the five paths, a quotes socket, public data
+            return all(server.conns(p) for p in ("/ws/public", "/ws/private", "/ws/rfq/stream",
+                                                 "/ws/rfq/mm", "/ws/rfq/quotes")) \
+                and len(server.conns("/ws/public")) >= 2 and seen()["@depth"] > 100
+
+        def resynced(symbol: str) -> bool:  # and what else the test looks for
+            return sum(f"/orderbook/{symbol}" in r.path for r in server.rest_ledger) > 1 \
+                and all(seen()[k] for k in ("heartbeat", "quote", "@markets")) \
+                and len(server.ledger) > 600
+
+        def subscribed(symbol: str) -> bool:
+            return any(f'"{symbol.lower()}@depth"' in t for _, t in server.received)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.2)
-            live = [s.symbol for s in server.synth.live()]
-            server.gap(live[len(live) // 2], count=2)  # a depth gap: the client resyncs (REST)
-            await asyncio.sleep(1.2)
+            await server.until(every_socket, 30, "every socket and public data")
+            for attempt in range(3):
+                # a depth gap (the client resyncs over REST) on the newest subscribed series:
+                # the oldest settle first, and a settled series is never resynced
+                live = [s.symbol for s in server.synth.live() if subscribed(s.symbol)]
+                gapped = server.gap(live[-1], count=2)
+                try:
+                    await server.until(lambda g=gapped: resynced(g), 10, "the resync")
+                    break
+                except TimeoutError:
+                    if attempt == 2:
+                        raise
             server.pause()  # in-flight frames and resyncs settle
             await asyncio.sleep(0.4)
 
@@ -79,8 +103,7 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         ready = asyncio.Event()
         serving = asyncio.create_task(serve_native(
             first, ["diffusal"], speed=1.0, linger=0.3,
-            on_ready=lambda u: (urls.update(u), ready.set()),
-            server_options={"diffusal": {"recording": str(first)}}))
+            on_ready=lambda u: (urls.update(u), ready.set())))
         await ready.wait()
         cfg = config(second, urls["diffusal"], **_opts())
 
@@ -189,9 +212,71 @@ def test_recorded_rest_serves_the_kth_response_per_path(tmp_path: Path) -> None:
         head = orjson.dumps({"tag": "t", "status": status, "url": url})
         w.append(jr.KIND_REST, "rest", 1_000 + i, head + b"\n" + f"[{i}]".encode())
     w.close()
-    rest = RecordedRest(tmp_path)
+    rest = RecordedRest(Recording(tmp_path, "diffusal"))
     assert rest.next("/api/markets") == (200, "[0]")
     assert rest.next("/api/markets") == (200, "[0]")  # the last one, once they run out
     assert rest.next("/api/markets/orderbook/X") == (200, "[1]")
     assert rest.next("/api/markets/orderbook/X") == (429, "[2]")
     assert rest.next("/api/rfq/active-auctions") is None  # transport failures are left out
+
+
+def test_a_venue_recorded_under_another_section_name_replays_its_rest_answers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[venues.dx] adapter = "diffusal"`` journals under ``dx``: the replay command hands
+    the replay server that journal, so it answers REST with what ``dx`` recorded (it used to
+    look for a ``diffusal`` folder and fall back to its idle synthetic state, silently)."""
+    import aiohttp
+
+    from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
+
+    monkeypatch.setenv(TOKEN_ENV, SIM_TOKEN)
+    data_dir = tmp_path / "data"
+
+    async def record_sim() -> None:
+        server = DiffusalServer(seed=7, rate=2.0, series_every=2)
+        await server.start()
+        listed = len(server.synth.series)  # let the market list a series an idle one lacks
+        await server.until(lambda: len(server.synth.series) > listed, what="a new series")
+        cfg = Config(Path("test.toml"), RecorderSettings(
+            data_dir=data_dir, lake_flush_seconds=0.5, journal_flush_ms=50), (VenueConfig(
+                "dx", "diffusal", url=server.url, transport=TransportSettings(),
+                options=_opts()),))
+
+        async def scenario(stop: asyncio.Event) -> None:
+            await server.until(lambda: {"/api/markets", "/api/markets/pairs"} <= {
+                r.path for r in server.rest_ledger}, what="the REST hydration")
+
+        result, _ = await run_with(cfg, scenario)
+        await server.stop()
+        assert result.exit_code == 0, result.reason
+
+    async def ask_replay() -> tuple[bytes, bytes]:
+        stop = asyncio.Event()
+        urls: dict[str, str] = {}
+        ready = asyncio.Event()
+        serving = asyncio.create_task(serve_native(
+            data_dir, ["dx"], stop=stop, on_ready=lambda u: (urls.update(u), ready.set())))
+        await ready.wait()
+        base = urls["dx"].replace("ws://", "http://")
+        synthetic = DiffusalServer(seed=1)  # what an idle replay server would answer
+        await synthetic.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{base}/api/markets") as r:
+                    replayed = await r.read()
+                async with http.get(f"{synthetic.base_url('http')}/api/markets") as r:
+                    idle = await r.read()
+        finally:
+            stop.set()
+            await serving
+            await synthetic.stop()
+        return replayed, idle
+
+    asyncio.run(record_sim())
+    assert (data_dir / "journal" / "dx").is_dir() and not (data_dir / "journal" /
+                                                           "diffusal").exists()
+    recorded = [rest.body for _, rest in Recording(data_dir, "dx").rest()
+                if rest.url.endswith("/api/markets")]
+    replayed, idle = asyncio.run(ask_replay())
+    assert recorded and replayed == recorded[0]
+    assert replayed != idle  # the answer can only have come from the recording

@@ -24,6 +24,13 @@ SYMBOLS = ["BTC-USD-PERPETUAL", "PTF-USD", "BTC-20221230-17000P"]
 OWN = ("command_response", "heartbeat")
 
 
+#: what the recording must hold: book data, RFQs, the account's own orders, and the answers
+#: to the requests the replay server serves from the recording
+WANTED = ("snapshot", "order_added", "order_deleted", "trade", "order_accepted",
+          "entities_and_rules_response", "positions_response", "balances_response",
+          "trade_history_response")
+
+
 def options(proxy_url: str) -> dict[str, Any]:
     base = proxy_url.replace("ws://", "").rstrip("/")
     return {"api_key_env": KEY_ENV, "api_secret_env": SECRET_ENV, "symbols": SYMBOLS,
@@ -63,8 +70,18 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         monkeypatch.setenv(KEY_ENV, key)
         monkeypatch.setenv(SECRET_ENV, pem)
 
+        def recorded_enough() -> bool:
+            got = {(server.kinds[e.conn], next(iter(orjson.loads(e.text))))
+                   for e in server.ledger}
+            rfq = [e.text for e in server.ledger if '"market_id":"none"' in e.text]
+            return {("proxy", n) for n in WANTED} <= got and len(server.ledger_for(
+                server.conns("feeds")[0])) > 40 and len(server.ledger_for(
+                    server.conns("proxy")[0])) > 40 and any('"snapshot"' in t for t in rfq) \
+                and any('"order_added"' in t for t in rfq)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.5)
+            await server.until(lambda: server.conns("feeds") and recorded_enough(), 30,
+                               "every kind of frame, and some")
             await server.stop()
             await asyncio.sleep(0.2)
 
@@ -78,7 +95,7 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         serving = asyncio.create_task(serve_native(
             first, ["powertrade"], speed=1.0, linger=0.5,
             on_ready=lambda u: (urls.update(u), ready.set()),
-            server_options={"powertrade": {"key_pems": creds, "recording": first}}))
+            server_options={"powertrade": {"key_pems": creds}}))
         await ready.wait()
         cfg = config(second, urls["powertrade"], options(urls["powertrade"]))
 
@@ -119,16 +136,15 @@ def test_replay_routing_follows_the_subscribe_grammar() -> None:
     from recorder.venues.powertrade.server import _Conn
 
     srv = PowerTradeServer(replay=True, reorder_ms=0)
-    deltas, full, once, rfq, anon = (_Conn(i, "proxy", None, None, key="k")  # type: ignore[arg-type]
-                                     for i in range(1, 6))
+    deltas, full, once, rfq, anon = (_Conn(i, "proxy", None, key="k") for i in range(1, 6))
     anon.key = None
-    feeds = _Conn(6, "feeds", None, None, feed_types={"top_of_book"})  # type: ignore[arg-type]
+    feeds = _Conn(6, "feeds", None, feed_types={"top_of_book"})
     deltas.rsubs[("symbol", "PTF-USD")] = ["snap_with_deltas"]
     full.rsubs[("tradeable_entity_id", "1")] = ["snap_full_updates"]
     once.rsubs[("symbol", "PTF-USD")] = ["snap_only"]
     rfq.rfqs = True
     for c in (deltas, full, once, rfq, anon, feeds):
-        srv._conns[c.no] = c
+        srv._open[c.no] = c
 
     def to(name: str, conn: str = "proxy", **body: str) -> list[int]:
         return [c.no for c in srv.replay_targets(name, body, conn)]

@@ -14,6 +14,7 @@ import pytest
 from recorder import journal as jr
 from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
 from recorder.replay import serve_native
+from recorder.sim import ManualClock
 from recorder.transport.sse import SseDecoder, parse_event
 from recorder.venues.totalis.server import TotalisServer
 from tests.e2e import run_with
@@ -70,12 +71,22 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
                                cashout_chance=0.7)
         await server.start()
 
+        def recorded_enough() -> bool:
+            ws = {m["type"] for m in server.ws_sent()}
+            return ({"quote:accepted", "mm_quote:accepted", "position:created"} <= ws
+                    and len(server.sent_events("mm")) > 20 and server.conns("qr:")
+                    and server.conns("co:"))
+
+        def resumed() -> bool:  # the MM stream's second life, the WebSocket's too
+            return sum(e["event"] == "connected" for e in server.sent_events("mm")) >= 2 \
+                and len(server.conns("ws")) >= 2
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)
-            server.drop("all")
-            await server.drop_ws()
-            await asyncio.sleep(2.0)
-            server.paused = True
+            await server.until(recorded_enough, 30, "every kind of frame")
+            server.drop(kind="ws", code=1011)
+            server.drop(mid_frame=True)
+            await server.until(resumed, 30, "the resumed streams")
+            server.pause()
             await asyncio.sleep(0.4)
             await server.stop()
 
@@ -146,7 +157,7 @@ async def _read_sse(session: aiohttp.ClientSession, url: str, n: int,
 
 def test_replay_server_resume_request_streams_and_keepalives() -> None:
     async def main() -> None:
-        srv = TotalisServer(replay=True, api_keys=[KEY], keepalive=0.1)
+        srv = TotalisServer(replay=True, api_keys=[KEY], keepalive=0.1, clock=ManualClock())
         await srv.start()
         try:
             mm = [_block("1-0", "connected", {"mm_id": "did:privy:x"}),
@@ -163,24 +174,28 @@ def test_replay_server_resume_request_streams_and_keepalives() -> None:
                 assert (st, got) == (200, mm)  # fresh: from the recorded connected
                 st, got, _ = await _read_sse(s, base + "?last_event_id=1-2", 2)
                 assert got == mm[3:]  # resume: no hole, no repeat
-                st, got, _ = await _read_sse(s, base, 2, {"Last-Event-ID": "2-0"})
-                assert got == mm[4:]
+                st, got, _ = await _read_sse(s, base, 1, {"Last-Event-ID": "2-0"})
+                assert got == mm[4:]  # and nothing else was sent (the clock stood still)
+                assert srv.ledger_for(srv.conns()[-1]) == ["retry: 1000\n\n", mm[4].decode()]
                 st, got, _ = await _read_sse(s, base + "?last_event_id=nope", 1)
                 assert got == mm[:1]  # unknown id: as a fresh connection
                 # the resumed client waits for what is still to come, then keep-alives flow
+                opened = len(srv.conns())
                 task = asyncio.create_task(_read_sse(s, base + "?last_event_id=3-0", 1))
-                await asyncio.sleep(0.35)
+                await srv.until(lambda: len(srv.conns()) > opened, what="the resume")
+                await srv.advance(0.35)  # three keep-alives
                 live = _block("4-0", "quote_request", {"id": "q2"})
                 assert srv.publish(live, "mm") == 1
                 st, got, keepalives = await task
-                assert got == [live] and keepalives >= 2
+                assert got == [live] and keepalives == 3
                 # per-request streams: 404 unless the recording has the request
                 qr = srv.url + "/v1/quote-requests/{}/stream"
                 assert (await _read_sse(s, qr.format("zz"), 1))[0] == 404
                 assert (await _read_sse(s, srv.url + "/v1/mm/quote-requests/stream", 1,
                                         {"X-API-Key": "bad"}))[0] == 401
+                opened = len(srv.conns())
                 task = asyncio.create_task(_read_sse(s, qr.format("q2"), 9))
-                await asyncio.sleep(0.1)
+                await srv.until(lambda: len(srv.conns()) > opened, what="the request stream")
                 evs = [_block("5-0", "best_quote", {"book_seq": 1, "best_quote": None}),
                        _block("5-1", "status", {"status": "expired", "committed_rfq_id": None}),
                        _block("5-2", "expired", {"quote_request_id": "q2"})]

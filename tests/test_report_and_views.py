@@ -34,13 +34,13 @@ def gappy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
         async def scenario(stop: asyncio.Event) -> None:
             await asyncio.sleep(1.5)
-            await server.stale("hl", True)
+            server.stale("hl", True)
             await asyncio.sleep(0.4)
-            await server.stale("hl", False)
+            server.stale("hl", False)
             await asyncio.sleep(0.5)
-            await server.server_closing(300)
+            server.server_closing(300)
             await asyncio.sleep(1.5)
-            await server.drop()
+            server.drop()
             await asyncio.sleep(1.5)
 
         try:

@@ -1,4 +1,6 @@
-"""Local Derive simulator (the server side of the venue), on aiohttp.web.
+"""Local Derive simulator (the server side of the venue): its grammar on the simulator driver
+(:mod:`recorder.sim`), which owns sockets, the per-session writer, the ledger, closing, the
+``/_sim/*`` faults and the clock.
 
 It speaks the documented JSON-RPC protocol over real loopback sockets
 (https://docs.derive.xyz/reference/json-rpc, /reference/authentication, /reference/subscribe):
@@ -14,43 +16,35 @@ It speaks the documented JSON-RPC protocol over real loopback sockets
 - Notifications ``{"method": "subscription", "params": {"channel", "data"}}`` from
   :class:`~recorder.venues.derive.synth.DeriveSynth`, ticked every 100 ms, with listing and
   expiry churn.
-- Faults: :meth:`DeriveServer.drop`, :meth:`~DeriveServer.inject`, :meth:`~DeriveServer.gap`
-  (publish_id skips), :meth:`~DeriveServer.list_instrument`,
-  :meth:`~DeriveServer.expire_instrument`, :meth:`~DeriveServer.rate_limit` (-32000 with
-  "Retry after N ms").
-- Every frame sent is recorded in :attr:`DeriveServer.ledger` in send order, per connection.
-
-Each connection has one outbound queue drained by one writer task, so answers and data reach
-a client in exactly the order they are ledgered.
+- Faults: the driver's ``drop`` and ``inject``, and :meth:`DeriveServer.gap` (publish_id
+  skips), :meth:`~DeriveServer.list_instrument`, :meth:`~DeriveServer.expire_instrument`,
+  :meth:`~DeriveServer.rate_limit` (-32000 with "Retry after N ms").
 
 Native replay (``replay=True``, :func:`recorder.venues.derive.replay_server`): no ticker and no
 synthetic market; :meth:`DeriveServer.publish` routes each recorded notification byte for byte
 to the sessions subscribed to its exact ``params.channel``. RPC answers (login, subscribe,
 get_time...) are this server's own; ``public/get_all_currencies`` and
 ``public/get_instruments`` answer with the most recent *recorded* answer to the same params
-when a recording (``data_dir``) is given, so a replaying client discovers and subscribes the
-instruments that were recorded (see :class:`Recording`).
+when the replay hands the server its ``recording``, so a replaying client discovers and
+subscribes the instruments that were recorded (see :class:`Catalogue`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from recorder import journal as jr
+from recorder.sim import Recording
+from recorder.sim.driver import Session, Simulator, dumps, fault
+from recorder.sim.driver import serve as run_simulator
 from recorder.venues.derive.synth import INSTRUMENT_TYPES, Account, DeriveSynth, parse_channel
-from recorder.venues.simbase import listen, loopback_url
 
-log = logging.getLogger(__name__)
 TICK_SECONDS = 0.1
 # derive-py enums.py
 INVALID_SIGNATURE = 14014
@@ -69,15 +63,9 @@ DEFAULT_SIGNER_KEY = _key("derive-sim-owner-key")  # test key of the simulator, 
 
 
 @dataclass(eq=False)
-class _Conn:
-    no: int
-    ws: web.WebSocketResponse
-    request: web.Request
+class _Conn(Session):
     subs: set[str] = field(default_factory=set)
     logged_in: bool = False
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    closing: bool = False
-    writer: asyncio.Task[None] | None = None
 
 
 #: RPC methods whose recorded answers the replay serves (the venue's catalogue, which the
@@ -98,8 +86,8 @@ def _params_key(method: str, params: Any) -> str:
     return orjson.dumps(p, option=orjson.OPT_SORT_KEYS).decode()
 
 
-class Recording:
-    """What the replay server needs from a recorded journal before its clock starts.
+class Catalogue:
+    """What the replay server needs from its recording before its clock starts.
 
     Requests are journal ``out`` frames and answers ``in`` frames on the same connection with
     the same JSON-RPC ``id`` (within one run). For :data:`RECORDED_METHODS`, each answer is
@@ -109,20 +97,16 @@ class Recording:
     they appeared in the recording). The recorded ``public/login`` gives the default wallet
     and subaccounts."""
 
-    def __init__(self, data_dir: str | Path, venue: str = "derive",
-                 start: int | str | None = None, end: int | str | None = None) -> None:
-        from recorder import journal as jr
-        from recorder.replay import _ns, raw_frames
-
-        lo = _ns(start)
+    def __init__(self, recording: Recording) -> None:
         self.answers: dict[tuple[str, str], list[tuple[int, Any]]] = {}
         self.by_digest: dict[bytes, tuple[tuple[str, str], Any]] = {}
         self.instruments: set[str] = set()
         self.currencies: set[str] = set()
         self.wallet: str | None = None
         self.subaccounts: tuple[int, ...] | None = None
+        self.start = recording.start
         pending: dict[tuple[str, str], tuple[str, Any]] = {}
-        for rec in raw_frames(data_dir, venue, None, end, kinds=(jr.KIND_IN, jr.KIND_OUT)):
+        for rec in recording.records((jr.KIND_IN, jr.KIND_OUT), before_start=True):
             try:
                 msg = orjson.loads(rec.data)
             except orjson.JSONDecodeError:
@@ -161,7 +145,6 @@ class Recording:
             if method == "public/get_instruments" and isinstance(params, dict) \
                     and isinstance(params.get("currency"), str):
                 self.currencies.add(params["currency"])
-        self.start = lo
 
     def initial(self) -> dict[tuple[str, str], Any]:
         """Per request, the answer current at ``start``: the last one received at or before
@@ -173,174 +156,92 @@ class Recording:
         return out
 
 
-class DeriveServer:
+class DeriveServer(Simulator[_Conn]):
     """The Derive simulator: an aiohttp app on one loopback port.
 
-    Options:
+    Options (and the driver's: ``clock``, ``ledger_path``, ``max_queue``, ``replay``,
+    ``recording``):
       seed, rate, currencies, churn_seconds: passed to :class:`DeriveSynth`.
       variant: "v2" (default) or "v3" payload shapes.
       wallet: the Derive wallet that can log in; signer_key: the owner key registered for it
         (hex); session_keys: more accepted signer keys. subaccounts: the login result.
       login_window_s: how far the signed timestamp may be from the server's clock.
-      ledger_path: also append every sent frame as a JSON line {"conn","seq","text"}.
       signers: more accepted signer *addresses* (0x + 40 hex): a replay of a real recording
         only needs the address of the key the client logs in with, never the key.
-      replay: native replay mode (no ticker; frames come through :meth:`publish`).
-      data_dir, start, end: (replay) the recording whose catalogue answers
-        get_all_currencies / get_instruments, and whose login gives the default wallet and
-        subaccounts (see :class:`Recording`).
+      In replay, the ``recording``'s catalogue answers get_all_currencies / get_instruments,
+      and its login gives the default wallet and subaccounts (see :class:`Catalogue`).
     """
+
+    name = "derive"
 
     def __init__(self, *, seed: int = 1, rate: float = 1.0, variant: str = "v2",
                  currencies: Iterable[str] = ("ETH", "BTC"), churn_seconds: float = 20.0,
                  wallet: str | None = None, signer_key: str = DEFAULT_SIGNER_KEY,
                  session_keys: Iterable[str] = (), subaccounts: Iterable[int] | None = None,
-                 login_window_s: float = 60.0, ledger_path: str | None = None,
-                 max_queue: int = 200_000, signers: Iterable[str] = (), replay: bool = False,
-                 data_dir: str | Path | None = None, start: int | str | None = None,
-                 end: int | str | None = None) -> None:
+                 login_window_s: float = 60.0, signers: Iterable[str] = (),
+                 **driver: Any) -> None:
         from eth_account import Account as EthAccount
 
-        self.replay = replay
-        self.recording = Recording(data_dir, start=start, end=end) if (
-            replay and data_dir is not None) else None
-        rec = self.recording
-        self.wallet = wallet or (rec.wallet if rec and rec.wallet else DEFAULT_WALLET)
+        super().__init__(**driver)
+        self.catalogue = Catalogue(self.recording) if (
+            self.replay and self.recording is not None) else None
+        cat = self.catalogue
+        self.wallet = wallet or (cat.wallet if cat and cat.wallet else DEFAULT_WALLET)
         self.signer_key = signer_key
         self.signers = {EthAccount.from_key(k).address.lower()
                         for k in (signer_key, *session_keys)}
         self.signers |= {a.lower() for a in signers}
         if subaccounts is None:
-            subaccounts = rec.subaccounts if rec and rec.subaccounts is not None else (
+            subaccounts = cat.subaccounts if cat and cat.subaccounts is not None else (
                 30769, 30770)
         self.subaccounts = tuple(int(s) for s in subaccounts)
         # Replay: the catalogue answers current at the replay position, by (method, params).
-        self._catalogue: dict[tuple[str, str], Any] = rec.initial() if rec else {}
+        self._catalogue: dict[tuple[str, str], Any] = cat.initial() if cat else {}
         self.login_window_ms = int(login_window_s * 1000)
         self.variant = variant
-        now = time.time_ns() // 1_000_000
         self.synth = DeriveSynth(seed, rate=rate, variant=variant, currencies=currencies,
-                                 start_ms=now, churn_ms=int(churn_seconds * 1000),
+                                 start_ms=self.clock.now_ms(),
+                                 churn_ms=int(churn_seconds * 1000),
                                  account=Account(self.wallet, self.subaccounts,
                                                  signer=EthAccount.from_key(signer_key).address))
-        self.ledger_path = ledger_path
-        self.max_queue = max_queue
-        self.ledger: list[tuple[int, int, str]] = []
-        self._sent: dict[int, list[str]] = {}
-        self._conns: dict[int, _Conn] = {}
-        self._next_conn = 1
+        self.tick_seconds = None if self.replay else TICK_SECONDS
         self._rate_limit_ms: int | None = None
-        self._ledger_file: IO[bytes] | None = None
-        self._runner: web.AppRunner | None = None
-        self._ticker: asyncio.Task[None] | None = None
-        self._host = "127.0.0.1"
-        self._port = 0
 
-    # -- lifecycle ---------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        if self.ledger_path:
-            self._ledger_file = open(self.ledger_path, "ab")  # closed in stop()
-        app = web.Application()
-        app.router.add_get("/ws", self._handle_ws)
-        app.router.add_get("/v3/ws", self._handle_ws)
-        self._runner, self._port = await listen(app, host, port, 1.0)
-        self._host = host
-        if not self.replay:
-            self._ticker = asyncio.create_task(self._tick_loop(), name="derive-sim-ticker")
-        return self._port
+    def routes(self, router: web.UrlDispatcher) -> None:
+        # derive-py opens its socket with max_size 16 MB.
+        ws = self.websocket(session=_Conn, max_msg_size=16 * 1024 * 1024)
+        router.add_get("/ws", ws)
+        router.add_get("/v3/ws", ws)
 
     @property
     def url(self) -> str:
-        path = "/v3/ws" if self.variant == "v3" else "/ws"
-        return loopback_url("ws", self._host, self._port, path)
+        return self.base_url("ws", "/v3/ws" if self.variant == "v3" else "/ws")
 
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        for conn in list(self._conns.values()):
-            await self._close(conn, 1001, b"server stopping", flush=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._ledger_file is not None:
-            self._ledger_file.close()
-            self._ledger_file = None
-
-    # -- ledger ------------------------------------------------------------------------------
-    def ledger_for(self, conn_no: int) -> list[str]:
-        return list(self._sent.get(conn_no, ()))
-
-    def connections(self) -> list[int]:
-        return sorted(self._conns)
+    def banner(self) -> str:
+        return f"{super().banner()} (wallet {self.wallet})"
 
     # -- faults ------------------------------------------------------------------------------
-    async def drop(self) -> None:
-        """Abort every session's TCP transport (no close frame)."""
-        for conn in list(self._conns.values()):
-            conn.closing = True
-            if conn.writer is not None:
-                conn.writer.cancel()
-            if conn.request.transport is not None:
-                conn.request.transport.abort()
-
-    async def inject(self, text: str, conn_no: int | None = None) -> None:
-        for conn in list(self._conns.values()):
-            if conn_no is None or conn.no == conn_no:
-                self._enqueue(conn, text)
-
+    @fault
     def gap(self, channel_or_instrument: str, skip: int = 3) -> int:
         """The next publish of matching order books skips ``skip`` publish_ids."""
         return self.synth.gap(channel_or_instrument, skip)
 
+    @fault
     def list_instrument(self, currency: str = "ETH") -> str:
         """List a new option now; get_instruments returns it from the next call on."""
-        return self.synth.list_option(currency, time.time_ns() // 1_000_000)
+        return self.synth.list_option(currency, self.clock.now_ms())
 
+    @fault
     def expire_instrument(self, name: str) -> None:
         self.synth.expire(name)
 
+    @fault
     def rate_limit(self, retry_ms: int = 500) -> None:
         """Refuse the next request (any session) with -32000 and a retry hint."""
         self._rate_limit_ms = int(retry_ms)
 
-    # -- sessions ----------------------------------------------------------------------------
-    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
-        # derive-py opens its socket with max_size 16 MB.
-        ws = web.WebSocketResponse(compress=False, max_msg_size=16 * 1024 * 1024)
-        if not ws.can_prepare(request).ok:
-            return web.Response(status=426, text="WebSocket upgrade required\n")
-        await ws.prepare(request)
-        conn = _Conn(self._next_conn, ws, request)
-        self._next_conn += 1
-        self._conns[conn.no] = conn
-        self._sent[conn.no] = []
-        conn.writer = asyncio.create_task(self._writer(conn), name=f"derive-sim-w{conn.no}")
-        try:
-            async for msg in ws:
-                if conn.closing:
-                    continue
-                if msg.type == WSMsgType.TEXT:
-                    self._on_text(conn, msg.data)
-                elif msg.type == WSMsgType.ERROR:
-                    break
-        except ConnectionError:
-            pass
-        finally:
-            conn.closing = True
-            self._conns.pop(conn.no, None)
-            if conn.writer is not None and not conn.writer.done():
-                conn.writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await conn.writer
-            if not ws.closed:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(ws.close(), 0.5)
-        return ws
-
-    def _on_text(self, conn: _Conn, data: str) -> None:
+    # -- the grammar -------------------------------------------------------------------------
+    def on_text(self, conn: _Conn, data: str) -> None:
         try:
             msg = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -359,7 +260,7 @@ class DeriveServer:
             ms, self._rate_limit_ms = self._rate_limit_ms, None
             self._error(conn, rid, -32000, "Rate limit exceeded", f"Retry after {ms} ms")
             return
-        now = time.time_ns() // 1_000_000
+        now = self.clock.now_ms()
         recorded = self._catalogue.get((method, _params_key(method, params)), _MISSING) \
             if method in RECORDED_METHODS else _MISSING
         if recorded is not _MISSING:
@@ -423,7 +324,7 @@ class DeriveServer:
         if parsed is None:
             return f"Invalid channel ({INVALID_CHANNELS})"
         fam, args = parsed
-        rec = self.recording if self.recording and self.recording.instruments else None
+        rec = self.catalogue if self.catalogue and self.catalogue.instruments else None
         if fam in ("orderbook", "ticker", "ticker_slim", "trades"):
             inst = self.synth.instruments.get(args[0])
             known = args[0] in rec.instruments if rec else inst is not None and inst.active
@@ -480,86 +381,19 @@ class DeriveServer:
                                 "current_subscriptions": sorted(conn.subs)})
 
     def _reply(self, conn: _Conn, rid: Any, result: Any) -> None:
-        self._enqueue(conn, _dumps({"id": rid, "result": result}))
+        self.send_json(conn, {"id": rid, "result": result})
 
     def _error(self, conn: _Conn, rid: Any, code: int, message: str,
                data: str | None = None) -> None:
         err: dict[str, Any] = {"code": code, "message": message}
         if data is not None:
             err["data"] = data
-        self._enqueue(conn, _dumps({"id": rid, "error": err}))
+        self.send_json(conn, {"id": rid, "error": err})
 
-    # -- sending -----------------------------------------------------------------------------
-    def _enqueue(self, conn: _Conn, text: str) -> None:
-        if conn.closing:
-            return
-        if conn.queue.qsize() >= self.max_queue:
-            log.warning("derive sim: connection %d is too slow; closing it", conn.no)
-            conn.closing = True
-            asyncio.ensure_future(self._close(conn, 1008, b"slow consumer", flush=False))
-            return
-        conn.queue.put_nowait(text)
-
-    async def _writer(self, conn: _Conn) -> None:
-        try:
-            while True:
-                text = await conn.queue.get()
-                if conn.ws.closed:
-                    return
-                entry = (conn.no, len(self._sent[conn.no]) + 1, text)
-                try:
-                    await conn.ws.send_str(text)
-                except (ConnectionError, RuntimeError):
-                    return
-                # Ledgered once handed to the transport (uncompressed frames are written
-                # synchronously), so the ledger is what the peer can have received.
-                self.ledger.append(entry)
-                self._sent[conn.no].append(text)
-                if self._ledger_file is not None:
-                    self._ledger_file.write(orjson.dumps(
-                        {"conn": entry[0], "seq": entry[1], "text": text}) + b"\n")
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("derive sim: writer %d failed", conn.no)
-
-    async def _close(self, conn: _Conn, code: int, message: bytes, flush: bool) -> None:
-        conn.closing = True
-        if flush:
-            for _ in range(100):  # let queued frames go out first (graceful stop)
-                if conn.queue.empty():
-                    break
-                await asyncio.sleep(0.01)
-        if conn.writer is not None and not conn.writer.done():
-            conn.writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await conn.writer
-        if not conn.ws.closed:
-            try:
-                await asyncio.wait_for(conn.ws.close(code=code, message=message), 0.5)
-            except (TimeoutError, ConnectionError, RuntimeError):
-                if conn.request.transport is not None:
-                    conn.request.transport.abort()
-
-    # -- ticking -----------------------------------------------------------------------------
-    async def _tick_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            next_at += TICK_SECONDS
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
-            if next_at < loop.time():
-                next_at = loop.time()
-            try:
-                self.tick_once(time.time_ns() // 1_000_000)
-            except Exception:
-                log.exception("derive sim: tick failed")
-            if self._ledger_file is not None:
-                self._ledger_file.flush()
-
+    # -- native replay and ticking ----------------------------------------------------------
     def subscribed(self) -> bool:
         """Native replay starts its clock once a client has subscribed to something."""
-        return any(c.subs for c in self._conns.values())
+        return any(c.subs for c in self.sessions())
 
     def publish(self, data: bytes | str, conn_id: str | None = None) -> int:
         """Native replay: route one recorded inbound frame; returns how many sessions got it.
@@ -571,7 +405,7 @@ class DeriveServer:
           Derive has one socket per session (the recorder's ``ws``).
         - An RPC answer (``id`` with ``result``/``error``) is not replayed: this server
           answers the replaying client's own requests. A recorded catalogue answer (see
-          :class:`Recording`) becomes the answer to the same request from now on.
+          :class:`Catalogue`) becomes the answer to the same request from now on.
         - Anything else (a frame the venue pushed unprompted that is no notification, or
           not JSON) cannot be tied to a subscription; the reading chosen is the one of a
           server push: it goes to every open session.
@@ -585,37 +419,31 @@ class DeriveServer:
         if isinstance(msg, dict) and msg.get("method") == "subscription":
             params = msg.get("params")
             channel = params.get("channel") if isinstance(params, dict) else None
-            targets = [c for c in self._conns.values()
-                       if not c.closing and channel in c.subs]
+            targets = [c for c in self.sessions() if channel in c.subs]
         elif isinstance(msg, dict) and "id" in msg and ("result" in msg or "error" in msg):
-            if self.recording is not None:
-                hit = self.recording.by_digest.get(_digest(raw))
+            if self.catalogue is not None:
+                hit = self.catalogue.by_digest.get(_digest(raw))
                 if hit is not None:
                     self._catalogue[hit[0]] = hit[1]
             return 0
         else:
-            targets = [c for c in self._conns.values() if not c.closing]
+            targets = self.sessions()
         for conn in targets:
-            self._enqueue(conn, text)
+            self.send(conn, text)
         return len(targets)
 
-    def tick_once(self, now_ms: int) -> None:
+    def on_tick(self, now_ms: int) -> None:
         """Publish what is due at ``now_ms`` to every session subscribed to it."""
         by_channel: dict[str, list[_Conn]] = {}
-        for conn in self._conns.values():
-            if not conn.closing:
-                for ch in conn.subs:
-                    by_channel.setdefault(ch, []).append(conn)
+        for conn in self.sessions():
+            for ch in conn.subs:
+                by_channel.setdefault(ch, []).append(conn)
         if not by_channel:
             return
         for ch, data in self.synth.tick(now_ms, set(by_channel)):
-            text = _dumps({"method": "subscription", "params": {"channel": ch, "data": data}})
+            text = dumps({"method": "subscription", "params": {"channel": ch, "data": data}})
             for conn in by_channel[ch]:
-                self._enqueue(conn, text)
-
-
-def _dumps(obj: Any) -> str:
-    return orjson.dumps(obj).decode()
+                self.send(conn, text)
 
 
 _MISSING = object()
@@ -625,14 +453,6 @@ async def serve(host: str = "127.0.0.1", port: int = 8766, **opts: Any) -> None:
     """Run a :class:`DeriveServer` until cancelled (``recorder sim derive``). Prints the URL
     and the wallet; the signer it accepts by default is :data:`DEFAULT_SIGNER_KEY`, a
     throwaway test key derived from a fixed label (``-o signer_key=0x...`` sets another)."""
-    opts.pop("api_keys", None)
+    opts.pop("api_keys", None)  # the CLI's generic options a Derive login has no use for
     opts.pop("firehose", None)
-    server = DeriveServer(**{k: v for k, v in opts.items() if v is not None})
-    bound = await server.start(host, port)
-    print(f"derive simulator listening on ws://{host}:{bound}"
-          f"{'/v3/ws' if server.variant == 'v3' else '/ws'} (wallet {server.wallet})",
-          flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()
+    await run_simulator(DeriveServer, host, port, **opts)

@@ -1,4 +1,6 @@
-"""Local Mackinac WebSocket simulator (the server side of the venue), on aiohttp.web.
+"""Local Mackinac WebSocket simulator (the server side of the venue): its grammar on the
+simulator driver (:mod:`recorder.sim`), which owns sockets, the per-session writer, the
+ledger, closing, the ``/_sim/*`` faults and the clock.
 
 It speaks the documented protocol over real loopback sockets
 (https://mackinac.io/api/websocket/, https://mackinac.io/api/messages/):
@@ -9,37 +11,27 @@ It speaks the documented protocol over real loopback sockets
   ``subscribed`` (unless ``ack=False``, the documented no-ack mode), ``snapshot``,
   ``ammliquidity_snapshot`` and ``error`` frames with the documented codes.
 - Data frames come from :class:`~recorder.venues.mackinac.synth.MarketSynth`, driven by one
-  global ticker every 50 ms, fanned out to every session subscribed to the key.
-- Faults for tests: :meth:`MackinacServer.drop`, :meth:`~MackinacServer.server_closing`,
-  :meth:`~MackinacServer.inject`, :meth:`~MackinacServer.stale`,
-  :meth:`~MackinacServer.rate_limit`; the same over HTTP as ``POST /_sim/<name>`` with a
-  JSON body, and ``GET /_sim/ledger``.
-- Every frame sent to a client is recorded in :attr:`MackinacServer.ledger` in send order.
-
-Each connection has one outbound queue drained by one writer task, so replies, data and
-broadcasts reach a client in exactly the order they are ledgered, and a slow or vanished
-client never blocks the ticker or other clients.
+  global tick every 50 ms, fanned out to every session subscribed to the key.
+- Faults: the driver's ``drop`` and ``inject``, and :meth:`MackinacServer.server_closing`,
+  :meth:`~MackinacServer.stale`, :meth:`~MackinacServer.rate_limit` (each also
+  ``POST /_sim/<name>``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
+import functools
 import math
-import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
+from recorder.sim.driver import Burst, Session, Simulator, dumps, fault
+from recorder.sim.driver import serve as run_simulator
 from recorder.venues.mackinac.synth import GATED_TYPES, HISTORY_CAP, MarketSynth
-from recorder.venues.simbase import listen, loopback_url
-
-log = logging.getLogger(__name__)
 
 #: tier -> (rank, symbol limit). ``none`` is the anonymous free tier whose limit is the
 #: server's ``anon_limit``; ``symbolLimit`` is null (unlimited) for super_admin
@@ -60,39 +52,20 @@ TICK_SECONDS = 0.05
 SUB_WINDOW_SECONDS = 10.0
 
 
-@dataclass(frozen=True)
-class _Close:
-    """Queue item: send a close frame after everything queued before it."""
-
-    code: int
-    message: bytes = b""
-
-
-_FIREHOSE = object()  # queue item: send the pre-generated firehose frames
-
-
 @dataclass(eq=False)
-class _Conn:
-    """One accepted WebSocket session."""
+class _Conn(Session):
+    """One Mackinac session's state."""
 
-    no: int
-    ws: web.WebSocketResponse
-    request: web.Request
     tier: str = "none"
     subs: set[str] = field(default_factory=set)
     sub_times: deque[float] = field(default_factory=deque)
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    seq: int = 0
-    closing: bool = False  # no more frames may be queued
-    close_started: bool = False  # the writer is sending the close frame
     firehose_sent: bool = False
-    writer: asyncio.Task[None] | None = None
 
 
-class MackinacServer:
+class MackinacServer(Simulator[_Conn]):
     """The Mackinac simulator: an aiohttp app on one loopback port.
 
-    Options:
+    Options (and the driver's: ``clock``, ``ledger_path``, ``max_queue``, ``replay``):
       seed, rate: passed to :class:`MarketSynth` (``rate`` multiplies message cadence).
       api_keys: accepted keys; a sequence grants ``tier`` to each, a mapping key -> tier
         name (``professional``, ``api``, ``super_admin``).
@@ -106,12 +79,13 @@ class MackinacServer:
         session ends (``make bench``'s soak: an endless stream without pre-generating
         millions of frames). Repeats are not ledgered, so the simulator's memory stays flat;
         their times and block numbers repeat too (duplicates, as a re-sent stream would be).
-      ledger_path: also append every sent frame as a JSON line {"conn","seq","text"}.
       clob_levels, legacy_hl_every: passed to :class:`MarketSynth`.
-      max_queue: a session whose outbound queue exceeds this is closed with 1008 (slow
-        consumer). Mackinac documents no server-side flow control; this only bounds memory.
       heartbeat: server-initiated ping interval in seconds (None: only answer pings).
+
+    Mackinac documents no server-side flow control; ``max_queue`` only bounds memory.
     """
+
+    name = "mackinac"
 
     def __init__(
         self,
@@ -125,13 +99,12 @@ class MackinacServer:
         tier: str = "api",
         firehose: int = 0,
         firehose_repeat: bool = False,
-        ledger_path: str | None = None,
         clob_levels: int = 20,
         legacy_hl_every: int = 0,
-        max_queue: int = 200_000,
         heartbeat: float | None = None,
-        replay: bool = False,
+        **driver: Any,
     ) -> None:
+        super().__init__(**driver)
         if isinstance(api_keys, Mapping):
             self.api_keys: dict[str, str] = dict(api_keys)
         else:
@@ -146,128 +119,43 @@ class MackinacServer:
         self.sub_limit_per_10s = sub_limit_per_10s
         self.firehose = firehose
         self.firehose_repeat = firehose_repeat
-        self.ledger_path = ledger_path
-        self.max_queue = max_queue
         self.heartbeat = heartbeat
         # Native replay: no synthetic market; recorded frames arrive through publish().
-        self.replay = replay
+        self.tick_seconds = None if self.replay else TICK_SECONDS
         self._replay_prints: dict[str, deque[dict[str, Any]]] = {}
-        self.ledger: list[tuple[int, int, str]] = []
-        self._sent: dict[int, list[str]] = {}
-        self._conns: dict[int, _Conn] = {}
-        self._next_conn = 1
         self._stale: set[str] = set()
         self._forced_retry: int | None = None
-        self._firehose_frames: list[str] = []
-        self._ledger_file: IO[bytes] | None = None
-        self._runner: web.AppRunner | None = None
-        self._ticker: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._host = "127.0.0.1"
-        self._port = 0
+        self._firehose_frames = self.synth.firehose(firehose, end_ms=self.clock.now_ms()) \
+            if firehose > 0 else []
 
-    # -- lifecycle -----------------------------------------------------------------------
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Bind, start serving and ticking; returns the bound port (useful with port=0)."""
-        if self.firehose > 0:
-            self._firehose_frames = self.synth.firehose(
-                self.firehose, end_ms=time.time_ns() // 1_000_000)
-        if self.ledger_path:
-            self._ledger_file = open(self.ledger_path, "ab")  # closed in stop()
-        app = web.Application()
-        app.router.add_get("/feed", self._handle_ws)
-        app.router.add_get("/ws", self._handle_ws)
-        app.router.add_get("/_sim/ledger", self._http_ledger)
-        app.router.add_post("/_sim/{name}", self._http_fault)
-        self._runner, self._port = await listen(app, host, port, 1.0)
-        self._host = host
-        if not self.replay:
-            self._ticker = asyncio.create_task(self._tick_loop(), name="mackinac-sim-ticker")
-        return self._port
-
-    @property
-    def port(self) -> int:
-        """The bound port (0 before :meth:`start`)."""
-        return self._port
+    def routes(self, router: web.UrlDispatcher) -> None:
+        ws = self.websocket(session=_Conn, heartbeat=self.heartbeat, max_msg_size=1 << 20)
+        router.add_get("/feed", ws)
+        router.add_get("/ws", ws)
 
     @property
     def url(self) -> str:
         """``ws://HOST:PORT/feed`` of the running server (wildcard hosts become 127.0.0.1)."""
-        return loopback_url("ws", self._host, self._port, "/feed")
-
-    async def stop(self) -> None:
-        """Close every session (1001) and the listener; returns within about a second."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        for task in list(self._tasks):
-            task.cancel()
-        conns = list(self._conns.values())
-        if conns:
-            await asyncio.gather(*(self._close_now(c, 1001, b"server stopping") for c in conns))
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._ledger_file is not None:
-            self._ledger_file.close()
-            self._ledger_file = None
-
-    # -- ledger --------------------------------------------------------------------------
-
-    def ledger_for(self, conn_no: int) -> list[str]:
-        """Texts sent to connection ``conn_no`` (1 = first accepted), in send order."""
-        return list(self._sent.get(conn_no, ()))
-
-    def connections(self) -> list[int]:
-        """Numbers of the sessions currently open."""
-        return sorted(self._conns)
+        return self.base_url("ws", "/feed")
 
     # -- faults --------------------------------------------------------------------------
-
-    async def drop(self, code: int | None = None) -> None:
-        """Abruptly end every session: abort the TCP transport (``code=None``) or send a
-        close frame with ``code`` right away, skipping anything still queued."""
-        conns = list(self._conns.values())
-        if code is None:
-            for conn in conns:
-                conn.closing = True
-                if conn.writer is not None:
-                    conn.writer.cancel()
-                transport = conn.request.transport
-                if transport is not None:
-                    transport.abort()
-        else:
-            await asyncio.gather(*(self._close_now(c, code, b"dropped") for c in conns))
-
-    async def server_closing(self, reconnect_in_ms: int = 1000) -> None:
+    @fault
+    def server_closing(self, reconnect_in_ms: int = 1000) -> None:
         """Broadcast ``{"type":"server_closing","reconnectIn":N}``; N ms later close those
-        sessions (1012) after their queued frames. New connections keep being accepted.
-
-        Returns right after the broadcast is queued; the close happens in the background.
-        """
-        conns = [c for c in self._conns.values() if not c.closing]
-        text = _dumps({"type": "server_closing", "reconnectIn": int(reconnect_in_ms)})
+        sessions (1012) after their queued frames. New connections keep being accepted."""
+        conns = self.sessions()
+        text = dumps({"type": "server_closing", "reconnectIn": int(reconnect_in_ms)})
         for conn in conns:
-            self._enqueue(conn, text)
+            self.send(conn, text)
 
-        async def later() -> None:
-            await asyncio.sleep(reconnect_in_ms / 1000)
+        def close() -> None:
             for conn in conns:
-                self._close_after_queue(conn, SERVER_CLOSING_CLOSE, b"server restarting")
+                self.close(conn, SERVER_CLOSING_CLOSE, b"server restarting")
 
-        self._spawn(later())
+        self.later(reconnect_in_ms / 1000, close)
 
-    async def inject(self, text: str, conn_no: int | None = None) -> None:
-        """Send raw ``text`` (malformed, unknown type, oversized...) to every session, or to
-        ``conn_no`` only. Ledgered like any other frame."""
-        for conn in list(self._conns.values()):
-            if conn_no is None or conn.no == conn_no:
-                self._enqueue(conn, text)
-
-    async def stale(self, exchange: str, stale: bool = True, stale_sec: float = 67.4) -> None:
+    @fault
+    def stale(self, exchange: str, stale: bool = True, stale_sec: float = 67.4) -> None:
         """Broadcast ``feed_stale`` (and pause that exchange's frames) or ``feed_live``."""
         if stale:
             self._stale.add(exchange)
@@ -276,94 +164,19 @@ class MackinacServer:
         else:
             self._stale.discard(exchange)
             frame = {"type": "feed_live", "exchange": exchange}
-        text = _dumps(frame)
-        for conn in list(self._conns.values()):
-            self._enqueue(conn, text)
+        for conn in self.sessions():
+            self.send_json(conn, frame)
 
-    async def rate_limit(self, retry_after: int = 2) -> None:
+    @fault
+    def rate_limit(self, retry_after: int = 2) -> None:
         """Make the next subscribe action (any session) fail with ``rate_limited``."""
         self._forced_retry = int(retry_after)
 
-    # -- HTTP control --------------------------------------------------------------------
+    # -- the grammar ---------------------------------------------------------------------
+    def on_binary(self, conn: _Conn, data: bytes) -> None:
+        self._error(conn, "internal_error", "Binary frames are not supported.")
 
-    async def _http_fault(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        body: Any = {}
-        if request.can_read_body:
-            try:
-                body = orjson.loads(await request.read() or b"{}")
-            except orjson.JSONDecodeError:
-                return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"ok": False, "error": "body must be an object"},
-                                     status=400)
-        handlers = {
-            "drop": lambda: self.drop(body.get("code")),
-            "server_closing": lambda: self.server_closing(
-                int(body.get("reconnect_in_ms", body.get("reconnectIn", 1000)))),
-            "inject": lambda: self.inject(str(body["text"]), body.get("conn")),
-            "stale": lambda: self.stale(str(body["exchange"]), bool(body.get("stale", True)),
-                                        float(body.get("stale_sec", 67.4))),
-            "rate_limit": lambda: self.rate_limit(int(body.get("retry_after", 2))),
-        }
-        if name not in handlers:
-            return web.json_response({"ok": False, "error": f"unknown fault {name!r}"},
-                                     status=404)
-        try:
-            await handlers[name]()
-        except (KeyError, TypeError, ValueError) as exc:
-            return web.json_response({"ok": False, "error": repr(exc)}, status=400)
-        return web.json_response({"ok": True})
-
-    async def _http_ledger(self, request: web.Request) -> web.Response:
-        conn = request.query.get("conn")
-        rows = [{"conn": c, "seq": s, "text": t} for c, s, t in self.ledger
-                if conn is None or str(c) == conn]
-        return web.Response(body=orjson.dumps(rows), content_type="application/json")
-
-    # -- sessions ------------------------------------------------------------------------
-
-    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(compress=False, heartbeat=self.heartbeat,
-                                   max_msg_size=1024 * 1024)
-        if not ws.can_prepare(request).ok:
-            return web.Response(status=426, text="WebSocket upgrade required\n")
-        await ws.prepare(request)
-        conn = _Conn(self._next_conn, ws, request)
-        self._next_conn += 1
-        self._conns[conn.no] = conn
-        self._sent[conn.no] = []
-        conn.writer = asyncio.create_task(self._writer_loop(conn),
-                                          name=f"mackinac-sim-writer-{conn.no}")
-        try:
-            async for msg in ws:
-                if conn.closing:
-                    continue  # after auth_failed / server_closing: ignore the client
-                if msg.type == WSMsgType.TEXT:
-                    self._on_text(conn, msg.data)
-                elif msg.type == WSMsgType.BINARY:
-                    self._error(conn, "internal_error", "Binary frames are not supported.")
-                else:  # ERROR
-                    break
-        except ConnectionError:
-            pass
-        finally:
-            conn.closing = True
-            self._conns.pop(conn.no, None)
-            writer = conn.writer
-            if writer is not None and not writer.done():
-                if conn.close_started:
-                    # The writer is sending our close frame: let it finish briefly.
-                    await asyncio.wait({writer}, timeout=1.0)
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await writer
-            if not ws.closed:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(ws.close(), 0.5)
-        return ws
-
-    def _on_text(self, conn: _Conn, data: str) -> None:
+    def on_text(self, conn: _Conn, data: str) -> None:
         try:
             msg = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -391,10 +204,10 @@ class MackinacServer:
         if tier is None:
             self._error(conn, "auth_failed", "Invalid or revoked API key.")
             # "A close frame may follow" (https://mackinac.io/api/messages/ "error").
-            self._close_after_queue(conn, AUTH_FAILED_CLOSE, b"auth_failed")
+            self.close(conn, AUTH_FAILED_CLOSE, b"auth_failed")
             return
         conn.tier = tier
-        self._send_obj(conn, {"type": "authed", "tier": tier,
+        self.send_json(conn, {"type": "authed", "tier": tier,
                               "symbolLimit": self._symbol_limit(tier)})
 
     def _symbol_limit(self, tier: str) -> int | None:
@@ -431,7 +244,7 @@ class MackinacServer:
         # Sliding-window throttle. The server-side limit is undocumented; the SDK limits
         # itself to 30 per 10 s and the server answers excess with rate_limited+retryAfter
         # in whole seconds (https://mackinac.io/api/websocket/).
-        now = time.monotonic()
+        now = self.clock.monotonic()
         window = conn.sub_times
         while window and now - window[0] >= SUB_WINDOW_SECONDS:
             window.popleft()
@@ -465,14 +278,14 @@ class MackinacServer:
             fresh = False  # idempotent: ack again, but no second stream or snapshot
         if self.ack:
             # Sent since SDK 0.1.1; the websocket page still says "no explicit ack".
-            self._send_obj(conn, {"type": "subscribed", "exchange": ex, "symbol": sym})
+            self.send_json(conn, {"type": "subscribed", "exchange": ex, "symbol": sym})
         if fresh and ex == "ammliquidity" and not self.replay:
             # One LP-event backfill on subscribe, then individual liquidity frames.
-            self._send_obj(conn, self.synth.ammliquidity_snapshot(
-                key, now_ms=time.time_ns() // 1_000_000))
+            self.send_json(conn, self.synth.ammliquidity_snapshot(
+                key, now_ms=self.clock.now_ms()))
         if self.firehose > 0 and not conn.firehose_sent:
             conn.firehose_sent = True
-            self._enqueue(conn, _FIREHOSE)
+            self.send(conn, Burst(self._firehose_frames, repeat=self.firehose_repeat))
 
     def _on_unsubscribe(self, conn: _Conn, msg: dict[str, Any]) -> None:
         parsed = self._key_of(conn, msg)
@@ -502,134 +315,17 @@ class MackinacServer:
                                  "prints": prints}
         if "reqId" in msg:
             reply["reqId"] = msg["reqId"]  # echoed verbatim, only when given
-        self._send_obj(conn, reply)
+        self.send_json(conn, reply)
 
     def _error(self, conn: _Conn, code: str, message: str, **extra: Any) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
         frame.update({k: v for k, v in extra.items() if v is not None})
-        self._send_obj(conn, frame)
+        self.send_json(conn, frame)
 
-    # -- sending -------------------------------------------------------------------------
-
-    def _send_obj(self, conn: _Conn, obj: dict[str, Any]) -> None:
-        self._enqueue(conn, _dumps(obj))
-
-    def _enqueue(self, conn: _Conn, item: Any) -> None:
-        if conn.closing:
-            return
-        if conn.queue.qsize() >= self.max_queue:
-            log.warning("mackinac sim: connection %d is too slow; closing it", conn.no)
-            conn.closing = True
-            self._spawn(self._close_now(conn, 1008, b"slow consumer"))
-            return
-        conn.queue.put_nowait(item)
-
-    def _close_after_queue(self, conn: _Conn, code: int, message: bytes) -> None:
-        if conn.closing:
-            return
-        conn.queue.put_nowait(_Close(code, message))
-        conn.closing = True
-
-    async def _close_now(self, conn: _Conn, code: int, message: bytes) -> None:
-        conn.closing = True
-        if conn.writer is not None and not conn.writer.done():
-            conn.writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await conn.writer
-        await _close_ws(conn, code, message)
-
-    async def _writer_loop(self, conn: _Conn) -> None:
-        queue = conn.queue
-        try:
-            while True:
-                item = await queue.get()
-                if isinstance(item, str):
-                    if not await self._send(conn, item):
-                        return
-                elif item is _FIREHOSE:
-                    for i, text in enumerate(self._firehose_frames):
-                        if not await self._send(conn, text):
-                            return
-                        if i % 256 == 255:
-                            await asyncio.sleep(0)  # let other sessions and the ticker run
-                    if self.firehose_repeat:
-                        await self._repeat_firehose(conn)
-                        return
-                elif isinstance(item, _Close):
-                    conn.close_started = True
-                    await _close_ws(conn, item.code, item.message)
-                    return
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # never let one session's failure escape into the loop
-            log.exception("mackinac sim: writer for connection %d failed", conn.no)
-
-    async def _repeat_firehose(self, conn: _Conn) -> None:
-        """Send the firehose frames again until the session ends. Bypasses :meth:`_send`:
-        ledgering every repeat would grow memory by an entry per frame for the whole soak.
-        ``send_str`` waits while the socket's buffer is full, so a slow client slows us."""
-        ws, frames = conn.ws, self._firehose_frames
-        while frames and not ws.closed:
-            for i, text in enumerate(frames):
-                if ws.closed:
-                    return
-                try:
-                    await ws.send_str(text)
-                except (ConnectionError, RuntimeError):
-                    return
-                if i % 256 == 255:
-                    await asyncio.sleep(0)
-
-    async def _send(self, conn: _Conn, text: str) -> bool:
-        """Send one frame and ledger it; False once the session is gone."""
-        ws = conn.ws
-        if ws.closed:
-            return False
-        conn.seq += 1
-        entry = (conn.no, conn.seq, text)
-        self.ledger.append(entry)
-        sent = self._sent[conn.no]
-        sent.append(text)
-        try:
-            await ws.send_str(text)
-        except (ConnectionError, RuntimeError):
-            # Uncompressed frames are written synchronously, so these errors mean the
-            # frame never reached the transport: take it back out of the ledger.
-            if self.ledger and self.ledger[-1] is entry:
-                self.ledger.pop()
-            else:
-                with contextlib.suppress(ValueError):
-                    self.ledger.remove(entry)
-            sent.pop()
-            conn.seq -= 1
-            return False
-        if self._ledger_file is not None:
-            self._ledger_file.write(orjson.dumps({"conn": conn.no, "seq": entry[1],
-                                                  "text": text}) + b"\n")
-        return True
-
-    # -- ticking -------------------------------------------------------------------------
-
-    async def _tick_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            next_at += TICK_SECONDS
-            delay = next_at - loop.time()
-            if delay < 0:  # fell behind (e.g. a firehose burst): skip, do not catch up
-                next_at = loop.time()
-                delay = 0.0
-            await asyncio.sleep(delay)
-            try:
-                self.tick_once(time.time_ns() // 1_000_000)
-            except Exception:
-                log.exception("mackinac sim: tick failed")
-            if self._ledger_file is not None:
-                self._ledger_file.flush()
-
+    # -- native replay and ticking ------------------------------------------------------
     def subscribed(self) -> bool:
         """Native replay starts its clock once a client has subscribed to something."""
-        return any(c.subs for c in self._conns.values())
+        return any(c.subs for c in self.sessions())
 
     def publish(self, data: bytes | str, conn_id: str | None = None) -> int:
         """Native replay: send one recorded frame, byte for byte, to every session subscribed
@@ -645,28 +341,26 @@ class MackinacServer:
             return 0
         keys = replay_keys(msg)
         if keys is None:  # broadcast (feed_stale / feed_live)
-            targets = [c for c in self._conns.values() if not c.closing]
+            targets = self.sessions()
         else:
-            targets = [c for c in self._conns.values()
-                       if not c.closing and not c.subs.isdisjoint(keys)]
+            targets = [c for c in self.sessions() if not c.subs.isdisjoint(keys)]
         if msg.get("type") == "print":
             ring_key = f"{msg.get('exchange', 'hl')}:{msg.get('symbol')}"
             self._replay_prints.setdefault(ring_key, deque(maxlen=HISTORY_CAP)).append(msg)
         for conn in targets:
-            self._enqueue(conn, text)
+            self.send(conn, text)
         return len(targets)
 
-    def tick_once(self, now_ms: int) -> None:
+    def on_tick(self, now_ms: int) -> None:
         """Advance every subscribed feed to ``now_ms`` and queue its frames to subscribers.
 
         Frames of a stale exchange are held back; ``spread`` frames go only to sessions of
         professional tier or above.
         """
         by_key: dict[str, list[_Conn]] = {}
-        for conn in self._conns.values():
-            if not conn.closing:
-                for key in conn.subs:
-                    by_key.setdefault(key, []).append(conn)
+        for conn in self.sessions():
+            for key in conn.subs:
+                by_key.setdefault(key, []).append(conn)
         for key in sorted(by_key):
             key_ex = key.split(":", 1)[0]
             if key_ex in self._stale:
@@ -675,32 +369,10 @@ class MackinacServer:
                 if msg.get("exchange", key_ex) in self._stale:
                     continue
                 need = GATED_TYPES.get(msg["type"])
-                text = _dumps(msg)
+                text = dumps(msg)
                 for conn in by_key[key]:
                     if need is None or TIERS[conn.tier][0] >= TIERS[need][0]:
-                        self._enqueue(conn, text)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-async def _close_ws(conn: _Conn, code: int, message: bytes) -> None:
-    """Close with ``code``; abort the transport if the close handshake stalls."""
-    ws = conn.ws
-    if ws.closed:
-        return
-    try:
-        await asyncio.wait_for(ws.close(code=code, message=message), 0.5)
-    except (TimeoutError, ConnectionError, RuntimeError):
-        transport = conn.request.transport
-        if transport is not None:
-            transport.abort()
-
-
-def _dumps(obj: Any) -> str:
-    return orjson.dumps(obj).decode()
+                        self.send(conn, text)
 
 
 _LENDING = frozenset({"aave", "compound", "morpho"})
@@ -743,15 +415,6 @@ def replay_keys(msg: dict[str, Any]) -> set[str] | None:
     return keys
 
 
-async def serve(host: str = "127.0.0.1", port: int = 8765, **opts: Any) -> None:
-    """Run a :class:`MackinacServer` until cancelled (the ``recorder sim mackinac`` CLI).
-
-    Prints one line, ``mackinac simulator listening on ws://HOST:PORT/feed``, once bound.
-    """
-    server = MackinacServer(**{k: v for k, v in opts.items() if v is not None})
-    bound = await server.start(host, port)
-    print(f"mackinac simulator listening on ws://{host}:{bound}/feed", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()
+#: ``recorder sim mackinac``: a :class:`MackinacServer` until cancelled; it prints one line,
+#: ``mackinac simulator listening on ws://HOST:PORT/feed``, once bound.
+serve = functools.partial(run_simulator, MackinacServer)

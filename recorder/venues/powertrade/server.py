@@ -15,14 +15,15 @@
 - ``/v1/feeds?type[]=...`` Feeds WebSocket: the chosen types, integer-scaled, no session
   protocol.
 - ``/v1/market_data/tradeable_entity/all/summary`` REST: the entity list with decimal places.
-- Faults: :meth:`PowerTradeServer.drop`, :meth:`~PowerTradeServer.silence` (no data, no
-  heartbeat), :meth:`~PowerTradeServer.fail_next` (an error_code other than "0"),
-  :meth:`~PowerTradeServer.duplicate_next_rfq`, :meth:`~PowerTradeServer.inject`; over HTTP as
-  ``POST /_sim/<name>``; ``GET /_sim/ledger``.
-- Every frame sent is ledgered per connection, in send order (one writer task per session).
+- Faults: the driver's ``drop`` and ``inject``, and :meth:`PowerTradeServer.silence` (no
+  data, no heartbeat), :meth:`~PowerTradeServer.fail_next` (an error_code other than "0"),
+  :meth:`~PowerTradeServer.duplicate_next_rfq` (each also ``POST /_sim/<name>``).
+- Sessions, the writer, the ledger, closing and the clock are the simulator driver's
+  (:mod:`recorder.sim.driver`); this module is the venue's grammar.
 - Native replay (``replay=True``): the same server side (auth, request grammar, answers,
   heartbeats) without the synthetic market; :meth:`PowerTradeServer.publish` routes each
-  recorded frame to the sessions it belongs to (see :meth:`~PowerTradeServer.replay_targets`).
+  recorded frame to the sessions it belongs to (see :meth:`~PowerTradeServer.replay_targets`);
+  the REST summary and the answers to account requests come from the ``recording``.
 
 Error codes: the venue publishes no list; the simulator uses 1 not authenticated,
 2 authentication failed, 10 malformed request, 11 a non-string value, 12 error parsing new
@@ -31,24 +32,24 @@ order request (the docs' example), 13 unknown symbol or order, 14 unknown reques
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import functools
 import logging
 import random
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import jwt
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from recorder import journal as jr
+from recorder.sim import Recording, Timer
+from recorder.sim.driver import Session, Simulator, dumps, fault
+from recorder.sim.driver import serve as run_simulator
 from recorder.venues.powertrade.synth import BY_ID, BY_SYMBOL, MarketSynth
-from recorder.venues.simbase import listen, loopback_url
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.05
@@ -72,14 +73,9 @@ FEEDS_CONN = "feeds"  # the recorder's connection names (adapter.PROXY / adapter
 
 
 @dataclass(eq=False)
-class _Conn:
-    no: int
-    kind: str  # proxy | feeds
-    ws: web.WebSocketResponse
-    request: web.Request
-    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    writer: asyncio.Task[None] | None = None
-    seq: int = 0
+class _Conn(Session):
+    """A Market Proxy (kind ``proxy``) or Feeds (``feeds``) session's state."""
+
     key: str | None = None  # authenticated API key
     subs: dict[tuple[int, str, int], int] = field(default_factory=dict)  # (tid, type, iv) -> last
     rfqs: bool = False
@@ -90,41 +86,40 @@ class _Conn:
     groups: list[list[str]] = field(default_factory=list)  # answers awaiting the shuffle
     # replay: (symbol | tradeable_entity_id field, value) -> subscription types on it
     rsubs: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    flush: asyncio.TimerHandle | None = None
-    closing: bool = False
+    flush: Timer | None = None
 
 
-class PowerTradeServer:
+class PowerTradeServer(Simulator[_Conn]):
     """Options: seed, rate (firm-book activity), rfq_rate, account_rate; api_keys (key ids; a
     P-256 key pair is made for each, :meth:`credentials`), or key_pems (key id -> the PEM of
-    its P-256 private or public key: a client's own key, e.g. for a replay); heartbeat (seconds of client
-    silence between heartbeats, 5 like the venue); reorder_ms (answers to requests closer
-    than this are shuffled; 0 = in order); check_exp (verify the JWT's exp/iat); ledger_path
-    (also append every sent frame as JSON lines); firehose (accepted, unused).
+    its P-256 private or public key: a client's own key, e.g. for a replay); heartbeat (seconds
+    of client silence between heartbeats, 5 like the venue); reorder_ms (answers to requests
+    closer than this are shuffled; 0 = in order); check_exp (verify the JWT's exp/iat);
+    firehose (accepted, unused); and the driver's (``clock``, ``ledger_path``, ``max_queue``).
 
-    Native replay: replay (no synthetic market; frames come through :meth:`publish`);
-    recording (a data directory: the REST summary body and the answers to
+    Native replay: ``replay`` (no synthetic market; frames come through :meth:`publish`);
+    ``recording`` (the journal slice replayed: the REST summary body and the answers to
     entities_and_rules_request, positions, balances and trade_history_request are served as
-    recorded there, the last one recorded before ``start`` (ns) or else the first; without it
-    the simulator's entity list is served and the account answers are empty); start_grace
-    (see :meth:`subscribed`)."""
+    recorded there, the last one recorded before its start or else the first; without it the
+    simulator's entity list is served and the account answers are empty); start_grace (see
+    :meth:`subscribed`)."""
+
+    name = "powertrade"
 
     def __init__(self, *, seed: int = 1, rate: float = 1.0, rfq_rate: float = 1.0,
                  account_rate: float = 1.0, api_keys: Iterable[str] = ("pt_sim_key",),
                  key_pems: Mapping[str, str] | None = None,
                  heartbeat: float = 5.0, reorder_ms: float = 30.0, check_exp: bool = True,
-                 ledger_path: str | None = None, firehose: int = 0, replay: bool = False,
-                 recording: str | Path | None = None, start: int | None = None,
-                 start_grace: float = 1.0) -> None:
-        self.replay = replay
+                 firehose: int = 0, start_grace: float = 1.0, **driver: Any) -> None:
+        super().__init__(**driver)
         self.start_grace = start_grace
         self._first_ready: float | None = None
         self._recorded_conns: set[str] = set()  # "proxy" / "feeds", those with frames
         # replay: recorded answers by message name, and the recorded REST summary body
         self._recorded: dict[str, dict[str, Any]] = {}
         self._summary_body: bytes | None = None
-        if recording is not None:
-            self._load_recording(Path(recording), start)
+        if self.recording is not None:
+            self._load_recording(self.recording)
         self.synth = MarketSynth(seed, rate=rate, rfq_rate=rfq_rate, account_rate=account_rate)
         self.rng = random.Random(seed + 1)
         self.keys: dict[str, ec.EllipticCurvePrivateKey] = {}
@@ -140,52 +135,34 @@ class PowerTradeServer:
         self.heartbeat = heartbeat
         self.reorder = reorder_ms / 1000.0
         self.check_exp = check_exp
-        self.ledger_path = ledger_path
-        self.ledger: list[tuple[int, int, str]] = []
-        self.rest_ledger: list[bytes] = []
-        self.requests: list[tuple[int, str]] = []  # (conn, text) received, in order
-        self._sent: dict[int, list[str]] = {}
-        self._kinds: dict[int, str] = {}
-        self._conns: dict[int, _Conn] = {}
-        self._next = 1
-        self._tick = 0
+        # In a replay too: the heartbeats are the server's own (see on_tick).
+        self.tick_seconds = TICK_SECONDS
+        self._ticks = 0
         self._fail: dict[str, tuple[str, str]] = {}
         self._dup_rfq = False
-        self._runner: web.AppRunner | None = None
-        self._ticker: asyncio.Task[None] | None = None
-        self._ledger_file: IO[bytes] | None = None
-        self._host, self._port = "127.0.0.1", 0
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        if self.ledger_path:
-            self._ledger_file = open(self.ledger_path, "ab")  # closed in stop()
-        app = web.Application()
-        app.router.add_get("/", self._handle_proxy)
-        app.router.add_get("/v1/feeds", self._handle_feeds)
-        app.router.add_get(SUMMARY_PATH, self._handle_summary)
-        app.router.add_get("/_sim/ledger", self._http_ledger)
-        app.router.add_post("/_sim/{name}", self._http_fault)
-        self._runner, self._port = await listen(app, host, port, 1.0)
-        self._host = host
-        self._ticker = asyncio.create_task(self._tick_loop(), name="powertrade-sim-ticker")
-        return self._port
-
-    def _base(self, scheme: str) -> str:
-        return loopback_url(scheme, self._host, self._port)
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/", self.websocket("proxy", session=_Conn))
+        router.add_get("/v1/feeds", self.websocket("feeds", session=_Conn))
+        router.add_get(SUMMARY_PATH, self._handle_summary)
 
     @property
     def url(self) -> str:
         """The Market Proxy WebSocket."""
-        return self._base("ws") + "/"
+        return self.base_url("ws", "/")
 
     @property
     def feeds_url(self) -> str:
-        return self._base("ws") + "/v1/feeds"
+        return self.base_url("ws", "/v1/feeds")
 
     @property
     def summary_url(self) -> str:
-        return self._base("http") + SUMMARY_PATH
+        return self.base_url("http", SUMMARY_PATH)
+
+    def banner(self) -> str:
+        key, pem = self.credentials()
+        return (f"powertrade simulator listening on {self.url} (Market Proxy), "
+                f"{self.feeds_url} (Feeds), {self.summary_url} (REST)\napi key: {key}\n{pem}")
 
     def _add_pem(self, key_id: str, pem: str) -> None:
         data = pem.replace("\\n", "\n").encode()
@@ -209,151 +186,52 @@ class PowerTradeServer:
                                            serialization.NoEncryption()).decode()
         return key, pem
 
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        for c in list(self._conns.values()):
-            await self._close_now(c, 1001, b"server stopping")
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._ledger_file is not None:
-            self._ledger_file.close()
-            self._ledger_file = None
-
-    # -- ledger and faults ---------------------------------------------------------------------
-    def ledger_for(self, conn_no: int) -> list[str]:
-        return list(self._sent.get(conn_no, ()))
-
-    def conns_of(self, kind: str) -> list[int]:
-        """Numbers of every session of ``kind`` (proxy | feeds) ever accepted, in order."""
-        return [n for n, k in sorted(self._kinds.items()) if k == kind]
-
-    async def drop(self) -> None:
-        """Abort every session's TCP transport (no close frame)."""
-        for c in list(self._conns.values()):
-            c.closing = True
-            if c.writer is not None:
-                c.writer.cancel()
-            if c.request.transport is not None:
-                c.request.transport.abort()
-
-    async def silence(self, seconds: float, kind: str = "proxy") -> None:
+    # -- faults --------------------------------------------------------------------------------
+    @fault
+    def silence(self, seconds: float = 10.0, kind: str = "proxy") -> None:
         """Send nothing (no data, no heartbeat) to current ``kind`` sessions for ``seconds``:
         a dead link as the client sees it. Frames not sent are not ledgered."""
-        until = time.monotonic() + seconds
-        for c in self._conns.values():
-            if c.kind == kind:
-                c.muted_until = until
+        until = self.clock.monotonic() + float(seconds)
+        for c in self.sessions(kind):
+            c.muted_until = until
 
-    async def fail_next(self, request: str, code: str = "13",
-                        text: str = "simulated failure") -> None:
+    @fault
+    def fail_next(self, request: str, code: str = "13", text: str = "simulated failure") -> None:
         """Answer the next ``request`` (any session) with this error_code instead."""
-        self._fail[request] = (code, text)
+        self._fail[str(request)] = (str(code), str(text))
 
-    async def duplicate_next_rfq(self) -> None:
+    @fault
+    def duplicate_next_rfq(self) -> None:
         """Send the next RFQ ``order_added`` twice."""
         self._dup_rfq = True
 
-    async def inject(self, text: str, conn_no: int | None = None) -> None:
-        for c in list(self._conns.values()):
-            if conn_no is None or c.no == conn_no:
-                self._enqueue(c, text)
-
-    async def _http_fault(self, request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        try:
-            body = orjson.loads(await request.read() or b"{}")
-            handlers = {
-                "drop": lambda: self.drop(),
-                "silence": lambda: self.silence(float(body.get("seconds", 10)),
-                                                str(body.get("kind", "proxy"))),
-                "fail_next": lambda: self.fail_next(str(body["request"]),
-                                                    str(body.get("code", "13")),
-                                                    str(body.get("text", "simulated failure"))),
-                "duplicate_next_rfq": lambda: self.duplicate_next_rfq(),
-                "inject": lambda: self.inject(str(body["text"]), body.get("conn")),
-            }
-            if name not in handlers:
-                return web.json_response({"ok": False, "error": f"unknown fault {name!r}"},
-                                         status=404)
-            await handlers[name]()
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            return web.json_response({"ok": False, "error": repr(e)}, status=400)
-        return web.json_response({"ok": True})
-
-    async def _http_ledger(self, request: web.Request) -> web.Response:
-        rows = [{"conn": c, "seq": s, "text": t} for c, s, t in self.ledger]
-        return web.Response(body=orjson.dumps(rows), content_type="application/json")
-
+    # -- sessions ------------------------------------------------------------------------------
     async def _handle_summary(self, request: web.Request) -> web.Response:
         # Replay: the recorded body when a recording was given, else the simulator's entities.
-        body = self._summary_body or orjson.dumps(self.synth.summary())
-        self.rest_ledger.append(body)
-        return web.Response(body=body, content_type="application/json")
+        return self.rest(request, 200, self._summary_body or orjson.dumps(self.synth.summary()))
 
-    # -- sessions ------------------------------------------------------------------------------
-    async def _accept(self, request: web.Request, kind: str) -> _Conn | None:
-        ws = web.WebSocketResponse(compress=False, max_msg_size=1024 * 1024)
-        if not ws.can_prepare(request).ok:
-            return None
-        await ws.prepare(request)
-        c = _Conn(self._next, kind, ws, request, last_client=time.monotonic(),
-                  last_heartbeat=time.monotonic())
-        self._next += 1
-        self._conns[c.no] = c
-        self._sent[c.no] = []
-        self._kinds[c.no] = kind
-        c.writer = asyncio.create_task(self._writer(c), name=f"powertrade-sim-writer-{c.no}")
-        return c
+    def on_open(self, c: _Conn) -> None:
+        c.last_client = c.last_heartbeat = self.clock.monotonic()
+        if c.kind == "feeds":
+            # URL filter: ?type[]=top_of_book&type[]=... (unknown types are ignored).
+            # Replay keeps every requested type: a recording may hold rte_* and other feeds.
+            assert c.request is not None
+            c.feed_types = {t for t in c.request.query.getall("type[]", [])
+                            if t in FEED_TYPES or self.replay}
 
-    async def _finish(self, c: _Conn) -> None:
-        c.closing = True
-        self._conns.pop(c.no, None)
+    def on_text(self, c: _Conn, text: str) -> None:
+        if c.kind == "feeds":
+            return  # in-band subscribe/unsubscribe: format not documented; ignored
+        c.last_client = self.clock.monotonic()
+        try:
+            self._on_request(c, text)
+        except Exception:  # one bad request must not end the session
+            log.exception("powertrade sim: request failed")
+            self._answer(c, [self._error("10", "internal error", "")])
+
+    def on_close(self, c: _Conn) -> None:
         if c.flush is not None:
             c.flush.cancel()
-        if c.writer is not None and not c.writer.done():
-            # let queued frames go out (graceful close keeps the ledger complete)
-            c.queue.put_nowait(None)
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(c.writer, 1.0)
-
-    async def _handle_feeds(self, request: web.Request) -> web.StreamResponse:
-        c = await self._accept(request, "feeds")
-        if c is None:
-            return web.Response(status=426, text="WebSocket upgrade required\n")
-        # URL filter: ?type[]=top_of_book&type[]=... (unknown types are ignored).
-        # Replay keeps every requested type: a recording may hold rte_* and other feeds.
-        c.feed_types = {t for t in request.query.getall("type[]", [])
-                        if t in FEED_TYPES or self.replay}
-        try:
-            async for _msg in c.ws:
-                pass  # in-band subscribe/unsubscribe: format not documented; ignored
-        finally:
-            await self._finish(c)
-        return c.ws
-
-    async def _handle_proxy(self, request: web.Request) -> web.StreamResponse:
-        c = await self._accept(request, "proxy")
-        if c is None:
-            return web.Response(status=426, text="WebSocket upgrade required\n")
-        try:
-            async for msg in c.ws:
-                if msg.type is not WSMsgType.TEXT or c.closing:
-                    continue
-                c.last_client = time.monotonic()
-                self.requests.append((c.no, msg.data))
-                try:
-                    self._on_request(c, msg.data)
-                except Exception:  # one bad request must not end the session
-                    log.exception("powertrade sim: request failed")
-                    self._answer(c, [self._error("10", "internal error", "")])
-        finally:
-            await self._finish(c)
-        return c.ws
 
     # -- the Market Proxy protocol -------------------------------------------------------------
     @staticmethod
@@ -386,7 +264,7 @@ class PowerTradeServer:
         if not isinstance(tag, str) or not 1 <= len(tag.encode()) <= 64:
             self._answer(c, [self._error("10", "user_tag must be 1 to 64 bytes", tag)])
             return
-        now = _now_us()
+        now = self.clock.now_us()
         if name in self._fail:
             code, msg = self._fail.pop(name)
             self._answer(c, [self._error(code, msg, tag)])
@@ -502,10 +380,10 @@ class PowerTradeServer:
             self._answer(c, [self._ok(tag), self.synth.snapshot(ent.id, now)])
 
     # -- native replay -------------------------------------------------------------------------
-    def _load_recording(self, data_dir: Path, start: int | None) -> None:
+    def _load_recording(self, recording: Recording) -> None:
         """The recorded REST summary body and request answers: per kind, the last one recorded
-        before ``start``, else the first one recorded."""
-        from recorder import journal as jr
+        before the replay's start, else the first one recorded."""
+        start = recording.start
 
         def better(ts: int, have: int | None) -> bool:
             if have is None:
@@ -515,31 +393,28 @@ class PowerTradeServer:
             return ts < start and (have >= start or ts >= have)
 
         when: dict[str, int] = {}
-        for (venue, run), _ in sorted(jr.runs(data_dir, "powertrade").items()):
-            if venue != "powertrade":
+        for rec in recording.records((jr.KIND_IN, jr.KIND_REST), before_start=True):
+            if rec.kind == jr.KIND_REST:
+                try:
+                    rest = jr.decode_rest(rec.data)
+                except ValueError:
+                    continue
+                if (rest.status == 200 and rest.tag.startswith("summary")
+                        and better(rec.ts_recv, when.get("rest"))):
+                    when["rest"], self._summary_body = rec.ts_recv, rest.body
                 continue
-            for rec in jr.read_run(data_dir, venue, run):
-                if rec.kind == jr.KIND_REST:
-                    head, _, body = rec.data.partition(b"\n")
-                    try:
-                        meta = orjson.loads(head)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if (meta.get("status") == 200 and str(meta.get("tag", "")).startswith(
-                            "summary") and better(rec.ts_recv, when.get("rest"))):
-                        when["rest"], self._summary_body = rec.ts_recv, body
-                elif rec.kind == jr.KIND_IN:
-                    self._recorded_conns.add(FEEDS_CONN if rec.conn == FEEDS_CONN else "proxy")
-                if rec.kind == jr.KIND_IN and rec.conn != FEEDS_CONN:
-                    try:
-                        env = orjson.loads(rec.data)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if type(env) is dict and len(env) == 1:
-                        (name, body), = env.items()
-                        if (name in REPLAY_LISTS and type(body) is dict
-                                and better(rec.ts_recv, when.get(name))):
-                            when[name], self._recorded[name] = rec.ts_recv, body
+            self._recorded_conns.add(FEEDS_CONN if rec.conn == FEEDS_CONN else "proxy")
+            if rec.conn == FEEDS_CONN:
+                continue
+            try:
+                env = orjson.loads(rec.data)
+            except orjson.JSONDecodeError:
+                continue
+            if type(env) is dict and len(env) == 1:
+                (name, body), = env.items()
+                if (name in REPLAY_LISTS and type(body) is dict
+                        and better(rec.ts_recv, when.get(name))):
+                    when[name], self._recorded[name] = rec.ts_recv, body
 
     def _replay_answer(self, request: str, tag: str, now: int) -> dict[str, Any]:
         """The recorded answer with this request's user_tag; else the simulator's entity list
@@ -572,14 +447,14 @@ class PowerTradeServer:
         (a book or the RFQs) and on the Feeds (a URL with types). Each connection is waited
         for that the recording has frames of (without a recording: both), but for at most
         ``start_grace`` seconds after the first, so a client of only one still starts it."""
-        live = [c for c in self._conns.values() if not c.closing]
+        live = self.sessions()
         ready = {"proxy": any(c.kind == "proxy" and (c.rsubs or c.rfqs) for c in live),
                  FEEDS_CONN: any(c.kind == "feeds" and c.feed_types for c in live)}
         if not any(ready.values()):
             return False
         if all(ready[k] for k in self._recorded_conns or ready):
             return True
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._first_ready is None:
             self._first_ready = now
         return now - self._first_ready >= self.start_grace
@@ -599,7 +474,7 @@ class PowerTradeServer:
             return 0
         targets = self.replay_targets(name, body, conn_id)
         for c in targets:
-            self._enqueue(c, text)
+            self.send(c, text)
         return len(targets)
 
     def replay_targets(self, name: str, body: dict[str, Any], conn_id: str | None) -> list[_Conn]:
@@ -625,7 +500,7 @@ class PowerTradeServer:
         (order_added/deleted/updated/executed) and trades only to ``snap_with_deltas``
         subscriptions; the interval is not applied (snapshots come at the recorded cadence).
         """
-        live = [c for c in self._conns.values() if not c.closing]
+        live = self.sessions()
         if conn_id == FEEDS_CONN:
             return [c for c in live if c.kind == "feeds" and name in c.feed_types]
         proxies = [c for c in live if c.kind == "proxy" and c.key is not None]
@@ -657,70 +532,26 @@ class PowerTradeServer:
     # -- sending -------------------------------------------------------------------------------
     def _answer(self, c: _Conn, msgs: list[dict[str, Any]]) -> None:
         """Queue a request's answer group; groups closer than reorder_ms are shuffled."""
-        group = [orjson.dumps(m).decode() for m in msgs]
+        group = [dumps(m) for m in msgs]
         if self.reorder <= 0:
             for t in group:
-                self._enqueue(c, t)
+                self.send(c, t)
             return
         c.groups.append(group)
         if c.flush is None:
-            c.flush = asyncio.get_running_loop().call_later(self.reorder, self._flush, c)
+            c.flush = self.later(self.reorder, lambda: self._flush(c))
 
     def _flush(self, c: _Conn) -> None:
         groups, c.groups, c.flush = c.groups, [], None
         self.rng.shuffle(groups)
         for g in groups:
             for t in g:
-                self._enqueue(c, t)
-
-    def _enqueue(self, c: _Conn, text: str) -> None:
-        if not c.closing:
-            c.queue.put_nowait(text)
-
-    async def _writer(self, c: _Conn) -> None:
-        while True:
-            text = await c.queue.get()
-            if text is None or c.ws.closed:
-                return
-            c.seq += 1
-            entry = (c.no, c.seq, text)
-            try:
-                await c.ws.send_str(text)
-            except (ConnectionError, RuntimeError):
-                return
-            self.ledger.append(entry)
-            self._sent[c.no].append(text)
-            if self._ledger_file is not None:
-                self._ledger_file.write(orjson.dumps({"conn": c.no, "seq": c.seq,
-                                                      "text": text}) + b"\n")
-
-    async def _close_now(self, c: _Conn, code: int, message: bytes) -> None:
-        c.closing = True
-        if c.writer is not None and not c.writer.done():
-            c.queue.put_nowait(None)
-            with contextlib.suppress(asyncio.CancelledError, Exception, TimeoutError):
-                await asyncio.wait_for(c.writer, 1.0)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(c.ws.close(code=code, message=message), 0.5)
+                self.send(c, t)
 
     # -- ticking -------------------------------------------------------------------------------
-    async def _tick_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            next_at += TICK_SECONDS
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
-            if next_at < loop.time() - 1.0:
-                next_at = loop.time()  # fell far behind: skip, do not catch up
-            try:
-                self.tick_once(_now_us(), time.monotonic())
-            except Exception:
-                log.exception("powertrade sim: tick failed")
-            if self._ledger_file is not None:
-                self._ledger_file.flush()
-
-    def tick_once(self, now_us: int, mono: float) -> None:
-        self._tick += 1
+    def on_tick(self, now_ms: int) -> None:
+        now_us, mono = self.clock.now_us(), self.clock.monotonic()
+        self._ticks += 1
         s = self.synth
         if self.replay:  # no synthetic market: heartbeats only
             self._heartbeats(now_us, mono)
@@ -732,17 +563,17 @@ class PowerTradeServer:
             rfq = [rfq[0], *rfq]
         acct = s.account_step(now_us)
         feeds_cache: dict[frozenset[str], list[str]] = {}
-        for c in list(self._conns.values()):
-            if c.closing or mono < c.muted_until:
+        for c in self.sessions():
+            if mono < c.muted_until:
                 continue
             out: list[dict[str, Any]] = []
             if c.kind == "feeds":
                 k = frozenset(c.feed_types)
                 if k not in feeds_cache:
                     feeds_cache[k] = [orjson.dumps(m).decode()
-                                      for m in s.feeds(set(k), now_us, self._tick)]
+                                      for m in s.feeds(set(k), now_us, self._ticks)]
                 for t in feeds_cache[k]:
-                    self._enqueue(c, t)
+                    self.send(c, t)
                 continue
             if c.key is None:
                 continue
@@ -757,21 +588,23 @@ class PowerTradeServer:
             out += acct
             if out:
                 for m in out:
-                    self._enqueue(c, orjson.dumps(m).decode())
+                    self.send(c, orjson.dumps(m).decode())
         self._heartbeats(now_us, mono)
 
     def _heartbeats(self, now_us: int, mono: float) -> None:
         """A heartbeat every ``heartbeat`` s to each authenticated Market Proxy session while
         its client is idle (sends nothing). In a replay too: the heartbeat is the server's
         own, never a recorded one."""
-        for c in list(self._conns.values()):
-            if c.closing or mono < c.muted_until or c.kind != "proxy" or c.key is None:
+        for c in self.sessions():
+            if mono < c.muted_until or c.kind != "proxy" or c.key is None:
                 continue
             if (mono - c.last_client >= self.heartbeat
                     and mono - c.last_heartbeat >= self.heartbeat):
                 c.last_heartbeat = mono
-                self._enqueue(c, orjson.dumps(
+                self.send(c, orjson.dumps(
                     {"heartbeat": {"server_utc_timestamp": str(now_us)}}).decode())
+
+
 
 
 def _non_strings(obj: Any, path: str = "") -> list[str]:
@@ -783,20 +616,6 @@ def _non_strings(obj: Any, path: str = "") -> list[str]:
     return [] if isinstance(obj, str) else [path or "<root>"]
 
 
-def _now_us() -> int:
-    return time.time_ns() // 1000
-
-
-async def serve(host: str = "127.0.0.1", port: int = 8765, **opts: Any) -> None:
-    """Run the simulator until cancelled (``recorder sim powertrade``). Prints the URLs, the
-    API key and the PEM secret a client signs its JWT with."""
-    server = PowerTradeServer(**{k: v for k, v in opts.items() if v is not None})
-    await server.start(host, port)
-    key, pem = server.credentials()
-    print(f"powertrade simulator listening on {server.url} (Market Proxy), "
-          f"{server.feeds_url} (Feeds), {server.summary_url} (REST)\napi key: {key}\n{pem}",
-          flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()
+#: ``recorder sim powertrade``: a :class:`PowerTradeServer` until cancelled; it prints the
+#: URLs, the API key and the PEM secret a client signs its JWT with.
+serve = functools.partial(run_simulator, PowerTradeServer)

@@ -13,6 +13,7 @@ import orjson
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from recorder.sim import ManualClock
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
 from recorder.venues.derive.synth import DeriveSynth, parse_channel
 
@@ -20,8 +21,9 @@ Msg = dict[str, Any]
 
 
 class Client:
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, server: DeriveServer) -> None:
         self.ws = ws
+        self.server = server
         self.n = 0
         self.notes: list[Msg] = []
         self.received: list[str] = []
@@ -47,12 +49,11 @@ class Client:
                 return m
 
     async def collect(self, seconds: float) -> list[Msg]:
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            try:
-                m = await self.recv(timeout=left)
-            except TimeoutError:
-                break
+        """Let ``seconds`` of the simulator's (manual) clock pass, then read everything it
+        sent meanwhile: exactly what its ledger holds beyond what was read."""
+        await self.server.advance(seconds)
+        for _ in self.server.ledger_for(1)[len(self.received):]:
+            m = await self.recv()
             if m.get("method") == "subscription":
                 self.notes.append(m)
         return self.notes
@@ -60,11 +61,11 @@ class Client:
 
 def run(test: Callable[[DeriveServer, Client], Awaitable[None]], **opts: Any) -> DeriveServer:
     async def main() -> DeriveServer:
-        server = DeriveServer(**{"churn_seconds": 0, **opts})
+        server = DeriveServer(**{"churn_seconds": 0, "clock": ManualClock(), **opts})
         await server.start()
         try:
             async with aiohttp.ClientSession() as http, http.ws_connect(server.url) as ws:
-                await test(server, Client(ws))
+                await test(server, Client(ws, server))
         finally:
             await server.stop()
         return server

@@ -136,7 +136,7 @@ def test_connections_over_the_minute_cap_are_closed_silently_and_4029_closes() -
             msg = await c.receive(timeout=2)
             assert msg.type == aiohttp.WSMsgType.CLOSE and msg.extra == ""
             assert [p for _, p in server.refused] == ["/ws/public"]
-            await server.close_4029("/ws/public")
+            server.close_4029("/ws/public")
             msg = await b.receive(timeout=2)
             assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4029
             await a.close()

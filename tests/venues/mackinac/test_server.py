@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from recorder.sim import ManualClock
 from recorder.venues.mackinac.server import MackinacServer, serve
 from recorder.venues.mackinac.synth import MarketSynth
 
@@ -63,17 +64,11 @@ async def _until(ws: aiohttp.ClientWebSocketResponse, pred: Callable[[dict[str, 
             return frame
 
 
-async def _collect(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            msg = await ws.receive(timeout=left)
-        except TimeoutError:
-            break
-        assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        out.append(orjson.loads(msg.data))
-    return out
+async def _sent(ws: aiohttp.ClientWebSocketResponse, srv: MackinacServer, conn: int,
+                skip: int = 0) -> list[dict[str, Any]]:
+    """Read every frame the server has handed to session ``conn``'s socket, after the first
+    ``skip`` (already read): after ``srv.advance()`` that is all the clock made due."""
+    return [await _recv(ws) for _ in srv.ledger_for(conn)[skip:]]
 
 
 async def _drain_to_close(ws: aiohttp.ClientWebSocketResponse,
@@ -275,17 +270,21 @@ def test_anonymous_limits_and_errors() -> None:
 def test_subscribe_ack_then_data_frames() -> None:
     async def main() -> None:
         # rate=2 halves every cadence, so a spread frame is due within 1 s.
-        async with _server(rate=2.0) as srv, aiohttp.ClientSession() as http:
+        async with _server(rate=2.0, clock=ManualClock()) as srv, \
+                aiohttp.ClientSession() as http:
             async with http.ws_connect(srv.url, max_msg_size=MAX) as ws, \
                     http.ws_connect(srv.url, max_msg_size=MAX) as pro:
                 await pro.send_str('{"action":"auth","key":"mk_test_sim"}')
                 await pro.send_str(_sub("uni", "WETH/USDC"))
+                assert (await _recv(pro))["type"] == "authed"
+                assert (await _recv(pro))["type"] == "subscribed"
                 for ex, sym in (("hl", "ETH"), ("uni", "WETH/USDC"), ("lending", "actions")):
                     await ws.send_str(_sub(ex, sym))
-                frames, pro_frames = await asyncio.gather(_collect(ws, 1.5),
-                                                          _collect(pro, 1.5))
-        assert frames[0] == {"type": "subscribed", "exchange": "hl", "symbol": "ETH"}
-        acks = [(f["exchange"], f["symbol"]) for f in frames if f["type"] == "subscribed"]
+                    assert (await _recv(ws))["type"] == "subscribed"
+                await srv.advance(1.5)  # 30 ticks of the market, at once
+                frames, pro_frames = await _sent(ws, srv, 1, 3), await _sent(pro, srv, 2, 2)
+        acks = [(f["exchange"], f["symbol"]) for f in srv.ledger_for(1)[:3]
+                for f in [orjson.loads(f)]]
         assert acks == [("hl", "ETH"), ("uni", "WETH/USDC"), ("lending", "actions")]
         by = {(f["type"], f.get("exchange")) for f in frames}
         assert {("quote", "hl"), ("print", "hl"), ("funding", "hl"), ("quote", "uni"),
@@ -295,7 +294,7 @@ def test_subscribe_ack_then_data_frames() -> None:
         assert len(hl_quote["bids"]) == 20
         uni_print = next(f for f in frames if f["type"] == "print" and f["exchange"] == "uni")
         assert {"blockNumber", "txIndex", "logSender", "tick"} <= set(uni_print)
-        assert all(isinstance(f["time"], int) for f in frames if f["type"] != "subscribed")
+        assert all(isinstance(f["time"], int) for f in frames)
         # spread is professional+: the API-key session gets it, the anonymous one never.
         assert any(f["type"] == "spread" for f in pro_frames)
         assert not any(f["type"] == "spread" for f in frames)
@@ -304,13 +303,18 @@ def test_subscribe_ack_then_data_frames() -> None:
         pro_uni = [f for f in pro_frames if f["type"] == "print"]
         assert uni and uni[0] in pro_uni
 
+    asyncio.run(main())
+
 
 def test_no_ack_mode() -> None:
     async def main() -> None:
-        async with _server(ack=False) as srv, aiohttp.ClientSession() as http:
+        async with _server(ack=False, clock=ManualClock()) as srv, \
+                aiohttp.ClientSession() as http:
             async with http.ws_connect(srv.url, max_msg_size=MAX) as ws:
                 await ws.send_str(_sub("hl", "ETH"))
-                frames = await _collect(ws, 0.8)
+                await srv.until(lambda: srv.received, what="the subscribe")
+                await srv.advance(0.8)
+                frames = await _sent(ws, srv, 1)
         assert frames, "the next data frame is the confirmation"
         assert frames[0]["type"] in ("funding", "quote", "print")
         assert not any(f["type"] == "subscribed" for f in frames)
@@ -360,7 +364,7 @@ def test_rate_limited_by_window_and_by_fault() -> None:
                 assert err["code"] == "rate_limited"
                 assert isinstance(err["retryAfter"], int) and 1 <= err["retryAfter"] <= 10
             async with http.ws_connect(srv.url) as ws:
-                await srv.rate_limit(retry_after=5)
+                srv.rate_limit(retry_after=5)
                 await ws.send_str(_sub("gmx", "BTC"))
                 err = await _until(ws, lambda f: f["type"] in ("subscribed", "error"))
                 assert (err["code"], err["retryAfter"]) == ("rate_limited", 5)
@@ -386,7 +390,7 @@ def test_server_closing_then_close_and_ledger_matches_client(tmp_path: Path) -> 
                 await ws.send_str(_sub("hl", "ETH", action="history", reqId="h"))
                 await _until(ws, lambda f: f["type"] == "snapshot", seen=received)
                 started = time.monotonic()
-                await srv.server_closing(reconnect_in_ms=300)
+                srv.server_closing(reconnect_in_ms=300)
                 notice = await _until(ws, lambda f: f["type"] == "server_closing",
                                       seen=received)
                 assert notice == {"type": "server_closing", "reconnectIn": 300}
@@ -400,7 +404,7 @@ def test_server_closing_then_close_and_ledger_matches_client(tmp_path: Path) -> 
                 (1, i) for i in range(1, len(received) + 1)]
             async with http.get(srv.url.replace("ws://", "http://").replace(
                     "/feed", "/_sim/ledger")) as resp:
-                rows = await resp.json()
+                rows = (await resp.json())["frames"]
             assert [r["text"] for r in rows] == received
             # Still accepting connections after server_closing.
             async with http.ws_connect(srv.url) as ws:
@@ -429,7 +433,7 @@ def test_http_faults_ws_path_and_drop() -> None:
                     assert resp.status == 200
                 assert await _recv(ws) == {"type": "feed_stale", "exchange": "hl",
                                            "staleSec": 67.4}
-                await srv.stale("hl", False)
+                srv.stale("hl", False)
                 assert await _recv(ws) == {"type": "feed_live", "exchange": "hl"}
                 async with http.post(base + "/_sim/nope", json={}) as resp:
                     assert resp.status == 404
@@ -439,7 +443,7 @@ def test_http_faults_ws_path_and_drop() -> None:
                 assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR,
                                     aiohttp.WSMsgType.CLOSE)
             async with http.ws_connect(srv.url) as ws:
-                await srv.drop(code=4000)
+                srv.drop(code=4000)
                 msg = await ws.receive(timeout=2.0)
                 assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4000
             async with http.ws_connect(srv.url) as ws:  # the server survived both drops

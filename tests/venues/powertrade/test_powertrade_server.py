@@ -12,6 +12,7 @@ import jwt
 import orjson
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from recorder.sim import ManualClock
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID, ENTITIES
 
@@ -19,7 +20,8 @@ from recorder.venues.powertrade.synth import BY_ID, ENTITIES
 def run(fn: Callable[[PowerTradeServer, aiohttp.ClientSession], Awaitable[Any]],
         **opts: Any) -> Any:
     async def main() -> Any:
-        server = PowerTradeServer(**{"seed": 4, "reorder_ms": 0, **opts})
+        server = PowerTradeServer(**{"seed": 4, "reorder_ms": 0, "clock": ManualClock(),
+                                     **opts})
         await server.start()
         try:
             async with aiohttp.ClientSession() as http:
@@ -37,31 +39,61 @@ def token(server: PowerTradeServer, exp_in: int = 30, key: str | None = None) ->
                       load_pem_private_key(pem.encode(), None), algorithm="ES256")
 
 
-async def send(ws: aiohttp.ClientWebSocketResponse, name: str, **body: Any) -> None:
+class Peer:
+    """A client WebSocket that counts the frames it has read, so that after the test moves
+    the server's (manual) clock it reads exactly what the server handed to its socket."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, server: PowerTradeServer,
+                 no: int) -> None:
+        self.ws, self.server, self.no, self.read = ws, server, no, 0
+
+    async def send_str(self, text: str) -> None:
+        await self.ws.send_str(text)
+
+    async def receive(self, timeout: float | None = None) -> aiohttp.WSMessage:
+        msg = await self.ws.receive(timeout)
+        self.read += 1
+        return msg
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def connect(server: PowerTradeServer, http: aiohttp.ClientSession, url: str) -> Peer:
+    before = len(server.conns())
+    ws = await http.ws_connect(url)
+    await server.until(lambda: len(server.conns()) > before, what="the session")
+    return Peer(ws, server, server.conns()[-1])
+
+
+async def send(ws: aiohttp.ClientWebSocketResponse | Peer, name: str, **body: Any) -> None:
     await ws.send_str(orjson.dumps({name: body}).decode())
 
 
-async def recv(ws: aiohttp.ClientWebSocketResponse, timeout: float = 2.0) -> tuple[str, dict]:
+async def recv(ws: aiohttp.ClientWebSocketResponse | Peer, timeout: float = 2.0
+               ) -> tuple[str, dict]:
     msg = await ws.receive(timeout)
     (name, body), = orjson.loads(msg.data).items()
     return name, body
 
 
-async def collect(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[tuple[str, dict]]:
-    out = []
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        try:
-            out.append(await recv(ws, left))
-        except TimeoutError:
-            break
-    return out
+async def collect(peer: Peer, seconds: float) -> list[tuple[str, dict]]:
+    """Let ``seconds`` of the server's clock pass; what it sent ``peer`` meanwhile."""
+    await peer.server.advance(seconds)
+    return [await recv(peer) for _ in peer.server.ledger_for(peer.no)[peer.read:]]
 
 
-async def login(server: PowerTradeServer, http: aiohttp.ClientSession
-                ) -> aiohttp.ClientWebSocketResponse:
-    ws = await http.ws_connect(server.url)
+async def heard(server: PowerTradeServer, n: int) -> None:
+    """Wait until the server has received ``n`` client messages in all."""
+    await server.until(lambda: len(server.received) >= n, what=f"{n} client messages")
+
+
+async def login(server: PowerTradeServer, http: aiohttp.ClientSession) -> Peer:
+    ws = await connect(server, http, server.url)
+    asked = len(server.received)
     await send(ws, "authenticate", credentials_secret=token(server), user_tag="auth")
+    await heard(server, asked + 1)
+    await server.advance(server.reorder)  # answers wait that long to be shuffled
     assert await recv(ws) == ("command_response", {"error_code": "0",
                                                    "error_text": "authenticated",
                                                    "user_tag": "auth"})
@@ -136,7 +168,8 @@ def test_answers_are_shuffled_but_each_echoes_its_user_tag() -> None:
         ws = await login(server, http)
         for i in range(8):
             await send(ws, "positions", user_tag=f"r{i}")
-        return [b["user_tag"] for _, b in [await recv(ws) for _ in range(8)]]
+        await heard(server, 9)  # all eight within reorder_ms of each other
+        return [b["user_tag"] for _, b in await collect(ws, 0.05)]
 
     tags = run(body, reorder_ms=50, account_rate=0.0)
     assert sorted(tags) == [f"r{i}" for i in range(8)] and tags != sorted(tags)
@@ -148,15 +181,11 @@ def test_heartbeats_every_interval_only_while_the_client_is_idle() -> None:
     async def body(server: PowerTradeServer, http: aiohttp.ClientSession) -> tuple:
         idle = await login(server, http)
         busy = await login(server, http)
-
-        async def chatter() -> None:
-            for _ in range(12):
-                await send(busy, "heartbeat", timestamp=str(time.time_ns() // 1000))
-                await asyncio.sleep(0.08)
-        t = asyncio.create_task(chatter())
-        a, b = await asyncio.gather(collect(idle, 1.0), collect(busy, 1.0))
-        await t
-        return a, b
+        for i in range(12):  # the busy client says something every 80 ms
+            await send(busy, "heartbeat", timestamp=str(time.time_ns() // 1000))
+            await heard(server, 3 + i)
+            await server.advance(0.08)
+        return await collect(idle, 0.04), await collect(busy, 0.0)
 
     idle, busy = run(body, heartbeat=0.2, account_rate=0.0)
     beats = [b for n, b in idle if n == "heartbeat"]
@@ -177,6 +206,7 @@ def test_entities_subscribe_snapshot_deltas_full_updates_and_unknown_symbol() ->
                    type="snap_full_updates", interval="250", user_tag="s2")
         await send(ws, "subscribe", market_id="0", symbol="NOPE", type="snap_only",
                    interval="0", user_tag="s3")
+        await heard(server, 5)
         return rules, await collect(ws, 1.2)
 
     rules, got = run(body, rate=4.0, account_rate=0.0)
@@ -207,12 +237,13 @@ def test_rfq_stream_only_after_register_with_multi_leg_symbols() -> None:
         ws = await login(server, http)
         before = await collect(ws, 0.4)
         await send(ws, "register_for_rfqs", user_tag="rfq")
+        await heard(server, 2)
         after = await collect(ws, 2.0)
         await send(ws, "deregister_for_rfqs", user_tag="unrfq")
-        # RFQ frames already on their way may arrive before the answer: read up to it
-        while (got := await recv(ws, 10.0)) != ("command_response", {
-                "error_code": "0", "error_text": "success", "user_tag": "unrfq"}):
-            assert got[0] in ("snapshot", "order_added", "order_deleted"), got
+        await heard(server, 3)
+        # the clock stood still since the last tick: no RFQ frame is on its way
+        assert await recv(ws) == ("command_response", {
+            "error_code": "0", "error_text": "success", "user_tag": "unrfq"})
         later = await collect(ws, 0.5)
         return before, after, later
 
@@ -244,9 +275,11 @@ def test_orders_bulk_cancel_all_and_refresh_interest() -> None:
             {"symbol": "NOPE", "side": "buy", "price": "1", "quantity": "1",
              "client_order_id": "b2", **common}])
         await send(ws, "refresh_interest", client_order_id="rfq-1", user_tag="ri")
-        await asyncio.sleep(0.2)
+        await heard(server, 6)
+        got = await collect(ws, 0.2)
         await send(ws, "cancel_all_orders", user_tag="ca", timestamp="1670144009000000")
-        return await collect(ws, 0.6)
+        await heard(server, 7)
+        return got + await collect(ws, 0.6)
 
     got = run(body, account_rate=0.0)
     names = [n for n, _ in got]
@@ -273,11 +306,11 @@ def test_feeds_filter_scaled_integers_summary_and_ledger() -> None:
     async def body(server: PowerTradeServer, http: aiohttp.ClientSession) -> tuple:
         async with http.get(server.summary_url) as r:
             summary = await r.json()
-        ws = await http.ws_connect(server.feeds_url + "?type[]=reference_price&type[]=bogus")
+        ws = await connect(server, http,
+                           server.feeds_url + "?type[]=reference_price&type[]=bogus")
         got = await collect(ws, 1.2)
         await ws.close()
-        await asyncio.sleep(0.1)
-        return summary, got, server.ledger_for(server.conns_of("feeds")[0])
+        return summary, got, server.ledger_for(server.conns("feeds")[0])
 
     summary, got, ledger = run(body)
     assert [(s["id"], s["price_decimal_places"], s["quantity_decimal_places"])
@@ -293,15 +326,15 @@ def test_feeds_filter_scaled_integers_summary_and_ledger() -> None:
 def test_faults_inject_fail_next_and_drop() -> None:
     async def body(server: PowerTradeServer, http: aiohttp.ClientSession) -> tuple:
         ws = await login(server, http)
-        await server.fail_next("positions", "7", "account busy")
+        server.fail_next("positions", "7", "account busy")
         await send(ws, "positions", user_tag="p1")
         failed = await recv(ws)
         await send(ws, "positions", user_tag="p2")
         ok = await recv(ws)
-        await server.inject('{"surprise": {"x": "1"}}')
+        server.inject('{"surprise": {"x": "1"}}')
         injected = await recv(ws)
         async with http.post(server.url.replace("ws://", "http://") + "_sim/drop") as r:
-            assert (await r.json()) == {"ok": True}
+            assert (await r.json()) == {"ok": True, "result": 1}  # one session dropped
         closed = await ws.receive(2.0)
         return failed, ok, injected, closed.type
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 
+from recorder.sim import ManualClock
 from recorder.transport.sse import SseDecoder, parse_event
 from recorder.venues.totalis.server import TotalisServer, serve
 from recorder.venues.totalis.synth import Out, TotalisSynth, iso
@@ -125,10 +126,17 @@ def test_gap_every_skips_book_seq() -> None:
 
 
 # --- the server -------------------------------------------------------------------------------
+# On a manual clock: the market moves only when a test advances it, and a test then reads
+# exactly what the server's ledger says it wrote to that connection; nothing waits for a
+# fixed time.
+
+Event = tuple[str, str, Any]  # (id, event, data)
+
 
 @contextlib.asynccontextmanager
 async def running(**opts: Any) -> AsyncIterator[TotalisServer]:
-    srv = TotalisServer(**{"api_keys": [KEY], "keepalive": 0.2, "retry_ms": 50, **opts})
+    srv = TotalisServer(**{"api_keys": [KEY], "keepalive": 0.2, "retry_ms": 50,
+                           "clock": ManualClock(), **opts})
     await srv.start()
     try:
         yield srv
@@ -136,24 +144,33 @@ async def running(**opts: Any) -> AsyncIterator[TotalisServer]:
         await srv.stop()
 
 
-async def read_events(resp: aiohttp.ClientResponse, seconds: float,
-                      until: str | None = None) -> tuple[list[tuple[str, str, Any]], SseDecoder]:
-    """(id, event, data) of the complete events read within ``seconds``."""
-    dec = SseDecoder()
-    out: list[tuple[str, str, Any]] = []
+class Stream:
+    """An SSE response being read, and the server session it is."""
 
-    async def pump() -> None:
-        async for chunk in resp.content.iter_any():
-            for b in dec.feed(chunk):
-                ev = parse_event(b)
-                if ev.data is not None:
-                    out.append((ev.id or "", ev.event, orjson.loads(ev.data)))
-                    if until is not None and ev.event == until:
-                        return
+    def __init__(self, resp: aiohttp.ClientResponse, srv: TotalisServer) -> None:
+        self.resp, self.srv, self.no = resp, srv, srv.conns()[-1]
+        self.dec = SseDecoder()
 
-    with contextlib.suppress(TimeoutError, aiohttp.ClientError):
-        await asyncio.wait_for(pump(), seconds)
-    return out, dec
+    def _events(self, chunk: bytes) -> list[Event]:
+        return [(ev.id or "", ev.event, orjson.loads(ev.data)) for ev in map(
+            parse_event, self.dec.feed(chunk)) if ev.data is not None]
+
+    async def sent(self, seconds: float = 0.0) -> list[Event]:
+        """Let ``seconds`` of the server's clock pass; the events it wrote meanwhile (every
+        write is a block with fields or a keep-alive comment: read until all are in)."""
+        await self.srv.advance(seconds)
+        out: list[Event] = []
+        while self.dec.blocks + self.dec.keepalives < len(self.srv.ledger_for(self.no)):
+            out += self._events(await asyncio.wait_for(self.resp.content.readany(), 3.0))
+        return out
+
+    async def to_end(self) -> list[Event]:
+        """Everything until the server ends the response (or the connection dies)."""
+        out: list[Event] = []
+        with contextlib.suppress(aiohttp.ClientError):
+            while chunk := await asyncio.wait_for(self.resp.content.readany(), 3.0):
+                out += self._events(chunk)
+        return out
 
 
 def test_auth_snapshot_ids_keepalive_and_retry() -> None:
@@ -165,10 +182,11 @@ def test_auth_snapshot_ids_keepalive_and_retry() -> None:
                 assert (await r.json())["error"]["code"] == "UNAUTHORIZED"
             async with http.get(url, headers={"X-API-Key": "api_wrong"}) as r:
                 assert r.status == 401
-            await asyncio.sleep(1.5)  # some requests are active now
+            await srv.advance(1.5)  # some requests are active now
             async with http.get(url, headers={"Authorization": f"Bearer {KEY}"}) as r:
                 assert r.status == 200 and r.headers["Content-Type"] == "text/event-stream"
-                events, dec = await read_events(r, 1.0)
+                s = Stream(r, srv)
+                events = await s.sent(1.0)
             names = [e[1] for e in events]
             assert names[:2] == ["connected", "snapshot_begin"]
             k = names.index("snapshot_complete")
@@ -177,10 +195,10 @@ def test_auth_snapshot_ids_keepalive_and_retry() -> None:
             assert events[k][2] == {"pages": 1, "total": len(snap)}
             assert events[0][2] == {"mm_id": srv.house_id}
             assert all(e[0] for e in events) and len({e[0] for e in events}) == len(events)
-            assert dec.retry_ms == 50 and dec.keepalives >= 2
+            assert s.dec.retry_ms == 50 and s.dec.keepalives == 5  # every 0.2 s for 1 s
             # the ledger saw the same, in the same order
             ledger = [(e["id"], e["event"]) for e in srv.sent_events("mm")]
-            assert ledger[:len(events)] == [(e[0], e[1]) for e in events]
+            assert ledger == [(e[0], e[1]) for e in events]
 
     asyncio.run(main())
 
@@ -190,24 +208,24 @@ def test_resume_replays_exactly_what_followed_by_query_or_header() -> None:
         async with running(seed=4, rate=3.0) as srv, aiohttp.ClientSession() as http:
             url = srv.url + "/v1/mm/quote-requests/stream"
             async with http.get(url, headers=H) as r:
-                first, _ = await read_events(r, 0.8)
+                first = await Stream(r, srv).sent(0.8)
             cut = first[-3]  # pretend the last two never arrived
-            await asyncio.sleep(0.5)
+            await srv.advance(0.5)
             for how in ("query", "header"):
                 params = {"last_event_id": cut[0]} if how == "query" else None
                 headers = dict(H, **({"Last-Event-ID": cut[0]} if how == "header" else {}))
                 async with http.get(url, params=params, headers=headers) as r:
-                    again, _ = await read_events(r, 0.5)
+                    again = await Stream(r, srv).sent(0.5)
                 assert again[0][1] == "connected" and again[1][1] != "snapshot_begin"
                 log = [i for i, _, _ in srv.streams["mm"].log]
                 after = log[log.index(cut[0]) + 1:]
                 got = [e[0] for e in again[1:]]
-                assert got == after[:len(got)] and len(got) >= 2
+                assert got == after and len(got) >= 2
                 assert got[:2] == [first[-2][0], first[-1][0]]
             assert [r["mode"] for r in srv.requests_seen[-2:]] == ["replay", "replay"]
             # an unknown (or too old) id: a fresh snapshot
             async with http.get(url, params={"last_event_id": "1-0"}, headers=H) as r:
-                fresh, _ = await read_events(r, 0.3)
+                fresh = await Stream(r, srv).sent()
             assert [e[1] for e in fresh[:2]] == ["connected", "snapshot_begin"]
 
     asyncio.run(main())
@@ -218,16 +236,21 @@ def test_cut_mid_event_then_resume_gets_it_whole() -> None:
         async with running(seed=6, rate=3.0) as srv, aiohttp.ClientSession() as http:
             url = srv.url + "/v1/mm/quote-requests/stream"
             async with http.get(url, headers=H) as r:
-                await asyncio.sleep(0.3)
-                srv.drop("mm")
-                events, dec = await read_events(r, 2.0)
-            assert dec.pending > 0  # half an event, never completed
-            part = [e for e in srv.sse_ledger if e["kind"] == "partial"]
-            assert len(part) == 1 and part[0]["id"] not in {e[0] for e in events}
-            async with http.get(url, params={"last_event_id": dec.last_event_id},
+                s = Stream(r, srv)
+                events = await s.sent(0.3)
+                assert srv.drop(kind="mm", mid_frame=True) == 1
+                # read while the cut happens: aiohttp raises the abort before handing over
+                # bytes that were still unread
+                reading = asyncio.create_task(s.to_end())
+                await srv.advance(2.0)  # the next event is cut in half
+                events += await reading
+            assert s.dec.pending > 0  # half an event, never completed
+            part = [parse_event(c.text.encode()).id for c in srv.cuts]
+            assert len(part) == 1 and part[0] not in {e[0] for e in events}
+            async with http.get(url, params={"last_event_id": s.dec.last_event_id},
                                 headers=H) as r:
-                again, _ = await read_events(r, 0.5)
-            assert again[1][0] == part[0]["id"]
+                again = await Stream(r, srv).sent()
+            assert again[1][0] == part[0]
 
     asyncio.run(main())
 
@@ -235,12 +258,17 @@ def test_cut_mid_event_then_resume_gets_it_whole() -> None:
 def test_request_streams_fresh_replay_end_204_404_403() -> None:
     async def main() -> None:
         async with running(seed=8, rate=2.0) as srv, aiohttp.ClientSession() as http:
-            await asyncio.sleep(0.4)
+            await srv.advance(0.4)
             rid = next(iter(srv.synth.requests))
             url = f"{srv.url}/v1/quote-requests/{rid}/stream"
             async with http.get(url, headers=H) as r:
                 assert r.status == 200
-                events, dec = await read_events(r, 6.0)  # until the server closes it
+                s = Stream(r, srv)
+                for _ in range(100):  # the request's life, until the server closes it
+                    if srv.streams[f"qr:{rid}"].ended:
+                        break
+                    await srv.advance(0.5)
+                events = await s.to_end()
             names = [e[1] for e in events]
             assert names[0] == "best_quote" and names[-2] == "status"
             assert names[-1] == events[-2][2]["status"]
@@ -248,7 +276,7 @@ def test_request_streams_fresh_replay_end_204_404_403() -> None:
             assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
             # a fresh connection starts at the latest book, then the end, then closes
             async with http.get(url, headers=H) as r:
-                again, _ = await read_events(r, 1.0)
+                again = await Stream(r, srv).to_end()
             assert [e[1] for e in again] == ["best_quote", names[-2], names[-1]]
             assert again[0][2]["book_seq"] == seqs[-1]
             # resuming from the last event: nothing more will come
@@ -260,7 +288,7 @@ def test_request_streams_fresh_replay_end_204_404_403() -> None:
                 assert r.status == 404
         async with running(seed=8, forbid_request_streams=True) as srv, \
                 aiohttp.ClientSession() as http:
-            await asyncio.sleep(0.3)
+            await srv.advance(0.3)
             rid = next(iter(srv.synth.requests))
             async with http.get(f"{srv.url}/v1/quote-requests/{rid}/stream", headers=H) as r:
                 assert r.status == 403 and (await r.json())["error"]["code"] == "FORBIDDEN"
@@ -306,37 +334,45 @@ def test_ws_grammar() -> None:
                                              "user_type": "market_maker"}
                 await ws.send_str(orjson.dumps({"type": "subscribe", "channel":
                                                 f"mm:quotes:{srv.house_id}"}).decode())
-                got = []
-                with contextlib.suppress(TimeoutError):
-                    while len(got) < 4:
-                        got.append(await ws_recv(ws, 3.0))
-                assert got and all(set(m) == {"type", "data"} for m in got)
+                await srv.until(lambda: len(srv.received) == 4, what="the subscribe")
+                read = len(srv.ledger_for(1))
+                for _ in range(100):  # until four quote events went out
+                    if len(srv.ledger_for(1)) >= read + 4:
+                        break
+                    await srv.advance(0.5)
+                got = [await ws_recv(ws) for _ in srv.ledger_for(1)[read:]]
+                assert len(got) >= 4 and all(set(m) == {"type", "data"} for m in got)
                 assert all(m["type"].startswith("quote:") or m["type"] == "mm_quote:accepted"
                            for m in got)
                 await ws.send_str(orjson.dumps({"type": "unsubscribe", "channel":
                                                 f"mm:quotes:{srv.house_id}"}).decode())
-                await asyncio.sleep(0.2)
-                n = len(srv.ws_ledger[1])
-                await asyncio.sleep(1.0)
-                assert len(srv.ws_ledger[1]) == n  # nothing after the unsubscribe
+                await srv.until(lambda: len(srv.received) == 5, what="the unsubscribe")
+                n = len(srv.ledger_for(1))
+                await srv.advance(5.0)
+                assert len(srv.ledger_for(1)) == n  # nothing after the unsubscribe
             async with http.ws_connect(srv.ws_url) as ws:
                 await ws.send_str('{"type":"auth","api_key":"api_wrong"}')
                 assert await ws_recv(ws) == {"type": "auth:error", "message": "Invalid API key"}
                 msg = await ws.receive(timeout=2.0)
                 assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4001
-            assert srv.ws_commands[-1][1] == {"type": "auth", "api_key": "***"}
+            assert orjson.loads(srv.received[-1][1]) == {"type": "auth", "api_key": "api_wrong"}
 
     asyncio.run(main())
 
 
-def test_serve_prints_where_it_listens(capsys: pytest.CaptureFixture[str]) -> None:
-    async def main() -> None:
-        task = asyncio.create_task(serve("127.0.0.1", 0, seed=1))
-        await asyncio.sleep(0.3)
+def test_serve_prints_where_it_listens() -> None:
+    async def main() -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            task = asyncio.create_task(serve("127.0.0.1", 0, seed=1))
+            for _ in range(200):
+                if out.getvalue():
+                    break
+                await asyncio.sleep(0.01)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        return out.getvalue()
 
-    asyncio.run(main())
-    out = capsys.readouterr().out
+    out = asyncio.run(main())
     assert out.startswith("totalis simulator listening on http://127.0.0.1:") and "/ws" in out

@@ -44,18 +44,7 @@ def run_lock_path(data_dir: Path, run: str) -> Path:
 def run_alive(data_dir: Path, run: str) -> bool:
     """A live recorder holds an exclusive lock on ``runs/<run>.lock`` until its journal is
     closed (the kernel drops it on any exit, ``kill -9`` included)."""
-    p = run_lock_path(data_dir, run)
-    try:
-        fd = os.open(p, os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return lock_held(run_lock_path(data_dir, run))
 
 
 # --- per (config, venue) locks with a handover window -------------------------------------

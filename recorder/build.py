@@ -26,7 +26,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,10 +128,11 @@ def ingest(norm: Normalizer, rec: Record, writer: LakeWriter) -> int:
 
 @dataclass
 class Progress:
+    """How far one builder got: journal records read, rows made, the last record's time."""
+
     records: int = 0
     rows: int = 0
     last_ts: int = 0
-    started_ns: int = field(default_factory=time.time_ns)
 
 
 class RunBuilder:

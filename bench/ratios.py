@@ -22,6 +22,7 @@ import orjson
 import websockets
 
 from bench.common import CONTROL, SUB, is_data
+from recorder.venues import CATALOGUE
 
 
 def proc_cpu(pid: int) -> float | None:
@@ -166,7 +167,7 @@ async def recorder_run(url: str, n: int, data_dir: Path) -> Recording:
         bpid = int(res.manifest.get("builder_pid") or 0)
         while bpid and proc_cpu(bpid) is not None and not _zombie(bpid):
             await asyncio.sleep(0.1)
-        build(data_dir)
+        build(data_dir, catalogue=CATALOGUE)
         finish = time.perf_counter() - t
     seconds = (mark["durable"] - first_ns) / 1e9
     return Recording(data_frames / seconds, data_frames, seconds,
@@ -220,7 +221,7 @@ def builder_ratio(data_dir: Path, run_id: str, scratch: Path) -> BuildRatio:
 
     frames = [r.data for r in jr.read_run(data_dir, "mackinac", run_id) if r.kind == jr.KIND_IN]
     t = time.perf_counter()
-    build_run_into(data_dir, "mackinac", run_id, scratch)
+    build_run_into(data_dir, "mackinac", run_id, scratch, catalogue=CATALOGUE)
     build_s = time.perf_counter() - t
     loads = orjson.loads
     t = time.perf_counter()
@@ -235,7 +236,6 @@ def account(data_dir: Path, run_id: str) -> str:
     `unhandled` one included) carrying its (conn_id, recv_seq)."""
     from recorder import journal as jr
     from recorder.duck import connect
-    from recorder.venues import CATALOGUE
 
     inbound = {(r.conn, r.seq) for r in jr.read_run(data_dir, "mackinac", run_id)
                if r.kind == jr.KIND_IN}

@@ -1,7 +1,7 @@
 """No value lost, for every venue: every leaf value of every fixture frame is found in the
 lake rows the frame produced.
 
-Each fixture frame (``tests/fixtures/<venue>/*.json``; provenance in ``SOURCES.md`` beside
+Each fixture frame (``tests/venues/<venue>/fixtures/*.json``; provenance in ``SOURCES.md`` beside
 them) goes through the venue's adapter and the lake writer's conversion (``to_arrow``, the
 path every live row takes), and nothing may be quarantined. Then each leaf of the frame must
 be in the typed rows, at any nesting depth, in a ``_text`` companion, or in ``extra``:
@@ -42,14 +42,14 @@ from recorder.venues.powertrade.adapter import make_adapter as powertrade_adapte
 from recorder.venues.totalis.adapter import iso_ns
 from recorder.venues.totalis.adapter import make_adapter as totalis_adapter
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+HERE = Path(__file__).resolve().parent  # tests/venues/<venue>/fixtures/
 TS_RECV = 1_780_000_000_000_000_000
 VENUES = ("mackinac", "powertrade", "derive", "diffusal", "totalis")
 
 
 def load(venue: str, name: str) -> list[Any]:
     # stdlib json: integers beyond 64 bits stay exact, as the venue's text has them
-    frames = json.loads((FIXTURES / venue / f"{name}.json").read_text())
+    frames = json.loads((HERE / venue / "fixtures" / f"{name}.json").read_text())
     assert isinstance(frames, list) and frames
     return frames
 
@@ -219,7 +219,7 @@ ADAPTERS = {"mackinac": mackinac_adapter, "powertrade": powertrade_adapter,
 def corpus() -> list[Frame]:
     out: list[Frame] = []
     for venue in VENUES:
-        for path in sorted((FIXTURES / venue).glob("*.json")):
+        for path in sorted((HERE / venue / "fixtures").glob("*.json")):
             out += READERS[venue](path.stem)
     return out
 

@@ -1,6 +1,6 @@
 """Golden tests for the Derive adapter: fixture frames -> adapter rows -> lake Arrow tables.
 
-Fixtures: ``tests/fixtures/derive/<family>.json``, one JSON list of frames per channel family
+Fixtures: ``tests/venues/derive/fixtures/<family>.json``, one JSON list of frames per channel family
 (plus ``responses.json`` for answers to our requests). JSON has no comments, so provenance is
 here. Verbatim from the documentation (seed 001 and ``shared/venues/001-derive.md``): the
 ``public/login`` result shape (a list of subaccount ids) and the subscribe answer
@@ -45,7 +45,7 @@ from recorder.venues.derive.adapter import (
     sign_login,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "derive"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TS_RECV = 1_718_000_000_987_654_321
 RUN = "run-1"
 WALLET = "0x6a1e8e1bC3b5Ee8E1c1BDa2C5B1f07Ad5Ba2B6F1"

@@ -1,6 +1,6 @@
 """Golden tests for the Mackinac adapter: fixture frames -> adapter rows -> lake Arrow tables.
 
-Fixtures: ``tests/fixtures/mackinac/<type>.json``, one JSON list of frames per server message
+Fixtures: ``tests/venues/mackinac/fixtures/<type>.json``, one JSON list of frames per server message
 type. JSON has no comments, so their provenance is written here.
 
 Verbatim examples from the "Message Types" page (seed 003, https://mackinac.io/api/messages/):
@@ -44,7 +44,7 @@ from recorder.venues import CATALOGUE
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.adapter import USER_AGENT, MackinacAdapter, make_adapter
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "mackinac"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TYPES = ("quote", "print", "funding", "depth", "liquidity", "rate_market", "rate_depth",
          "lending_action", "rate_model_params", "ammbook", "ammliquidity_snapshot", "arbflag",
          "spread", "feed_stale", "feed_live", "server_closing", "subscribed", "snapshot",

@@ -1,6 +1,6 @@
 """Golden tests for the Diffusal adapter: fixture frames -> adapter rows -> lake Arrow tables.
 
-Fixtures: ``tests/fixtures/diffusal/<type>.json``, one JSON list of frames (or REST bodies)
+Fixtures: ``tests/venues/diffusal/fixtures/<type>.json``, one JSON list of frames (or REST bodies)
 per message type. Provenance (JSON has no comments):
 
 Verbatim from the seed page (https://docs.diffusal.xyz/docs/api/websocket "Channel
@@ -51,7 +51,7 @@ from recorder.venues.diffusal import VENUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.adapter import DiffusalAdapter, make_adapter
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "diffusal"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TS_RECV = 1_711_612_800_987_654_321
 RUN = "run-1"
 RID = "6e53a761-77f1-3155-ee40-70473f70a061"

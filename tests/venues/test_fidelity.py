@@ -7,7 +7,6 @@ golden fixture tests (``test_ws_fixture_rows``)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,13 +23,9 @@ from recorder.venues.diffusal import tables as FT
 from recorder.venues.diffusal.adapter import make_adapter as diffusal_adapter
 from recorder.venues.totalis import tables as TT
 from recorder.venues.totalis.adapter import make_adapter as totalis_adapter
+from tests.venues.corpus import VENUES, fixtures, load
 
-HERE = Path(__file__).resolve().parent  # tests/venues/<venue>/fixtures/
 F, S = pa.float64(), pa.string()
-
-
-def load(venue: str, name: str) -> list[Any]:
-    return json.loads((HERE / venue / "fixtures" / f"{name}.json").read_text())
 
 
 def lake(rows: list[Row], table: Table) -> list[dict[str, Any]]:
@@ -215,9 +210,9 @@ def test_extra_keeps_integers_beyond_64_bits_exactly() -> None:
     assert json.loads(dumps({"x": 2**255 + 1})) == {"x": 2**255 + 1}
 
 
-@pytest.mark.parametrize("venue", ["mackinac", "powertrade", "derive", "diffusal", "totalis"])
+@pytest.mark.parametrize("venue", VENUES)
 def test_every_fixture_file_has_its_provenance_written_beside_it(venue: str) -> None:
-    sources = (HERE / venue / "fixtures" / "SOURCES.md").read_text()
-    missing = [p.name for p in sorted((HERE / venue / "fixtures").glob("*.json"))
+    sources = (fixtures(venue) / "SOURCES.md").read_text()
+    missing = [p.name for p in sorted(fixtures(venue).glob("*.json"))
                if f"`{p.name}`" not in sources]
     assert missing == [], f"{venue}: no provenance in SOURCES.md for {missing}"

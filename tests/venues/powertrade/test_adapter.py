@@ -510,12 +510,6 @@ def test_reference_and_last_trade_price_and_an_unknown_entity_refetches_once() -
     assert acts[0] == [] and len(acts[1]) == 1 and isinstance(acts[1][0], Fetch)
 
 
-def test_unknown_feed_type_is_unhandled() -> None:
-    ad = new_adapter()
-    rows, _ = feed(ad, {"multi_leg_mbp_snapshot": {"x": "1"}}, FEEDS)
-    assert rows[0][0] is UNHANDLED and rows[0][1]["msg_type"] == "multi_leg_mbp_snapshot"
-
-
 # --- configuration ----------------------------------------------------------------------------
 
 def test_config_errors_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/recorder demo --config conf/sim.toml --duration 20s --data-dir data
 
-## The whole test suite.
+## The whole test suite, on TEST_JOBS workers (pytest-xdist; most tests wait on sockets and
+## child processes, so more workers than cores help). `make test TEST_JOBS=0`: one process.
+TEST_JOBS ?= 4
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS)
 
 ## Side-by-side throughput ratios, printed as a table.
 bench: $(STAMP)

@@ -87,7 +87,8 @@ class VenueSpec:
     serve: Callable[..., Any] | None = None  # async serve(host, port, **opts): `recorder sim`
     # Native replay: (**opts) -> a server with start(host, port), stop(), url, subscribed()
     # and publish(frame_bytes, conn_id), the simulator's server side fed by the journal.
-    # opts always include data_dir, start and end (the recording), to use or ignore.
+    # In a replay, opts include ``recording`` (a recorder.sim.Recording: the journal slice
+    # replayed), which the server reads for what it answers from the recording.
     replay_server: Callable[..., Any] | None = None
 
 

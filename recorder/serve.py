@@ -116,11 +116,8 @@ class ReplayServer:
         spec = CATALOGUE.venue(_adapter_of(self.data_dir, venue))
         if spec.replay_server is None:
             raise ValueError(f"venue {venue} has no native replay yet")
-        opts = dict((self.server_options or {}).get(venue, {}))
-        opts.setdefault("data_dir", self.data_dir)
-        opts.setdefault("start", self.start)
-        opts.setdefault("end", self.end)
-        srv = spec.replay_server(**opts)
+        # the URL does not depend on what is replayed: no recording for the throwaway one
+        srv = spec.replay_server(**(self.server_options or {}).get(venue, {}))
         await srv.start("127.0.0.1", 0)
         try:
             return str(srv.url)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
+VENUES = ROOT / "tests" / "venues"  # each venue's tests, its fixtures in VENUES / venue / "fixtures"
 RECORDER = [sys.executable, "-m", "recorder.cli"]
 
 
@@ -17,3 +17,25 @@ def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     return d
+
+
+
+def _shares_a_recording(module: str) -> bool:
+    """A test module with a module-scoped fixture (one recording that several tests read)."""
+    path = ROOT / module
+    return path.suffix == ".py" and 'scope="module"' in path.read_text()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """``make test`` runs pytest-xdist workers: each test goes to whichever worker is free,
+    but the tests of a module that shares a recording (a module-scoped fixture) go to one
+    worker, so the recording is made once. (``--dist loadgroup`` would say it with a marker,
+    but its marker has no effect under pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if _shares_a_recording(module) else nodeid
+
+    return Scheduling(config, log)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from recorder.lake import Coverage, LakeWriter, lake_files, merge_ranges, read_lineage
-from recorder.schema import UNHANDLED
+from recorder.schema import SESSION_EVENTS, UNHANDLED
 from recorder.venues.mackinac import tables as T
 
 T0 = 1_748_275_200_000_000_000  # 2025-05-26T16:00:00Z
@@ -135,3 +135,19 @@ def test_raw_frames_larger_than_a_reader_block_convert_exactly() -> None:
     assert len(bids) == 40_000 and bids[39_999] == {"price": 3500.0 - 39_999 * 0.01,
                                                    "size": 40_000.0, "fee": None,
                                                    "lastSwapMs": None}
+
+
+def test_venues_of_one_run_write_a_shared_table_side_by_side(data_dir: Path) -> None:
+    """Venues of one run share tables (session_events, unhandled): each LakeWriter numbers its
+    files from 1, so the venue is in the file name and they never collide."""
+    writers = [LakeWriter(data_dir, v, "run-x") for v in ("mackinac", "totalis")]
+    for n, w in enumerate(writers):
+        for i in range(3 + n):
+            w.add(SESSION_EVENTS, {"event": "connected", "url": w.venue}, 10**18 + i * 1000, "c", i)
+        w.write(*w.take())
+        w.commit_all()
+    files = lake_files(data_dir, "session_events", "run-x")
+    assert [f.name for f in files] == ["run-x-mackinac-00001.parquet",
+                                       "run-x-totalis-00001.parquet"]
+    rows = sorted(r["url"] for f in files for r in pq.read_table(f).to_pylist())
+    assert rows == ["mackinac"] * 3 + ["totalis"] * 4

@@ -1,5 +1,5 @@
 """The defects of issue 11, one test each, on the fixtures written for them (provenance in
-``tests/fixtures/<venue>/SOURCES.md``), plus the shared policy of ``recorder.exact``.
+``tests/venues/<venue>/fixtures/SOURCES.md``), plus the shared policy of ``recorder.exact``.
 Power.Trade's multi-leg entities are tested in its own adapter tests
 (``test_multi_leg_rfq_entities_are_typed_not_quarantined``); Totalis's catalog events by its
 golden fixture tests (``test_ws_fixture_rows``)."""
@@ -7,7 +7,6 @@ golden fixture tests (``test_ws_fixture_rows``)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,13 +23,9 @@ from recorder.venues.diffusal import tables as FT
 from recorder.venues.diffusal.adapter import make_adapter as diffusal_adapter
 from recorder.venues.totalis import tables as TT
 from recorder.venues.totalis.adapter import make_adapter as totalis_adapter
+from tests.venues.corpus import VENUES, fixtures, load
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 F, S = pa.float64(), pa.string()
-
-
-def load(venue: str, name: str) -> list[Any]:
-    return json.loads((FIXTURES / venue / f"{name}.json").read_text())
 
 
 def lake(rows: list[Row], table: Table) -> list[dict[str, Any]]:
@@ -215,9 +210,9 @@ def test_extra_keeps_integers_beyond_64_bits_exactly() -> None:
     assert json.loads(dumps({"x": 2**255 + 1})) == {"x": 2**255 + 1}
 
 
-@pytest.mark.parametrize("venue", ["mackinac", "powertrade", "derive", "diffusal", "totalis"])
+@pytest.mark.parametrize("venue", VENUES)
 def test_every_fixture_file_has_its_provenance_written_beside_it(venue: str) -> None:
-    sources = (FIXTURES / venue / "SOURCES.md").read_text()
-    missing = [p.name for p in sorted((FIXTURES / venue).glob("*.json"))
+    sources = (fixtures(venue) / "SOURCES.md").read_text()
+    missing = [p.name for p in sorted(fixtures(venue).glob("*.json"))
                if f"`{p.name}`" not in sources]
     assert missing == [], f"{venue}: no provenance in SOURCES.md for {missing}"

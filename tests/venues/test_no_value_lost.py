@@ -1,7 +1,7 @@
 """No value lost, for every venue: every leaf value of every fixture frame is found in the
 lake rows the frame produced.
 
-Each fixture frame (``tests/fixtures/<venue>/*.json``; provenance in ``SOURCES.md`` beside
+Each fixture frame (``tests/venues/<venue>/fixtures/*.json``; provenance in ``SOURCES.md`` beside
 them) goes through the venue's adapter and the lake writer's conversion (``to_arrow``, the
 path every live row takes), and nothing may be quarantined. Then each leaf of the frame must
 be in the typed rows, at any nesting depth, in a ``_text`` companion, or in ``extra``:
@@ -23,9 +23,8 @@ import json
 import random
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -34,197 +33,13 @@ import pytest
 from recorder.lake import _Buffer, to_arrow
 from recorder.rows import Row
 from recorder.schema import UNHANDLED, Table
-from recorder.venues.derive.adapter import make_adapter as derive_adapter
-from recorder.venues.diffusal.adapter import make_adapter as diffusal_adapter
-from recorder.venues.mackinac.adapter import make_adapter as mackinac_adapter
-from recorder.venues.powertrade.adapter import FEEDS, PROXY, REST
-from recorder.venues.powertrade.adapter import make_adapter as powertrade_adapter
 from recorder.venues.totalis.adapter import iso_ns
-from recorder.venues.totalis.adapter import make_adapter as totalis_adapter
+from tests.venues.corpus import VENUES, Frame, corpus
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 TS_RECV = 1_780_000_000_000_000_000
-VENUES = ("mackinac", "powertrade", "derive", "diffusal", "totalis")
 
-
-def load(venue: str, name: str) -> list[Any]:
-    # stdlib json: integers beyond 64 bits stay exact, as the venue's text has them
-    frames = json.loads((FIXTURES / venue / f"{name}.json").read_text())
-    assert isinstance(frames, list) and frames
-    return frames
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj).encode()
-
-
-# --- how each venue's fixtures enter its adapter --------------------------------------------
-
-@dataclass
-class Frame:
-    """One fixture frame: ``sent`` is the JSON the venue sent (its leaves are checked),
-    ``records`` the objects of it that are records (random keys go there)."""
-
-    venue: str
-    name: str
-    index: int
-    sent: Any
-    feed: Callable[[Any, Any], list[Row]]  # (adapter, sent) -> rows
-    records: Callable[[Any], list[dict[str, Any]]]
-
-
-def _items(v: Any) -> list[dict[str, Any]]:
-    """``v`` itself when an object, or the objects of a list."""
-    if isinstance(v, dict):
-        return [v]
-    if isinstance(v, list):
-        return [x for x in v if isinstance(x, dict)]
-    return []
-
-
-# Objects that are maps (their keys are data: currencies, assets, margin managers), not
-# records: a random key there is a new entry, not an undeclared field.
-MAPS = frozenset({"open_interest", "feeds", "subaccount_balances", "status"})
-
-
-def _with_lists(roots: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Record roots plus the objects nested in them (book levels, legs, items, structs such
-    as option_pricing), at any depth."""
-    out: list[dict[str, Any]] = []
-
-    def add(obj: dict[str, Any]) -> None:
-        out.append(obj)
-        for k, v in obj.items():
-            if isinstance(v, dict) and k not in MAPS:
-                add(v)
-            elif isinstance(v, list):
-                for x in v:
-                    if isinstance(x, dict):
-                        add(x)
-    for r in roots:
-        add(r)
-    return out
-
-
-def _mackinac(name: str) -> Iterator[Frame]:
-    def feed(ad: Any, sent: Any) -> list[Row]:
-        return ad.on_frame("feed", dumps(sent))[0]
-    for i, f in enumerate(load("mackinac", name)):
-        yield Frame("mackinac", name, i, f, feed, lambda s: _with_lists([s]))
-
-
-def _powertrade(name: str) -> Iterator[Frame]:
-    def body(s: Any) -> list[dict[str, Any]]:
-        return _with_lists([next(iter(s.values()))])
-
-    if name == "rest_entity_summary":
-        def summary(ad: Any, sent: Any) -> list[Row]:
-            return ad.on_response(REST, "summary-1", 200, dumps(sent))[0]
-        for i, f in enumerate(load("powertrade", name)):
-            items = f if isinstance(f, list) else next(v for v in f.values() if
-                                                       isinstance(v, list))
-            yield Frame("powertrade", name, i, f, summary, lambda s, it=items: list(it))
-        return
-    conn = FEEDS if name.startswith("feed_") else PROXY
-
-    def feed(ad: Any, sent: Any) -> list[Row]:
-        if conn == FEEDS:  # the decimals first, as live
-            ad.on_response(REST, "summary-1", 200,
-                           dumps(load("powertrade", "rest_entity_summary")[0]))
-        return ad.on_frame(conn, dumps(sent))[0]
-    for i, f in enumerate(load("powertrade", name)):
-        yield Frame("powertrade", name, i, f, feed, body)
-
-
-def _derive(name: str) -> Iterator[Frame]:
-    def feed(ad: Any, sent: Any) -> list[Row]:
-        return ad.on_frame("ws", dumps(sent))[0]
-
-    def records(s: Any) -> list[dict[str, Any]]:
-        if s.get("method") != "subscription":
-            return []  # answers to our requests: control, not records
-        data = s["params"]["data"]
-        roots = _items(data)
-        if isinstance(data, dict) and isinstance(data.get("instrument_ticker"), dict):
-            roots.append(data["instrument_ticker"])
-        return _with_lists(roots)
-    for i, f in enumerate(load("derive", name)):
-        yield Frame("derive", name, i, f, feed, records)
-
-
-_DIFFUSAL_CONN = {"auth": "private", "private": "private", "private_rfq_events": "private",
-                  "private_fill_seconds": "private", "rfq_stream": "rfq-stream",
-                  "rfq_quotes": "rfq-quotes-x", "rfq_mm": "rfq-mm"}
-_DIFFUSAL_REST = {"rest_pairs": "pairs", "rest_markets": "markets",
-                  "rest_orderbook": "orderbook:BTC-82000-C-1736409600",
-                  "rest_active_auctions": "active-auctions",
-                  "rest_quotes": "quotes:6e53a761-77f1-3155-ee40-70473f70a061"}
-
-
-def _diffusal(name: str) -> Iterator[Frame]:
-    tag = _DIFFUSAL_REST.get(name)
-    conn = _DIFFUSAL_CONN.get(name, "public-0")
-
-    def feed(ad: Any, sent: Any) -> list[Row]:
-        if tag is not None:
-            return ad.on_response("rest", tag, 200, dumps(sent))[0]
-        return ad.on_frame(conn, dumps(sent))[0]
-
-    def records(s: Any) -> list[dict[str, Any]]:
-        if tag is not None:
-            return _with_lists(_items(s) if isinstance(s, list) else [s])
-        if isinstance(s, dict) and "stream" in s:
-            return _with_lists(_items(s["data"]))
-        return _with_lists([s])
-    for i, f in enumerate(load("diffusal", name)):
-        yield Frame("diffusal", name, i, f, feed, records)
-
-
-# fixture -> (connection, SSE event name); every other Totalis fixture is a WebSocket frame
-_TOTALIS_SSE = {
-    "connected": ("mm", "connected"), "snapshot_begin": ("mm", "snapshot_begin"),
-    "snapshot_complete": ("mm", "snapshot_complete"), "quote_request": ("mm", "quote_request"),
-    "quote_request_updated": ("mm", "quote_request:updated"),
-    "quote_request_expired": ("mm", "quote_request_expired"),
-    "cashout_request": ("mm", "cashout_request"),
-    "qr_best_quote": ("qr:q1", "best_quote"), "qr_status": ("qr:q1", "status"),
-    "qr_committed": ("qr:q1", "committed"), "qr_cancelled": ("qr:q1", "cancelled"),
-    "qr_expired": ("qr:q1", "expired"), "cashout_best_quote": ("co:c1", "best_quote"),
-    "cashout_status": ("co:c1", "status"),
-}
-
-
-def _totalis(name: str) -> Iterator[Frame]:
-    sse = _TOTALIS_SSE.get(name)
-
-    def feed(ad: Any, sent: Any) -> list[Row]:
-        if sse is None:
-            return ad.on_frame("ws", dumps(sent))[0]
-        conn, event = sse
-        return ad.on_frame(conn, f"event: {event}\ndata: {json.dumps(sent)}\n\n".encode())[0]
-
-    def records(s: Any) -> list[dict[str, Any]]:
-        root = s if sse is not None else s.get("data", s)
-        return _with_lists(_items(root))
-    for i, f in enumerate(load("totalis", name)):
-        yield Frame("totalis", name, i, f, feed, records)
-
-
-READERS = {"mackinac": _mackinac, "powertrade": _powertrade, "derive": _derive,
-           "diffusal": _diffusal, "totalis": _totalis}
-ADAPTERS = {"mackinac": mackinac_adapter, "powertrade": powertrade_adapter,
-            "derive": derive_adapter, "diffusal": diffusal_adapter, "totalis": totalis_adapter}
-
-
-def corpus() -> list[Frame]:
-    out: list[Frame] = []
-    for venue in VENUES:
-        for path in sorted((FIXTURES / venue).glob("*.json")):
-            out += READERS[venue](path.stem)
-    return out
-
-
-CORPUS = corpus()
+# every frame of every venue's fixtures, fed as its tests/venues/<venue>/contract.py says
+CORPUS = [f for venue in VENUES for f in corpus(venue)]
 
 # Envelope constants that carry no information beyond the table a frame lands in.
 IMPLIED = {("derive", "method", "subscription")}
@@ -377,8 +192,7 @@ def check(frame: Frame, sent: Any, rows: list[tuple[Table, dict[str, Any]]]) -> 
 
 
 def adapter_rows(frame: Frame, sent: Any) -> list[Row]:
-    ad = ADAPTERS[frame.venue](frame.venue, None, {}, offline=True)
-    rows = frame.feed(ad, sent)
+    rows = frame.rows(sent)
     bad = [r for t, r in rows if t is UNHANDLED]
     assert bad == [], f"{frame.venue}/{frame.name}[{frame.index}] unhandled: {bad}"
     return rows

@@ -34,8 +34,9 @@ def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames.
 
     Options are :class:`~recorder.venues.derive.server.DeriveServer`'s, with the simulator's
-    defaults (wallet, signer key, subaccounts); ``data_dir`` (with ``start``/``end``) makes
-    get_all_currencies / get_instruments answer from the recording, and its recorded login
+    defaults (wallet, signer key, subaccounts); ``recording`` (the
+    :class:`~recorder.sim.Recording` replayed) makes get_all_currencies / get_instruments
+    answer from it, and its recorded login
     gives the default wallet and subaccounts. ``api_keys`` (what ``recorder replay serve
     --api-key`` passes every venue) are read as accepted signers: an address (0x + 40 hex)
     or a private key (0x + 64 hex)."""

@@ -36,17 +36,10 @@ def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames.
 
     Options are the simulator's (``tokens``, ``api_keys``, ``auth_reply``, ``mm_address``...,
-    with its defaults) plus ``recording``: the recorder data directory being replayed, whose
+    with its defaults) plus ``recording`` (the :class:`~recorder.sim.Recording` replayed), whose
     journaled REST responses then answer the REST endpoints (hydration, depth resyncs)."""
     from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 
-    # serve_native hands every replay server the recording it replays (data_dir, start, end);
-    # the recorded REST bodies are answered in request order, so start/end are not needed.
-    data_dir = opts.pop("data_dir", None)
-    opts.pop("start", None)
-    opts.pop("end", None)
-    if data_dir is not None:
-        opts.setdefault("recording", data_dir)
     opts.setdefault("tokens", (SIM_TOKEN,))
     return DiffusalServer(replay=True, **opts)
 

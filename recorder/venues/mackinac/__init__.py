@@ -36,8 +36,6 @@ def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames."""
     from recorder.venues.mackinac.server import MackinacServer
 
-    for unused in ("data_dir", "start", "end"):  # frames come through publish() only
-        opts.pop(unused, None)
     opts.setdefault("api_keys", (SIM_KEY,))
     return MackinacServer(replay=True, **opts)
 

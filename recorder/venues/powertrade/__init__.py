@@ -36,16 +36,12 @@ def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames (native
     replay). Options as :class:`~recorder.venues.powertrade.server.PowerTradeServer`: the
     replaying client's key through ``key_pems`` ({key id: PEM of its private or public key};
-    default: the simulator's generated ``pt_sim_key``), ``recording`` (a data directory) to
-    serve the recorded REST summary and request answers. The Feeds and summary URLs are the
+    default: the simulator's generated ``pt_sim_key``), ``recording`` (the
+    :class:`~recorder.sim.Recording` replayed) to serve the recorded REST summary and request
+    answers. The Feeds and summary URLs are the
     proxy URL's host with ``/v1/feeds`` and ``/v1/market_data/tradeable_entity/all/summary``."""
     from recorder.venues.powertrade.server import PowerTradeServer
 
-    # serve_native hands every replay server the recording it replays (data_dir, start, end).
-    data_dir = opts.pop("data_dir", None)
-    opts.pop("end", None)
-    if data_dir is not None:
-        opts.setdefault("recording", data_dir)
     return PowerTradeServer(replay=True, **opts)
 
 

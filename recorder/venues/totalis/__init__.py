@@ -40,8 +40,6 @@ def replay_server(**opts: Any) -> Any:
     for resume), ``stream_ttl``, ``subscribe_before_auth``."""
     from recorder.venues.totalis.server import TotalisServer
 
-    for unused in ("data_dir", "start", "end"):  # frames come through publish() only
-        opts.pop(unused, None)
     opts.setdefault("api_keys", (SIM_KEY,))
     return TotalisServer(replay=True, **opts)
 

@@ -18,7 +18,7 @@ from recorder.transport.sse import parse_event
 from recorder.venues import CATALOGUE
 from recorder.venues.totalis.server import TotalisServer
 from tests.e2e import Tally, run_with
-from tests.e2e_totalis import (
+from tests.venues.totalis.e2e import (
     KEY_ENV,
     compare_sse,
     compare_ws,

@@ -1,54 +1,19 @@
-"""Regression tests for the spine changes the Diffusal venue needed: lake files of two venues
-in one run, the normalizer's on_sent hook, and the venue-wide connection gate in the WS loop."""
+"""The WebSocket loop (recorder.transport.ws) against a bare aiohttp server."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-import pyarrow.parquet as pq
 from aiohttp import web
 
 from recorder.actions import ConnSpec, Send
 from recorder.config import TransportSettings
-from recorder.journal import KIND_OUT
-from recorder.lake import LakeWriter, lake_files
-from recorder.normalize import Normalizer
-from recorder.schema import SESSION_EVENTS
 from recorder.transport.backoff import RateGate
 from recorder.transport.ws import WsConnection
-from recorder.venues.diffusal.adapter import make_adapter
-
-
-def test_two_venues_of_one_run_write_shared_tables_side_by_side(data_dir: Path) -> None:
-    for venue in ("mackinac", "diffusal"):
-        w = LakeWriter(data_dir, venue, "run-x")
-        w.add(SESSION_EVENTS, {"event": "connected", "url": venue}, 1_700_000_000 * 10**9,
-              "c", 1)
-        w.write(*w.take())
-        w.commit_all()
-    files = lake_files(data_dir, "session_events", "run-x")
-    assert [f.name for f in files] == ["run-x-diffusal-00001.parquet",
-                                       "run-x-mackinac-00001.parquet"]
-    assert sorted(pq.read_table(f)["url"][0].as_py() for f in files) == [
-        "diffusal", "mackinac"]
-
-
-def test_normalizer_hands_our_sent_messages_to_the_adapter() -> None:
-    ad = make_adapter("diffusal", None, {}, offline=True)
-    norm = Normalizer(ad)
-    rows, actions = norm.process(KIND_OUT, "public-0", 1,
-                                 b'{"method":"SUBSCRIBE","params":["global@rfq"],"id":41}')
-    assert (rows, list(actions)) == ([], [])
-    assert ad.pending[41] == ("public-0", "SUBSCRIBE", ["global@rfq"])
-    # a redacted AUTH is still recognised, and its reply is read as the AUTH answer
-    norm.process(KIND_OUT, "private", 2, b'{"method":"AUTH","params":"***","id":42}')
-    rows, _ = ad.on_frame("private", b'{"result":{"status":"authenticated"},"id":42}')
-    assert [t.name for t, _ in rows] == ["diffusal_auth", "session_events"]
 
 
 class _Link:

@@ -14,7 +14,7 @@ import pytest
 from recorder import journal as jr
 from recorder.venues.powertrade.server import SUMMARY_PATH, PowerTradeServer
 from tests.e2e import run_with
-from tests.e2e_powertrade import config
+from tests.venues.powertrade.e2e import config
 
 KEY_ENV, SECRET_ENV = "PT_REPLAY_KEY", "PT_REPLAY_SECRET"
 SYMBOLS = ["BTC-USD-PERPETUAL", "PTF-USD", "BTC-20221230-17000P"]

@@ -16,7 +16,7 @@ from recorder.replay import serve_native
 from recorder.sim import Recording
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer, RecordedRest, replay_path
 from tests.e2e import Tally, run_with
-from tests.e2e_diffusal import config, labels
+from tests.venues.diffusal.e2e import config, labels
 
 TOKEN_ENV = "DIFFUSAL_REPLAY_TOKEN"
 SIM = {"seed": 7, "rate": 2.0, "heartbeat": 0.4, "series_every": 12, "settle_every": 25,

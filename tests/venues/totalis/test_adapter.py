@@ -1,6 +1,6 @@
 """Golden tests for the Totalis adapter: fixture events -> adapter rows -> lake Arrow tables.
 
-Fixtures: ``tests/fixtures/totalis/<table>.json``, one JSON list per event type: SSE payloads
+Fixtures: ``tests/venues/totalis/fixtures/<table>.json``, one JSON list per event type: SSE payloads
 (the ``data:`` of an event; the test wraps each in an SSE block) or whole WebSocket frames.
 JSON has no comments, so their provenance is written here.
 
@@ -53,7 +53,7 @@ from recorder.venues import CATALOGUE
 from recorder.venues.totalis import tables as T
 from recorder.venues.totalis.adapter import TotalisAdapter, iso_ns, make_adapter
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "totalis"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BASE = "https://api.totalis.trade"
 KEY = "api_live_test_key"
 TS_RECV = 1_780_660_800_123_456_789

@@ -19,7 +19,7 @@ from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID
 from tests.e2e import Tally, run_with
-from tests.e2e_powertrade import check_row, config, journal_sessions, micros
+from tests.venues.powertrade.e2e import check_row, config, journal_sessions, micros
 
 KEY_ENV, SECRET_ENV = "PT_E2E_KEY", "PT_E2E_SECRET"
 BY_KEY = {  # envelope key -> table (the simulator uses the first spelling of each)

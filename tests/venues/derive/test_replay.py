@@ -16,7 +16,7 @@ from recorder.sim import Recording
 from recorder.venues import CATALOGUE
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
 from tests.e2e import Tally, run_with
-from tests.e2e_derive import channels_of, config
+from tests.venues.derive.e2e import channels_of, config
 
 ENV = "DERIVE_REPLAY_KEY"
 OPTS = {"currencies": ["ETH"], "refresh_seconds": 2.0, "ticker_interval": 100,

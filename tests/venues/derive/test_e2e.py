@@ -14,7 +14,7 @@ from recorder.venues import CATALOGUE
 from recorder.venues.derive import tables as T
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
 from tests.e2e import Tally, run_with
-from tests.e2e_derive import (
+from tests.venues.derive.e2e import (
     channels_of,
     compare_lake,
     config,

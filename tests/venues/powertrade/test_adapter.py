@@ -1,6 +1,6 @@
 """Golden tests for the Power.Trade adapter: fixture frames -> adapter rows -> lake Arrow tables.
 
-Fixtures: ``tests/fixtures/powertrade/<message>.json``, one JSON list of frames per message.
+Fixtures: ``tests/venues/powertrade/fixtures/<message>.json``, one JSON list of frames per message.
 Provenance (JSON has no comments):
 
 - Verbatim from the seed page (https://api-docs-5180b.web.app/docs/web-socket-api):
@@ -47,9 +47,9 @@ from recorder.venues.powertrade.adapter import (
     PowerTradeAdapter,
     make_adapter,
 )
-from tests.e2e_powertrade import check_row
+from tests.venues.powertrade.e2e import check_row
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "powertrade"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TS_RECV = 1_670_144_020_123_456_789
 PROXY_TYPES = {
     "heartbeat": T.HEARTBEAT, "command_response": T.COMMAND_RESPONSE,
@@ -508,12 +508,6 @@ def test_reference_and_last_trade_price_and_an_unknown_entity_refetches_once() -
     # entity 999 is not in the summary: raw kept, price unknown, one refetch
     assert (got[1]["price"], got[1]["price_raw"], got[1]["symbol"]) == (None, 42, None)
     assert acts[0] == [] and len(acts[1]) == 1 and isinstance(acts[1][0], Fetch)
-
-
-def test_unknown_feed_type_is_unhandled() -> None:
-    ad = new_adapter()
-    rows, _ = feed(ad, {"multi_leg_mbp_snapshot": {"x": "1"}}, FEEDS)
-    assert rows[0][0] is UNHANDLED and rows[0][1]["msg_type"] == "multi_leg_mbp_snapshot"
 
 
 # --- configuration ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
 from tests.e2e import Tally, run_with
-from tests.e2e_diffusal import compare_lake, config, journal, labels, match_ledger
+from tests.venues.diffusal.e2e import compare_lake, config, journal, labels, match_ledger
 
 BOOK_SQL = (ROOT / "queries" / "diffusal_book_at.sql").read_text()
 TOKEN_ENV = "DIFFUSAL_E2E_TOKEN"

@@ -23,7 +23,17 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from recorder.schema import RECEIPT_ORDER, Table, dedup_partition
+from recorder.catalogue import Catalogue
+from recorder.schema import (
+    CROSS_COMMON,
+    CROSS_TAIL,
+    CROSS_VIEWS,
+    RECEIPT_ORDER,
+    CrossView,
+    Maps,
+    Table,
+    dedup_partition,
+)
 from recorder.venues import CATALOGUE
 
 VIEWS_FILE = Path(__file__).resolve().parent.parent / "queries" / "views.sql"
@@ -169,10 +179,55 @@ ORDER BY gap_start_ns, venue, conn_id;
 DERIVED_VIEWS: dict[str, str] = {"gaps": GAPS_SQL}
 
 
+def _mapped_select(t: Table, m: Maps, view: CrossView) -> str:
+    """One venue table's rows in ``view``'s shape: every column cast to its declared type,
+    those the mapping does not name NULL.
+
+    It reads the table's ``_dedup`` view: a cross-venue question (volume per venue, every
+    RFQ's life) must count a print once however many recorders, history replies or grouped
+    streams delivered it. On compacted days that view costs nothing more than the plain
+    one (compacted files are skipped by the dedup, see :func:`dedup_sql`), and before
+    compaction the plain view would be wrong."""
+    given = dict(m.columns)
+    ev = given.get("ts_event_ns")
+    out = ["venue", f"'{t.name}' AS source_table",
+           "ts_event" if ev is None else f"make_timestamptz(({ev}) // 1000) AS ts_event",
+           "ts_event_ns" if ev is None else f"CAST({ev} AS BIGINT) AS ts_event_ns",
+           "ts_recv", "ts_recv_ns"]
+    for name, typ, _ in view.columns:
+        expr = given.get(name)
+        out.append(f"CAST({expr} AS {typ}) AS {name}" if expr is not None
+                   else f"NULL::{typ} AS {name}")
+    out += [n for n, _, _ in CROSS_TAIL]
+    src = f"{t.name}_dedup AS src"
+    if m.unnest:
+        src = (f"(SELECT *, unnest({m.unnest}) AS _lv, generate_subscripts({m.unnest}, 1) "
+               f"AS _lv_i FROM {t.name}_dedup) AS src")
+    where = f"\n    WHERE {m.where}" if m.where else ""
+    return f"SELECT {', '.join(out)}\n    FROM {src}{where}"
+
+
+def mappings(catalogue: Catalogue, view: str) -> list[tuple[Table, Maps]]:
+    """(table, mapping) of every venue table mapping onto ``view``, in catalogue order."""
+    return [(t, m) for t in catalogue.tables.values() for m in t.maps if m.view == view]
+
+
+def cross_view_sql(view: CrossView, catalogue: Catalogue = CATALOGUE) -> str:
+    parts = [_mapped_select(t, m, view) for t, m in mappings(catalogue, view.name)]
+    if not parts:  # no venue has it: an empty view of the right shape
+        cols = [*CROSS_COMMON, *view.columns, *CROSS_TAIL]
+        parts = ["SELECT " + ", ".join(f"NULL::{typ} AS {n}" for n, typ, _ in cols) +
+                 " WHERE false"]
+    doc = view.doc.replace("\n", " ")
+    return (f"-- {view.name}: {doc}\n"
+            f"CREATE OR REPLACE VIEW {view.name} AS\n" + "\nUNION ALL ".join(parts) + ";\n")
+
+
 def render_views() -> str:
     tables = sorted(CATALOGUE.tables.values(), key=lambda t: (t.venue != "*", t.name))
     derived = [f"-- {name}: {sql.strip()}\n" for name, sql in DERIVED_VIEWS.items()]
-    return _HEADER + "\n" + "\n".join([*(view_sql(t) for t in tables), *derived])
+    cross = [cross_view_sql(v) for v in CROSS_VIEWS]
+    return _HEADER + "\n" + "\n".join([*(view_sql(t) for t in tables), *derived, *cross])
 
 
 _BLOCK = re.compile(r"^-- ([a-z0-9_]+): .*$", re.M)

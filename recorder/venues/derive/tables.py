@@ -382,11 +382,13 @@ TICKER = mapped(TICKER, Maps("tickers", _TICK), Maps("top_of_book", _TOP),
                 Maps("funding", {"instrument": "instrument_name",
                                  "rate": "perp_details.funding_rate", "rate_period": "'hour'"},
                      where="perp_details.funding_rate IS NOT NULL"))
+_SLIM = "only the updates derive_ticker lacks (both carry each one when both are subscribed)"
 TICKER_SLIM = mapped(
-    TICKER_SLIM, Maps("tickers", _TICK, where=_NOT_FULL), Maps("top_of_book", _TOP, where=_NOT_FULL),
+    TICKER_SLIM, Maps("tickers", _TICK, where=_NOT_FULL, note=_SLIM),
+    Maps("top_of_book", _TOP, where=_NOT_FULL, note=_SLIM),
     Maps("funding", {"instrument": "instrument_name", "rate": "funding_rate",
                      "rate_period": "'hour'"},
-         where=f"funding_rate IS NOT NULL AND {_NOT_FULL}"))
+         where=f"funding_rate IS NOT NULL AND {_NOT_FULL}", note=_SLIM))
 _TRADE = {"instrument": "instrument_name", "price": "trade_price", "size": "trade_amount",
           # the taker's direction (docs: `direction` of the trade)
           "side": _SIDE.format(c="direction"), "trade_id": "trade_id", "tx_hash": "tx_hash"}
@@ -395,7 +397,9 @@ TRADES = mapped(TRADES, Maps("trades", _TRADE))
 # subscribe either). trades.{type}.{currency}.{status} repeats them per settlement status:
 # not mapped (fills has our own settlement states).
 TRADES_BY_CURRENCY = mapped(TRADES_BY_CURRENCY, Maps("trades", _TRADE, where=(
-    "trade_id NOT IN (SELECT trade_id FROM derive_trades_dedup)")))
+    "trade_id NOT IN (SELECT trade_id FROM derive_trades_dedup)"), note=(
+        "the prints trades.{instrument} did not bring; trades.{type}.{currency}.{status} (the "
+        "same prints per settlement status) is not mapped")))
 SPOT_FEED = mapped(SPOT_FEED, Maps("tickers", {"instrument": "currency",
                                                "index_price": "price"}))
 RFQS = mapped(RFQS, Maps("rfq_events", {

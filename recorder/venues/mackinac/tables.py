@@ -231,12 +231,12 @@ def _levels(instrument: str) -> tuple[Maps, ...]:
         unnest=levels) for side, levels in (("bid", "bids"), ("ask", "asks")))
 
 
-def _top(instrument: str) -> Maps:
+def _top(instrument: str, note: str = "") -> Maps:
     cols = {"instrument": instrument}
     for side, levels, agg in (("bid", "bids", "list_max"), ("ask", "asks", "list_min")):
         cols[f"{side}_price"] = _BEST[0].format(agg=agg, side=levels)
         cols[f"{side}_size"] = _BEST[1].format(agg=agg, side=levels)
-    return Maps("top_of_book", cols)
+    return Maps("top_of_book", cols, note=note)
 
 
 QUOTE = mapped(QUOTE, *_levels(_INSTR), _top(_INSTR))
@@ -249,7 +249,8 @@ PRINT = mapped(PRINT, Maps("trades", {
 FUNDING = mapped(FUNDING, Maps("funding", {
     "instrument": _INSTR, "rate": "rate_pct / 100", "rate_period": "'year'",
     "interval_hours": "interval_hrs"}))
-AMMBOOK = mapped(AMMBOOK, *_levels("'ammbook:' || symbol"), _top("'ammbook:' || symbol"))
+AMMBOOK = mapped(AMMBOOK, *_levels("'ammbook:' || symbol"), _top(
+    "'ammbook:' || symbol", note="consolidated across AMMs: a bid above the ask is an arb gap"))
 
 TABLES = (QUOTE, PRINT, FUNDING, DEPTH, LIQUIDITY, RATE_MARKET, RATE_DEPTH, LENDING_ACTION,
           RATE_MODEL_PARAMS, AMMBOOK, AMMLIQUIDITY_SNAPSHOT, ARBFLAG, SPREAD, FEED_STALE,

@@ -309,11 +309,12 @@ ORDER_EXECUTED = mapped(ORDER_EXECUTED, _order_event("execute", "price", "quanti
 # order_id is the new order; the one it replaces is old_order_id in powertrade_order_updated.
 ORDER_UPDATED = mapped(ORDER_UPDATED, Maps("book_updates", {
     "instrument": "symbol", "side": _BOOK_SIDE, "is_snapshot": "false", "action": "'update'",
-    "price": "price", "size": "quantity", "order_id": "new_order_id"}, where=_FIRM))
+    "price": "price", "size": "quantity", "order_id": "new_order_id"}, where=_FIRM,
+    note="order_id is the new order; the one it replaces is old_order_id"))
 # The public trade carries no aggressor side (only both display order ids).
 TRADE = mapped(TRADE, Maps("trades", {
     "instrument": "symbol", "price": "price", "size": "quantity", "side": "'unknown'",
-    "trade_id": "trade_id"}))
+    "trade_id": "trade_id"}, note="the public trade names no aggressor side"))
 EXECUTION_T = mapped(EXECUTION_T, Maps("fills", {
     "instrument": "symbol", "side": _SIDE.format(c="side"), "price": "executed_price",
     "size": "executed_quantity",

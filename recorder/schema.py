@@ -358,6 +358,18 @@ def cluster_columns(t: Table) -> tuple[str, ...]:
     return tuple(own[-1:])
 
 
+def by_receipt_when_null(col: str) -> tuple[str, ...]:
+    """Dedup key parts for a table keyed by a venue value (a time, an event id) that may be
+    missing: rows without it fall back to their receipt (run and position), so two of them
+    are never taken for one."""
+    return (f"CASE WHEN {col} IS NULL THEN run_id END",
+            f"CASE WHEN {col} IS NULL THEN recv_seq END")
+
+
+NO_NATURAL_KEY = (" No venue time or id in the payload: keyed by the receipt, so copies that two "
+                  "overlapping recorders both received both stay in the _dedup view.")
+
+
 def mapped(t: Table, *maps: Maps) -> Table:
     """``t`` mapping onto the cross views ``maps`` name (besides those it already maps)."""
     return replace(t, maps=t.maps + maps)

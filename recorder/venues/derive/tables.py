@@ -252,7 +252,8 @@ OWN_TRADES = _t(
 
 BALANCES = _t(
     "balances", "{subaccount_id}.balances: balance changes, one row per element. No natural "
-    "key: the dedup key includes the receive time.",
+    "key (no time, no id; the same change can happen twice): the dedup key includes the "
+    "receive time, so copies two overlapping recorders both received both stay in _dedup.",
     (CHANNEL, ("subaccount_id", INT, "from the channel name", "_subaccount"), ("name", S, "asset"),
      ("previous_balance", F, ""), ("new_balance", F, ""),
      ("update_type", S, "trade|asset_deposit|...|double_revert")),
@@ -280,7 +281,9 @@ _PUBLIC_QUOTE = pa.struct([
     ("last_update_timestamp", INT), ("tx_hash", S), ("tx_status", S)])
 BEST_QUOTES = _t(
     "best_quotes", "{subaccount_id}.best.quotes: best quote per own RFQ (taker side); result "
-    "fields flattened, error as error_* columns.",
+    "fields flattened, error as error_* columns. No natural key (no time, and the estimates "
+    "change with the book while the best quote stays): keyed by the receipt, so copies two "
+    "overlapping recorders both received both stay in the _dedup view.",
     (CHANNEL, ("subaccount_id", INT, "from the channel name", "_subaccount"), ("rfq_id", S, ""),
      ("direction", S, ""), ("estimated_fee", F, ""), ("estimated_realized_pnl", F, ""),
      ("estimated_realized_pnl_excl_fees", F, ""), ("estimated_total_cost", F, ""),

@@ -36,7 +36,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from recorder.exact import decimals
-from recorder.schema import Maps, Table, cols, extra_col, mapped
+from recorder.schema import Maps, Table, by_receipt_when_null, cols, extra_col, mapped
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "diffusal"
@@ -223,20 +223,24 @@ RFQ_QUOTE = _t(
      _RFQ_TS, _RFQ_EV, SOURCE),
     ("request_id", "mmm", "nonce", "signature"), event_time="event_ms", version=2)
 
+# A socket's own messages with the venue's time: one per (connection, time), so the copy a
+# second recorder's socket of the same name received is absorbed; without a time, per receipt.
+_CONN_TIME = ("conn_id", "event_ms", *by_receipt_when_null("event_ms"))
+
 RFQ_SNAPSHOT = _t(
     "rfq_snapshot", "The active-auction snapshot /ws/rfq/stream sends after connected; its "
     "auctions are in diffusal_rfq_auction with source = 'snapshot'. Shape inferred.",
-    (("auction_count", INT, "", "_count"), _RFQ_TS, _RFQ_EV), RECEIPT, event_time="event_ms",
+    (("auction_count", INT, "", "_count"), _RFQ_TS, _RFQ_EV), _CONN_TIME, event_time="event_ms",
     one_type=True)
 
 RFQ_CONNECTED = _t(
     "rfq_connected", "'connected' greeting of /ws/rfq/stream and /ws/rfq/quotes.",
     (("request_id", S, "quotes socket: the request it follows", "requestId"), _RFQ_TS,
-     _RFQ_EV), RECEIPT, event_time="event_ms", one_type=True)
+     _RFQ_EV), _CONN_TIME, event_time="event_ms", one_type=True)
 
 RFQ_HEARTBEAT = _t(
     "rfq_heartbeat", "Application heartbeats of the three RFQ sockets (interval undocumented).",
-    (_RFQ_TS, _RFQ_EV), RECEIPT, event_time="event_ms", one_type=True)
+    (_RFQ_TS, _RFQ_EV), _CONN_TIME, event_time="event_ms", one_type=True)
 
 RFQ_AUTH_SUCCESS = _t(
     "rfq_auth_success", "/ws/rfq/mm accepted our handshake credentials.",
@@ -323,7 +327,8 @@ PRIVATE_SNAPSHOT = _t(
     "rfq.quotes.<id> stream's), even an empty one: the account's state at that moment is "
     "exactly the is_snapshot rows of the same receipt (same conn_id, recv_seq).",
     (STREAM, ("item_count", INT, "rows the snapshot held", "_count"), _TS, _EV),
-    RECEIPT, one_type=True, **_PRIV)
+    ("conn_id", "stream", "event_ns", *by_receipt_when_null("event_ns")), one_type=True,
+    **_PRIV)
 
 # --- cross-venue views (recorder.schema.CROSS_VIEWS) -----------------------------------------
 

@@ -13,7 +13,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from recorder.schema import Maps, Table, cols, extra_col, mapped
+from recorder.schema import (
+    NO_NATURAL_KEY,
+    Maps,
+    Table,
+    by_receipt_when_null,
+    cols,
+    extra_col,
+    mapped,
+)
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "mackinac"
@@ -179,7 +187,10 @@ AMMLIQUIDITY_SNAPSHOT = _t(
     (SYMBOL, ("event_count", INT, "liquidity events in the snapshot", "_count"),
      ("first_time_ms", INT, "oldest event time", "_first"),
      ("last_time_ms", INT, "newest event time", "_last")),
-    RECEIPT, event_time=False)
+    # The same snapshot received by two recorders is one row; an empty one (no times) stays
+    # per receipt.
+    ("symbol", "first_time_ms", "last_time_ms", "event_count",
+     *by_receipt_when_null("last_time_ms")), event_time=False)
 
 ARBFLAG = _t("arbflag", "Cross-venue arb gap edges (super_admin): open / closed.",
              (SYMBOL, ("status", S, "open | closed"), ("arb_gap", ARB_GAP, "", "arbGap"), TIME),
@@ -191,12 +202,13 @@ SPREAD = _t("spread", "Same-venue cross-pool spread (uni, univ4; professional ti
              ("depth_between", F, "", "depthBetween"), TIME),
             ("exchange", "symbol", "time_ms"))
 
-FEED_STALE = _t("feed_stale", "Upstream feed went stale.",
+FEED_STALE = _t("feed_stale", "Upstream feed went stale." + NO_NATURAL_KEY,
                 (EXCHANGE, ("stale_sec", F, "seconds since the last upstream update",
                             "staleSec")), RECEIPT, event_time=False)
-FEED_LIVE = _t("feed_live", "Upstream feed is live again.", (EXCHANGE,), RECEIPT,
+FEED_LIVE = _t("feed_live", "Upstream feed is live again." + NO_NATURAL_KEY, (EXCHANGE,), RECEIPT,
                event_time=False)
-SERVER_CLOSING = _t("server_closing", "Planned restart notice; we reconnect after reconnectIn.",
+SERVER_CLOSING = _t("server_closing", "Planned restart notice; we reconnect after reconnectIn."
+                    + NO_NATURAL_KEY,
                     (("reconnect_in_ms", INT, "", "reconnectIn"),), RECEIPT, event_time=False)
 SUBSCRIBED = _t("subscribed", "Subscribe ack (SDK >= 0.1.1; the websocket page says there is "
                 "none, so its absence is fine).", (EXCHANGE, SYMBOL), RECEIPT, event_time=False)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from recorder.schema import TS, Maps, Table, cols, extra_col, mapped
+from recorder.schema import TS, Maps, Table, by_receipt_when_null, cols, extra_col, mapped
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "totalis"
@@ -81,15 +81,18 @@ def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...],
 
 # --- MM firehose: GET /v1/mm/quote-requests/stream (conn_id "mm") ------------------------------
 
+# The stream's own events, named by their SSE id on that stream (a second recorder's copy of
+# the same event is one row); without an id, per receipt.
+_CONN_SSE = ("conn_id", "sse_id", *by_receipt_when_null("sse_id"))
 CONNECTED = _t("connected", "MM stream: first event of every connection, with the MM's id.",
                (("mm_id", S, "the MM's id (a Privy DID, same as the WS auth user_id)"), SSE_ID),
-               RECEIPT)
+               _CONN_SSE)
 SNAPSHOT_BEGIN = _t("snapshot_begin", "MM stream: start of the snapshot of active requests (on "
                     "connect, and on a reconnect the server could not resume).",
-                    (("page_size", INT, "requests per page"), SSE_ID), RECEIPT)
+                    (("page_size", INT, "requests per page"), SSE_ID), _CONN_SSE)
 SNAPSHOT_COMPLETE = _t("snapshot_complete", "MM stream: end of the snapshot; live events follow.",
                        (("pages", INT, ""), ("total", INT, "requests in the snapshot"), SSE_ID),
-                       RECEIPT)
+                       _CONN_SSE)
 QUOTE_REQUEST = _t("quote_request", "MM stream `quote_request`: a new request, or an active one "
                    "replayed by a snapshot (in_snapshot).", REQUEST_COLS,
                    ("sse_id", "quote_request_id", "version", "request_hash"))

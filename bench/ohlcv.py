@@ -1,6 +1,8 @@
 """1-minute OHLCV per instrument over a synthetic day of ~10M prints, before and after
-``recorder compact``, through the venue view and its ``_dedup`` view; and the file counts of
-that day before and after compaction.
+``recorder compact``, through the venue view, its ``_dedup`` view and the cross-venue
+``trades`` view (which reads ``_dedup``); and the file counts of that day before and after
+compaction. Each figure is min / median / max of ``BENCH_OHLCV_REPEAT`` runs (default 3)
+after a warm-up, with the machine's load average beside it.
 
 Run as ``python -m bench.ohlcv`` (``BENCH_OHLCV_ROWS`` changes the size); :func:`run` is what
 ``make bench`` can call.
@@ -45,12 +47,15 @@ INSTRUMENTS = [(ex, sym) for ex in ("hl", "dydx", "uni")
                for sym in ("ETH", "BTC", "SOL", "ARB", "WETH/USDC")]
 
 OHLCV = """
-SELECT exchange, symbol, time_bucket(INTERVAL 1 minute, ts_event) AS minute,
+SELECT {instrument}, time_bucket(INTERVAL 1 minute, ts_event) AS minute,
        arg_min(price, ts_event_ns) AS open, max(price) AS high, min(price) AS low,
        arg_max(price, ts_event_ns) AS close, sum(size) AS volume, count(*) AS prints
 FROM {view}
 GROUP BY ALL
 """
+# (view, how it names an instrument)
+VIEWS = (("mackinac_print", "exchange, symbol"), ("mackinac_print_dedup", "exchange, symbol"),
+         ("trades", "venue, instrument"))
 
 
 def _t0(day: str) -> int:
@@ -219,15 +224,24 @@ def build_day(data_dir: Path, rows: int = 10_000_000, days: int = 1,
     return out
 
 
-def _time(con: duckdb.DuckDBPyConnection, sql: str, repeat: int = 3) -> tuple[float, int]:
-    """Median seconds of ``repeat`` runs (after one warm-up) and the result's row count."""
-    n = len(con.sql(sql).fetchall())
+def _time(con: duckdb.DuckDBPyConnection, sql: str, repeat: int = 3
+          ) -> tuple[tuple[float, float, float], int]:
+    """(min, median, max) seconds of ``repeat`` runs (after one warm-up) and the result's
+    row count."""
+    n = len(con.execute(sql).fetchall())
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        con.sql(sql).fetchall()
+        con.execute(sql).fetchall()
         times.append(time.perf_counter() - t)
-    return statistics.median(times), n
+    return (min(times), statistics.median(times), max(times)), n
+
+
+def _load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
 
 
 def _files(lake: Path) -> dict[str, int]:
@@ -236,12 +250,13 @@ def _files(lake: Path) -> dict[str, int]:
 
 
 def run(print_fn: Callable[[str], Any] = print, rows: int | None = None) -> dict[str, Any]:
-    """Build the day, time the OHLCV through both views, compact, time again; print and
+    """Build the day, time the OHLCV through the three views, compact, time again; print and
     return the figures (seconds, file counts)."""
     from recorder.compact import compact
     from recorder.duck import connect
 
     rows = rows or int(os.environ.get("BENCH_OHLCV_ROWS", 10_000_000))
+    repeat = int(os.environ.get("BENCH_OHLCV_REPEAT", 3))
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ohlcv-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -259,11 +274,15 @@ def run(print_fn: Callable[[str], Any] = print, rows: int | None = None) -> dict
                 out["compact_s"] = round(time.perf_counter() - t, 1)
                 print_fn(f"ohlcv: compaction of the day: {out['compact_s']} s")
             con = connect(data_dir)
-            for view in ("mackinac_print", "mackinac_print_dedup"):
-                s, n = _time(con, OHLCV.format(view=view))
-                out[f"{view}_{stage}_s"] = round(s, 3)
+            for view, instrument in VIEWS:
+                (lo, med, hi), n = _time(con, OHLCV.format(view=view, instrument=instrument),
+                                         repeat)
+                out[f"{view}_{stage}_s"] = round(med, 3)
+                out[f"{view}_{stage}_min_med_max_s"] = (round(lo, 3), round(med, 3),
+                                                         round(hi, 3))
                 print_fn(f"ohlcv: 1-minute OHLCV via {view:<22} {stage:<6} compaction: "
-                         f"{s:6.3f} s ({n:,} bars)")
+                         f"{med:6.3f} s (min {lo:.3f}, max {hi:.3f}; {n:,} bars; load "
+                         f"{_load()})")
             con.close()
         after = _files(data_dir / "lake")
         for t_name in before:

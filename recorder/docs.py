@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from recorder.catalogue import Catalogue
-from recorder.schema import COMMON, EXTRA, SHARED, Table
+from recorder.schema import (
+    COMMON,
+    CROSS_COMMON,
+    CROSS_TAIL,
+    CROSS_VIEWS,
+    EXTRA,
+    SHARED,
+    CrossView,
+    Table,
+)
 
 DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "tables.md"
 
@@ -31,7 +40,8 @@ then the table's own columns below, whose *wire* key is the venue's name for the
 it differs (keys starting with `_` are set by the adapter), and `{extra}`: JSON of every
 field the venue sent that the table does not declare, at any depth. Each table `T` has two
 views (`queries/views.sql`): `T` over every file of the lake, and `T_dedup`, which keeps the
-first receipt of each value of the dedup key.
+first receipt of each value of the dedup key. The cross-venue views (`trades`,
+`book_updates`, ...) are at the end: [Cross-venue views](#cross-venue-views).
 """
 
 
@@ -55,11 +65,37 @@ def _table(t: Table) -> list[str]:
     if t.raw_constants:
         out.append("- a frame stored as it is gets " + ", ".join(
             f"`{k}` = `{v!r}`" for k, v in t.raw_constants))
-    out += [f"- views: `{t.name}`, `{t.name}_dedup`", "",
+    out.append(f"- views: `{t.name}`, `{t.name}_dedup`")
+    if t.maps:
+        views = sorted({m.view for m in t.maps}, key=[v.name for v in CROSS_VIEWS].index)
+        out.append("- in the cross-venue views: " + ", ".join(f"[`{v}`](#{v})" for v in views))
+    out += ["",
             "| column | type | wire | doc |", "|---|---|---|---|"]
     for c in t.columns:
         wire = f"`{c.wire}`" if c.wire and c.wire != c.name else ""
         out.append(f"| `{c.name}` | `{c.type}` | {wire} | {_cell(c.doc)} |")
+    return [*out, ""]
+
+
+def _cross(view: CrossView, catalogue: Catalogue) -> list[str]:
+    out = [f"### `{view.name}`", "", _cell(view.doc), "",
+           "| column | type | doc |", "|---|---|---|"]
+    for n, typ, doc in (*CROSS_COMMON, *view.columns, *CROSS_TAIL):
+        out.append(f"| `{n}` | `{typ}` | {_cell(doc)} |")
+    out += ["", "How each venue table maps onto it (SQL over the table's `_dedup` view; a "
+            "column not listed is NULL):", ""]
+    for t in catalogue.tables.values():
+        for m in t.maps:
+            if m.view != view.name:
+                continue
+            cols = "; ".join(f"`{k}` = `{_cell(v)}`" for k, v in m.columns)
+            extra = "".join(f" {label} `{_cell(x)}`." for label, x in
+                            (("One row per element of", m.unnest), ("Rows where", m.where))
+                            if x)
+            note = f" {_cell(m.note)}." if m.note else ""
+            out.append(f"- [`{t.name}`](#{t.name}): {cols}.{extra}{note}")
+    if view.example:
+        out += ["", "```sql", view.example, "```"]
     return [*out, ""]
 
 
@@ -75,4 +111,14 @@ def render_tables(catalogue: Catalogue) -> str:
         lines += [f"## {name} ({len(tables)} tables)", ""]
         for t in tables:
             lines += _table(t)
+    lines += ["## Cross-venue views", "",
+              "Declared once in `recorder/schema.py` (`CROSS_VIEWS`); each venue table says how "
+              "it maps (`Table.maps`). Each view is a `UNION ALL` of one typed `SELECT` per "
+              "mapping over the venue table's `_dedup` view (each row once, however many "
+              "recorders or streams delivered it; on compacted days that costs no more than "
+              "the plain view). Every one starts with `venue, source_table, ts_event, "
+              "ts_event_ns, ts_recv, ts_recv_ns` and ends with the source row's identity "
+              "(`run_id, conn_id, recv_seq, recv_sub`) and `date`.", ""]
+    for view in CROSS_VIEWS:
+        lines += _cross(view, catalogue)
     return "\n".join(lines).rstrip("\n") + "\n"

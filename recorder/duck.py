@@ -23,7 +23,17 @@ import duckdb
 import polars as pl
 import pyarrow as pa
 
-from recorder.schema import RECEIPT_ORDER, Table, dedup_partition
+from recorder.catalogue import Catalogue
+from recorder.schema import (
+    CROSS_COMMON,
+    CROSS_TAIL,
+    CROSS_VIEWS,
+    RECEIPT_ORDER,
+    CrossView,
+    Maps,
+    Table,
+    dedup_partition,
+)
 from recorder.venues import CATALOGUE
 
 VIEWS_FILE = Path(__file__).resolve().parent.parent / "queries" / "views.sql"
@@ -58,22 +68,51 @@ def _select(t: Table) -> str:
     return f"* EXCLUDE (date) REPLACE ({conv}), {ns}, date"
 
 
+# The column naming each row's file in the _dedup views' source (dropped from their output).
+FILE_COLUMN = "__file"
+# Compaction names its files compacted-<id>-<part>.parquet (recorder.compact).
+_COMPACTED = f"contains({FILE_COLUMN}, '/compacted-')"
+
+
+def _dedup_source(t: Table) -> str:
+    return (f"read_parquet('{_glob(t.name)}', hive_partitioning = true, "
+            f"union_by_name = true, filename = '{FILE_COLUMN}')")
+
+
 def dedup_sql(t: Table, source: str) -> str:
-    """The first receipt of each dedup key (within a venue) of ``source``'s rows.
+    """The first receipt of each dedup key (within a venue) of ``source``'s rows; ``source``
+    has :data:`FILE_COLUMN`.
 
     Only keys seen more than once need ranking: a 64-bit hash of the key finds them (a
     superset: equal keys hash equal), and only those rows go through the window, on their
     exact key. Ranking every row (a sort of the whole table, wide rows and all) made a
-    query over 10M prints several times slower than over the plain view; on a compacted lake
-    almost no key repeats, so this costs about one more scan of the key columns."""
+    query over 10M prints several times slower than over the plain view.
+
+    Rows of compacted files are deduplicated already (``recorder compact``: within their day
+    and against the day before), so only the keys of the other files ("fresh": written by a
+    builder, not compacted yet) are hashed and counted; a compacted row joins the ranking
+    only when its key is among them. On a compacted day nothing is fresh: its rows pass
+    untouched (the compacted files are not even hashed), which makes ``T_dedup`` cost what
+    ``T`` costs there. The one thing this gives up: a copy held by two compacted days more
+    than a day apart stays twice."""
     key = ", ".join(dedup_partition(t))
     h = f"hash({key})"
     order = ", ".join(RECEIPT_ORDER)
-    return (f"WITH __src AS (SELECT * FROM {source}), "
-            f"__cand AS (SELECT {h} AS __h FROM __src GROUP BY ALL HAVING count(*) > 1) "
-            f"SELECT * FROM __src WHERE {h} NOT IN (SELECT __h FROM __cand) "
+    c = _COMPACTED
+    return (f"SELECT * EXCLUDE ({FILE_COLUMN}) FROM ("
+            f"WITH __src AS NOT MATERIALIZED (SELECT * FROM {source}), "
+            f"__fresh AS (SELECT {h} AS __h FROM __src WHERE NOT {c}), "
+            f"__n AS (SELECT count(*) AS __nfresh FROM __src WHERE NOT {c}), "
+            f"__cand AS (SELECT __h FROM __fresh GROUP BY ALL HAVING count(*) > 1 "
+            f"UNION ALL SELECT {h} FROM __src, __n WHERE __nfresh > 0 AND {c} AND "
+            f"{h} IN (SELECT __h FROM __fresh)) "
+            # nothing fresh: the compacted rows as they are
+            f"SELECT __src.* FROM __src, __n WHERE __nfresh = 0 AND {c} "
+            f"UNION ALL SELECT __src.* FROM __src, __n WHERE __nfresh > 0 AND {c} AND "
+            f"{h} NOT IN (SELECT __h FROM __cand) "
+            f"UNION ALL SELECT * FROM __src WHERE NOT {c} AND {h} NOT IN (SELECT __h FROM __cand) "
             f"UNION ALL (SELECT * FROM __src WHERE {h} IN (SELECT __h FROM __cand) "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1)")
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY {order}) = 1))")
 
 
 def view_sql(t: Table) -> str:
@@ -83,7 +122,7 @@ def view_sql(t: Table) -> str:
         f"-- {t.name}: {doc}\n"
         f"CREATE OR REPLACE VIEW {t.name} AS SELECT {sel} FROM {_source(t)};\n"
         f"CREATE OR REPLACE VIEW {t.name}_dedup AS SELECT {sel} FROM "
-        f"({dedup_sql(t, _source(t))});\n"
+        f"({dedup_sql(t, _dedup_source(t))});\n"
     )
 
 
@@ -169,10 +208,55 @@ ORDER BY gap_start_ns, venue, conn_id;
 DERIVED_VIEWS: dict[str, str] = {"gaps": GAPS_SQL}
 
 
+def _mapped_select(t: Table, m: Maps, view: CrossView) -> str:
+    """One venue table's rows in ``view``'s shape: every column cast to its declared type,
+    those the mapping does not name NULL.
+
+    It reads the table's ``_dedup`` view: a cross-venue question (volume per venue, every
+    RFQ's life) must count a print once however many recorders, history replies or grouped
+    streams delivered it. On compacted days that view costs nothing more than the plain
+    one (compacted files are skipped by the dedup, see :func:`dedup_sql`), and before
+    compaction the plain view would be wrong."""
+    given = dict(m.columns)
+    ev = given.get("ts_event_ns")
+    out = ["venue", f"'{t.name}' AS source_table",
+           "ts_event" if ev is None else f"make_timestamptz(({ev}) // 1000) AS ts_event",
+           "ts_event_ns" if ev is None else f"CAST({ev} AS BIGINT) AS ts_event_ns",
+           "ts_recv", "ts_recv_ns"]
+    for name, typ, _ in view.columns:
+        expr = given.get(name)
+        out.append(f"CAST({expr} AS {typ}) AS {name}" if expr is not None
+                   else f"NULL::{typ} AS {name}")
+    out += [n for n, _, _ in CROSS_TAIL]
+    src = f"{t.name}_dedup AS src"
+    if m.unnest:
+        src = (f"(SELECT *, unnest({m.unnest}) AS _lv, generate_subscripts({m.unnest}, 1) "
+               f"AS _lv_i FROM {t.name}_dedup) AS src")
+    where = f"\n    WHERE {m.where}" if m.where else ""
+    return f"SELECT {', '.join(out)}\n    FROM {src}{where}"
+
+
+def mappings(catalogue: Catalogue, view: str) -> list[tuple[Table, Maps]]:
+    """(table, mapping) of every venue table mapping onto ``view``, in catalogue order."""
+    return [(t, m) for t in catalogue.tables.values() for m in t.maps if m.view == view]
+
+
+def cross_view_sql(view: CrossView, catalogue: Catalogue = CATALOGUE) -> str:
+    parts = [_mapped_select(t, m, view) for t, m in mappings(catalogue, view.name)]
+    if not parts:  # no venue has it: an empty view of the right shape
+        cols = [*CROSS_COMMON, *view.columns, *CROSS_TAIL]
+        parts = ["SELECT " + ", ".join(f"NULL::{typ} AS {n}" for n, typ, _ in cols) +
+                 " WHERE false"]
+    doc = view.doc.replace("\n", " ")
+    return (f"-- {view.name}: {doc}\n"
+            f"CREATE OR REPLACE VIEW {view.name} AS\n" + "\nUNION ALL ".join(parts) + ";\n")
+
+
 def render_views() -> str:
     tables = sorted(CATALOGUE.tables.values(), key=lambda t: (t.venue != "*", t.name))
     derived = [f"-- {name}: {sql.strip()}\n" for name, sql in DERIVED_VIEWS.items()]
-    return _HEADER + "\n" + "\n".join([*(view_sql(t) for t in tables), *derived])
+    cross = [cross_view_sql(v) for v in CROSS_VIEWS]
+    return _HEADER + "\n" + "\n".join([*(view_sql(t) for t in tables), *derived, *cross])
 
 
 _BLOCK = re.compile(r"^-- ([a-z0-9_]+): .*$", re.M)
@@ -208,7 +292,9 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:") -> duckdb
         con.execute(f"CREATE OR REPLACE TABLE __empty.{name} AS SELECT *, NULL::DATE AS date "
                     f"FROM __empty_arrow")
         con.unregister("__empty_arrow")
-        con.execute(stmts.replace(_source(table), f"__empty.{name}"))
+        con.execute(stmts.replace(_source(table), f"__empty.{name}").replace(
+            _dedup_source(table), f"(SELECT *, NULL::VARCHAR AS {FILE_COLUMN} FROM "
+                                  f"__empty.{name})"))
     return con
 
 

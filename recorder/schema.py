@@ -18,7 +18,7 @@ Every table also gets the common columns below, filled by the pipeline, never by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -67,6 +67,198 @@ class Col:
         return self.wire or self.name
 
 
+# --- cross-venue views --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrossView:
+    """A view over every venue's tables that have the concept, in one shape: its own columns
+    ``(name, DuckDB type, doc)``, declared once here; each venue table says how it maps onto
+    it (:class:`Maps`). Every cross view also has :data:`CROSS_COMMON` first and
+    :data:`CROSS_TAIL` last."""
+
+    name: str
+    doc: str
+    columns: tuple[tuple[str, str, str], ...]
+    example: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n, _, _ in self.columns)
+
+
+@dataclass(frozen=True)
+class Maps:
+    """How rows of one venue table appear in a cross view.
+
+    ``columns`` maps the view's columns to SQL expressions over the table's view columns
+    (what ``SELECT * FROM <table>_dedup`` has: the lake columns, time columns as TIMESTAMPTZ
+    with ``*_ns`` beside them); each is cast to the view's type, and a column not named is
+    NULL. ``ts_event_ns`` may be given too (default: the table's ``ts_event_ns``).
+    ``where`` keeps some rows only (the table's rows are ``src`` there). ``unnest``: a list expression (``bids``); the row is
+    repeated once per element, which expressions read as ``_lv`` (its position, from 1, as
+    ``_lv_i``): a book message becomes one row per level."""
+
+    view: str
+    columns: tuple[tuple[str, str], ...]
+    where: str | None = None
+    unnest: str | None = None
+    note: str = ""
+
+    def __init__(self, view: str, columns: dict[str, str] | tuple[tuple[str, str], ...],
+                 where: str | None = None, unnest: str | None = None, note: str = "") -> None:
+        object.__setattr__(self, "view", view)
+        items = tuple(columns.items()) if isinstance(columns, dict) else tuple(columns)
+        object.__setattr__(self, "columns", items)
+        object.__setattr__(self, "where", where)
+        object.__setattr__(self, "unnest", unnest)
+        object.__setattr__(self, "note", note)
+
+
+# (name, type, doc) of every cross view: first these, then the view's own, then CROSS_TAIL.
+CROSS_COMMON: tuple[tuple[str, str, str], ...] = (
+    ("venue", "VARCHAR", "venue name from the config section"),
+    ("source_table", "VARCHAR", "the venue table the row comes from"),
+    ("ts_event", "TIMESTAMPTZ", "the venue's time (µs, truncated); null if it sends none"),
+    ("ts_event_ns", "BIGINT", "the venue's time, exact ns since the epoch"),
+    ("ts_recv", "TIMESTAMPTZ", "local receipt (µs, truncated)"),
+    ("ts_recv_ns", "BIGINT", "local receipt, exact ns since the epoch"),
+)
+CROSS_TAIL: tuple[tuple[str, str, str], ...] = (
+    ("run_id", "VARCHAR", "with conn_id, recv_seq, recv_sub: the source row's identity"),
+    ("conn_id", "VARCHAR", ""),
+    ("recv_seq", "BIGINT", ""),
+    ("recv_sub", "INTEGER", ""),
+    ("date", "DATE", "the lake partition"),
+)
+
+_SIDE = "'buy' | 'sell' | 'unknown'"
+CROSS_VIEWS: tuple[CrossView, ...] = (
+    CrossView(
+        "trades", "Public trade prints of every venue that has a tape, each print once.",
+        (("instrument", "VARCHAR", "the venue's instrument name (Mackinac: exchange:symbol)"),
+         ("price", "DOUBLE", "execution price, the venue's units"),
+         ("size", "DOUBLE", "base units"),
+         ("side", "VARCHAR", f"aggressor side: {_SIDE}"),
+         ("trade_id", "VARCHAR", "the venue's trade id, when it sends one"),
+         ("block_number", "BIGINT", "on-chain prints: block"),
+         ("tx_index", "BIGINT", "on-chain prints: transaction index in the block"),
+         ("tx_hash", "VARCHAR", "on-chain prints: transaction hash")),
+        "SELECT venue, instrument, time_bucket(INTERVAL 1 minute, ts_event) AS minute,\n"
+        "       arg_min(price, ts_event_ns) AS open, max(price) AS high, min(price) AS low,\n"
+        "       arg_max(price, ts_event_ns) AS close, sum(size) AS volume\n"
+        "FROM trades GROUP BY ALL ORDER BY minute"),
+    CrossView(
+        "book_updates", "One row per level change of every order book: a snapshot's every "
+        "level (is_snapshot), a diff's changed levels (size 0 removes the level), Power.Trade's "
+        "order events (order_id, action).",
+        (("instrument", "VARCHAR", "the book's instrument"),
+         ("side", "VARCHAR", "'bid' | 'ask'"),
+         ("price", "DOUBLE", "level price (null for a Power.Trade deletion: see order_id)"),
+         ("size", "DOUBLE", "size at the level after the update (0: removed); order books: "
+          "the order's quantity"),
+         ("is_snapshot", "BOOLEAN", "the row is part of a whole book (replaces what was "
+          "there before, per instrument)"),
+         ("sequence", "BIGINT", "the venue's book sequence (Derive publish_id, Diffusal "
+          "sequence); null where it has none"),
+         ("level", "INTEGER", "position in the message, 1 = first as sent"),
+         ("action", "VARCHAR", "'set' (level size), 'add' | 'delete' | 'execute' | 'update' "
+          "(order events)"),
+         ("order_id", "VARCHAR", "order-by-order books: the order")),
+        "-- levels of one book message, best first\n"
+        "SELECT side, price, size FROM book_updates\n"
+        "WHERE venue = 'derive' AND is_snapshot\n"
+        "  AND (recv_seq, conn_id) = (SELECT (max(recv_seq), any_value(conn_id)) FROM "
+        "book_updates WHERE venue = 'derive')\nORDER BY side, level"),
+    CrossView(
+        "top_of_book", "Best bid and ask over time, for every venue with a book, a quote or a "
+        "ticker: one row per source update.",
+        (("instrument", "VARCHAR", "the instrument"),
+         ("bid_price", "DOUBLE", "best bid"), ("bid_size", "DOUBLE", "size at the best bid"),
+         ("ask_price", "DOUBLE", "best ask"), ("ask_size", "DOUBLE", "size at the best ask")),
+        "SELECT venue, instrument, ts_event, (bid_price + ask_price) / 2 AS mid,\n"
+        "       ask_price - bid_price AS spread\n"
+        "FROM top_of_book WHERE bid_price IS NOT NULL AND ask_price IS NOT NULL\n"
+        "QUALIFY row_number() OVER (PARTITION BY venue, instrument ORDER BY ts_recv_ns DESC) = 1"),
+    CrossView(
+        "tickers", "Marks, indexes, open interest, implied vol and greeks, where the venue "
+        "sends them.",
+        (("instrument", "VARCHAR", "the instrument (or the index's pair/currency)"),
+         ("mark_price", "DOUBLE", "mark price"), ("index_price", "DOUBLE", "index / spot"),
+         ("last_price", "DOUBLE", "last trade price"),
+         ("open_interest", "DOUBLE", "open interest, contracts"),
+         ("iv", "DOUBLE", "implied volatility (fraction: 0.55 = 55%)"),
+         ("bid_iv", "DOUBLE", "bid implied vol"), ("ask_iv", "DOUBLE", "ask implied vol"),
+         ("delta", "DOUBLE", ""), ("gamma", "DOUBLE", ""), ("vega", "DOUBLE", ""),
+         ("theta", "DOUBLE", ""), ("rho", "DOUBLE", "")),
+        "SELECT venue, instrument, last(iv ORDER BY ts_recv_ns) AS iv,\n"
+        "       last(mark_price ORDER BY ts_recv_ns) AS mark\n"
+        "FROM tickers WHERE iv IS NOT NULL GROUP BY ALL"),
+    CrossView(
+        "funding", "Perpetual funding rates.",
+        (("instrument", "VARCHAR", "the perpetual"),
+         ("rate", "DOUBLE", "funding rate as a fraction, as the venue states it (see "
+          "rate_period)"),
+         ("rate_period", "VARCHAR", "what `rate` is per: 'year' (Mackinac, annualised) or "
+          "'hour' (Derive)"),
+         ("interval_hours", "DOUBLE", "hours between payments, when sent")),
+        "SELECT venue, instrument, avg(rate) FILTER (rate_period = 'year') AS annualised\n"
+        "FROM funding GROUP BY ALL"),
+    CrossView(
+        "rfq_events", "The life of requests for quotes (Totalis quote requests, RFQs and "
+        "cashouts; Derive RFQs; Diffusal auctions; Power.Trade RFQ orders): one row per "
+        "event.",
+        (("rfq_id", "VARCHAR", "the request's id at the venue"),
+         ("event", "VARCHAR", "what happened (the venue's event or table name)"),
+         ("status", "VARCHAR", "the venue's status after the event, when it sends one"),
+         ("instrument", "VARCHAR", "the instrument, or the legs as text"),
+         ("side", "VARCHAR", f"the requester's side: {_SIDE}"),
+         ("size", "DOUBLE", "requested size (Totalis: stake, USDC)"),
+         ("price", "DOUBLE", "resulting price, where the event carries one"),
+         ("quote_id", "VARCHAR", "the quote an event names (accepted, winner)"),
+         ("tx_hash", "VARCHAR", "on-chain settlement")),
+        "SELECT venue, event, count(*) FROM rfq_events GROUP BY ALL ORDER BY 1, 3 DESC"),
+    CrossView(
+        "quote_events", "Quotes answering RFQs (ours as a market maker, or the best one "
+        "shown): one row per quote event.",
+        (("quote_id", "VARCHAR", "the quote's id (Diffusal: its nonce)"),
+         ("rfq_id", "VARCHAR", "the request it answers"),
+         ("event", "VARCHAR", "what happened"),
+         ("status", "VARCHAR", "the venue's status, when it sends one"),
+         ("side", "VARCHAR", f"the quoter's side: {_SIDE}"),
+         ("price", "DOUBLE", "quoted price (Totalis: payout odds)"),
+         ("size", "DOUBLE", "quoted size (Totalis: user cost, USDC)"),
+         ("maker", "VARCHAR", "the quoting market maker")),
+        "SELECT q.venue, q.rfq_id, q.quote_id, q.price, r.event\n"
+        "FROM quote_events q JOIN rfq_events r USING (venue, rfq_id) LIMIT 20"),
+    CrossView(
+        "fills", "Our own fills (private channels).",
+        (("instrument", "VARCHAR", "the instrument"), ("side", "VARCHAR", f"ours: {_SIDE}"),
+         ("price", "DOUBLE", "fill price"), ("size", "DOUBLE", "filled size"),
+         ("fee", "DOUBLE", "fee charged"),
+         ("liquidity", "VARCHAR", "'maker' | 'taker' | the venue's flag"),
+         ("trade_id", "VARCHAR", "the trade"), ("order_id", "VARCHAR", "our order"),
+         ("status", "VARCHAR", "settlement status, where the venue re-sends a fill on each "
+          "(Derive tx_status: one row per status)"),
+         ("tx_hash", "VARCHAR", "on-chain settlement")),
+        "SELECT venue, instrument, side, sum(size) AS filled, sum(price * size) / sum(size) AS "
+        "avg_price\nFROM fills GROUP BY ALL"),
+    CrossView(
+        "positions", "Our positions as the venue reports them (private channels), one row "
+        "per position per report.",
+        (("instrument", "VARCHAR", "the instrument (Totalis: the parlay's rfq_id)"),
+         ("size", "DOUBLE", "signed: negative is short"),
+         ("entry_price", "DOUBLE", "average entry price"),
+         ("mark_price", "DOUBLE", "mark price"),
+         ("unrealized_pnl", "DOUBLE", ""), ("realized_pnl", "DOUBLE", ""),
+         ("account", "VARCHAR", "subaccount, when the venue has several"),
+         ("status", "VARCHAR", "life-cycle event for venues that report one (Totalis)")),
+        "SELECT venue, instrument, last(size ORDER BY ts_recv_ns) AS size\n"
+        "FROM positions GROUP BY ALL"),
+)
+CROSS_VIEW_NAMES = {v.name: v for v in CROSS_VIEWS}
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -91,6 +283,8 @@ class Table:
     # row of this table and the value they take on every raw one (data, not code: the lake
     # fills them and runs nothing of the venue's).
     raw_constants: tuple[tuple[str, Any], ...] = ()
+    # How the table's rows appear in the cross-venue views (trades, book_updates, ...).
+    maps: tuple[Maps, ...] = ()
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
@@ -104,6 +298,13 @@ class Table:
             raise ValueError(f"table {self.name}: raw_constants name a key it does not declare")
         if self.cluster_by and not set(self.cluster_by) <= set(names) | COMMON_NAMES:
             raise ValueError(f"table {self.name}: cluster_by names a column it does not have")
+        for m in self.maps:
+            view = CROSS_VIEW_NAMES.get(m.view)
+            if view is None:
+                raise ValueError(f"table {self.name}: maps to unknown view {m.view}")
+            unknown = {k for k, _ in m.columns} - {*view.names, "ts_event_ns"}
+            if unknown:
+                raise ValueError(f"table {self.name}: {m.view} has no column {sorted(unknown)}")
 
     @cached_property
     def wire_schema(self) -> pa.Schema:
@@ -155,6 +356,23 @@ def cluster_columns(t: Table) -> tuple[str, ...]:
         return tuple(in_key)
     own = [c for c in INSTRUMENT_COLUMNS if c in names]
     return tuple(own[-1:])
+
+
+def by_receipt_when_null(col: str) -> tuple[str, ...]:
+    """Dedup key parts for a table keyed by a venue value (a time, an event id) that may be
+    missing: rows without it fall back to their receipt (run and position), so two of them
+    are never taken for one."""
+    return (f"CASE WHEN {col} IS NULL THEN run_id END",
+            f"CASE WHEN {col} IS NULL THEN recv_seq END")
+
+
+NO_NATURAL_KEY = (" No venue time or id in the payload: keyed by the receipt, so copies that two "
+                  "overlapping recorders both received both stay in the _dedup view.")
+
+
+def mapped(t: Table, *maps: Maps) -> Table:
+    """``t`` mapping onto the cross views ``maps`` name (besides those it already maps)."""
+    return replace(t, maps=t.maps + maps)
 
 
 def cols(*specs: tuple) -> tuple[Col, ...]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from recorder.exact import decimals
-from recorder.schema import Table, cols, extra_col
+from recorder.schema import Maps, Table, cols, extra_col, mapped
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "derive"
@@ -252,7 +252,8 @@ OWN_TRADES = _t(
 
 BALANCES = _t(
     "balances", "{subaccount_id}.balances: balance changes, one row per element. No natural "
-    "key: the dedup key includes the receive time.",
+    "key (no time, no id; the same change can happen twice): the dedup key includes the "
+    "receive time, so copies two overlapping recorders both received both stay in _dedup.",
     (CHANNEL, ("subaccount_id", INT, "from the channel name", "_subaccount"), ("name", S, "asset"),
      ("previous_balance", F, ""), ("new_balance", F, ""),
      ("update_type", S, "trade|asset_deposit|...|double_revert")),
@@ -280,7 +281,9 @@ _PUBLIC_QUOTE = pa.struct([
     ("last_update_timestamp", INT), ("tx_hash", S), ("tx_status", S)])
 BEST_QUOTES = _t(
     "best_quotes", "{subaccount_id}.best.quotes: best quote per own RFQ (taker side); result "
-    "fields flattened, error as error_* columns.",
+    "fields flattened, error as error_* columns. No natural key (no time, and the estimates "
+    "change with the book while the best quote stays): keyed by the receipt, so copies two "
+    "overlapping recorders both received both stay in the _dedup view.",
     (CHANNEL, ("subaccount_id", INT, "from the channel name", "_subaccount"), ("rfq_id", S, ""),
      ("direction", S, ""), ("estimated_fee", F, ""), ("estimated_realized_pnl", F, ""),
      ("estimated_realized_pnl_excl_fees", F, ""), ("estimated_total_cost", F, ""),
@@ -354,6 +357,77 @@ RPC = _t(
      ("result", S, "the result as JSON (omitted for instruments and currencies, which have "
       "their own tables)", "_result")),
     RECEIPT)
+
+# --- cross-venue views (recorder.schema.CROSS_VIEWS) -----------------------------------------
+
+_SIDE = "CASE {c} WHEN 'buy' THEN 'buy' WHEN 'sell' THEN 'sell' ELSE 'unknown' END"
+_LEGS = "array_to_string([l.instrument_name || ' ' || l.direction FOR l IN legs], ' / ')"
+# A full top-N snapshot per message (orderbook.{instrument}.{group}.{depth}), best first.
+ORDERBOOK = mapped(ORDERBOOK, *(Maps("book_updates", {
+    "instrument": "instrument_name", "side": f"'{side}'", "price": "_lv.price",
+    "size": "_lv.amount", "is_snapshot": "true", "sequence": "publish_id", "level": "_lv_i",
+    "action": "'set'"}, unnest=levels) for side, levels in (("bid", "bids"), ("ask", "asks"))),
+    Maps("top_of_book", {"instrument": "instrument_name", "bid_price": "bids[1].price",
+                         "bid_size": "bids[1].amount", "ask_price": "asks[1].price",
+                         "ask_size": "asks[1].amount"}))
+_TICK = {"instrument": "instrument_name", "mark_price": "mark_price",
+         "index_price": "index_price", "open_interest": "stats.open_interest",
+         **{g: f"option_pricing.{g}" for g in ("iv", "bid_iv", "ask_iv", "delta", "gamma", "vega",
+                                                "theta", "rho")}}
+_TOP = {"instrument": "instrument_name", "bid_price": "best_bid_price",
+        "bid_size": "best_bid_amount", "ask_price": "best_ask_price",
+        "ask_size": "best_ask_amount"}
+# ticker and ticker_slim carry the same update (one `timestamp`) when both are subscribed: the
+# slim one counts only where the full one is missing, so each update is in a view once.
+_NOT_FULL = ("NOT EXISTS (SELECT 1 FROM derive_ticker_dedup f WHERE f.instrument_name = "
+             "src.instrument_name AND f.timestamp = src.timestamp)")
+TICKER = mapped(TICKER, Maps("tickers", _TICK), Maps("top_of_book", _TOP),
+                Maps("funding", {"instrument": "instrument_name",
+                                 "rate": "perp_details.funding_rate", "rate_period": "'hour'"},
+                     where="perp_details.funding_rate IS NOT NULL"))
+_SLIM = "only the updates derive_ticker lacks (both carry each one when both are subscribed)"
+TICKER_SLIM = mapped(
+    TICKER_SLIM, Maps("tickers", _TICK, where=_NOT_FULL, note=_SLIM),
+    Maps("top_of_book", _TOP, where=_NOT_FULL, note=_SLIM),
+    Maps("funding", {"instrument": "instrument_name", "rate": "funding_rate",
+                     "rate_period": "'hour'"},
+         where=f"funding_rate IS NOT NULL AND {_NOT_FULL}", note=_SLIM))
+_TRADE = {"instrument": "instrument_name", "price": "trade_price", "size": "trade_amount",
+          # the taker's direction (docs: `direction` of the trade)
+          "side": _SIDE.format(c="direction"), "trade_id": "trade_id", "tx_hash": "tx_hash"}
+TRADES = mapped(TRADES, Maps("trades", _TRADE))
+# The same prints by currency: only those trades.{instrument} did not bring (a config may
+# subscribe either). trades.{type}.{currency}.{status} repeats them per settlement status:
+# not mapped (fills has our own settlement states).
+TRADES_BY_CURRENCY = mapped(TRADES_BY_CURRENCY, Maps("trades", _TRADE, where=(
+    "trade_id NOT IN (SELECT trade_id FROM derive_trades_dedup)"), note=(
+        "the prints trades.{instrument} did not bring; trades.{type}.{currency}.{status} (the "
+        "same prints per settlement status) is not mapped")))
+SPOT_FEED = mapped(SPOT_FEED, Maps("tickers", {"instrument": "currency",
+                                               "index_price": "price"}))
+RFQS = mapped(RFQS, Maps("rfq_events", {
+    "rfq_id": "rfq_id", "event": "'rfq'", "status": "status", "instrument": _LEGS,
+    "side": _SIDE.format(c="filled_direction"), "price": "total_cost"}))
+QUOTES = mapped(QUOTES, Maps("quote_events", {
+    "quote_id": "quote_id", "rfq_id": "rfq_id", "event": "'quote'", "status": "status",
+    "side": _SIDE.format(c="direction"),
+    "price": "CASE WHEN len(legs) = 1 THEN legs[1].price END",
+    "size": "CASE WHEN len(legs) = 1 THEN legs[1].amount END",
+    "maker": "CAST(subaccount_id AS VARCHAR)"}))
+BEST_QUOTES = mapped(BEST_QUOTES, Maps("quote_events", {
+    "quote_id": "best_quote.quote_id", "rfq_id": "rfq_id", "event": "'best_quote'",
+    "status": "best_quote.status", "side": _SIDE.format(c="best_quote.direction"),
+    "price": "CASE WHEN len(best_quote.legs) = 1 THEN best_quote.legs[1].price END",
+    "size": "CASE WHEN len(best_quote.legs) = 1 THEN best_quote.legs[1].amount END",
+    "maker": "CAST(best_quote.subaccount_id AS VARCHAR)"}, where="best_quote IS NOT NULL"))
+OWN_TRADES = mapped(OWN_TRADES, Maps("fills", {
+    "instrument": "instrument_name", "side": _SIDE.format(c="direction"),
+    "price": "trade_price", "size": "trade_amount", "fee": "trade_fee",
+    "liquidity": "liquidity_role", "trade_id": "trade_id", "order_id": "order_id",
+    "status": "coalesce(tx_status, batch_status)", "tx_hash": "tx_hash"}))
+MARGIN_WATCH = mapped(MARGIN_WATCH, Maps("positions", {
+    "instrument": "_lv.instrument_name", "size": "_lv.amount", "mark_price": "_lv.mark_price",
+    "account": "CAST(subaccount_id AS VARCHAR)"}, unnest="positions"))
 
 TABLES = (ORDERBOOK, TICKER, TICKER_SLIM, TRADES, TRADES_BY_CURRENCY, TRADES_SETTLED, SPOT_FEED,
           AUCTIONS, MARGIN_WATCH, ORDERS, OWN_TRADES, BALANCES, QUOTES, BEST_QUOTES, RFQS,

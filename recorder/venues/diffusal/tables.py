@@ -36,7 +36,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from recorder.exact import decimals
-from recorder.schema import Table, cols, extra_col
+from recorder.schema import Maps, Table, by_receipt_when_null, cols, extra_col, mapped
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "diffusal"
@@ -223,20 +223,24 @@ RFQ_QUOTE = _t(
      _RFQ_TS, _RFQ_EV, SOURCE),
     ("request_id", "mmm", "nonce", "signature"), event_time="event_ms", version=2)
 
+# A socket's own messages with the venue's time: one per (connection, time), so the copy a
+# second recorder's socket of the same name received is absorbed; without a time, per receipt.
+_CONN_TIME = ("conn_id", "event_ms", *by_receipt_when_null("event_ms"))
+
 RFQ_SNAPSHOT = _t(
     "rfq_snapshot", "The active-auction snapshot /ws/rfq/stream sends after connected; its "
     "auctions are in diffusal_rfq_auction with source = 'snapshot'. Shape inferred.",
-    (("auction_count", INT, "", "_count"), _RFQ_TS, _RFQ_EV), RECEIPT, event_time="event_ms",
+    (("auction_count", INT, "", "_count"), _RFQ_TS, _RFQ_EV), _CONN_TIME, event_time="event_ms",
     one_type=True)
 
 RFQ_CONNECTED = _t(
     "rfq_connected", "'connected' greeting of /ws/rfq/stream and /ws/rfq/quotes.",
     (("request_id", S, "quotes socket: the request it follows", "requestId"), _RFQ_TS,
-     _RFQ_EV), RECEIPT, event_time="event_ms", one_type=True)
+     _RFQ_EV), _CONN_TIME, event_time="event_ms", one_type=True)
 
 RFQ_HEARTBEAT = _t(
     "rfq_heartbeat", "Application heartbeats of the three RFQ sockets (interval undocumented).",
-    (_RFQ_TS, _RFQ_EV), RECEIPT, event_time="event_ms", one_type=True)
+    (_RFQ_TS, _RFQ_EV), _CONN_TIME, event_time="event_ms", one_type=True)
 
 RFQ_AUTH_SUCCESS = _t(
     "rfq_auth_success", "/ws/rfq/mm accepted our handshake credentials.",
@@ -323,7 +327,54 @@ PRIVATE_SNAPSHOT = _t(
     "rfq.quotes.<id> stream's), even an empty one: the account's state at that moment is "
     "exactly the is_snapshot rows of the same receipt (same conn_id, recv_seq).",
     (STREAM, ("item_count", INT, "rows the snapshot held", "_count"), _TS, _EV),
-    RECEIPT, one_type=True, **_PRIV)
+    ("conn_id", "stream", "event_ns", *by_receipt_when_null("event_ns")), one_type=True,
+    **_PRIV)
+
+# --- cross-venue views (recorder.schema.CROSS_VIEWS) -----------------------------------------
+
+_SIDE = "CASE {c} WHEN 'buy' THEN 'buy' WHEN 'sell' THEN 'sell' ELSE 'unknown' END"
+_TAKER = "CASE taker_is_buying WHEN true THEN 'buy' WHEN false THEN 'sell' ELSE 'unknown' END"
+# Snapshots (stream or REST) and diffs ordered by `sequence`; a diff level of size 0 removes it.
+DEPTH = mapped(DEPTH, *(Maps("book_updates", {
+    "instrument": "symbol", "side": f"'{side}'", "price": "_lv.price", "size": "_lv.size",
+    "is_snapshot": "type = 'snapshot'", "sequence": "sequence", "level": "_lv_i",
+    "action": "'set'"}, unnest=levels) for side, levels in (("bid", "bids"), ("ask", "asks"))))
+TICKER = mapped(TICKER, Maps("top_of_book", {
+    "instrument": "symbol", "bid_price": "best_bid", "bid_size": "best_bid_size",
+    "ask_price": "best_ask", "ask_size": "best_ask_size"}), Maps("tickers", {
+        "instrument": "symbol", "index_price": "index_price", "open_interest": "open_interest"}))
+TRADE = mapped(TRADE, Maps("trades", {
+    "instrument": "symbol", "price": "price", "size": "size",
+    "side": _SIDE.format(c="side"), "trade_id": "trade_id"}))
+INDEX = mapped(INDEX, Maps("tickers", {"instrument": "pair", "index_price": "spot_price",
+                                       "iv": "volatility"},
+                           note="iv: the pair's volatility, as the index stream sends it"))
+RFQ_AUCTION = mapped(RFQ_AUCTION, Maps("rfq_events", {
+    "rfq_id": "request_id", "event": "type", "status": "'open'", "instrument": "symbol",
+    "side": _TAKER, "size": "size"}))
+RFQ_RESOLUTION = mapped(RFQ_RESOLUTION, Maps("rfq_events", {
+    "rfq_id": "request_id", "event": "type", "status": "status", "price": "price_f"}))
+RFQ_TRADE_FILLED = mapped(RFQ_TRADE_FILLED, Maps("rfq_events", {
+    "rfq_id": "request_id", "event": "'trade_filled'", "status": "'filled'", "price": "price_f",
+    "size": "size_f", "tx_hash": "tx_hash"}))
+ACCOUNT_RFQ = mapped(ACCOUNT_RFQ, Maps("rfq_events", {
+    "rfq_id": "request_id", "event": "'account_' || type", "status": "status",
+    "instrument": "symbol", "side": _TAKER, "size": "size"}))
+RFQ_QUOTE = mapped(RFQ_QUOTE, Maps("quote_events", {
+    # a quote has no id of its own: the MM's signed nonce names it
+    "quote_id": "nonce", "rfq_id": "request_id", "event": "'quote'", "status": "'open'",
+    "side": "CASE taker_is_buying WHEN true THEN 'sell' WHEN false THEN 'buy' ELSE 'unknown' END",
+    "price": "price_f", "size": "size_f", "maker": "mmm"}))
+RFQ_QUOTE_REJECTED = mapped(RFQ_QUOTE_REJECTED, Maps("quote_events", {
+    "quote_id": "nonce", "rfq_id": "request_id", "event": "'quote_rejected'",
+    "status": "'rejected: ' || coalesce(reason, '')"}))
+FILL = mapped(FILL, Maps("fills", {
+    "instrument": "symbol", "side": _SIDE.format(c="side"), "price": "price", "size": "size",
+    "fee": "fee", "liquidity": "liquidity", "trade_id": "fill_id", "order_id": "order_id",
+    "tx_hash": "tx_hash"}))
+POSITION = mapped(POSITION, Maps("positions", {
+    "instrument": "symbol", "size": "size", "entry_price": "entry_price",
+    "unrealized_pnl": "unrealized_pnl", "realized_pnl": "realized_pnl"}))
 
 TABLES = (DEPTH, TICKER, TRADE, INDEX, MARKETS, REPLY, ERROR, AUTH, PAIR_T, INSTRUMENT,
           REST_RESPONSE,

@@ -13,7 +13,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from recorder.schema import Table, cols, extra_col
+from recorder.schema import (
+    NO_NATURAL_KEY,
+    Maps,
+    Table,
+    by_receipt_when_null,
+    cols,
+    extra_col,
+    mapped,
+)
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "mackinac"
@@ -179,7 +187,10 @@ AMMLIQUIDITY_SNAPSHOT = _t(
     (SYMBOL, ("event_count", INT, "liquidity events in the snapshot", "_count"),
      ("first_time_ms", INT, "oldest event time", "_first"),
      ("last_time_ms", INT, "newest event time", "_last")),
-    RECEIPT, event_time=False)
+    # The same snapshot received by two recorders is one row; an empty one (no times) stays
+    # per receipt.
+    ("symbol", "first_time_ms", "last_time_ms", "event_count",
+     *by_receipt_when_null("last_time_ms")), event_time=False)
 
 ARBFLAG = _t("arbflag", "Cross-venue arb gap edges (super_admin): open / closed.",
              (SYMBOL, ("status", S, "open | closed"), ("arb_gap", ARB_GAP, "", "arbGap"), TIME),
@@ -191,12 +202,13 @@ SPREAD = _t("spread", "Same-venue cross-pool spread (uni, univ4; professional ti
              ("depth_between", F, "", "depthBetween"), TIME),
             ("exchange", "symbol", "time_ms"))
 
-FEED_STALE = _t("feed_stale", "Upstream feed went stale.",
+FEED_STALE = _t("feed_stale", "Upstream feed went stale." + NO_NATURAL_KEY,
                 (EXCHANGE, ("stale_sec", F, "seconds since the last upstream update",
                             "staleSec")), RECEIPT, event_time=False)
-FEED_LIVE = _t("feed_live", "Upstream feed is live again.", (EXCHANGE,), RECEIPT,
+FEED_LIVE = _t("feed_live", "Upstream feed is live again." + NO_NATURAL_KEY, (EXCHANGE,), RECEIPT,
                event_time=False)
-SERVER_CLOSING = _t("server_closing", "Planned restart notice; we reconnect after reconnectIn.",
+SERVER_CLOSING = _t("server_closing", "Planned restart notice; we reconnect after reconnectIn."
+                    + NO_NATURAL_KEY,
                     (("reconnect_in_ms", INT, "", "reconnectIn"),), RECEIPT, event_time=False)
 SUBSCRIBED = _t("subscribed", "Subscribe ack (SDK >= 0.1.1; the websocket page says there is "
                 "none, so its absence is fine).", (EXCHANGE, SYMBOL), RECEIPT, event_time=False)
@@ -215,6 +227,42 @@ ERROR = _t("error", "An action was rejected.",
              "internal_error"), ("message", S, ""),
             ("retry_after_s", F, "on rate_limited", "retryAfter"), EXCHANGE, SYMBOL,
             ("limit", INT, "symbol limit, on *_limit_* codes")), RECEIPT, event_time=False)
+
+# --- cross-venue views (recorder.schema.CROSS_VIEWS) -----------------------------------------
+
+_INSTR = "exchange || ':' || symbol"  # one book and one tape per (exchange, symbol)
+# An AMM book holds one level per fee tier, not sorted: the best is the max bid / min ask.
+_BEST = ("{agg}([l.price FOR l IN {side}])",
+         "list_sum([l.size FOR l IN {side} IF l.price = {agg}([x.price FOR x IN {side}])])")
+
+
+def _levels(instrument: str) -> tuple[Maps, ...]:
+    return tuple(Maps("book_updates", {
+        "instrument": instrument, "side": f"'{side}'", "price": "_lv.price",
+        "size": "_lv.size", "is_snapshot": "true", "level": "_lv_i", "action": "'set'"},
+        unnest=levels) for side, levels in (("bid", "bids"), ("ask", "asks")))
+
+
+def _top(instrument: str, note: str = "") -> Maps:
+    cols = {"instrument": instrument}
+    for side, levels, agg in (("bid", "bids", "list_max"), ("ask", "asks", "list_min")):
+        cols[f"{side}_price"] = _BEST[0].format(agg=agg, side=levels)
+        cols[f"{side}_size"] = _BEST[1].format(agg=agg, side=levels)
+    return Maps("top_of_book", cols, note=note)
+
+
+QUOTE = mapped(QUOTE, *_levels(_INSTR), _top(_INSTR))
+PRINT = mapped(PRINT, Maps("trades", {
+    "instrument": _INSTR, "price": "price", "size": "size",
+    # https://mackinac.io/api/messages/: 0 bid hit (a sell), 1 ask lift (a buy), 2 unknown;
+    # Pendle/Spectra 1 = bought PT (a buy of the PT).
+    "side": "CASE side WHEN 1 THEN 'buy' WHEN 0 THEN 'sell' ELSE 'unknown' END",
+    "block_number": "block_number", "tx_index": "tx_index"}))
+FUNDING = mapped(FUNDING, Maps("funding", {
+    "instrument": _INSTR, "rate": "rate_pct / 100", "rate_period": "'year'",
+    "interval_hours": "interval_hrs"}))
+AMMBOOK = mapped(AMMBOOK, *_levels("'ammbook:' || symbol"), _top(
+    "'ammbook:' || symbol", note="consolidated across AMMs: a bid above the ask is an arb gap"))
 
 TABLES = (QUOTE, PRINT, FUNDING, DEPTH, LIQUIDITY, RATE_MARKET, RATE_DEPTH, LENDING_ACTION,
           RATE_MODEL_PARAMS, AMMBOOK, AMMLIQUIDITY_SNAPSHOT, ARBFLAG, SPREAD, FEED_STALE,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from recorder.schema import Col, Table, extra_col
+from recorder.schema import Col, Maps, Table, extra_col, mapped
 
 V = "powertrade"
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
@@ -268,6 +268,66 @@ BULK_ORDER = _t(
     (SUT, TAG, Fld("results", RESULT)), ("user_tag", "server_utc_timestamp"),
     added=REQ_COLS[:1])
 
+# --- cross-venue views (recorder.schema.CROSS_VIEWS) -----------------------------------------
+
+_SIDE = "CASE {c} WHEN 'buy' THEN 'buy' WHEN 'sell' THEN 'sell' ELSE 'unknown' END"
+_BOOK_SIDE = "CASE side WHEN 'buy' THEN 'bid' WHEN 'sell' THEN 'ask' END"
+# market_id "0" is the firm order book (order by order); "none" is the RFQ book: each
+# indicative order is an RFQ (docs: order_added / order_deleted with market_id "none").
+_FIRM, _RFQ = "market_id = '0'", "market_id = 'none'"
+
+
+def _order_event(action: str, price: str | None, size: str | None) -> Maps:
+    cols = {"instrument": "symbol", "side": _BOOK_SIDE, "is_snapshot": "false",
+            "action": f"'{action}'", "order_id": "order_id"}
+    cols.update({k: v for k, v in (("price", price), ("size", size)) if v})
+    return Maps("book_updates", cols, where=_FIRM)
+
+
+def _rfq_event(event: str, size: str | None = None) -> Maps:
+    cols = {"rfq_id": "order_id", "event": f"'{event}'", "instrument": "symbol",
+            "side": _SIDE.format(c="side")}
+    if size:
+        cols["size"] = size
+    return Maps("rfq_events", cols, where=_RFQ)
+
+
+SNAPSHOT = mapped(SNAPSHOT, *(Maps("book_updates", {
+    "instrument": "symbol", "side": f"'{side}'", "price": "_lv.price", "size": "_lv.quantity",
+    "is_snapshot": "true", "level": "_lv_i", "action": "'add'", "order_id": "_lv.order_id"},
+    unnest=orders, where=_FIRM) for side, orders in (("bid", "buy"), ("ask", "sell"))),
+    *(Maps("rfq_events", {
+        "rfq_id": "_lv.order_id", "event": "'rfq_open'", "instrument": "symbol",
+        "side": f"'{side}'", "size": "_lv.quantity"}, unnest=orders, where=_RFQ)
+      for side, orders in (("buy", "buy"), ("sell", "sell"))))
+ORDER_ADDED = mapped(ORDER_ADDED, _order_event("add", "price", "quantity"),
+                     _rfq_event("rfq_added", "quantity"))
+ORDER_DELETED = mapped(ORDER_DELETED, _order_event("delete", None, "0"),
+                       _rfq_event("rfq_deleted"))
+ORDER_EXECUTED = mapped(ORDER_EXECUTED, _order_event("execute", "price", "quantity"),
+                        _rfq_event("rfq_executed", "quantity"))
+# order_id is the new order; the one it replaces is old_order_id in powertrade_order_updated.
+ORDER_UPDATED = mapped(ORDER_UPDATED, Maps("book_updates", {
+    "instrument": "symbol", "side": _BOOK_SIDE, "is_snapshot": "false", "action": "'update'",
+    "price": "price", "size": "quantity", "order_id": "new_order_id"}, where=_FIRM,
+    note="order_id is the new order; the one it replaces is old_order_id"))
+# The public trade carries no aggressor side (only both display order ids).
+TRADE = mapped(TRADE, Maps("trades", {
+    "instrument": "symbol", "price": "price", "size": "quantity", "side": "'unknown'",
+    "trade_id": "trade_id"}, note="the public trade names no aggressor side"))
+EXECUTION_T = mapped(EXECUTION_T, Maps("fills", {
+    "instrument": "symbol", "side": _SIDE.format(c="side"), "price": "executed_price",
+    "size": "executed_quantity",
+    # liquidity_flag: the order "added" liquidity (maker) or "removed" it (taker)
+    "liquidity": "CASE liquidity_flag WHEN 'added' THEN 'maker' WHEN 'removed' THEN 'taker' "
+                 "ELSE liquidity_flag END",
+    "trade_id": "trade_id", "order_id": "order_id", "status": "order_state"}))
+POSITIONS = mapped(POSITIONS, Maps("positions", {
+    "instrument": "_lv.symbol",
+    "size": "CASE _lv.side WHEN 'sell' THEN -_lv.size ELSE _lv.size END",
+    "entry_price": "_lv.average_entry_price", "mark_price": "_lv.mark_price",
+    "unrealized_pnl": "_lv.upnl"}, unnest="positions"))
+
 PROXY_TABLES = (COMMAND_RESPONSE, HEARTBEAT, ENTITIES_AND_RULES, SNAPSHOT, ORDER_ADDED,
                 ORDER_DELETED, ORDER_UPDATED, ORDER_EXECUTED, TRADE, ORDER_ACCEPTED,
                 ORDER_REJECTED, EXECUTION_T, CANCEL_ORDER, CANCEL_ALL_ORDERS, REFRESH_INTEREST,
@@ -336,5 +396,13 @@ ENTITY_SUMMARY = _t(
     ("id", "symbol", "price_decimal_places", "quantity_decimal_places"), event_time=None,
     prefix="rest_", added=(Col("fetch_tag", S, "tag of the fetch", "_tag"),))
 
+FEED_TOP_OF_BOOK = mapped(FEED_TOP_OF_BOOK, Maps("top_of_book", {
+    "instrument": "symbol", "bid_price": "buy_price", "bid_size": "buy_quantity",
+    "ask_price": "sell_price", "ask_size": "sell_quantity"}))
+FEED_REFERENCE_PRICE = mapped(FEED_REFERENCE_PRICE, Maps("tickers", {
+    "instrument": "symbol", "index_price": "CASE WHEN price_type = 'index' THEN price END",
+    "mark_price": "CASE WHEN price_type = 'mark' THEN price END"}))
+FEED_LAST_TRADE_PRICE = mapped(FEED_LAST_TRADE_PRICE, Maps("tickers", {
+    "instrument": "symbol", "last_price": "price"}))
 FEED_TABLES = (FEED_TOP_OF_BOOK, FEED_REFERENCE_PRICE, FEED_LAST_TRADE_PRICE)
 TABLES = (*PROXY_TABLES, *FEED_TABLES, ENTITY_SUMMARY)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from recorder.schema import TS, Table, cols, extra_col
+from recorder.schema import TS, Maps, Table, by_receipt_when_null, cols, extra_col, mapped
 
 F, INT, S, B = pa.float64(), pa.int64(), pa.string(), pa.bool_()
 V = "totalis"
@@ -81,15 +81,18 @@ def _t(name: str, doc: str, columns: tuple, key: tuple[str, ...],
 
 # --- MM firehose: GET /v1/mm/quote-requests/stream (conn_id "mm") ------------------------------
 
+# The stream's own events, named by their SSE id on that stream (a second recorder's copy of
+# the same event is one row); without an id, per receipt.
+_CONN_SSE = ("conn_id", "sse_id", *by_receipt_when_null("sse_id"))
 CONNECTED = _t("connected", "MM stream: first event of every connection, with the MM's id.",
                (("mm_id", S, "the MM's id (a Privy DID, same as the WS auth user_id)"), SSE_ID),
-               RECEIPT)
+               _CONN_SSE)
 SNAPSHOT_BEGIN = _t("snapshot_begin", "MM stream: start of the snapshot of active requests (on "
                     "connect, and on a reconnect the server could not resume).",
-                    (("page_size", INT, "requests per page"), SSE_ID), RECEIPT)
+                    (("page_size", INT, "requests per page"), SSE_ID), _CONN_SSE)
 SNAPSHOT_COMPLETE = _t("snapshot_complete", "MM stream: end of the snapshot; live events follow.",
                        (("pages", INT, ""), ("total", INT, "requests in the snapshot"), SSE_ID),
-                       RECEIPT)
+                       _CONN_SSE)
 QUOTE_REQUEST = _t("quote_request", "MM stream `quote_request`: a new request, or an active one "
                    "replayed by a snapshot (in_snapshot).", REQUEST_COLS,
                    ("sse_id", "quote_request_id", "version", "request_hash"))
@@ -204,6 +207,44 @@ POSITION_ERROR = _t("position_error", "rfq `position:error` (also copied to mm:q
                     (RFQ_ID, ("error", S, ""), POS_TS, CHANNEL),
                     ("rfq_id", "timestamp", "error"), event_time="timestamp")
 
+# --- cross-venue views (recorder.schema.CROSS_VIEWS): the quote-request side ---------------
+
+# A parlay's legs as text: venue:market_ticker:side, in order.
+_LEGS = "array_to_string([l.venue || ':' || l.market_ticker || ':' || l.side FOR l IN legs], ' / ')"
+
+
+def _qr(event: str, status: str | None = None, **more: str) -> Maps:
+    """A quote request's event (the requester buys the parlay; size is the stake)."""
+    cols = {"rfq_id": "quote_request_id", "event": f"'{event}'", **more}
+    if status:
+        cols["status"] = status
+    return Maps("rfq_events", cols)
+
+
+_REQ = {"instrument": _LEGS, "side": "'buy'", "size": "user_stake"}
+QUOTE_REQUEST = mapped(QUOTE_REQUEST, _qr("quote_request", "'active'", **_REQ))
+QUOTE_REQUEST_UPDATED = mapped(QUOTE_REQUEST_UPDATED,
+                               _qr("quote_request_updated", "'active'", **_REQ))
+QUOTE_REQUEST_EXPIRED = mapped(QUOTE_REQUEST_EXPIRED, _qr("quote_request_expired", "'expired'"))
+QR_STATUS = mapped(QR_STATUS, _qr("status", "status"))
+QR_COMMITTED = mapped(QR_COMMITTED, _qr("committed", "'committed'"))
+QR_CANCELLED = mapped(QR_CANCELLED, _qr("cancelled", "'cancelled'"))
+QR_EXPIRED = mapped(QR_EXPIRED, _qr("expired", "'expired'"))
+# A cashout is an RFQ the other way: the position's holder sells it back.
+CASHOUT_REQUEST = mapped(CASHOUT_REQUEST, Maps("rfq_events", {
+    "rfq_id": "cashout_request_id", "event": "'cashout_request'", "status": "'active'",
+    "instrument": _LEGS, "side": "'sell'", "size": "user_stake"}))
+CASHOUT_STATUS = mapped(CASHOUT_STATUS, Maps("rfq_events", {
+    "rfq_id": "cashout_request_id", "event": "'cashout_status'", "status": "status"}))
+QR_BEST_QUOTE = mapped(QR_BEST_QUOTE, Maps("quote_events", {
+    "quote_id": "best_quote.id", "rfq_id": "quote_request_id", "event": "'best_quote'",
+    "side": "'sell'", "price": "best_quote.payout_odds", "size": "best_quote.user_cost",
+    "maker": "best_quote.market_maker_id"}, where="best_quote IS NOT NULL"))
+CASHOUT_BEST_QUOTE = mapped(CASHOUT_BEST_QUOTE, Maps("quote_events", {
+    "quote_id": "best_quote.id", "rfq_id": "cashout_request_id", "event": "'cashout_best_quote'",
+    "side": "'buy'", "price": "best_quote.buyback_price", "maker": "best_quote.market_maker_id"},
+    where="best_quote IS NOT NULL"))
+
 SSE_TABLES = (CONNECTED, SNAPSHOT_BEGIN, SNAPSHOT_COMPLETE, QUOTE_REQUEST, QUOTE_REQUEST_UPDATED,
               QUOTE_REQUEST_EXPIRED, CASHOUT_REQUEST, QR_BEST_QUOTE, QR_STATUS, QR_COMMITTED,
               QR_CANCELLED, QR_EXPIRED, CASHOUT_BEST_QUOTE, CASHOUT_STATUS)
@@ -264,6 +305,50 @@ QUOTE_SUBMITTED = _t(
      ("user_cost", F, ""), ("total_payout", F, ""), ("mm_cost", F, ""),
      ("valid_until", TS, ""), ("status", S, ""), CHANNEL),
     ("quote_id",))
+
+# --- cross-venue views: the RFQ, our quotes and our positions (WebSocket) -------------------
+
+
+def _quote(event: str, **more: str) -> Maps:
+    """Our quote's event (we sell the parlay: price is the payout odds, size the user's cost)."""
+    return Maps("quote_events", {"quote_id": "quote_id", "rfq_id": "rfq_id",
+                                 "event": f"'{event}'", "side": "'sell'", **more})
+
+
+QUOTE_SUBMITTED = mapped(QUOTE_SUBMITTED, _quote(
+    "submitted", status="status", price="payout_odds", size="user_cost", maker="market_maker_id"))
+QUOTE_ACCEPTED = mapped(QUOTE_ACCEPTED, _quote("accepted", status="'accepted'"))
+MM_QUOTE_ACCEPTED = mapped(MM_QUOTE_ACCEPTED, _quote(
+    "mm_quote_accepted", status="'accepted'", price="quote.payout_odds", size="quote.user_cost",
+    maker="market_maker_id"))
+QUOTE_CONFIRMED = mapped(QUOTE_CONFIRMED, _quote("confirmed", status="'confirmed'"))
+QUOTE_EXECUTED = mapped(QUOTE_EXECUTED, _quote("executed", status="'executed'"))
+QUOTE_EXPIRED = mapped(QUOTE_EXPIRED, _quote("expired", status="'expired'"))
+QUOTE_REJECTED = mapped(QUOTE_REJECTED, _quote("rejected", status="'rejected'"))
+QUOTE_WITHDRAWN = mapped(QUOTE_WITHDRAWN, _quote("withdrawn", status="'withdrawn'"))
+
+
+def _rfq(event: str, status: str, **more: str) -> Maps:
+    return Maps("rfq_events", {"rfq_id": "rfq_id", "event": f"'{event}'", "status": status,
+                               **more})
+
+
+RFQ_CREATED = mapped(RFQ_CREATED, _rfq("rfq_created", "status", instrument=_LEGS, side="'buy'",
+                                       size="user_stake"))
+RFQ_STATUS = mapped(RFQ_STATUS, _rfq("rfq_status", "status", quote_id="accepted_quote_id"))
+RFQ_CANCELLED = mapped(RFQ_CANCELLED, _rfq("rfq_cancelled", "'cancelled'"))
+RFQ_EXPIRED = mapped(RFQ_EXPIRED, _rfq("rfq_expired", "'expired'"))
+
+
+def _position(status: str) -> Maps:
+    """A parlay position's life (no size or price on these events: the RFQ has them)."""
+    return Maps("positions", {"instrument": "rfq_id", "status": f"'{status}'"})
+
+
+POSITION_CREATED = mapped(POSITION_CREATED, _position("created"))
+POSITION_SETTLED = mapped(POSITION_SETTLED, _position("settled"))
+POSITION_CANCELLED = mapped(POSITION_CANCELLED, _position("cancelled"))
+POSITION_BOUGHT_BACK = mapped(POSITION_BOUGHT_BACK, _position("bought_back"))
 
 WS_TABLES = (AUTH_SUCCESS, AUTH_ERROR, PONG, WS_ERROR, QUOTE_ACCEPTED, MM_QUOTE_ACCEPTED,
              QUOTE_CONFIRMED, QUOTE_EXECUTED, QUOTE_EXPIRED, QUOTE_REJECTED, QUOTE_WITHDRAWN,

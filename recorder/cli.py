@@ -301,7 +301,10 @@ def journal_cat(data_dir: str, venue: str | None, run: str | None, date: str | N
               default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(), help="write the result to this file "
               "(any format; needed for parquet)")
-def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: str | None) -> None:
+@click.option("--config", "-c", help="read the lake where this config puts it (its [recorder] "
+              "remote bucket, else its data_dir)")
+def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: str | None,
+          config: str | None) -> None:
     """Run SQL over the lake's views and print (or write) the result. Timestamps keep their
     nanoseconds in csv and json (ISO-8601).
 
@@ -316,14 +319,21 @@ def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: st
         _fail(ConfigError("give SQL or -f FILE (one of them)"))
     if fmt == "parquet" and not output:
         _fail(ConfigError("--format parquet needs --output FILE"))
-    if not Path(data_dir).is_dir():
-        _fail(ConfigError(f"data directory {Path(data_dir).resolve()} does not exist (run "
-                          f"from the project folder or pass --data-dir)"))
-    if not any((Path(data_dir) / "lake").glob("*/date=*/*.parquet")):
-        click.echo(f"recorder: the lake under {Path(data_dir).resolve()} has no files yet: "
-                   f"every view is empty", err=True)
+    data, remote = _data_and_remote(config, data_dir)
+    if remote:
+        try:
+            con = connect(data, remote=remote)
+        except RecorderError as e:
+            _fail(e)
+    else:
+        if not data.is_dir():
+            _fail(ConfigError(f"data directory {data.resolve()} does not exist (run "
+                              f"from the project folder or pass --data-dir)"))
+        if not any((data / "lake").glob("*/date=*/*.parquet")):
+            click.echo(f"recorder: the lake under {data.resolve()} has no files yet: "
+                       f"every view is empty", err=True)
+        con = connect(data)
     text = Path(file).read_text() if file else str(sql)
-    con = connect(data_dir)
     try:
         rel = con.sql(text)
     except Exception as e:  # duckdb raises many types; all are the query's fault
@@ -522,6 +532,66 @@ def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_second
     sys.exit(main_build(Path(data_dir), BuildSettings(
         flush_seconds=flush_seconds, rotate_seconds=rotate_seconds, max_rows=max_rows,
         max_bytes=max_bytes), follow, catalogue=CATALOGUE, background=background))
+
+
+@main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--config", "-c", help="the config whose [recorder] remote and data_dir to use")
+@click.option("--remote", "remote_url", help="s3://bucket/prefix (default: the config's)")
+@click.option("--follow", help="also wait for this run to end and everything it made to be "
+              "uploaded (what `record` starts)")
+@click.option("--deadline", type=float, help="give up after this many seconds (exit 1 while "
+              "files still wait)")
+def upload(data_dir: str, config: str | None, remote_url: str | None, follow: str | None,
+           deadline: float | None) -> None:
+    """Upload what is final in the data dir to the bucket: committed lake files, closed
+    journal segments, final manifests; local copies go once the bucket has them and no
+    builder needs them. `record` starts one by itself when [recorder] remote is set.
+    Credentials: AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
+
+    \b
+    Example:
+      recorder upload --config conf/live.toml
+    """
+    from recorder.upload import main_upload
+
+    data, url = _data_and_remote(config, data_dir, remote_url)
+    if not url:
+        _fail(ConfigError("no remote: set [recorder] remote = \"s3://bucket/prefix\" in the "
+                          "config, or pass --remote"))
+    sys.exit(main_upload(data, url, follow, deadline))
+
+
+def _data_and_remote(config: str | None, data_dir: str, remote_url: str | None = None) -> tuple[
+        Path, str]:
+    """The data dir and the remote a reading command works on: ``--config``'s when given
+    (its ``[recorder] data_dir`` unless ``--data-dir`` says otherwise)."""
+    if config is None:
+        return Path(data_dir), remote_url or ""
+    try:
+        cfg = config_mod.load(config, None if data_dir == "data" else data_dir)
+    except RecorderError as e:
+        _fail(e)
+    return cfg.recorder.data_dir, remote_url or cfg.recorder.remote
+
+
+def _remote_cache(config: str | None, data_dir: str) -> Path:
+    """The folder a journal/lake reader works on: the data dir, or, when the config has a
+    remote, a read-through cache of the bucket (``<data_dir>/remote-cache``) brought up to
+    date first (new and changed objects downloaded, objects gone removed)."""
+    from recorder.remote import Remote
+
+    data, url = _data_and_remote(config, data_dir)
+    if not url:
+        return data
+    cache = data / "remote-cache"
+    try:
+        done = Remote.parse(url).sync_down(cache)
+    except RecorderError as e:
+        _fail(e)
+    click.echo(f"recorder: {url} -> {cache}: {done['downloaded']} file(s) downloaded, "
+               f"{done['kept']} cached, {done['removed']} removed", err=True)
+    return cache
 
 
 @main.command()

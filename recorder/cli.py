@@ -257,14 +257,17 @@ def journal() -> None:
 @click.option("--limit", type=int, help="at most N records")
 @click.option("--width", default=160, show_default=True, help="truncate frames; 0 = whole")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
 def journal_cat(data_dir: str, venue: str | None, run: str | None, date: str | None,
-                kind: tuple[str, ...], limit: int | None, width: int, as_json: bool) -> None:
+                kind: tuple[str, ...], limit: int | None, width: int, as_json: bool, config: str | None = None) -> None:
     """Print journal records for a person (or as JSON lines), ending with torn-tail notes.
 
     \b
     Example:
       recorder journal cat --venue powertrade --kind rest --width 0
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder import journal as jr
 
     n = 0
@@ -384,8 +387,10 @@ def replay() -> None:
 @click.option("--raw", is_flag=True, help="the journal's frames instead of typed records "
               "(needs one --venue)")
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
 def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[str, ...],
-               tables: tuple[str, ...], order: str, raw: bool, fmt: str) -> None:
+               tables: tuple[str, ...], order: str, raw: bool, fmt: str, config: str | None = None) -> None:
     """Write records (or raw frames) as JSON lines to stdout, for any other program. A
     progress line on stderr while it works (when stderr is a terminal).
 
@@ -393,6 +398,7 @@ def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[
     Example:
       recorder replay cat --venue mackinac --table mackinac_print --from 2026-11-28T10:00Z | head
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder import replay as rp
     from recorder.progress import Steps
 
@@ -448,9 +454,11 @@ def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[
               help="fixed port per venue (default: a free one, printed)")
 @click.option("--api-key", "api_keys", multiple=True, help="key the replay accepts "
               "(repeatable; default: the simulator's)")
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
 def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end: str | None,
                  speed: float, shared_clock: bool, host: str, ports: tuple[str, ...],
-                 api_keys: tuple[str, ...]) -> None:
+                 api_keys: tuple[str, ...], config: str | None = None) -> None:
     """Serve recorded frames with each venue's own protocol, for an unchanged client, until
     stopped (Ctrl-C): any number of clients, one after another or at once.
 
@@ -459,6 +467,7 @@ def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end:
       recorder replay serve --venue mackinac --speed 5
       recorder replay serve --venue diffusal --venue derive --shared-clock --from 2026-11-28T10:00Z
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder.serve import ReplayServer, span
 
     lo, hi = _when(start, "--from"), _when(end, "--to")
@@ -686,7 +695,9 @@ def docs(write: bool) -> None:
 @click.option("--date", help="only the lake's date=YYYY-MM-DD partition and the runs that "
               "journaled that day or the day before")
 @click.option("--venue", help="only rows of this venue (the lake's venue column) and its journal")
-def verify(data_dir: str, date: str | None, venue: str | None) -> None:
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
+def verify(data_dir: str, date: str | None, venue: str | None, config: str | None = None) -> None:
     """Check the lake against the journal: every file reads, no temporary file is visible,
     every journaled row is in the lake exactly once, manifests are final. Exit 1 on any
     problem.
@@ -695,6 +706,7 @@ def verify(data_dir: str, date: str | None, venue: str | None) -> None:
     Example:
       recorder verify --date 2026-11-28 --venue mackinac
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder.maintain import format_report
     from recorder.maintain import verify as do_verify
     from recorder.progress import Steps
@@ -773,7 +785,9 @@ def prune(data_dir: str, journal_before: str | None, lake_before: str | None,
 @click.option("--from", "start", help="first day (YYYY-MM-DD); default: the lake's first")
 @click.option("--to", "end", help="last day, inclusive; default: the lake's last")
 @click.option("--output", "-o", default="report.html", show_default=True, type=click.Path())
-def report(data_dir: str, start: str | None, end: str | None, output: str) -> None:
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
+def report(data_dir: str, start: str | None, end: str | None, output: str, config: str | None = None) -> None:
     """Write a self-contained HTML page of what the lake covers: coverage per venue and hour
     with gaps shaded, the gaps and their causes, rows per table per day, unhandled rows by
     reason, lake lag, files before and after compaction.
@@ -782,6 +796,7 @@ def report(data_dir: str, start: str | None, end: str | None, output: str) -> No
     Example:
       recorder report --from 2026-11-27 -o report.html
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder.report import write_report
 
     try:

@@ -728,7 +728,12 @@ def verify(data_dir: str, date: str | None, venue: str | None, config: str | Non
 @click.option("--data-dir", default="data", show_default=True)
 @click.option("--date", help="only this day (YYYY-MM-DD); default: every closed day")
 @click.option("--table", help="only this table")
-def compact(data_dir: str, date: str | None, table: str | None) -> None:
+@click.option("--config", "-c", help="compact the bucket of this config's [recorder] remote "
+              "(a commit record per table and day; --date may then be any day)")
+@click.option("--grace", type=float, default=600.0, show_default=True, help="on a bucket: "
+              "files a compaction replaced are deleted this many seconds after its commit")
+def compact(data_dir: str, date: str | None, table: str | None, config: str | None,
+            grace: float) -> None:
     """Rewrite closed days of the lake into a few large files per table and day, sorted by
     instrument then event time and deduplicated, atomically for readers.
 
@@ -738,8 +743,15 @@ def compact(data_dir: str, date: str | None, table: str | None) -> None:
     """
     from recorder.compact import compact as do_compact
 
+    data, url = _data_and_remote(config, data_dir)
     try:
-        rep = do_compact(Path(data_dir), date, table, log=lambda s: click.echo(s, err=True))
+        if url:
+            from recorder.remote_compact import compact_remote
+
+            rep = compact_remote(url, data / "remote-compact", date, table, grace=grace,
+                                 log=lambda s: click.echo(s, err=True))
+        else:
+            rep = do_compact(data, date, table, log=lambda s: click.echo(s, err=True))
     except RecorderError as e:
         _fail(e)
     done = rep.compacted

@@ -188,22 +188,22 @@ def _statements(sql: str) -> list[tuple[str, str]]:
     return out
 
 
-def _lake(data_dir: str | Path, remote: str | None) -> tuple[str, set[str], object | None]:
-    """Where the views read (a folder, or ``s3://bucket/prefix/lake``), the tables that have
-    files there, and the fsspec filesystem DuckDB needs for a bucket (one listing of the
-    bucket, not one per table)."""
+def _lake(data_dir: str | Path, remote: str | None) -> tuple[
+        str, dict[str, list[str]] | None, set[str], object | None]:
+    """Where the views read: a folder (globbed), or, on a bucket, each table's explicit list
+    of visible files (:func:`recorder.remote.visible`: a compaction replaces files by one
+    commit record, so a glob would see both); the tables with files; and the fsspec
+    filesystem DuckDB reads a bucket through."""
     if not remote:
         lake = (Path(data_dir) / "lake").resolve()
         have = {p.parent.parent.name for p in lake.glob("*/date=*/*.parquet")}
-        return str(lake), have, None
-    from recorder.remote import Remote
+        return str(lake), None, have, None
+    from recorder.remote import Remote, visible
 
     r = Remote.parse(remote)
     fs = r.fs()
-    have = {rel.split("/")[1] for rel in r.listing(fs, "lake")
-            if rel.endswith(".parquet") and rel.split("/")[2].startswith("date=")
-            and not rel.rsplit("/", 1)[-1].startswith(".")}
-    return r.uri("lake"), have, fs
+    files = {t: sorted(r.uri(rel) for rel in v) for t, v in visible(r, fs).items()}
+    return r.uri("lake"), files, set(files), fs
 
 
 def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
@@ -213,7 +213,7 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
     the views: the empty ones read an Arrow table that has no name of its own). With
     ``remote`` (``s3://bucket/prefix``, credentials from the AWS_* variables) the views read
     the bucket's lake through an fsspec filesystem registered with DuckDB."""
-    lake, have, fs = _lake(data_dir, remote)
+    lake, files, have, fs = _lake(data_dir, remote)
     con = duckdb.connect(database)
     if fs is not None:
         con.register_filesystem(fs)
@@ -222,6 +222,9 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
     for name, stmts in _statements(sql):
         table = registry.get(name)
         if name in have or table is None:
+            if files is not None and name in files:
+                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files[name])
+                stmts = stmts.replace(f"'{_glob(name)}'", f"[{listed}]")
             con.execute(stmts.replace("${lake}", lake.replace("'", "''")))
             continue
         # No file yet: the same views over an empty table of the right shape, kept in a
@@ -242,11 +245,10 @@ def lazy(table: str, data_dir: str | Path = "data", *,
     ``remote`` it scans the bucket (Polars' own object store, ``storage_options`` from the
     AWS_* variables)."""
     if remote:
-        from recorder.remote import Remote
+        from recorder.remote import Remote, visible
 
         r = Remote.parse(remote)
-        files = sorted(r.uri(rel) for rel in r.listing(r.fs(), f"lake/{table}")
-                       if rel.endswith(".parquet") and not rel.rsplit("/", 1)[-1].startswith("."))
+        files = sorted(r.uri(rel) for rel in visible(r, r.fs()).get(table, {}))
         if files:
             return pl.scan_parquet(files, hive_partitioning=True,
                                    storage_options=r.storage_options())

@@ -127,11 +127,16 @@ class Remote:
             "runs", "build", "journal", "lake")) -> dict[str, int]:
         """The read-through cache: make ``local_root`` hold what the bucket holds under
         ``parts`` (objects missing or of another size are downloaded, files the bucket no
-        longer has are removed). Returns counts of what it did."""
+        longer has are removed); of the lake, the files a reader sees (:func:`visible`).
+        Returns counts of what it did."""
         fs = self.fs()
         done = {"downloaded": 0, "removed": 0, "kept": 0}
         for part in parts:
-            remote = self.listing(fs, part)
+            if part == "lake":
+                remote = {rel: size for files in visible(self, fs).values()
+                          for rel, size in files.items()}
+            else:
+                remote = self.listing(fs, part)
             for rel, size in sorted(remote.items()):
                 name = rel.rsplit("/", 1)[-1]
                 if name.startswith("."):
@@ -193,4 +198,80 @@ def storage_options() -> dict[str, str]:
                      ("AWS_SESSION_TOKEN", "aws_session_token")):
         if os.environ.get(env):
             out[key] = os.environ[env]
+    return out
+
+
+# --- what readers see of the bucket's lake: files less what committed compactions replaced ----
+
+COMPACTIONS = "lake/_compactions"  # one JSON commit record per compaction of a table and day
+
+
+def compaction_id(name: str) -> str | None:
+    """The compaction a ``compacted-<id>-<part>.parquet`` file belongs to (its id is
+    ``<stamp>-<hex>``), None for a builder's file."""
+    if not name.startswith("compacted-"):
+        return None
+    parts = name.removeprefix("compacted-").split("-")
+    return "-".join(parts[:2]) if len(parts) >= 3 else None
+
+
+def read_commits(remote: Remote, fs: Any) -> dict[str, dict[str, Any]]:
+    """Every compaction's commit record, by compaction id."""
+    import orjson
+
+    out: dict[str, dict[str, Any]] = {}
+    for rel in sorted(remote.listing(fs, COMPACTIONS)):
+        if not rel.endswith(".json"):
+            continue
+        try:
+            rec = orjson.loads(fs.cat_file(remote.path(rel)))
+        except FileNotFoundError:
+            continue  # pruned meanwhile
+        except Exception as e:  # noqa: BLE001
+            raise RemoteError(f"read {rel}: {type(e).__name__}: {str(e)[:300]}") from e
+        out[rec["compaction"]] = rec
+    return out
+
+
+def winners(commits: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The compactions that count. Two compactors that ran at once on the same day (from two
+    hosts) commit records with common inputs: the one committed first (``committed_ns``, then
+    id) wins, the other's outputs stay hidden (and are garbage once the grace has passed)."""
+    taken: set[str] = set()
+    out: dict[str, dict[str, Any]] = {}
+    for cid, rec in sorted(commits.items(), key=lambda kv: (kv[1].get("committed_ns", 0),
+                                                             kv[0])):
+        ins = set(rec.get("inputs", []))
+        if ins & taken:
+            continue
+        taken |= ins
+        out[cid] = rec
+    return out
+
+
+def visible(remote: Remote, fs: Any, *, with_commits: dict[str, dict[str, Any]] | None = None
+            ) -> dict[str, dict[str, int]]:
+    """Per table, the lake files a reader sees (``rel -> size``): every Parquet object under
+    ``lake/<table>/date=*/``, less the inputs of committed compactions, less the outputs of
+    compactions not committed (being written, or killed).
+
+    The commit records are listed *before* the files: a compaction uploads its outputs, then
+    its record (one PUT: the switch), and deletes its inputs only a grace period later. So a
+    reader that saw no record sees every input (none deleted yet) and hides the outputs; one
+    that saw the record finds every output (uploaded before it) and hides the inputs. Never
+    both, never neither. Of compactions that overlap, only :func:`winners` count."""
+    commits = winners(read_commits(remote, fs) if with_commits is None else with_commits)
+    replaced = {rel for rec in commits.values() for rel in rec.get("inputs", [])}
+    out: dict[str, dict[str, int]] = {}
+    for rel, size in remote.listing(fs, "lake").items():
+        parts = rel.split("/")
+        if len(parts) != 4 or not parts[2].startswith("date=") or parts[1].startswith(("_", ".")):
+            continue
+        name = parts[3]
+        if name.startswith(".") or not name.endswith(".parquet") or rel in replaced:
+            continue
+        cid = compaction_id(name)
+        if cid is not None and cid not in commits:
+            continue
+        out.setdefault(parts[1], {})[rel] = size
     return out

@@ -365,3 +365,110 @@ def test_two_recorders_on_two_data_dirs_write_one_bucket(tmp_path: Path, s3: S3S
     assert nruns == 2 and deduped < total
     v = _cli(["verify", "--config", str(confs[0])], env)
     assert v.returncode == 0 and "verify: ok" in v.stdout, v.stdout + v.stderr
+
+
+def test_compaction_on_the_bucket_while_a_recorder_writes_and_a_reader_polls(
+        tmp_path: Path, s3: S3Server, sim: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Readers never see a row missing or doubled: a finished run's rows stay exactly what
+    they were, no row identity ever appears twice, a live run's rows only grow; and verify is
+    clean at the end."""
+    import datetime as dt
+    import threading
+
+    from recorder.duck import connect
+    from recorder.remote_compact import compact_remote
+    from recorder.schema import dedup_partition
+    from recorder.venues import CATALOGUE
+
+    remote = "s3://lake/compact"
+    env = _env(s3)
+    for k, v in s3.env().items():
+        monkeypatch.setenv(k, v)
+    conf_a = _conf(tmp_path / "a.toml", tmp_path / "a" / "data", sim, remote)
+    r = _cli(["record", "--config", str(conf_a), "--duration", "3s", "--quiet"], env)
+    assert r.returncode == 0, r.stderr
+    run_a = _manifests(tmp_path / "a" / "data")[0]["run_id"]
+    key = ", ".join(dedup_partition(CATALOGUE.tables["mackinac_quote"]))
+    ident = "venue, run_id, conn_id, recv_seq, recv_sub"
+
+    def look() -> tuple[int, int, int, int, int]:
+        con = connect(tmp_path / "nowhere", remote=remote)
+        se_a = con.sql(f"SELECT count(*) FROM session_events WHERE run_id = '{run_a}'"
+                       ).fetchall()[0][0]
+        n, distinct = con.sql(f"SELECT count(*), count(DISTINCT ({ident})) FROM mackinac_quote"
+                              ).fetchall()[0]
+        keys_a = con.sql(f"SELECT count(DISTINCT ({key})) FROM mackinac_quote "
+                         f"WHERE run_id = '{run_a}'").fetchall()[0][0]
+        b = con.sql(f"SELECT count(*) FROM session_events WHERE run_id <> '{run_a}'"
+                    ).fetchall()[0][0]
+        return se_a, n, distinct, keys_a, b
+
+    se_a0, _, _, keys_a0, _ = look()
+    assert se_a0 > 0 and keys_a0 > 0
+    stop = threading.Event()
+    seen: list[tuple[int, int, int, int, int]] = []
+    retried: list[str] = []
+
+    def reads(n: int) -> Callable[[], bool]:
+        def cond() -> bool:
+            assert not [r for r in retried if r.startswith("unexpected")], retried
+            return len(seen) >= n
+        return cond
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(look())
+            except Exception as e:  # noqa: BLE001 - a file deleted under a long query: rerun
+                gone = ("No such file", "NoSuchKey", "not found", "No files found")
+                if not any(g.lower() in str(e).lower() for g in gone):
+                    retried.append(f"unexpected: {e}")
+                    return
+                retried.append(str(e)[:200])
+
+    rec_b = subprocess.Popen([*RECORDER, "record", "--config", str(
+        _conf(tmp_path / "b.toml", tmp_path / "b" / "data", sim, remote)), "--quiet"], cwd=ROOT,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    reader = threading.Thread(target=poll)
+    reader.start()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    try:
+        _wait(lambda: _upload_state(tmp_path / "b" / "data").get("uploaded_files", 0) >= 3,
+              proc=rec_b, what="the live run's first uploads")
+        polls = len(seen)
+        rep = compact_remote(remote, tmp_path / "work", today, grace=3600)
+        assert any(p.status == "compacted" for p in rep.partitions)
+        _wait(reads(polls + 2), what="reads after the first compaction")
+        # more commits of the live run land beside the outputs; compact again, then
+        # collect what both replaced (grace 0: deleted at once, under the reader)
+        up = _upload_state(tmp_path / "b" / "data").get("uploaded_files", 0)
+        _wait(lambda: _upload_state(tmp_path / "b" / "data").get("uploaded_files", 0) > up + 2,
+              proc=rec_b, what="late files")
+        compact_remote(remote, tmp_path / "work", today, grace=3600)
+        polls = len(seen)
+        _wait(reads(polls + 2), what="reads after the second compaction")
+        compact_remote(remote, tmp_path / "work", today, grace=0)
+        polls = len(seen)
+        _wait(reads(polls + 2), what="reads after the garbage went")
+    finally:
+        stop.set()
+        reader.join(120)
+        rec_b.send_signal(signal.SIGTERM)
+        rec_b.wait(120)
+    assert rec_b.returncode == 0
+    assert not [r for r in retried if r.startswith("unexpected")], retried
+    assert len(seen) >= 6
+    last_b = 0
+    for se_a, n, distinct, keys_a, b in seen:
+        assert se_a == se_a0 and keys_a == keys_a0  # a finished run: nothing missing
+        assert n == distinct  # no row doubled
+        assert b >= last_b  # a live run only grows
+        last_b = b
+    # the replaced files are gone from the bucket, the outputs are there
+    names = [k.rsplit("/", 1)[-1] for k in _bucket(s3, remote, "lake")
+             if "/_compactions/" not in k and k.split("/")[1] == "mackinac_quote"]
+    assert any(n.startswith("compacted-") for n in names)
+    assert not [n for n in names if n.startswith(run_a)]  # compacted, then collected
+    print(f"{len(seen)} reads, {len(retried)} rerun after a file went: {retried[:2]}")
+    v = _cli(["verify", "--config", str(conf_a)], env)
+    assert v.returncode == 0 and "verify: ok" in v.stdout, v.stdout + v.stderr

@@ -608,7 +608,9 @@ def _remote_cache(config: str | None, data_dir: str) -> Path:
 @click.option("--data-dir", default="data", show_default=True)
 @click.option("--force", is_flag=True, help="rebuild even where the lake holds rows the "
               "journal no longer has (they are lost)")
-def rebuild(date: str, data_dir: str, force: bool) -> None:
+@click.option("--config", "-c", help="rebuild the day on the bucket of this config's "
+              "[recorder] remote, from the bucket's journal (one commit record switches it)")
+def rebuild(date: str, data_dir: str, force: bool, config: str | None) -> None:
     """Re-normalize DATE from the journal into a fresh folder and swap it in atomically.
 
     \b
@@ -619,6 +621,18 @@ def rebuild(date: str, data_dir: str, force: bool) -> None:
     from recorder.progress import Steps
     from recorder.venues import CATALOGUE
 
+    data, url = _data_and_remote(config, data_dir)
+    if url:
+        from recorder.remote_maintain import rebuild_remote
+
+        try:
+            counts = rebuild_remote(url, data / "remote-compact", date, force,
+                                    log=lambda s: click.echo(s, err=True))
+        except RecorderError as e:
+            _fail(e)
+        click.echo(f"rebuilt {date} on {url}: {sum(counts.values())} rows in "
+                   f"{len(counts)} tables")
+        return
     try:
         with Steps(f"rebuild {date}", unit="runs") as prog:
             counts = do_rebuild(Path(data_dir), date, prog.log, force, catalogue=CATALOGUE,
@@ -746,7 +760,7 @@ def compact(data_dir: str, date: str | None, table: str | None, config: str | No
     data, url = _data_and_remote(config, data_dir)
     try:
         if url:
-            from recorder.remote_compact import compact_remote
+            from recorder.remote_maintain import compact_remote
 
             rep = compact_remote(url, data / "remote-compact", date, table, grace=grace,
                                  log=lambda s: click.echo(s, err=True))

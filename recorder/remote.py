@@ -203,16 +203,22 @@ def storage_options() -> dict[str, str]:
 
 # --- what readers see of the bucket's lake: files less what committed compactions replaced ----
 
-COMPACTIONS = "lake/_compactions"  # one JSON commit record per compaction of a table and day
+# One JSON commit record per compaction of a table and day (or rebuild of a day): the files it
+# replaces ("inputs") and the files that replace them ("outputs").
+COMPACTIONS = "lake/_compactions"
+
+
+REPLACING_PREFIXES = ("compacted-", "rebuilt-")
 
 
 def compaction_id(name: str) -> str | None:
-    """The compaction a ``compacted-<id>-<part>.parquet`` file belongs to (its id is
-    ``<stamp>-<hex>``), None for a builder's file."""
-    if not name.startswith("compacted-"):
-        return None
-    parts = name.removeprefix("compacted-").split("-")
-    return "-".join(parts[:2]) if len(parts) >= 3 else None
+    """The commit a ``compacted-<id>-<part>.parquet`` or ``rebuilt-<id>-<file>`` belongs to
+    (its id is ``<stamp>-<hex>``), None for a builder's file."""
+    for prefix in REPLACING_PREFIXES:
+        if name.startswith(prefix):
+            parts = name.removeprefix(prefix).split("-")
+            return "-".join(parts[:2]) if len(parts) >= 3 else None
+    return None
 
 
 def read_commits(remote: Remote, fs: Any) -> dict[str, dict[str, Any]]:

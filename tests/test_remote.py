@@ -243,6 +243,22 @@ def test_record_into_the_bucket_and_read_it_back(tmp_path: Path, s3: S3Server,
     rp = _cli(["replay", "cat", "--config", str(conf), "--table", "mackinac_quote"], env)
     assert rp.returncode == 0, rp.stderr
     assert len(rp.stdout.splitlines()) == want[(run, "mackinac_quote")]
+    rep = _cli(["report", "--config", str(conf), "-o", str(tmp_path / "r.html")], env)
+    assert rep.returncode == 0 and (tmp_path / "r.html").stat().st_size > 1000, rep.stderr
+    # rebuild the day from the bucket's journal on another machine: one commit switches it
+    day = next(iter(_bucket(s3, remote, "lake/mackinac_quote"))).split("/")[2][5:]
+    other = _conf(tmp_path / "other.toml", tmp_path / "other" / "data", sim, remote)
+    rb = _cli(["rebuild", "--date", day, "--config", str(other)], env)
+    assert rb.returncode == 0, rb.stderr
+    from recorder.remote import visible
+
+    seen = _with_env(s3, lambda: visible(Remote.parse(remote), Remote.parse(remote).fs()))
+    names = [rel.rsplit("/", 1)[-1] for rel in seen["mackinac_quote"]]  # type: ignore[index]
+    assert names and all(n.startswith("rebuilt-") for n in names)
+    n2, height2, _ = _with_env(s3, counts)  # type: ignore[misc]
+    assert n2 == height2 == n
+    v = _cli(["verify", "--config", str(other)], env)
+    assert v.returncode == 0 and "verify: ok" in v.stdout, v.stdout + v.stderr
 
 
 def test_the_bucket_down_for_a_while_loses_nothing(tmp_path: Path, s3_own: S3Server,
@@ -376,7 +392,7 @@ def test_compaction_on_the_bucket_while_a_recorder_writes_and_a_reader_polls(
     import threading
 
     from recorder.duck import connect
-    from recorder.remote_compact import compact_remote
+    from recorder.remote_maintain import compact_remote
     from recorder.schema import dedup_partition
     from recorder.venues import CATALOGUE
 

@@ -1,4 +1,5 @@
-"""``recorder compact --config C`` on a bucket: the same compaction, committed by a record.
+"""``recorder compact`` and ``recorder rebuild`` with ``--config C`` on a bucket: the same
+work as on a data dir, committed by a record.
 
 Object storage has no rename, so the folder swap of :mod:`recorder.compact` becomes a commit
 record, as in table formats (Delta's log, Iceberg's snapshots), reduced to what this lake
@@ -15,6 +16,12 @@ needs: per table and day, the compactor
 4. deletes inputs only ``grace`` seconds after their record was committed (so a reader that
    listed before the switch still finds its files), and outputs no record names (a killed
    compactor's) once they are that old.
+
+``rebuild`` does the same for a whole day: the runs' journal from the bucket and the day's
+visible files into a work folder, :func:`recorder.build.rebuild` there (same refusal where
+the journal is gone), the new files uploaded as ``rebuilt-<id>-<file>``, and one record whose
+inputs are every visible file of the day, all tables at once. It refuses a day with a run
+whose final manifest is not in the bucket yet (still recording, or still uploading).
 
 Files a recorder uploads into the day meanwhile are not inputs: they stay visible beside the
 outputs (no row missing, none doubled); the next compaction takes them. A kill at any instant
@@ -187,3 +194,57 @@ def collect_garbage(remote: Remote, fs: Any, grace: float) -> int:
         if not any(rel in listing for rel in rec.get("inputs", []) + rec.get("outputs", [])):
             rm(f"{COMPACTIONS}/{cid}.json")
     return removed
+
+
+def rebuild_remote(url: str, work: Path, date: str, force: bool = False,
+                   log: Log = lambda s: None) -> dict[str, int]:
+    """Re-normalize ``date`` from the bucket's journal (on any machine) and switch the
+    bucket's day to the result with one commit record."""
+    import secrets
+
+    from recorder import journal
+    from recorder.build import rebuild
+    from recorder.errors import LockedError
+
+    try:
+        d = dt.date.fromisoformat(date)
+    except ValueError:
+        raise ConfigError(f"--date wants YYYY-MM-DD, got {date!r}") from None
+    date, prev = d.isoformat(), (d - dt.timedelta(days=1)).isoformat()
+    remote = Remote.parse(url)
+    fs = remote.fs()
+    commits = read_commits(remote, fs)
+    day_files = sorted(rel for files in visible(remote, fs, with_commits=commits).values()
+                       for rel in files if rel.split("/")[2] == f"date={date}")
+    work.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="rebuild-", dir=work))
+    try:
+        segs = remote.listing(fs, "journal")
+        runs = {journal.parse_name(Path(rel))[0] for rel in segs
+                if rel.split("/")[2] in (f"date={date}", f"date={prev}")}
+        manifests = remote.listing(fs, "runs")
+        for run in sorted(runs):
+            if f"runs/{run}.json" not in manifests:
+                raise LockedError(f"rebuild {date}: run {run} has no final manifest in the "
+                                  f"bucket (still recording, or still uploading); try later")
+            remote.get(fs, f"runs/{run}.json", root / "runs" / f"{run}.json")
+        for rel in segs:
+            if journal.parse_name(Path(rel))[0] in runs:
+                remote.get(fs, rel, root / rel)
+        for rel in day_files:
+            remote.get(fs, rel, root / rel)
+        counts = rebuild(root, date, log, force, catalogue=CATALOGUE)
+        cid = f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+        outputs = []
+        for p in sorted((root / "lake").glob(f"*/date={date}/*.parquet")):
+            if p.name.startswith(".") or p.parent.parent.name.startswith("."):
+                continue
+            rel = f"lake/{p.parent.parent.name}/date={date}/rebuilt-{cid}-{p.name}"
+            remote.put(fs, p, rel)
+            outputs.append(rel)
+        record = {"compaction": cid, "kind": "rebuild", "table": "*", "date": date,
+                  "inputs": day_files, "outputs": outputs, "committed_ns": time.time_ns()}
+        _put_bytes(remote, fs, f"{COMPACTIONS}/{cid}.json", orjson.dumps(record))
+        return counts
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -603,6 +603,39 @@ def _remote_cache(config: str | None, data_dir: str) -> Path:
     return cache
 
 
+@main.command("files")
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--config", "-c", help="the lake of this config: its bucket ([recorder] remote), "
+              "else its data_dir")
+@click.option("--table", help="only this table")
+def files_cmd(data_dir: str, config: str | None, table: str | None) -> None:
+    """Print the lake's files a reader should read, one a line (s3:// URIs on a bucket):
+    what the compaction and rebuild commit records leave visible. For engines that do not
+    read those records (Spark, Trino, Polars, pyarrow): read exactly these files.
+
+    \b
+    Example:
+      recorder files --config conf/live.toml --table mackinac_print > files.txt
+    """
+    data, url = _data_and_remote(config, data_dir)
+    if url:
+        from recorder.remote import Remote, visible
+
+        r = Remote.parse(url)
+        try:
+            vis = visible(r, r.fs())
+        except RecorderError as e:
+            _fail(e)
+        for t in sorted(vis):
+            if table is None or t == table:
+                for rel in sorted(vis[t]):
+                    click.echo(r.uri(rel))
+        return
+    for p in sorted((data / "lake").glob(f"{table or '*'}/date=*/*.parquet")):
+        if not p.parent.parent.name.startswith("."):
+            click.echo(str(p.resolve()))
+
+
 @main.command()
 @click.option("--date", required=True, help="YYYY-MM-DD")
 @click.option("--data-dir", default="data", show_default=True)

@@ -302,7 +302,7 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
         for sig in signals:
             loop.remove_signal_handler(sig)
     if settings.compact_yesterday and not interrupted:
-        await asyncio.to_thread(_compact_yesterday, data_dir, out)
+        await asyncio.to_thread(_compact_yesterday, data_dir, out, settings.remote)
     return RunResult(run_id, manifest, code, reason, runs)
 
 
@@ -534,14 +534,21 @@ async def _deadline(duration: float | None, stop: asyncio.Event) -> None:
         stop.set()
 
 
-def _compact_yesterday(data_dir: Path, out: TextIO) -> None:
+def _compact_yesterday(data_dir: Path, out: TextIO, remote: str = "") -> None:
     """``compact_yesterday = true``: after the run, compact yesterday's day if it is closed
-    (its runs all ended and built). Whatever goes wrong is said and left for the next run:
-    the recording itself is done."""
+    (its runs all ended and built); with a remote, yesterday on the bucket. Whatever goes
+    wrong is said and left for the next run: the recording itself is done."""
     from recorder.compact import compact_yesterday
 
     try:
-        rep = compact_yesterday(data_dir, log=lambda s: print(f"compact: {s}", file=out))
+        if remote:
+            from recorder.remote_maintain import compact_remote
+
+            day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+            rep = compact_remote(remote, data_dir / "remote-compact", day,
+                                 log=lambda s: print(f"compact: {s}", file=out))
+        else:
+            rep = compact_yesterday(data_dir, log=lambda s: print(f"compact: {s}", file=out))
     except Exception as e:  # noqa: BLE001 - never fails the run that has just recorded
         print(f"recorder: compaction of yesterday failed: {e}", file=out)
         return

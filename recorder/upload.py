@@ -76,7 +76,8 @@ class Uploader:
         self.log = log
         self.fs = remote.fs()
         self._index_path = data_dir / "upload" / "index.json"
-        # kept-local files (manifests, builder states) as uploaded: rel -> [size, mtime_ns]
+        # files uploaded whose local copy stays (for now: lake files and segments until their
+        # build is complete; for good: manifests, builder states): rel -> [size, mtime_ns]
         self.index: dict[str, list[int]] = self._read_index()
         self._lock_fd: int | None = None
         self.uploaded_files = 0
@@ -89,6 +90,7 @@ class Uploader:
         self.pending: list[Item] = []
         self._alive: dict[str, bool] = {}
         self._complete: dict[tuple[str, str], bool] = {}
+        self._lineage: dict[Path, dict[str, Any]] = {}  # committed files never change
 
     # -- what is there to upload -------------------------------------------------------------
     def _read_index(self) -> dict[str, list[int]]:
@@ -140,15 +142,16 @@ class Uploader:
                 if ended or i < len(paths) - 1:
                     item(p, "journal", removable)
         for p in sorted((d / "build").glob("*.json")):
-            if not p.name.startswith("."):
-                try:
-                    complete = orjson.loads(p.read_bytes()).get("complete")
-                except (OSError, orjson.JSONDecodeError, AttributeError):
-                    continue
-                if complete:
-                    item(p, "build", False)
+            if p.name.startswith(".") or self._unchanged(p):
+                continue
+            try:
+                complete = orjson.loads(p.read_bytes()).get("complete")
+            except (OSError, orjson.JSONDecodeError, AttributeError):
+                continue
+            if complete:
+                item(p, "build", False)
         for p in sorted((d / "runs").glob("*.json")):
-            if p.name.startswith(".") or self._run_alive(p.stem):
+            if p.name.startswith(".") or self._unchanged(p) or self._run_alive(p.stem):
                 continue
             m = read_manifest(d, p.stem)
             if m is None or m.get("status") == "running":
@@ -156,11 +159,23 @@ class Uploader:
             item(p, "manifest", False)
         return [i for i in out if i.removable or self.index.get(i.rel) != [i.size, i.mtime_ns]]
 
-    def _lake_removable(self, p: Path) -> bool:
+    def _unchanged(self, p: Path) -> bool:
+        """A kept-local file already uploaded as it is now (no need to read it)."""
         try:
-            lin = read_lineage(p) or {}
-        except Exception:  # noqa: BLE001 - a file being swapped away, or broken: keep it
-            return False
+            st = p.stat()
+        except FileNotFoundError:
+            return True
+        return self.index.get(p.relative_to(self.data_dir).as_posix()) == [
+            st.st_size, st.st_mtime_ns]
+
+    def _lake_removable(self, p: Path) -> bool:
+        lin = self._lineage.get(p)
+        if lin is None:
+            try:
+                lin = read_lineage(p) or {}
+            except Exception:  # noqa: BLE001 - a file being swapped away, or broken: keep it
+                return False
+            self._lineage[p] = lin
         if lin.get("kind") == "compacted":
             return True
         run, venue = lin.get("run_id"), lin.get("venue")
@@ -210,8 +225,9 @@ class Uploader:
             if it.removable:
                 it.path.unlink(missing_ok=True)
                 self.index.pop(it.rel, None)
+                self._lineage.pop(it.path, None)
                 self.removed_files += 1
-            else:
+            else:  # in the bucket; the local copy stays a while (or for good): not again
                 self.index[it.rel] = [it.size, it.mtime_ns]
         if moved or any(i.removable for i in self.pending):
             self._save_index()
@@ -283,7 +299,7 @@ def _followed_done(data_dir: Path, run: str) -> bool:
 
 def run_uploader(data_dir: Path, remote: Remote, *, follow: str | None = None,
                  deadline: float | None = None, log: Log = lambda s: None,
-                 poll_seconds: float = 0.2, stop: Callable[[], bool] = lambda: False) -> dict[
+                 poll_seconds: float = 0.5, stop: Callable[[], bool] = lambda: False) -> dict[
                      str, Any]:
     """Upload until nothing waits (and, with ``follow``, that run is over), or ``deadline``
     seconds pass, or ``stop()``. Returns the final state."""

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint views docs clean
+.PHONY: run test test-spark bench lint views docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 TEST_JOBS ?= 4
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_JOBS)
+
+## Spark (local mode, a JVM) reads a recorded bucket's lake as DuckDB does: slow, so apart.
+test-spark: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,spark]'
+	$(BIN)/python -m pytest tests/test_remote_spark.py
 
 ## Side-by-side throughput ratios, printed as a table.
 bench: $(STAMP)

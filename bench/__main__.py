@@ -206,6 +206,13 @@ def main() -> None:
 
         print("\nOHLCV over a synthetic day (bench/ohlcv.py):")
         ohlcv(lambda line: print(f"  {line}"))
+    # The lake on object storage (issue 14): a real S3 server on loopback; BENCH_REMOTE=0
+    # skips it.
+    if int(os.environ.get("BENCH_REMOTE", "1") or 0):
+        from bench.remote import run as remote
+
+        print("\nThe lake on a bucket (bench/remote.py):")
+        remote(lambda line: print(f"  {line}"))
     w = max(len(k) for k, _ in rows)
     print(f"\n{'measure':<{w}}  value")
     print(f"{'-' * w}  {'-' * 30}")

@@ -257,14 +257,17 @@ def journal() -> None:
 @click.option("--limit", type=int, help="at most N records")
 @click.option("--width", default=160, show_default=True, help="truncate frames; 0 = whole")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
 def journal_cat(data_dir: str, venue: str | None, run: str | None, date: str | None,
-                kind: tuple[str, ...], limit: int | None, width: int, as_json: bool) -> None:
+                kind: tuple[str, ...], limit: int | None, width: int, as_json: bool, config: str | None = None) -> None:
     """Print journal records for a person (or as JSON lines), ending with torn-tail notes.
 
     \b
     Example:
       recorder journal cat --venue powertrade --kind rest --width 0
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder import journal as jr
 
     n = 0
@@ -301,7 +304,10 @@ def journal_cat(data_dir: str, venue: str | None, run: str | None, date: str | N
               default="table", show_default=True)
 @click.option("--output", "-o", type=click.Path(), help="write the result to this file "
               "(any format; needed for parquet)")
-def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: str | None) -> None:
+@click.option("--config", "-c", help="read the lake where this config puts it (its [recorder] "
+              "remote bucket, else its data_dir)")
+def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: str | None,
+          config: str | None) -> None:
     """Run SQL over the lake's views and print (or write) the result. Timestamps keep their
     nanoseconds in csv and json (ISO-8601).
 
@@ -316,14 +322,21 @@ def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: st
         _fail(ConfigError("give SQL or -f FILE (one of them)"))
     if fmt == "parquet" and not output:
         _fail(ConfigError("--format parquet needs --output FILE"))
-    if not Path(data_dir).is_dir():
-        _fail(ConfigError(f"data directory {Path(data_dir).resolve()} does not exist (run "
-                          f"from the project folder or pass --data-dir)"))
-    if not any((Path(data_dir) / "lake").glob("*/date=*/*.parquet")):
-        click.echo(f"recorder: the lake under {Path(data_dir).resolve()} has no files yet: "
-                   f"every view is empty", err=True)
+    data, remote = _data_and_remote(config, data_dir)
+    if remote:
+        try:
+            con = connect(data, remote=remote)
+        except RecorderError as e:
+            _fail(e)
+    else:
+        if not data.is_dir():
+            _fail(ConfigError(f"data directory {data.resolve()} does not exist (run "
+                              f"from the project folder or pass --data-dir)"))
+        if not any((data / "lake").glob("*/date=*/*.parquet")):
+            click.echo(f"recorder: the lake under {data.resolve()} has no files yet: "
+                       f"every view is empty", err=True)
+        con = connect(data)
     text = Path(file).read_text() if file else str(sql)
-    con = connect(data_dir)
     try:
         rel = con.sql(text)
     except Exception as e:  # duckdb raises many types; all are the query's fault
@@ -374,8 +387,10 @@ def replay() -> None:
 @click.option("--raw", is_flag=True, help="the journal's frames instead of typed records "
               "(needs one --venue)")
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
 def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[str, ...],
-               tables: tuple[str, ...], order: str, raw: bool, fmt: str) -> None:
+               tables: tuple[str, ...], order: str, raw: bool, fmt: str, config: str | None = None) -> None:
     """Write records (or raw frames) as JSON lines to stdout, for any other program. A
     progress line on stderr while it works (when stderr is a terminal).
 
@@ -383,6 +398,7 @@ def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[
     Example:
       recorder replay cat --venue mackinac --table mackinac_print --from 2026-11-28T10:00Z | head
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder import replay as rp
     from recorder.progress import Steps
 
@@ -438,9 +454,11 @@ def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[
               help="fixed port per venue (default: a free one, printed)")
 @click.option("--api-key", "api_keys", multiple=True, help="key the replay accepts "
               "(repeatable; default: the simulator's)")
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
 def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end: str | None,
                  speed: float, shared_clock: bool, host: str, ports: tuple[str, ...],
-                 api_keys: tuple[str, ...]) -> None:
+                 api_keys: tuple[str, ...], config: str | None = None) -> None:
     """Serve recorded frames with each venue's own protocol, for an unchanged client, until
     stopped (Ctrl-C): any number of clients, one after another or at once.
 
@@ -449,6 +467,7 @@ def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end:
       recorder replay serve --venue mackinac --speed 5
       recorder replay serve --venue diffusal --venue derive --shared-clock --from 2026-11-28T10:00Z
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder.serve import ReplayServer, span
 
     lo, hi = _when(start, "--from"), _when(end, "--to")
@@ -525,11 +544,106 @@ def build(data_dir: str, follow: str | None, flush_seconds: float, rotate_second
 
 
 @main.command()
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--config", "-c", help="the config whose [recorder] remote and data_dir to use")
+@click.option("--remote", "remote_url", help="s3://bucket/prefix (default: the config's)")
+@click.option("--follow", help="also wait for this run to end and everything it made to be "
+              "uploaded (what `record` starts)")
+@click.option("--deadline", type=float, help="give up after this many seconds (exit 1 while "
+              "files still wait)")
+def upload(data_dir: str, config: str | None, remote_url: str | None, follow: str | None,
+           deadline: float | None) -> None:
+    """Upload what is final in the data dir to the bucket: committed lake files, closed
+    journal segments, final manifests; local copies go once the bucket has them and no
+    builder needs them. `record` starts one by itself when [recorder] remote is set.
+    Credentials: AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.
+
+    \b
+    Example:
+      recorder upload --config conf/live.toml
+    """
+    from recorder.upload import main_upload
+
+    data, url = _data_and_remote(config, data_dir, remote_url)
+    if not url:
+        _fail(ConfigError("no remote: set [recorder] remote = \"s3://bucket/prefix\" in the "
+                          "config, or pass --remote"))
+    sys.exit(main_upload(data, url, follow, deadline))
+
+
+def _data_and_remote(config: str | None, data_dir: str, remote_url: str | None = None) -> tuple[
+        Path, str]:
+    """The data dir and the remote a reading command works on: ``--config``'s when given
+    (its ``[recorder] data_dir`` unless ``--data-dir`` says otherwise)."""
+    if config is None:
+        return Path(data_dir), remote_url or ""
+    try:
+        cfg = config_mod.load(config, None if data_dir == "data" else data_dir)
+    except RecorderError as e:
+        _fail(e)
+    return cfg.recorder.data_dir, remote_url or cfg.recorder.remote
+
+
+def _remote_cache(config: str | None, data_dir: str) -> Path:
+    """The folder a journal/lake reader works on: the data dir, or, when the config has a
+    remote, a read-through cache of the bucket (``<data_dir>/remote-cache``) brought up to
+    date first (new and changed objects downloaded, objects gone removed)."""
+    from recorder.remote import Remote
+
+    data, url = _data_and_remote(config, data_dir)
+    if not url:
+        return data
+    cache = data / "remote-cache"
+    try:
+        done = Remote.parse(url).sync_down(cache)
+    except RecorderError as e:
+        _fail(e)
+    click.echo(f"recorder: {url} -> {cache}: {done['downloaded']} file(s) downloaded, "
+               f"{done['kept']} cached, {done['removed']} removed", err=True)
+    return cache
+
+
+@main.command("files")
+@click.option("--data-dir", default="data", show_default=True)
+@click.option("--config", "-c", help="the lake of this config: its bucket ([recorder] remote), "
+              "else its data_dir")
+@click.option("--table", help="only this table")
+def files_cmd(data_dir: str, config: str | None, table: str | None) -> None:
+    """Print the lake's files a reader should read, one a line (s3:// URIs on a bucket):
+    what the compaction and rebuild commit records leave visible. For engines that do not
+    read those records (Spark, Trino, Polars, pyarrow): read exactly these files.
+
+    \b
+    Example:
+      recorder files --config conf/live.toml --table mackinac_print > files.txt
+    """
+    data, url = _data_and_remote(config, data_dir)
+    if url:
+        from recorder.remote import Remote, visible
+
+        r = Remote.parse(url)
+        try:
+            vis = visible(r, r.fs())
+        except RecorderError as e:
+            _fail(e)
+        for t in sorted(vis):
+            if table is None or t == table:
+                for rel in sorted(vis[t]):
+                    click.echo(r.uri(rel))
+        return
+    for p in sorted((data / "lake").glob(f"{table or '*'}/date=*/*.parquet")):
+        if not p.parent.parent.name.startswith("."):
+            click.echo(str(p.resolve()))
+
+
+@main.command()
 @click.option("--date", required=True, help="YYYY-MM-DD")
 @click.option("--data-dir", default="data", show_default=True)
 @click.option("--force", is_flag=True, help="rebuild even where the lake holds rows the "
               "journal no longer has (they are lost)")
-def rebuild(date: str, data_dir: str, force: bool) -> None:
+@click.option("--config", "-c", help="rebuild the day on the bucket of this config's "
+              "[recorder] remote, from the bucket's journal (one commit record switches it)")
+def rebuild(date: str, data_dir: str, force: bool, config: str | None) -> None:
     """Re-normalize DATE from the journal into a fresh folder and swap it in atomically.
 
     \b
@@ -540,6 +654,18 @@ def rebuild(date: str, data_dir: str, force: bool) -> None:
     from recorder.progress import Steps
     from recorder.venues import CATALOGUE
 
+    data, url = _data_and_remote(config, data_dir)
+    if url:
+        from recorder.remote_maintain import rebuild_remote
+
+        try:
+            counts = rebuild_remote(url, data / "remote-compact", date, force,
+                                    log=lambda s: click.echo(s, err=True))
+        except RecorderError as e:
+            _fail(e)
+        click.echo(f"rebuilt {date} on {url}: {sum(counts.values())} rows in "
+                   f"{len(counts)} tables")
+        return
     try:
         with Steps(f"rebuild {date}", unit="runs") as prog:
             counts = do_rebuild(Path(data_dir), date, prog.log, force, catalogue=CATALOGUE,
@@ -616,7 +742,9 @@ def docs(write: bool) -> None:
 @click.option("--date", help="only the lake's date=YYYY-MM-DD partition and the runs that "
               "journaled that day or the day before")
 @click.option("--venue", help="only rows of this venue (the lake's venue column) and its journal")
-def verify(data_dir: str, date: str | None, venue: str | None) -> None:
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
+def verify(data_dir: str, date: str | None, venue: str | None, config: str | None = None) -> None:
     """Check the lake against the journal: every file reads, no temporary file is visible,
     every journaled row is in the lake exactly once, manifests are final. Exit 1 on any
     problem.
@@ -625,6 +753,7 @@ def verify(data_dir: str, date: str | None, venue: str | None) -> None:
     Example:
       recorder verify --date 2026-11-28 --venue mackinac
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder.maintain import format_report
     from recorder.maintain import verify as do_verify
     from recorder.progress import Steps
@@ -646,7 +775,12 @@ def verify(data_dir: str, date: str | None, venue: str | None) -> None:
 @click.option("--data-dir", default="data", show_default=True)
 @click.option("--date", help="only this day (YYYY-MM-DD); default: every closed day")
 @click.option("--table", help="only this table")
-def compact(data_dir: str, date: str | None, table: str | None) -> None:
+@click.option("--config", "-c", help="compact the bucket of this config's [recorder] remote "
+              "(a commit record per table and day; --date may then be any day)")
+@click.option("--grace", type=float, default=600.0, show_default=True, help="on a bucket: "
+              "files a compaction replaced are deleted this many seconds after its commit")
+def compact(data_dir: str, date: str | None, table: str | None, config: str | None,
+            grace: float) -> None:
     """Rewrite closed days of the lake into a few large files per table and day, sorted by
     instrument then event time and deduplicated, atomically for readers.
 
@@ -656,8 +790,15 @@ def compact(data_dir: str, date: str | None, table: str | None) -> None:
     """
     from recorder.compact import compact as do_compact
 
+    data, url = _data_and_remote(config, data_dir)
     try:
-        rep = do_compact(Path(data_dir), date, table, log=lambda s: click.echo(s, err=True))
+        if url:
+            from recorder.remote_maintain import compact_remote
+
+            rep = compact_remote(url, data / "remote-compact", date, table, grace=grace,
+                                 log=lambda s: click.echo(s, err=True))
+        else:
+            rep = do_compact(data, date, table, log=lambda s: click.echo(s, err=True))
     except RecorderError as e:
         _fail(e)
     done = rep.compacted
@@ -703,7 +844,9 @@ def prune(data_dir: str, journal_before: str | None, lake_before: str | None,
 @click.option("--from", "start", help="first day (YYYY-MM-DD); default: the lake's first")
 @click.option("--to", "end", help="last day, inclusive; default: the lake's last")
 @click.option("--output", "-o", default="report.html", show_default=True, type=click.Path())
-def report(data_dir: str, start: str | None, end: str | None, output: str) -> None:
+@click.option("--config", "-c", help="work on the bucket of this config's [recorder] remote "
+              "(through a read-through cache in <data_dir>/remote-cache), else its data_dir")
+def report(data_dir: str, start: str | None, end: str | None, output: str, config: str | None = None) -> None:
     """Write a self-contained HTML page of what the lake covers: coverage per venue and hour
     with gaps shaded, the gaps and their causes, rows per table per day, unhandled rows by
     reason, lake lag, files before and after compaction.
@@ -712,6 +855,7 @@ def report(data_dir: str, start: str | None, end: str | None, output: str) -> No
     Example:
       recorder report --from 2026-11-27 -o report.html
     """
+    data_dir = str(_remote_cache(config, data_dir))
     from recorder.report import write_report
 
     try:

@@ -83,6 +83,12 @@ class RecorderSettings:
     # compact): a cron of hourly runs gets one sorted, deduplicated day per day.
     compact_yesterday: bool = False
 
+    # "s3://bucket/prefix": committed lake files, closed journal segments and final
+    # manifests go to this bucket (recorder/upload.py); "" = the data dir only. Endpoint,
+    # region and keys come from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY, never from this file.
+    remote: str = ""
+
 
 # Ranges: (minimum, strictly greater?) per setting. A zero timeout or interval turns a
 # watchdog into a reconnect loop, so every one of them must be positive.
@@ -213,6 +219,40 @@ def _typed(cls: type, section: dict[str, Any], where: str, problems: Problems) -
     return obj
 
 
+_REMOTE_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(/[^\s]*)?$")
+# Keys that would put a credential or an endpoint in a config file.
+CREDENTIAL_KEYS = ("access_key", "access_key_id", "aws_access_key_id", "secret_key",
+                   "secret_access_key", "aws_secret_access_key", "session_token",
+                   "aws_session_token", "endpoint", "endpoint_url", "aws_endpoint_url",
+                   "region", "aws_region", "remote_key", "remote_secret")
+
+
+def check_remote_url(url: str) -> str | None:
+    """Why ``url`` is not a usable ``remote`` (None when it is)."""
+    if url.startswith("s3://") and "@" in url[len("s3://"):].split("/", 1)[0]:
+        return ("credentials in the URL: they come from AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, never from the config file")
+    if not _REMOTE_URL.match(url):
+        return f"an S3 URL like s3://bucket/prefix, got {url!r}"
+    return None
+
+
+def _check_remote(section: dict[str, Any], problems: Problems) -> None:
+    """A config that holds bucket credentials (or an endpoint) is an error that says so; the
+    keys are taken out so that they are not also reported as unknown."""
+    for key in [k for k in section if k.lower() in CREDENTIAL_KEYS]:
+        section.pop(key)
+        problems.add(f"[recorder].{key}", "bucket credentials, endpoint and region never go "
+                     "in the config file: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+                     "AWS_ENDPOINT_URL and AWS_REGION in the environment")
+    url = section.get("remote")
+    if isinstance(url, str) and url:
+        why = check_remote_url(url)
+        if why is not None:
+            section.pop("remote")
+            problems.add("[recorder].remote", why)
+
+
 def load(path: str | Path, data_dir: str | Path | None = None) -> Config:
     """Read and validate a config file. Raises :class:`ConfigProblems` (a
     :class:`ConfigError`) naming the file, and for each problem the key and why: every
@@ -237,6 +277,7 @@ def load(path: str | Path, data_dir: str | Path | None = None) -> Config:
     rec_section = dict(rec_section)
     if data_dir is not None:
         rec_section["data_dir"] = str(data_dir)
+    _check_remote(rec_section, problems)
     recorder = _typed(RecorderSettings, rec_section, "[recorder]", problems)
     venues = []
     sections = raw.get("venues", {})

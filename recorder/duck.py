@@ -272,18 +272,44 @@ def _statements(sql: str) -> list[tuple[str, str]]:
     return out
 
 
-def connect(data_dir: str | Path = "data", database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+def _lake(data_dir: str | Path, remote: str | None) -> tuple[
+        str, dict[str, list[str]] | None, set[str], object | None]:
+    """Where the views read: a folder (globbed), or, on a bucket, each table's explicit list
+    of visible files (:func:`recorder.remote.visible`: a compaction replaces files by one
+    commit record, so a glob would see both); the tables with files; and the fsspec
+    filesystem DuckDB reads a bucket through."""
+    if not remote:
+        lake = (Path(data_dir) / "lake").resolve()
+        have = {p.parent.parent.name for p in lake.glob("*/date=*/*.parquet")}
+        return str(lake), None, have, None
+    from recorder.remote import Remote, visible
+
+    r = Remote.parse(remote)
+    fs = r.fs()
+    files = {t: sorted(r.uri(rel) for rel in v) for t, v in visible(r, fs).items()}
+    return r.uri("lake"), files, set(files), fs
+
+
+def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
+            remote: str | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with every view. Tables without files yet get an empty view of
     the right shape, so queries work on a fresh lake too (and ``SHOW TABLES`` lists only
-    the views: the empty ones read an Arrow table that has no name of its own)."""
-    lake = (Path(data_dir) / "lake").resolve()
+    the views: the empty ones read an Arrow table that has no name of its own). With
+    ``remote`` (``s3://bucket/prefix``, credentials from the AWS_* variables) the views read
+    the bucket's lake through an fsspec filesystem registered with DuckDB."""
+    lake, files, have, fs = _lake(data_dir, remote)
     con = duckdb.connect(database)
+    if fs is not None:
+        con.register_filesystem(fs)
     sql = VIEWS_FILE.read_text() if VIEWS_FILE.exists() else render_views()
     registry = CATALOGUE.tables
     for name, stmts in _statements(sql):
         table = registry.get(name)
-        if any((lake / name).glob("date=*/*.parquet")) or table is None:
-            con.execute(stmts.replace("${lake}", str(lake).replace("'", "''")))
+        if name in have or table is None:
+            if files is not None and name in files:
+                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files[name])
+                stmts = stmts.replace(f"'{_glob(name)}'", f"[{listed}]")
+            con.execute(stmts.replace("${lake}", lake.replace("'", "''")))
             continue
         # No file yet: the same views over an empty table of the right shape, kept in a
         # schema of its own so that SHOW TABLES lists only the views.
@@ -298,18 +324,30 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:") -> duckdb
     return con
 
 
-def lazy(table: str, data_dir: str | Path = "data") -> pl.LazyFrame:
+def lazy(table: str, data_dir: str | Path = "data", *,
+         remote: str | None = None) -> pl.LazyFrame:
     """A Polars lazy frame over one table (hive ``date`` column included); an empty frame of
-    the table's shape while it has no files, as :func:`connect` gives an empty view."""
-    folder = Path(data_dir) / "lake" / table
-    if not any(folder.glob("date=*/*.parquet")):
-        t = CATALOGUE.tables.get(table)
-        if t is None:
-            raise ValueError(f"unknown table {table!r}")
-        empty = pl.from_arrow(t.arrow_schema.empty_table())
-        assert isinstance(empty, pl.DataFrame)
-        return empty.with_columns(pl.lit(None, dtype=pl.Date).alias("date")).lazy()
-    return pl.scan_parquet(str(folder / "date=*" / "*.parquet"), hive_partitioning=True)
+    the table's shape while it has no files, as :func:`connect` gives an empty view. With
+    ``remote`` it scans the bucket (Polars' own object store, ``storage_options`` from the
+    AWS_* variables)."""
+    if remote:
+        from recorder.remote import Remote, visible
+
+        r = Remote.parse(remote)
+        files = sorted(r.uri(rel) for rel in visible(r, r.fs()).get(table, {}))
+        if files:
+            return pl.scan_parquet(files, hive_partitioning=True,
+                                   storage_options=r.storage_options())
+    else:
+        folder = Path(data_dir) / "lake" / table
+        if any(folder.glob("date=*/*.parquet")):
+            return pl.scan_parquet(str(folder / "date=*" / "*.parquet"), hive_partitioning=True)
+    t = CATALOGUE.tables.get(table)
+    if t is None:
+        raise ValueError(f"unknown table {table!r}")
+    empty = pl.from_arrow(t.arrow_schema.empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return empty.with_columns(pl.lit(None, dtype=pl.Date).alias("date")).lazy()
 
 
 def tables_with_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:

@@ -49,6 +49,7 @@ from recorder.runs import (
     run_lock_path,
 )
 from recorder.status import StatusPrinter
+from recorder.upload import read_upload_state
 from recorder.venues import CATALOGUE
 
 
@@ -174,6 +175,7 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
             line)
 
     builder: Builder | None = None
+    uploader: Uploader | None = None
     code, reason = 0, ""
     try:
         _write_manifest(data_dir, manifest)
@@ -185,6 +187,12 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
         # 3. The lake builder: follows this run's journal, and finishes runs that died.
         builder = await Builder.start(data_dir, run_id, settings, say)
         manifest["builder_pid"] = builder.pid
+        if settings.remote:
+            # 3b. The uploader: moves committed lake files, closed journal segments and
+            # final manifests to the bucket (recorder/upload.py), whatever the bucket does.
+            uploader = await Uploader.start(data_dir, run_id, settings, say)
+            manifest["remote"] = settings.remote
+            manifest["uploader_pid"] = uploader.pid
         _write_manifest(data_dir, manifest)
         # 4. Simulators, adapters, connections.
         for v in venues:
@@ -209,6 +217,8 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
             runs, out, live=live_status, interval=settings.status_interval,
             connections=connections, title=f"run {run_id} · {names}",
             ends_at=None if duration is None else time.monotonic() + duration)
+        if settings.remote:
+            printer.upload_note = lambda: _upload_note(data_dir)
         # No pool limit: every connection is a long-lived stream an adapter asked for (one SSE
         # stream per live quote request, for instance); aiohttp's default cap of 100 would
         # make the 101st wait for a free slot instead of connecting.
@@ -265,8 +275,22 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
                 "tables": _tables(states),
                 "builder_exit": builder.returncode}
             manifest["tables"] = manifest["lake"]["tables"]
+            if uploader is not None:
+                manifest["upload"] = _upload_summary(data_dir, "running")
             try:
                 _write_manifest(data_dir, manifest)
+            except StorageError as e:
+                say(f"recorder: {e.one_line()}")
+        if uploader is not None:
+            # The uploader ends once this final manifest is in the bucket and nothing
+            # waits; an unreachable bucket leaves it working alone after the deadline
+            # (the next run's uploader, or `recorder upload`, takes over what it leaves).
+            up = await uploader.wait(settings.lake_build_deadline, stop_again=interrupted,
+                                     out=say, what="uploader")
+            manifest["upload"] = _upload_summary(data_dir, up)
+            try:
+                _write_manifest(data_dir, manifest)
+                await asyncio.to_thread(_put_manifest, data_dir, settings.remote, run_id)
             except StorageError as e:
                 say(f"recorder: {e.one_line()}")
         try:
@@ -278,7 +302,7 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
         for sig in signals:
             loop.remove_signal_handler(sig)
     if settings.compact_yesterday and not interrupted:
-        await asyncio.to_thread(_compact_yesterday, data_dir, out)
+        await asyncio.to_thread(_compact_yesterday, data_dir, out, settings.remote)
     return RunResult(run_id, manifest, code, reason, runs)
 
 
@@ -396,7 +420,7 @@ class Builder:
             pass
 
     async def wait(self, deadline: float, stop_again: list[int],
-                   out: Callable[[str], None]) -> str:
+                   out: Callable[[str], None], what: str = "lake builder") -> str:
         """Wait for the builder to finish this run, at most ``deadline`` seconds; a second
         signal stops the wait. Returns "complete" or "pending" (the builder goes on alone;
         the next run's builder finishes what it leaves)."""
@@ -410,11 +434,61 @@ class Builder:
             except TimeoutError:
                 continue
         if self.returncode is None:
-            out("recorder: the lake builder is still working; it goes on by itself, and "
-                "the next run (or `recorder build`) finishes whatever it leaves")
+            out(f"recorder: the {what} is still working; it goes on by itself, and "
+                f"the next run (or `recorder {what.split()[-1].removesuffix('er')}`) "
+                f"finishes whatever it leaves")
             return "pending"
         await self._forward
         return "complete" if self.returncode == 0 else "failed"
+
+
+class Uploader(Builder):
+    """The uploader process this run started (``recorder upload --follow RUN``), in its own
+    session like the builder: it goes on when the recorder dies."""
+
+    @classmethod
+    async def start(cls, data_dir: Path, run_id: str, settings: RecorderSettings,
+                    say: Callable[[str], None]) -> Uploader:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "recorder.cli", "upload", "--data-dir", str(data_dir),
+            "--remote", settings.remote, "--follow", run_id,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+
+        async def forward() -> None:
+            assert proc.stderr is not None
+            async for line in proc.stderr:
+                say(line.decode(errors="replace").rstrip())
+        return cls(proc, asyncio.create_task(forward()))
+
+
+def _upload_summary(data_dir: Path, status: str) -> dict[str, Any]:
+    st = read_upload_state(data_dir) or {}
+    keys = ("remote", "pending_files", "pending_bytes", "pending_by_kind", "oldest_pending_s",
+            "uploaded_files", "uploaded_bytes", "last_error")
+    return {"uploader": status, **{k: st.get(k) for k in keys}}
+
+
+def _upload_note(data_dir: Path) -> str:
+    st = read_upload_state(data_dir)
+    if st is None:
+        return "upload: starting"
+    note = f"upload: {st['pending_files']} waiting ({st['pending_bytes'] / 1e6:.1f} MB)"
+    if st.get("consecutive_failures"):
+        note += f", failing: {st.get('last_error', '')[:60]}"
+    return note
+
+
+def _put_manifest(data_dir: Path, url: str, run_id: str) -> None:
+    """The manifest with the uploader's final word, to the bucket; when that fails the next
+    uploader sends it (it changed since the last upload)."""
+    from recorder.remote import Remote, RemoteError
+
+    remote = Remote.parse(url)
+    try:
+        remote.put(remote.fs(), manifest_path(data_dir, run_id), f"runs/{run_id}.json")
+    except RemoteError:
+        pass
 
 
 def _summary(runs: list[VenueRun]) -> dict[str, Any]:
@@ -460,14 +534,21 @@ async def _deadline(duration: float | None, stop: asyncio.Event) -> None:
         stop.set()
 
 
-def _compact_yesterday(data_dir: Path, out: TextIO) -> None:
+def _compact_yesterday(data_dir: Path, out: TextIO, remote: str = "") -> None:
     """``compact_yesterday = true``: after the run, compact yesterday's day if it is closed
-    (its runs all ended and built). Whatever goes wrong is said and left for the next run:
-    the recording itself is done."""
+    (its runs all ended and built); with a remote, yesterday on the bucket. Whatever goes
+    wrong is said and left for the next run: the recording itself is done."""
     from recorder.compact import compact_yesterday
 
     try:
-        rep = compact_yesterday(data_dir, log=lambda s: print(f"compact: {s}", file=out))
+        if remote:
+            from recorder.remote_maintain import compact_remote
+
+            day = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+            rep = compact_remote(remote, data_dir / "remote-compact", day,
+                                 log=lambda s: print(f"compact: {s}", file=out))
+        else:
+            rep = compact_yesterday(data_dir, log=lambda s: print(f"compact: {s}", file=out))
     except Exception as e:  # noqa: BLE001 - never fails the run that has just recorded
         print(f"recorder: compaction of yesterday failed: {e}", file=out)
         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -59,6 +60,8 @@ class StatusPrinter:
         self.enabled = live
         self._prev: dict[tuple[str, str | None], tuple[float, int]] = {}
         self._live: Live | None = None
+        # A line about the uploads to the bucket (``[recorder] remote``), when there is one.
+        self.upload_note: Callable[[], str] | None = None
 
     # -- what is shown -----------------------------------------------------------------------
     def _rate(self, key: tuple[str, str | None], frames: int, now: float) -> float:
@@ -106,7 +109,8 @@ class StatusPrinter:
         clock = _hms(elapsed)
         if self.ends_at is not None:
             clock += f" of {_hms(self.ends_at - self.started)}"
-        return f"{clock}  {self.title}" if self.title else clock
+        head = f"{clock}  {self.title}" if self.title else clock
+        return head + (f"  · {self.upload_note()}" if self.upload_note is not None else "")
 
     # (header, width, justify) in display order; _KEEP: which go last when the terminal is
     # narrow (venue and frames stay, rows and msg/s go first).
@@ -164,6 +168,8 @@ class StatusPrinter:
             out.append(f"{ln.venue}: {ln.state} connections open, {ln.frames} frames ({ln.rate:.0f}/s), "
                        f"{ln.rows} rows, lake lag {ln.lag}, {ln.reconnects} reconnects, "
                        f"{ln.gaps} gaps" + (f", {ln.note}" if ln.note else ""))
+        if self.upload_note is not None:
+            out.append(self.upload_note())
         return out
 
     # -- drawing -----------------------------------------------------------------------------

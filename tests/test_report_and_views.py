@@ -33,6 +33,8 @@ def gappy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         cfg = config(data_dir, server.url, ["hl:ETH", "uni:WETH/USDC", "rates:all"])
 
         async def scenario(stop: asyncio.Event) -> None:
+            # fixed times on purpose: the report needs hours with rows, gaps between them, and
+            # several files per table (rotation is by time)
             await asyncio.sleep(1.5)
             server.stale("hl", True)
             await asyncio.sleep(0.4)

@@ -22,12 +22,10 @@ from pathlib import Path
 import pytest
 
 from recorder import config as config_mod
-from recorder import journal as jr
-from recorder.normalize import Normalizer
 from recorder.schema import UNHANDLED
 from recorder.venues import CATALOGUE
 from tests.conftest import ROOT
-from tests.e2e import run_with
+from tests.e2e import Live, run_with
 from tests.venues.corpus import VENUES, contract, corpus, fixtures
 
 
@@ -88,7 +86,10 @@ def test_every_simulator_yields_every_table(data_dir: Path) -> None:
     assert {v.adapter for v in cfg.venues} == set(VENUES)
     want = {t.name for venue in VENUES for t in CATALOGUE.venues[venue].tables
             if t.name not in contract(venue).NOT_SIMULATED}
-    seen = Seen(data_dir)
+    live = [Live(data_dir, venue) for venue in VENUES]
+
+    def seen() -> set[str]:
+        return {t for journal in live for t in journal().tables}
 
     async def scenario(stop: asyncio.Event) -> None:
         deadline = time.monotonic() + 60
@@ -100,32 +101,6 @@ def test_every_simulator_yields_every_table(data_dir: Path) -> None:
     rows = result.manifest["tables"]
     empty = sorted(t for t in want if not rows.get(t))
     assert empty == [], f"no rows from the simulators in {empty}"
-
-
-class Seen:
-    """The tables the journal of a live run yields so far, read as the lake builder reads it
-    (each venue's adapter, offline, through the normalizer), incrementally: the builder
-    itself runs at a low priority and lags on a loaded machine."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.tails: dict[str, tuple[jr.RunTail, Normalizer]] = {}
-        self.tables: set[str] = set()
-
-    def __call__(self) -> set[str]:
-        for venue in VENUES:
-            if venue not in self.tails:
-                segments = sorted((self.data_dir / "journal" / venue).glob(f"date=*/*{jr.SUFFIX}"))
-                if not segments:
-                    continue
-                run, _ = jr.parse_name(segments[0])
-                ad = CATALOGUE.venue(venue).make_adapter(venue, None, {}, offline=True)
-                self.tails[venue] = (jr.RunTail(self.data_dir, venue, run), Normalizer(ad))
-            tail, norm = self.tails[venue]
-            for rec in tail.poll():
-                rows, _ = norm.process(rec.kind, rec.conn, rec.ts_recv, rec.data)
-                self.tables |= {table.name for table, _ in rows}
-        return self.tables
 
 
 @pytest.mark.parametrize("venue", VENUES)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -15,11 +14,12 @@ import pytest
 from recorder import journal as jr
 from recorder.build import rebuild
 from recorder.duck import connect
+from recorder.sim.driver import Sent
 from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
-from tests.e2e import Tally, run_with
+from tests.e2e import Live, Tally, run_with
 from tests.venues.diffusal.e2e import compare_lake, config, journal, labels, match_ledger
 
 BOOK_SQL = (ROOT / "queries" / "diffusal_book_at.sql").read_text()
@@ -40,6 +40,12 @@ def _book_at(con: object, symbol: str, t: dt.datetime) -> dict:
             "asks": {p: s for side, p, s, _ in rows if side == "ask"}}
 
 
+def streams(entry: Sent) -> list[str]:
+    """A ledgered frame's stream (``btc-…@depth``), or its ``type``."""
+    msg = orjson.loads(entry.text)
+    return [str(msg.get("stream") or msg.get("type"))]
+
+
 def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
         data_dir: Path) -> None:
     async def main() -> tuple:
@@ -49,17 +55,59 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
         cfg = config(data_dir, server.url, token_env=TOKEN_ENV, mm=True,
                      auth_shape="authorization")
         gapped: list[str] = []
+        sent = Tally(server, streams)
+        live = Live(data_dir, "diffusal", keep=("diffusal_markets",))
+        # every table gets rows but those of rare events (errors are the other tests' subject)
+        want = {t.name for t in T.TABLES} - {
+            "diffusal_error", "diffusal_rfq_quote_rejected", "diffusal_liquidation"}
+
+        def resynced(sym: str) -> bool:  # a gap on its book, then a resync from REST
+            ev = [(e["event"], e.get("channel")) for e in live().events]
+            return ("gap", sym) in ev and ("resynced", sym) in ev[ev.index(("gap", sym)):]
+
+        def subscribed() -> Counter[str]:  # channels subscribed (net) per public socket
+            n: Counter[str] = Counter()
+            for e in live().events:
+                if e["event"] in ("subscribed", "unsubscribed") and e["conn_id"].startswith(
+                        "public-"):
+                    n["all"] += 1 if e["event"] == "subscribed" else -1
+            return n
+
+        def everything() -> bool:  # what the assertions below need from the recording
+            j = live()
+            created = [m["_symbol"].lower() for m in j.kept["diffusal_markets"]
+                       if m.get("type") == "series_created"]
+            channels = {e.get("channel") for e in j.events if e["event"] == "subscribed"}
+            return (want <= set(j.tables) and bool(created) and all(
+                f"{c}@{k}" in channels for c in created for k in ("depth", "trade", "ticker"))
+                and any(e["event"] == "unsubscribed" for e in j.events)
+                and subscribed()["all"] > 50)
+
+        def settled() -> bool:  # every frame the public sockets were sent is journaled
+            public = sum(1 for e in server.ledger if server.paths[e.conn] == "/ws/public")
+            j = live()
+            return public == sum(n for c, n in j.frames.items() if c.startswith("public-"))
 
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(2.0)
             # Instruments in the middle of the list: the oldest ones get settled.
-            live = [s.symbol for s in server.synth.live()]
-            gapped.append(server.gap(live[len(live) // 2]))  # a diff applied, never sent
-            await asyncio.sleep(0.8)
-            gapped.append(server.gap(live[len(live) // 2 + 1], count=3))
-            await asyncio.sleep(1.5)
+            live_now = [s.symbol for s in server.synth.live()]
+            syms = live_now[len(live_now) // 2], live_now[len(live_now) // 2 + 1]
+            def subscribed_all() -> bool:  # the first subscribes of every instrument acked
+                channels = {e.get("channel") for e in live().events if e["event"] == "subscribed"}
+                return all(f"{s.lower()}@depth" in channels for s in live_now)
+
+            await server.until(subscribed_all, 30, "every instrument subscribed")
+            base = [sent()[f"{s.lower()}@depth"] for s in syms]
+            await server.until(lambda: all(sent()[f"{s.lower()}@depth"] >= n + 2
+                                           for s, n in zip(syms, base, strict=True)),
+                               30, "both books flowing")
+            gapped.append(server.gap(syms[0]))  # a diff applied, never sent
+            await server.until(lambda: resynced(syms[0]), 30, "the first gap resynced")
+            gapped.append(server.gap(syms[1], count=3))
+            await server.until(lambda: resynced(syms[1]), 30, "the second gap resynced")
+            await server.until(everything, 60, "every table, new and settled series")
             server.pause()  # the market stops: in-flight frames and resyncs settle
-            await asyncio.sleep(1.2)
+            await server.until(settled, 30, "every public frame journaled")
 
         result, _ = await run_with(cfg, scenario)
         await server.stop()
@@ -167,16 +215,46 @@ def test_4029_frames_and_closes_are_handled_without_a_storm(data_dir: Path) -> N
         await server.start()
         cfg = config(data_dir, server.url)
 
+        live = Live(data_dir, "diffusal")
+
+        def events(name: str) -> list[dict]:
+            return [e for e in live().events if e["event"] == name]
+
+        def limited(why: str) -> bool:
+            return any(why in (e.get("reason") or "") for e in events("rate_limited"))
+
+        def all_back() -> bool:  # every public socket subscribed again since it last connected
+            last: dict[str, str] = {}
+            for e in live().events:
+                if e["conn_id"].startswith("public-") and e["event"] in ("connected",
+                                                                         "subscribed"):
+                    last[e["conn_id"]] = e["event"]
+            return bool(last) and set(last.values()) == {"subscribed"}
+
+        def flowing(since: int) -> bool:  # market data journaled after ``since`` rows
+            return live().tables["diffusal_depth"] > since
+
+        def settled() -> bool:  # every frame the public sockets were sent is journaled
+            public = sum(1 for e in server.ledger if server.paths[e.conn] == "/ws/public")
+            return public == sum(n for c, n in live().frames.items() if c.startswith("public-"))
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.5)
+            # the recorder has learnt the server's cap and its sockets are up
+            await server.until(lambda: limited("subscription limit") and all_back(), 30,
+                               "the cap learnt")
             server.rate_limit(2)  # two control messages over the messages/min cap
             server.close_4029()  # the server closes every public socket with 4029
-            await asyncio.sleep(1.5)
+            await server.until(lambda: limited("messages/min") and events("reconnected")
+                               and all_back(), 30, "reconnected after the 4029 closes")
             server.storm(1.5)  # for 1.5 s every new connection is closed with 4029
             server.close_4029()
-            await asyncio.sleep(5.5)
+            await server.until(lambda: len(events("reconnected")) >= 8
+                               and server.clock.monotonic() > server._storm_until
+                               and all_back(), 60, "the storm over, every socket back")
+            depth = live().tables["diffusal_depth"]
+            await server.until(lambda: flowing(depth), 30, "data flowing again")
             server.pause()
-            await asyncio.sleep(0.8)
+            await server.until(settled, 30, "every public frame journaled")
 
         result, _ = await run_with(cfg, scenario)
         await server.stop()
@@ -211,8 +289,9 @@ def test_4029_frames_and_closes_are_handled_without_a_storm(data_dir: Path) -> N
     total_channels = con.sql("SELECT count(DISTINCT channel) FROM session_events WHERE "
                              "event = 'subscribed'").fetchall()[0][0]
     assert total_channels > 40
-    end = time.time()
-    late = con.sql(f"SELECT count(*) FROM diffusal_depth WHERE epoch(ts_recv::TIMESTAMPTZ) > {end - 3.5}"
+    # ... and data flowed again after the last of them connected
+    late = con.sql("SELECT count(*) FROM diffusal_depth WHERE ts_recv > (SELECT max(ts_recv) "
+                   "FROM session_events WHERE event = 'connected' AND conn_id LIKE 'public-%')"
                    ).fetchall()[0][0]
     assert late > 0
 

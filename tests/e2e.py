@@ -120,6 +120,18 @@ class Live:
         return self
 
 
+def journaled(server: Simulator[Any], live: Live, path: str | None = None) -> bool:
+    """Every frame the simulator handed to its sockets (on ``path``'s sessions) is in the
+    journal: after a graceful stop, or a pause, nothing is in flight any more."""
+    sent = sum(1 for e in server.ledger if path is None or server.paths[e.conn] == path)
+    prefix = None if path is None else _CONN_OF_PATH.get(path, "")
+    return sent <= sum(n for c, n in live().frames.items()
+                       if prefix is None or c.startswith(prefix))
+
+
+_CONN_OF_PATH = {"/ws/public": "public-"}  # Diffusal's public sockets
+
+
 def frame_types(entry: Sent) -> list[tuple[int, str]]:
     """Mackinac-style frames by (session, type); a print without exchange also counts as
     (session, "legacy_print")."""

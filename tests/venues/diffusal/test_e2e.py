@@ -19,7 +19,7 @@ from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
-from tests.e2e import Live, Tally, run_with
+from tests.e2e import Live, Tally, journaled, run_with
 from tests.venues.diffusal.e2e import compare_lake, config, journal, labels, match_ledger
 
 BOOK_SQL = (ROOT / "queries" / "diffusal_book_at.sql").read_text()
@@ -83,11 +83,6 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
                 and any(e["event"] == "unsubscribed" for e in j.events)
                 and subscribed()["all"] > 50)
 
-        def settled() -> bool:  # every frame the public sockets were sent is journaled
-            public = sum(1 for e in server.ledger if server.paths[e.conn] == "/ws/public")
-            j = live()
-            return public == sum(n for c, n in j.frames.items() if c.startswith("public-"))
-
         async def scenario(stop: asyncio.Event) -> None:
             # Instruments in the middle of the list: the oldest ones get settled.
             live_now = [s.symbol for s in server.synth.live()]
@@ -107,7 +102,8 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
             await server.until(lambda: resynced(syms[1]), 30, "the second gap resynced")
             await server.until(everything, 60, "every table, new and settled series")
             server.pause()  # the market stops: in-flight frames and resyncs settle
-            await server.until(settled, 30, "every public frame journaled")
+            await server.until(lambda: journaled(server, live, "/ws/public"), 30,
+                               "every public frame journaled")
 
         result, _ = await run_with(cfg, scenario)
         await server.stop()
@@ -234,10 +230,6 @@ def test_4029_frames_and_closes_are_handled_without_a_storm(data_dir: Path) -> N
         def flowing(since: int) -> bool:  # market data journaled after ``since`` rows
             return live().tables["diffusal_depth"] > since
 
-        def settled() -> bool:  # every frame the public sockets were sent is journaled
-            public = sum(1 for e in server.ledger if server.paths[e.conn] == "/ws/public")
-            return public == sum(n for c, n in live().frames.items() if c.startswith("public-"))
-
         async def scenario(stop: asyncio.Event) -> None:
             # the recorder has learnt the server's cap and its sockets are up
             await server.until(lambda: limited("subscription limit") and all_back(), 30,
@@ -254,7 +246,8 @@ def test_4029_frames_and_closes_are_handled_without_a_storm(data_dir: Path) -> N
             depth = live().tables["diffusal_depth"]
             await server.until(lambda: flowing(depth), 30, "data flowing again")
             server.pause()
-            await server.until(settled, 30, "every public frame journaled")
+            await server.until(lambda: journaled(server, live, "/ws/public"), 30,
+                               "every public frame journaled")
 
         result, _ = await run_with(cfg, scenario)
         await server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from pathlib import Path
@@ -14,9 +15,11 @@ import orjson
 
 from recorder import journal as jr
 from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
+from recorder.normalize import Normalizer
 from recorder.record import RunResult, record
 from recorder.schema import Table
 from recorder.sim.driver import Sent, Simulator
+from recorder.venues import CATALOGUE
 from recorder.venues.mackinac import tables as T
 
 
@@ -69,6 +72,64 @@ class Tally:
         for entry in new:
             self.counts.update(self.kinds(entry))
         return self.counts
+
+
+class Live:
+    """What the journal of the live run of ``venue`` yields so far, read as the lake builder
+    reads it (the venue's adapter, offline, through the normalizer) and incrementally, so a
+    scenario can wait for what the lake will hold: the builder itself runs at a low priority
+    and lags on a loaded machine. Call it to read what was journaled since the last call."""
+
+    def __init__(self, data_dir: Path, venue: str, adapter: str | None = None,
+                 keep: tuple[str, ...] = ()) -> None:
+        self.data_dir, self.venue, self.adapter = data_dir, venue, adapter or venue
+        self.kept: dict[str, list[Any]] = {name: [] for name in keep}  # rows of these tables
+        self.tail: jr.RunTail | None = None
+        self.norm: Normalizer | None = None
+        self.tables: Counter[str] = Counter()  # rows per table
+        self.events: list[dict[str, Any]] = []  # session_events rows, with their conn_id
+        self.frames: Counter[str] = Counter()  # inbound frames per connection
+        self._read_at = 0.0
+
+    def __call__(self) -> Live:
+        # the journal reaches the disk every 50 ms (venue_config): reading it more often,
+        # as server.until's predicates are, would only take time from the recorder
+        now = time.monotonic()
+        if now - self._read_at < 0.05:
+            return self
+        self._read_at = now
+        if self.tail is None or self.norm is None:
+            segments = sorted((self.data_dir / "journal" / self.venue).glob(
+                f"date=*/*{jr.SUFFIX}"))
+            if not segments:
+                return self
+            run, _ = jr.parse_name(segments[0])
+            self.tail = jr.RunTail(self.data_dir, self.venue, run)
+            self.norm = Normalizer(CATALOGUE.venue(self.adapter).make_adapter(
+                self.venue, None, {}, offline=True))
+        for rec in self.tail.poll():
+            if rec.kind == jr.KIND_IN:
+                self.frames[rec.conn] += 1
+            rows, _ = self.norm.process(rec.kind, rec.conn, rec.ts_recv, rec.data)
+            for table, row in rows:
+                self.tables[table.name] += 1
+                if table.name == "session_events":
+                    self.events.append({**row, "conn_id": rec.conn})
+                if table.name in self.kept:
+                    self.kept[table.name].append(row)
+        return self
+
+
+def journaled(server: Simulator[Any], live: Live, path: str | None = None) -> bool:
+    """Every frame the simulator handed to its sockets (on ``path``'s sessions) is in the
+    journal: after a graceful stop, or a pause, nothing is in flight any more."""
+    sent = sum(1 for e in server.ledger if path is None or server.paths[e.conn] == path)
+    prefix = None if path is None else _CONN_OF_PATH.get(path, "")
+    return sent <= sum(n for c, n in live().frames.items()
+                       if prefix is None or c.startswith(prefix))
+
+
+_CONN_OF_PATH = {"/ws/public": "public-"}  # Diffusal's public sockets
 
 
 def frame_types(entry: Sent) -> list[tuple[int, str]]:

@@ -4,7 +4,6 @@ simulator's own, for every venue with a book; the queries/ examples agree with i
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ from recorder.venues.diffusal.server import DiffusalServer
 from recorder.venues.mackinac.server import MackinacServer
 from recorder.venues.powertrade.server import PowerTradeServer
 from tests.conftest import ROOT
+from tests.e2e import Live, Tally, journaled, run_with
 from tests.e2e import config as mackinac_config
-from tests.e2e import run_with
 from tests.venues.derive.e2e import config as derive_config
 from tests.venues.diffusal.e2e import config as diffusal_config
 from tests.venues.powertrade.e2e import config as powertrade_config
@@ -56,14 +55,23 @@ def test_diffusal_books_across_gaps_and_resyncs(data_dir: Path,
         await server.start()
         cfg = diffusal_config(data_dir, server.url)
         gapped: list[str] = []
+        journal = Live(data_dir, "diffusal")
+        sent = Tally(server, lambda e: [orjson.loads(e.text).get("stream")])
+
+        def resynced(sym: str) -> bool:  # a gap on its book, then a resync from REST
+            ev = [(e["event"], e.get("channel")) for e in journal().events]
+            return ("gap", sym) in ev and ("resynced", sym) in ev[ev.index(("gap", sym)):]
 
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.5)
             live = [s.symbol for s in server.synth.live()]
-            gapped.append(server.gap(live[len(live) // 2], count=2))  # hidden diffs
-            await asyncio.sleep(1.5)
+            sym = live[len(live) // 2]
+            await server.until(lambda: sent()[f"{sym.lower()}@depth"] >= 2, 30, "its book")
+            gapped.append(server.gap(sym, count=2))  # hidden diffs
+            await server.until(lambda: resynced(sym), 30, "the gap resynced")
+            await server.until(lambda: sent()[f"{sym.lower()}@depth"] >= 6, 30, "more diffs")
             server.pause()  # the market stops: in-flight frames and resyncs settle
-            await asyncio.sleep(1.2)
+            await server.until(lambda: journaled(server, journal, "/ws/public"), 30,
+                               "every public frame journaled")
 
         result, _ = await run_with(cfg, scenario)
         await server.stop()
@@ -113,10 +121,14 @@ def test_powertrade_books_from_snapshots_and_order_deltas(
             "subscribe_types": ["snap_with_deltas"], "intervals": [0], "rfqs": False,
             "feeds_url": server.feeds_url, "summary_url": server.summary_url})
 
+        journal = Live(data_dir, "powertrade")
+        sent = Tally(server, lambda e: list(orjson.loads(e.text)))  # the envelope key
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(3.0)
+            await server.until(lambda: sent()["snapshot"] >= len(symbols) and sent()[
+                "order_added"] >= 10 and sent()["order_deleted"] >= 3, 30, "book activity")
             await server.stop()  # graceful: everything sent reaches the recorder
-            await asyncio.sleep(0.3)
+            await server.until(lambda: journaled(server, journal), 30, "all journaled")
 
         result, _ = await run_with(cfg, scenario)
         assert result.exit_code == 0, result.reason
@@ -151,12 +163,18 @@ def test_derive_books_are_the_last_snapshot(data_dir: Path) -> None:
         await server.start()
         cfg = derive_config(data_dir, server.url, channels=["orderbook"])
 
+        journal = Live(data_dir, "derive")
+
+        def books() -> int:  # ETH-PERP order book snapshots sent
+            return sum(1 for text in server.ledger_for(1) if '"orderbook.ETH-PERP.' in text)
+
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.5)
+            await server.until(lambda: books() >= 3, 30, "ETH-PERP books")
             server.gap("ETH-PERP", 3)  # publish ids skipped: the next snapshot is whole
-            await asyncio.sleep(1.5)
+            n = books()
+            await server.until(lambda: books() >= n + 3, 30, "books after the gap")
             await server.stop()
-            await asyncio.sleep(0.2)
+            await server.until(lambda: journaled(server, journal), 30, "all journaled")
 
         result, _ = await run_with(cfg, scenario)
         assert result.exit_code == 0, result.reason
@@ -193,13 +211,12 @@ def test_mackinac_books_are_the_last_quote(data_dir: Path) -> None:
         await server.start()
         cfg = mackinac_config(data_dir, server.url, ["hl:ETH", "uni:WETH/USDC", "rates:all"])
 
+        journal = Live(data_dir, "mackinac")
+
         async def scenario(stop: asyncio.Event) -> None:
-            deadline = time.monotonic() + 30
-            while len(server.ledger_for(1)) < 40:
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.1)
+            await server.until(lambda: len(server.ledger_for(1)) >= 40, 30, "40 frames")
             await server.stop()
-            await asyncio.sleep(0.2)
+            await server.until(lambda: journaled(server, journal), 30, "all journaled")
 
         result, _ = await run_with(cfg, scenario)
         assert result.exit_code == 0, result.reason

@@ -27,6 +27,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[
         cfg = config(data_dir, server.url, ["hl:ETH", "uni:WETH/USDC", "rates:all"])
 
         async def scenario(stop: asyncio.Event) -> None:
+            # fixed times on purpose: the tests read several lake flushes and rotations
             await asyncio.sleep(1.5)
             server.drop()
             await asyncio.sleep(1.5)

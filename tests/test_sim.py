@@ -13,6 +13,7 @@ import pytest
 
 from recorder.sim import ManualClock
 from recorder.sim.driver import Simulator
+from recorder.venues import CATALOGUE
 from recorder.venues.derive.server import DeriveServer
 from recorder.venues.diffusal.server import DiffusalServer
 from recorder.venues.mackinac.server import MackinacServer
@@ -27,6 +28,10 @@ VENUES: dict[str, tuple[Callable[..., Simulator[Any]], Callable[[Any], str]]] = 
     "diffusal": (DiffusalServer, lambda s: s.url + "/ws/public"),
     "totalis": (TotalisServer, lambda s: s.ws_url),
 }
+
+
+def test_every_registered_venue_is_here() -> None:
+    assert set(VENUES) == set(CATALOGUE.venues), "a venue's simulator is missing from VENUES"
 
 
 async def _text(ws: aiohttp.ClientWebSocketResponse) -> str:

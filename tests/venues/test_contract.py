@@ -22,12 +22,10 @@ from pathlib import Path
 import pytest
 
 from recorder import config as config_mod
-from recorder import journal as jr
-from recorder.normalize import Normalizer
 from recorder.schema import UNHANDLED
 from recorder.venues import CATALOGUE
 from tests.conftest import ROOT
-from tests.e2e import run_with
+from tests.e2e import Live, run_with
 from tests.venues.corpus import VENUES, contract, corpus, fixtures
 
 
@@ -70,62 +68,33 @@ def test_every_registered_venue_has_a_section_in_each_conf() -> None:
         assert {v.adapter for v in cfg.venues} >= set(VENUES), name
 
 
-def test_every_simulator_yields_every_table(data_dir: Path) -> None:
-    """One recording of every venue of ``conf/sim.toml`` (their simulators side by side, on
-    the contracts' ``SIM`` and ``OPTIONS``) until its journal yields rows of each declared
-    table; then the lake (the run's manifest) must hold rows in each."""
-    cfg = config_mod.load(ROOT / "conf" / "sim.toml", data_dir=data_dir)
-    venues = []
-    for v in cfg.venues:
-        fast = dataclasses.replace(v.transport, backoff_initial=0.2, backoff_max=1.0)
-        c = contract(v.adapter)
-        venues.append(dataclasses.replace(v, sim={**v.sim, **c.SIM}, transport=fast,
-                                          options={**v.options, **c.OPTIONS}))
+@pytest.mark.parametrize("venue", VENUES)
+def test_the_simulator_yields_every_table(venue: str, data_dir: Path) -> None:
+    """A recording of the venue as ``conf/sim.toml`` configures it (on its contract's ``SIM``
+    and ``OPTIONS``) until its journal yields rows of each declared table but those of
+    ``NOT_SIMULATED``; then the lake (the run's manifest) must hold rows in each."""
+    c = contract(venue)
+    cfg = config_mod.select(config_mod.load(ROOT / "conf" / "sim.toml", data_dir=data_dir),
+                            [venue])
+    (v,) = cfg.venues
+    fast = dataclasses.replace(v.transport, backoff_initial=0.2, backoff_max=1.0)
     cfg = dataclasses.replace(
         cfg, recorder=dataclasses.replace(cfg.recorder, lake_flush_seconds=0.3,
                                           lake_rotate_seconds=1.0, journal_flush_ms=50),
-        venues=tuple(venues))
-    assert {v.adapter for v in cfg.venues} == set(VENUES)
-    want = {t.name for venue in VENUES for t in CATALOGUE.venues[venue].tables
-            if t.name not in contract(venue).NOT_SIMULATED}
-    seen = Seen(data_dir)
+        venues=(dataclasses.replace(v, sim={**v.sim, **c.SIM}, transport=fast,
+                                    options={**v.options, **c.OPTIONS}),))
+    want = {t.name for t in CATALOGUE.venues[venue].tables} - set(c.NOT_SIMULATED)
+    live = Live(data_dir, v.name, v.adapter)
 
     async def scenario(stop: asyncio.Event) -> None:
         deadline = time.monotonic() + 60
-        while not want <= seen() and time.monotonic() < deadline:
+        while not want <= set(live().tables) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)  # a poll of the journal, not a wait for a time
 
     result, _ = asyncio.run(run_with(cfg, scenario))
     assert result.exit_code == 0, result.reason
     rows = result.manifest["tables"]
-    empty = sorted(t for t in want if not rows.get(t))
-    assert empty == [], f"no rows from the simulators in {empty}"
-
-
-class Seen:
-    """The tables the journal of a live run yields so far, read as the lake builder reads it
-    (each venue's adapter, offline, through the normalizer), incrementally: the builder
-    itself runs at a low priority and lags on a loaded machine."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.tails: dict[str, tuple[jr.RunTail, Normalizer]] = {}
-        self.tables: set[str] = set()
-
-    def __call__(self) -> set[str]:
-        for venue in VENUES:
-            if venue not in self.tails:
-                segments = sorted((self.data_dir / "journal" / venue).glob(f"date=*/*{jr.SUFFIX}"))
-                if not segments:
-                    continue
-                run, _ = jr.parse_name(segments[0])
-                ad = CATALOGUE.venue(venue).make_adapter(venue, None, {}, offline=True)
-                self.tails[venue] = (jr.RunTail(self.data_dir, venue, run), Normalizer(ad))
-            tail, norm = self.tails[venue]
-            for rec in tail.poll():
-                rows, _ = norm.process(rec.kind, rec.conn, rec.ts_recv, rec.data)
-                self.tables |= {table.name for table, _ in rows}
-        return self.tables
+    assert sorted(t for t in want if not rows.get(t)) == [], f"{venue}: tables without rows"
 
 
 @pytest.mark.parametrize("venue", VENUES)

@@ -29,5 +29,5 @@ def frames(name: str) -> Iterator[Frame]:
 UNKNOWN = [("ws", b'{"method": "subscription", "params": {"channel": "nope.x", "data": 1}}'),
            ("ws", b'{"jsonrpc": "2.0", "method": "heartbeat"}')]
 NOT_SIMULATED: dict[str, str] = {}
-SIM: dict[str, Any] = {"rate": 10.0}
+SIM: dict[str, Any] = {"rate": 3.0}
 OPTIONS: dict[str, Any] = {}

@@ -43,5 +43,5 @@ UNKNOWN = [("public-0", b'{"type":"brand_new"}'),
 NOT_SIMULATED = {
     "diffusal_error": "only for a refused request: test_e2e.py's 4029 test makes them",
 }
-SIM: dict[str, Any] = {"rate": 10.0}
+SIM: dict[str, Any] = {"rate": 3.0}
 OPTIONS: dict[str, Any] = {}

@@ -26,5 +26,5 @@ NOT_SIMULATED = {
     "mackinac_server_closing": "only before a planned restart (the server_closing() fault)",
     "mackinac_error": "only for a refused subscribe (the rate_limit() fault)",
 }
-SIM: dict[str, Any] = {"rate": 10.0}
+SIM: dict[str, Any] = {"rate": 3.0}
 OPTIONS: dict[str, Any] = {}

@@ -43,5 +43,5 @@ NOT_SIMULATED = {
     "powertrade_new_bulk_order_response": "the answer to new_bulk_order (order entry)",
     "powertrade_refresh_interest": "the answer to refresh_interest (order entry)",
 }
-SIM: dict[str, Any] = {"rate": 10.0, "rfq_rate": 10.0, "account_rate": 10.0}
+SIM: dict[str, Any] = {"rate": 4.0, "rfq_rate": 4.0, "account_rate": 4.0}
 OPTIONS: dict[str, Any] = {}

@@ -53,5 +53,5 @@ NOT_SIMULATED = {
     "totalis_position_bought_back": _UNMODELLED, "totalis_vault_deposited": _UNMODELLED,
     "totalis_vault_withdrawn": _UNMODELLED,
 }
-SIM: dict[str, Any] = {"rate": 10.0}
+SIM: dict[str, Any] = {"rate": 5.0}
 OPTIONS: dict[str, Any] = {"ping_interval": 1.0}  # a pong soon (1 s is its least)

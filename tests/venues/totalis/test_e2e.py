@@ -266,10 +266,18 @@ def test_rfq_subscriptions_follow_the_sse_side(data_dir: Path, quote_channel: st
                 {k[1] for k in got if k[0] == "created"}
                 - {k[1] for k in got if k[0] == "accepted"})
 
+        def unsubscribed() -> bool:  # every RFQ whose position ended was unsubscribed
+            ended = {f"rfq:{m['data']['rfq_id']}" for e in server.ledger
+                     if '"position:settled"' in e.text or '"position:cancelled"' in e.text
+                     for m in [orjson.loads(e.text)]}
+            asked = {m.get("channel") for _, text in server.received if "unsubscribe" in text
+                     for m in [orjson.loads(text)] if m.get("type") == "unsubscribe"}
+            return ended <= asked
+
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(enough, 30, "commits, positions and quotes")
             server.pause()
-            await asyncio.sleep(0.5)
+            await server.until(unsubscribed, 30, "the ended RFQs unsubscribed")
             await server.stop()
             await asyncio.sleep(0.2)
 

@@ -143,6 +143,12 @@ def check(config: str, venues: tuple[str, ...], data_dir: str | None) -> None:
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         problems.append(("[recorder].data_dir", f"{data} cannot be created or written "
                          f"({probe} is not a writable directory)"))
+    if cfg.recorder.remote:
+        from recorder.remote import probe as probe_remote
+
+        why = probe_remote(cfg.recorder.remote)
+        if why:
+            problems.append(("[recorder].remote", why))
     for where, why in problems:
         click.echo(f"{cfg.path} {where}: {why}", err=True)
     if problems:
@@ -151,7 +157,8 @@ def check(config: str, venues: tuple[str, ...], data_dir: str | None) -> None:
     names = [v.name for v in cfg.venues if v.enabled]
     mpath = metrics_path(data, cfg.recorder.metrics_file, cfg.selected)
     click.echo(f"{cfg.path}: ok: {len(names)} venue(s) ({', '.join(names)}); data dir {data}; "
-               f"metrics {mpath or 'off'}")
+               f"metrics {mpath or 'off'}"
+               + (f"; bucket {cfg.recorder.remote} writable" if cfg.recorder.remote else ""))
 
 
 @main.command()

@@ -285,9 +285,8 @@ def _lake(data_dir: str | Path, remote: str | None) -> tuple[
     from recorder.remote import Remote, visible
 
     r = Remote.parse(remote)
-    fs = r.fs()
-    files = {t: sorted(r.uri(rel) for rel in v) for t, v in visible(r, fs).items()}
-    return r.uri("lake"), files, set(files), fs
+    files = {t: sorted(r.uri(rel) for rel in v) for t, v in visible(r, r.fs()).items()}
+    return r.uri("lake"), files, set(files), r.duckdb_fs()
 
 
 def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
@@ -301,6 +300,10 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
     con = duckdb.connect(database)
     if fs is not None:
         con.register_filesystem(fs)
+        # A lake file's name is never reused for other bytes: its footer, read once per
+        # connection, holds (without it, every view and query re-reads every footer)
+        con.execute("SET parquet_metadata_cache = true")
+        con.execute("SET validate_external_file_cache = 'NO_VALIDATION'")
     sql = VIEWS_FILE.read_text() if VIEWS_FILE.exists() else render_views()
     registry = CATALOGUE.tables
     for name, stmts in _statements(sql):

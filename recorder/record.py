@@ -288,6 +288,8 @@ async def record(cfg: Config, duration: float | None, *, out: TextIO | None = No
             up = await uploader.wait(settings.lake_build_deadline, stop_again=interrupted,
                                      out=say, what="uploader")
             manifest["upload"] = _upload_summary(data_dir, up)
+            if up != "pending" and manifest["upload"].get("pending_files"):
+                manifest["upload"]["uploader"] = "pending"  # another uploader drains it
             try:
                 _write_manifest(data_dir, manifest)
                 await asyncio.to_thread(_put_manifest, data_dir, settings.remote, run_id)

@@ -75,6 +75,13 @@ class Remote:
         reader polling sees each commit)."""
         return filesystem()
 
+    def duckdb_fs(self) -> Any:
+        """The filesystem DuckDB reads the bucket through (``register_filesystem``): Arrow's
+        C++ S3 client behind fsspec's wrapper; per request about a quarter of s3fs's time
+        here (1.2 ms against 4.5 ms for a HEAD on loopback), which a view over hundreds of
+        files pays once per file."""
+        return _arrow_fs()
+
     def storage_options(self) -> dict[str, str]:
         """What ``pl.scan_parquet(..., storage_options=...)`` takes (object_store names)."""
         return storage_options()
@@ -160,6 +167,25 @@ class Remote:
         return done
 
 
+def probe(url: str) -> str | None:
+    """Why the bucket cannot take the lake (None when a small object can be written, read
+    back and deleted under the prefix), for ``recorder check``. Names missing variables,
+    never their values."""
+    missing = [v for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+               if not os.environ.get(v)]
+    r = Remote.parse(url)
+    fs = r.fs()
+    key = r.path(f".recorder-check-{os.getpid()}")
+    try:
+        fs.pipe_file(key, b"ok")
+        back = fs.cat_file(key)
+        fs.rm_file(key)
+    except Exception as e:  # noqa: BLE001
+        hint = f" ({', '.join(missing)} not set)" if missing else ""
+        return f"cannot write {url}{hint}: {type(e).__name__}: {str(e)[:200]}"
+    return None if back == b"ok" else f"{url} gave back other bytes than written"
+
+
 def _md5(path: Path) -> str:
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
@@ -184,6 +210,34 @@ def filesystem() -> Any:
         config_kwargs={"connect_timeout": 5, "read_timeout": 60,
                        "retries": {"max_attempts": 2, "mode": "standard"}},
         use_listings_cache=False, skip_instance_cache=True)
+
+
+def _arrow_fs() -> Any:
+    import pyarrow.fs as pafs
+    from fsspec.implementations.arrow import ArrowFSWrapper
+
+    class S3ArrowFS(ArrowFSWrapper):  # type: ignore[misc]
+        protocol = ("s3", "s3a")
+        root_marker = ""
+
+        @classmethod
+        def _strip_protocol(cls, path: Any) -> str:
+            path = str(path)
+            for p in ("s3://", "s3a://"):
+                if path.startswith(p):
+                    return path[len(p):]
+            return path
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+    kw: dict[str, Any] = {"region": _region(), "connect_timeout": 5, "request_timeout": 60}
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        kw.update(endpoint_override=host or scheme, scheme=scheme if host else "https")
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        kw.update(access_key=os.environ["AWS_ACCESS_KEY_ID"],
+                  secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+                  session_token=os.environ.get("AWS_SESSION_TOKEN"))
+    return S3ArrowFS(pafs.S3FileSystem(**kw))
 
 
 def storage_options() -> dict[str, str]:

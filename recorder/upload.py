@@ -311,16 +311,21 @@ def run_uploader(data_dir: Path, remote: Remote, *, follow: str | None = None,
             done_following = follow is None or _followed_done(data_dir, follow)
             up.step()
             now = time.monotonic()
-            if now - last_save >= 1.0:
+            if now - last_save >= 1.0 and up._lock_fd is not None:  # the holder's word only
                 up.save_state()
                 last_save = now
-            if done_following and not up.pending:
+            # Done when nothing waits; or, while another uploader holds the data dir (the
+            # previous run's, still draining a backlog), when this one's run is over: that
+            # one uploads everything, this run's files included.
+            if done_following and (not up.pending or (follow is not None
+                                                      and up._lock_fd is None)):
                 break
             if t_end is not None and now >= t_end:
                 break
             time.sleep(poll_seconds)
     finally:
-        up.save_state()
+        if up._lock_fd is not None:
+            up.save_state()
         up.release()
     return up.state()
 

@@ -192,6 +192,15 @@ def test_a_config_holding_bucket_keys_is_an_error_that_says_so(tmp_path: Path) -
     assert r.returncode == 2 and "s3://bucket/prefix" in r.stderr
 
 
+def test_check_says_whether_the_bucket_takes_the_lake(tmp_path: Path, s3: S3Server) -> None:
+    conf = _conf(tmp_path / "c.toml", tmp_path / "data", 1, "s3://lake/check")
+    ok = _cli(["check", "--config", str(conf)], _env(s3))
+    assert ok.returncode == 0 and "bucket s3://lake/check writable" in ok.stdout, ok.stderr
+    bad = _cli(["check", "--config", str(conf)], {**_env(s3), "AWS_SECRET_ACCESS_KEY": "wrong"})
+    assert bad.returncode == 2 and "[recorder].remote: cannot write s3://lake/check" in bad.stderr
+    assert "wrong" not in bad.stderr
+
+
 # --- end to end ---------------------------------------------------------------------------------
 
 

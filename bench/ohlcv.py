@@ -32,6 +32,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 DAY = "2026-03-02"
@@ -92,11 +93,11 @@ def _prints(schema: pa.Schema, t: pa.Table, run: str, source: str, seq0: int,
             ts_shift: int = 0) -> pa.Table:
     """Lake rows of ``mackinac_print`` from generated columns."""
     n = t.num_rows
-    ts = pa.compute.add(t["ts_recv"], ts_shift) if ts_shift else t["ts_recv"]
-    time_ms = pa.compute.subtract(pa.compute.divide(t["ts_recv"], 1_000_000), t["lag_ms"])
+    ts = pc.add(t["ts_recv"], ts_shift) if ts_shift else t["ts_recv"]
+    time_ms = pc.subtract(pc.divide(t["ts_recv"], 1_000_000), t["lag_ms"])
     cols: dict[str, Any] = {
         "ts_recv": ts.cast(pa.int64()).cast(schema.field("ts_recv").type),
-        "ts_event": pa.compute.multiply(time_ms, 1_000_000).cast(schema.field("ts_event").type),
+        "ts_event": pc.multiply(time_ms, 1_000_000).cast(schema.field("ts_event").type),
         "venue": pa.repeat(VENUE, n), "run_id": pa.repeat(run, n),
         "conn_id": pa.repeat("feed", n),
         "recv_seq": pa.array(range(seq0, seq0 + n), pa.int64()),

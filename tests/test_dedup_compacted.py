@@ -38,7 +38,9 @@ def _dedup(con) -> set[tuple]:  # type: ignore[no-untyped-def]
 
 def test_dedup_before_and_after_compaction_and_with_late_copies(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    made = build_day(data_dir, 30_000)
+    # an hour per file (one file per run and hour, the A/B pair two): the day's default
+    # 5-minute files (312 of them) cost half a minute to write and add nothing here
+    made = build_day(data_dir, 30_000, flush_ns=600 * 10**9, file_ns=3600 * 10**9)
     assert made["duplicates"] > 0
     con = connect(data_dir)
     want = _reference(con)

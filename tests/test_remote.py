@@ -325,8 +325,11 @@ def test_kill_9_mid_upload_then_recover_on_another_data_dir(tmp_path: Path, s3: 
     try:
         _wait(lambda: _upload_state(data_a).get("uploaded_files", 0) >= 4
               and len(jr.segments(data_a)) >= 2
-              and any((data_a / "lake").rglob(".*.tmp")), proc=rec,
-              what="uploads, a closed segment and an open lake file")
+              and any((data_a / "lake").rglob(".*.tmp"))
+              # a lake file in the bucket (under load the first uploads can all be
+              # journal segments and builder states)
+              and bool(_bucket(s3, remote, "lake")), proc=rec, limit=180,
+              what="uploads, a lake file among them, a closed segment and an open lake file")
         [m] = _manifests(data_a)
         for pid in (m["builder_pid"], m["uploader_pid"]):
             os.kill(pid, signal.SIGKILL)

@@ -286,11 +286,14 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
     the bucket's lake through an fsspec filesystem registered with DuckDB."""
     lake, files, have, fs = _lake(data_dir, remote)
     con = duckdb.connect(database)
+    # Each file's footer is read once per connection, not once per view that binds over it
+    # and per query (locally DuckDB still checks each file's modification time; 156 files:
+    # connect 1.7 s -> 1.2 s)
+    con.execute("SET parquet_metadata_cache = true")
     if fs is not None:
         con.register_filesystem(fs)
-        # A lake file's name is never reused for other bytes: its footer, read once per
-        # connection, holds (without it, every view and query re-reads every footer)
-        con.execute("SET parquet_metadata_cache = true")
+        # A lake file's name is never reused for other bytes in the bucket: no need to ask
+        # the bucket whether a footer is still current
         con.execute("SET validate_external_file_cache = 'NO_VALIDATION'")
     sql = VIEWS_FILE.read_text() if VIEWS_FILE.exists() else render_views()
     registry = CATALOGUE.tables

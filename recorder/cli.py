@@ -323,16 +323,18 @@ def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: st
       recorder query "SELECT event, count(*) FROM session_events GROUP BY 1"
       recorder query -f queries/mackinac_market_summary.sql --format csv -o summary.csv
     """
-    from recorder.duck import connect
+    from recorder.duck import connect, views_named
 
     if bool(sql) == bool(file):
         _fail(ConfigError("give SQL or -f FILE (one of them)"))
     if fmt == "parquet" and not output:
         _fail(ConfigError("--format parquet needs --output FILE"))
     data, remote = _data_and_remote(config, data_dir)
+    text = Path(file).read_text() if file else str(sql)
+    views = views_named(text) or None  # none named (SHOW TABLES...): every view
     if remote:
         try:
-            con = connect(data, remote=remote)
+            con = connect(data, remote=remote, views=views)
         except RecorderError as e:
             _fail(e)
     else:
@@ -342,8 +344,7 @@ def query(sql: str | None, file: str | None, data_dir: str, fmt: str, output: st
         if not any((data / "lake").glob("*/date=*/*.parquet")):
             click.echo(f"recorder: the lake under {data.resolve()} has no files yet: "
                        f"every view is empty", err=True)
-        con = connect(data)
-    text = Path(file).read_text() if file else str(sql)
+        con = connect(data, views=views)
     try:
         rel = con.sql(text)
     except Exception as e:  # duckdb raises many types; all are the query's fault
@@ -410,7 +411,7 @@ def replay_cat(data_dir: str, start: str | None, end: str | None, venues: tuple[
     from recorder.progress import Steps
 
     lo, hi = _when(start, "--from"), _when(end, "--to")
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     n = 0
     try:
         with Steps("replay", unit="records") as prog:

@@ -16,6 +16,7 @@ few nanoseconds apart are never taken for one.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -273,17 +274,71 @@ def _lake(data_dir: str | Path, remote: str | None) -> tuple[
     from recorder.remote import Remote, visible
 
     r = Remote.parse(remote)
-    files = {t: sorted(r.uri(rel) for rel in v) for t, v in visible(r, r.fs()).items()}
-    return r.uri("lake"), files, set(files), r.duckdb_fs()
+    seen = visible(r, r.fs())
+    files = {t: sorted(r.uri(rel) for rel in v) for t, v in seen.items()}
+    known = {rel: size for v in seen.values() for rel, size in v.items()}
+    return r.uri("lake"), files, set(files), r.duckdb_fs(known)
+
+
+_NO_FILES = "(SELECT ''::VARCHAR AS file WHERE false)"
+
+
+@functools.cache
+def _types_con() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()
+
+
+@functools.cache
+def _columns_ddl(table: Table) -> str:
+    """``"col" TYPE, ...``: the DuckDB column list of ``table``'s Arrow schema (as DuckDB
+    maps it when it reads the table's files)."""
+    rel = _types_con().from_arrow(table.arrow_schema.empty_table())
+    return ", ".join('"' + c.replace('"', '""') + f'" {t}' for c, t in zip(
+        rel.columns, rel.types, strict=True))
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def views_named(sql: str) -> set[str]:
+    """The views ``sql`` names (a superset: any word that is a view's name); empty when it
+    names none (``SHOW TABLES``, ``information_schema``: then it wants them all)."""
+    blocks = {name for name, _ in _statements(_views_sql())}
+    return {w for w in (m.group(0).lower() for m in _WORD.finditer(sql))
+            if w in blocks or w.removesuffix("_dedup") in blocks}
+
+
+def _needed(blocks: dict[str, str], wanted: set[str]) -> set[str]:
+    """The view blocks ``wanted`` needs: theirs, and those of every view they read (a
+    cross-venue view reads its tables' ``_dedup`` views, ``gaps`` reads ``session_events``)."""
+    out: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        name = todo.pop().lower()
+        block = name if name in blocks else name.removesuffix("_dedup")
+        if block in blocks and block not in out:
+            out.add(block)
+            todo.extend(m.group(0) for m in _WORD.finditer(blocks[block]))
+    return out
+
+
+def _views_sql() -> str:
+    return VIEWS_FILE.read_text() if VIEWS_FILE.exists() else render_views()
 
 
 def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
-            remote: str | None = None) -> duckdb.DuckDBPyConnection:
+            remote: str | None = None, views: set[str] | None = None
+            ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with every view. Tables without files yet get an empty view of
     the right shape, so queries work on a fresh lake too (and ``SHOW TABLES`` lists only
-    the views: the empty ones read an Arrow table that has no name of its own). With
-    ``remote`` (``s3://bucket/prefix``, credentials from the AWS_* variables) the views read
-    the bucket's lake through an fsspec filesystem registered with DuckDB."""
+    the views: the empty ones live in a schema of their own). With ``remote``
+    (``s3://bucket/prefix``, credentials from the AWS_* variables) the views read the
+    bucket's lake through an fsspec filesystem registered with DuckDB.
+
+    ``views`` (names, e.g. :func:`views_named` of a query) creates only those views and the
+    ones they read. Each view binds over its files' footers, so a connection with all of
+    them costs about a second on a small lake and grows with the lake; ``recorder query``
+    asks for the views its SQL names."""
     lake, files, have, fs = _lake(data_dir, remote)
     con = duckdb.connect(database)
     # Each file's footer is read once per connection, not once per view that binds over it
@@ -295,28 +350,29 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
         # A lake file's name is never reused for other bytes in the bucket: no need to ask
         # the bucket whether a footer is still current
         con.execute("SET validate_external_file_cache = 'NO_VALIDATION'")
-    sql = VIEWS_FILE.read_text() if VIEWS_FILE.exists() else render_views()
     registry = CATALOGUE.tables
-    for name, stmts in _statements(sql):
-        table = registry.get(name)
-        if name in have or table is None:
-            if files is not None and name in files:
-                listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files[name])
-                # the _dedup guard's listing first (the visible files, not a glob)
-                stmts = stmts.replace(f"glob('{_glob(name)}')",
-                                      f"(SELECT unnest([{listed}]) AS file)")
-                stmts = stmts.replace(f"'{_glob(name)}'", f"[{listed}]")
-            con.execute(stmts.replace("${lake}", lake.replace("'", "''")))
+    blocks = _statements(_views_sql())
+    only = None if views is None else _needed(dict(blocks), views)
+    script = ["CREATE SCHEMA IF NOT EXISTS __empty;"]
+    for name, stmts in blocks:
+        if only is not None and name not in only:
             continue
-        # No file yet: the same views over an empty table of the right shape, kept in a
-        # schema of its own so that SHOW TABLES lists only the views.
-        con.execute("CREATE SCHEMA IF NOT EXISTS __empty")
-        con.register("__empty_arrow", table.arrow_schema.empty_table())
-        con.execute(f"CREATE OR REPLACE TABLE __empty.{name} AS SELECT *, NULL::DATE AS date "
-                    f"FROM __empty_arrow")
-        con.unregister("__empty_arrow")
-        con.execute(stmts.replace(_source(table), f"__empty.{name}").replace(
-            "${lake}", lake.replace("'", "''")))
+        table = registry.get(name)
+        files_glob = f"glob('{_glob(name)}')"
+        if table is not None and name not in have:
+            # No file yet: the same views over an empty table of the right shape, kept in a
+            # schema of its own so that SHOW TABLES lists only the views; nothing to list
+            script.append(f"CREATE TABLE __empty.{name} ({_columns_ddl(table)}, date DATE);")
+            stmts = stmts.replace(files_glob, _NO_FILES).replace(
+                _source(table), f"__empty.{name}")
+        elif files is not None and name in files:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files[name])
+            # the _dedup guard's listing first (the visible files, not a glob)
+            stmts = stmts.replace(files_glob, f"(SELECT unnest([{listed}]) AS file)")
+            stmts = stmts.replace(f"'{_glob(name)}'", f"[{listed}]")
+        script.append(stmts.replace("${lake}", lake.replace("'", "''")))
+    # one script: binding ~400 views statement by statement from Python cost twice as much
+    con.execute("\n".join(script))
     return con
 
 

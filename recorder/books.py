@@ -255,11 +255,13 @@ def _aggregate(book: Book, orders: dict[str, tuple[str, float, float]]) -> None:
 
 
 def _con(data_dir: str | Path, venue: str) -> duckdb.DuckDBPyConnection:
-    from recorder.duck import connect
+    from recorder.duck import CATALOGUE, connect
 
     if venue not in VENUES:
         raise ValueError(f"no book for venue {venue!r} (books: {', '.join(VENUES)})")
-    return connect(data_dir)
+    # the venue's own views only: a connection with every view costs a second or more
+    return connect(data_dir, views={t.name for t in CATALOGUE.tables.values()
+                                    if t.venue == venue})
 
 
 def books_at(data_dir: str | Path, venue: str, t: int | str | None = None,

@@ -67,11 +67,11 @@ def gather(data_dir: Path, start: str | None = None, end: str | None = None) -> 
 
     start, end = _day(start, "--from"), _day(end, "--to")
     data = ReportData(start, end)
-    con = connect(data_dir)
     where = "WHERE true" + (f" AND date >= DATE '{start}'" if start else "") + (
         f" AND date <= DATE '{end}'" if end else "")
     lake = data_dir / "lake"
     tables = sorted(t for t in CATALOGUE.tables if any((lake / t).glob("date=*/*.parquet")))
+    con = connect(data_dir, views={*tables, "gaps", "unhandled"})
     if tables:
         # A frame is one journal record; its first row (recv_sub 0) stands for it.
         union = " UNION ALL ".join(

@@ -90,7 +90,7 @@ def test_diffusal_books_across_gaps_and_resyncs(data_dir: Path,
     # the hidden diffs were seen as a gap, and healed by the REST snapshot
     assert books[gapped[0]].gap_before >= 2
     # the SQL example agrees
-    con = connect(data_dir)
+    con = connect(data_dir, views={"diffusal_depth"})
     sql = _sql_book(con, "diffusal_book_at.sql", gapped[0])
     assert sql == {"bids": books[gapped[0]].bids, "asks": books[gapped[0]].asks}
     # a top-5 series: one row per update, the last one the final book's top
@@ -136,7 +136,7 @@ def test_powertrade_books_from_snapshots_and_order_deltas(
 
     server = asyncio.run(main())
     books = books_at(data_dir, "powertrade")
-    con = connect(data_dir)
+    con = connect(data_dir, views={"powertrade_order_added", "powertrade_snapshot", "powertrade_order_deleted", "powertrade_order_executed", "powertrade_order_updated"})
     deltas = con.sql("SELECT count(*) FROM powertrade_order_added").fetchall()[0][0]
     assert deltas > 0
     con.execute(_macro("powertrade_book_at.sql"))
@@ -198,7 +198,7 @@ def test_derive_books_are_the_last_snapshot(data_dir: Path) -> None:
     rows = list(top_series(data_dir, "derive", "ETH-PERP", n=3))
     jumps = [b["sequence"] - a["sequence"] for a, b in zip(rows, rows[1:], strict=False)]
     assert max(jumps) >= 4 and all(r["complete"] for r in rows)
-    con = connect(data_dir)
+    con = connect(data_dir, views={"gaps", "derive_orderbook"})
     assert con.sql("SELECT count(*) FROM gaps WHERE cause = 'sequence_gap' AND channel LIKE "
                    "'orderbook.ETH-PERP.%'").fetchall()[0][0] >= 1
     assert _sql_book(con, "derive_book_at.sql", "ETH-PERP") == {
@@ -234,7 +234,7 @@ def test_mackinac_books_are_the_last_quote(data_dir: Path) -> None:
         b = books[name]
         bids, asks = _levels(msg["bids"]), _levels(msg["asks"])
         assert (b.bids, b.asks) == (bids, asks), name
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_quote"})
     name = sorted(want)[0]
     assert _sql_book(con, "mackinac_book_at.sql", name) == {"bids": books[name].bids,
                                                             "asks": books[name].asks}

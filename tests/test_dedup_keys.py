@@ -59,7 +59,7 @@ def test_two_recorders_copies_are_one_row_in_dedup(data_dir: Path, name: str, co
     # run A and run B received the same message at slightly different times and positions
     _write(data_dir, venue, "run-a", t, [(row, conn, 7)], T0 + 1000)
     _write(data_dir, venue, "run-b", t, [(row, conn, 3)], T0 + 5000)
-    con = connect(data_dir)
+    con = connect(data_dir, views={name})
     assert con.execute(f"SELECT count(*) FROM {name}").fetchall() == [(2,)]
     # the first receipt stays
     assert con.execute(f"SELECT run_id FROM {name}_dedup").fetchall() == [("run-a",)]
@@ -74,7 +74,7 @@ def test_rows_without_the_venue_value_stay_per_receipt(data_dir: Path, name: str
              for k, v in row.items()}
     _write(data_dir, venue, "run-a", t, [(blank, conn, 1), (blank, conn, 2)], T0)
     _write(data_dir, venue, "run-b", t, [(blank, conn, 1)], T0 + 5000)
-    con = connect(data_dir)
+    con = connect(data_dir, views={name})
     assert con.execute(f"SELECT count(*) FROM {name}_dedup").fetchall() == [(3,)]
 
 

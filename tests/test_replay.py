@@ -46,7 +46,7 @@ def test_records_come_in_recording_order_with_the_gap_in_its_place(recorded: tup
     recs = list(replay.records(data_dir))
     keys = [(r.ts_recv, r.conn_id, r.recv_seq, r.recv_sub) for r in recs]
     assert keys == sorted(keys)
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_quote", "mackinac_print", "session_events", "mackinac_funding"})
     total = sum(n for (n,) in con.sql(
         "SELECT count(*) FROM mackinac_quote UNION ALL SELECT count(*) FROM mackinac_print "
         "UNION ALL SELECT count(*) FROM session_events UNION ALL SELECT count(*) FROM "
@@ -237,7 +237,7 @@ def test_examples_run_against_a_recording(recorded: tuple) -> None:
 
     data_dir, _, _ = recorded
     out = asyncio.run(inprocess_strategy.run(data_dir, "hl:ETH"))
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_quote"})
     n = con.sql("SELECT count(*) FROM mackinac_quote WHERE exchange = 'hl' AND symbol = 'ETH' "
                 "AND len(bids) > 0 AND len(asks) > 0").fetchall()[0][0]
     assert out["quotes"] == n and out["gaps"] >= 1 and out["signals"] >= 1

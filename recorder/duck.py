@@ -280,7 +280,17 @@ def _lake(data_dir: str | Path, remote: str | None) -> tuple[
     return r.uri("lake"), files, set(files), r.duckdb_fs(known)
 
 
-_NO_FILES = "(SELECT ''::VARCHAR AS file WHERE false)"
+_MEMBER_OF = re.compile(r"\bFROM \(?(?:SELECT \*, .*? FROM )?([a-z0-9_]+)_dedup\b")
+
+
+def _without_empty_members(stmts: str, have: set[str]) -> str:
+    """A cross-venue view without the SELECTs of tables that have no file (they add no row,
+    and binding each costs its ``_dedup`` view's bind again); the first is kept when none
+    has a file, for the view's shape."""
+    head, sep, rest = stmts.partition(" AS\n")
+    parts = rest.rstrip(";\n").split("\nUNION ALL ")
+    keep = [p for p in parts if (m := _MEMBER_OF.search(p)) is None or m.group(1) in have]
+    return head + sep + "\nUNION ALL ".join(keep or parts[:1]) + ";"
 
 
 @functools.cache
@@ -351,6 +361,7 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
         # the bucket whether a footer is still current
         con.execute("SET validate_external_file_cache = 'NO_VALIDATION'")
     registry = CATALOGUE.tables
+    cross = {v.name for v in CROSS_VIEWS}
     blocks = _statements(_views_sql())
     only = None if views is None else _needed(dict(blocks), views)
     script = ["CREATE SCHEMA IF NOT EXISTS __empty;"]
@@ -360,11 +371,15 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
         table = registry.get(name)
         files_glob = f"glob('{_glob(name)}')"
         if table is not None and name not in have:
-            # No file yet: the same views over an empty table of the right shape, kept in a
-            # schema of its own so that SHOW TABLES lists only the views; nothing to list
+            # No file yet: the same view over an empty table of the right shape, kept in a
+            # schema of its own so that SHOW TABLES lists only the views; with no row to
+            # deduplicate, ``_dedup`` is the plain view (a cheaper bind)
             script.append(f"CREATE TABLE __empty.{name} ({_columns_ddl(table)}, date DATE);")
-            stmts = stmts.replace(files_glob, _NO_FILES).replace(
-                _source(table), f"__empty.{name}")
+            plain = stmts[:stmts.index(f"CREATE OR REPLACE VIEW {name}_dedup AS")]
+            stmts = plain.replace(_source(table), f"__empty.{name}") + (
+                f"\nCREATE OR REPLACE VIEW {name}_dedup AS SELECT * FROM {name};")
+        elif table is None and name in cross:
+            stmts = _without_empty_members(stmts, have)
         elif files is not None and name in files:
             listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files[name])
             # the _dedup guard's listing first (the visible files, not a glob)

@@ -29,12 +29,9 @@ async def start_simulator(options: Mapping[str, Any]) -> tuple[
 
 def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames (native
-    replay). Options as :class:`~recorder.venues.powertrade.server.PowerTradeServer`: the
-    replaying client's key through ``key_pems`` ({key id: PEM of its private or public key};
-    default: the simulator's generated ``pt_sim_key``), ``recording`` (the
-    :class:`~recorder.sim.Recording` replayed) to serve the recorded REST summary and request
-    answers. The Feeds and summary URLs are the
-    proxy URL's host with ``/v1/feeds`` and ``/v1/market_data/tradeable_entity/all/summary``."""
+    replay). Options as :class:`~recorder.venues.powertrade.server.PowerTradeServer`'s: the
+    replaying client's key through ``key_pems`` (default: the simulator's generated
+    ``pt_sim_key``), ``recording`` for the recorded REST summary and request answers."""
     from recorder.venues.powertrade.server import PowerTradeServer
 
     return PowerTradeServer(replay=True, **opts)

@@ -29,10 +29,9 @@ async def start_simulator(options: Mapping[str, Any]) -> tuple[
 
 def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames
-    (SSE blocks with their recorded ids, WS frames by channel). Options as the simulator's:
-    ``api_keys`` (default the simulator's key), ``house_id`` (the WS ``auth:success``
-    user_id), ``mm_id``, ``keepalive``, ``retry_ms``, ``replay_buffer`` (MM stream events kept
-    for resume), ``stream_ttl``, ``subscribe_before_auth``."""
+    (SSE blocks with their recorded ids, WS frames by channel). Options as
+    :class:`~recorder.venues.totalis.server.TotalisServer`'s (``api_keys``: the simulator's
+    key by default)."""
     from recorder.venues.totalis.server import TotalisServer
 
     opts.setdefault("api_keys", (SIM_KEY,))

@@ -162,6 +162,15 @@ def dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
+def loads_object(data: bytes | str) -> dict[str, Any] | None:
+    """A client message or recorded frame as a JSON object; None when it is not one."""
+    try:
+        msg = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return msg if isinstance(msg, dict) else None
+
+
 def _ws_text_frame(text: str) -> bytes:
     """The bytes of an unmasked, unfragmented WebSocket text frame (RFC 6455 5.2), to write
     half of one for a mid-frame cut."""

@@ -11,7 +11,8 @@ stored, never dropped, never fatal. The contract itself (``Adapter``, ``VenueSpe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import importlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -26,6 +27,14 @@ Handler = Callable[..., Result]
 # object was expected, a missing key): the frame's failure, not the adapter's.
 SHAPE_ERRORS: tuple[type[Exception], ...] = (TypeError, AttributeError, KeyError, ValueError)
 _KEY = object()  # label default: the discriminator itself
+
+
+def serve_from(module: str) -> Callable[..., Awaitable[None]]:
+    """A venue's ``VenueSpec.serve`` (``recorder sim``): ``serve(host, port, **opts)`` of its
+    server ``module``, imported only when called."""
+    async def serve(host: str, port: int, **opts: Any) -> None:
+        await importlib.import_module(module).serve(host, port, **opts)
+    return serve
 
 class BaseAdapter:
     """Defaults for the optional parts of :class:`recorder.catalogue.Adapter`."""

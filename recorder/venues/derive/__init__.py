@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from recorder.catalogue import VenueSpec
+from recorder.venues.base import serve_from
 from recorder.venues.derive.adapter import Settings, make_adapter
 from recorder.venues.derive.tables import TABLES
 
@@ -22,12 +23,6 @@ async def start_simulator(options: Mapping[str, Any]) -> tuple[
     await server.start("127.0.0.1", 0)
     return server.url, server.stop, {"wallet": server.wallet,
                                      "private_key": server.signer_key}
-
-
-async def serve(host: str, port: int, **opts: Any) -> None:
-    from recorder.venues.derive.server import serve as run
-
-    await run(host, port, **opts)
 
 
 def replay_server(**opts: Any) -> Any:
@@ -54,6 +49,5 @@ def replay_server(**opts: Any) -> Any:
 # non-matching requests per second, refilled every 5 s with a 5x burst; subscribe, login and
 # get_instruments are non-matching. 25 per 5 s stays inside it.
 VENUE = VenueSpec(name="derive", tables=TABLES, make_adapter=make_adapter,
-                  options=Settings,
-                  start_simulator=start_simulator, send_limit=(25, 5.0), serve=serve,
-                  replay_server=replay_server)
+                  options=Settings, start_simulator=start_simulator, send_limit=(25, 5.0),
+                  serve=serve_from(f"{__name__}.server"), replay_server=replay_server)

@@ -198,17 +198,12 @@ class DeriveAdapter(BaseAdapter):
                 for i in range(0, len(todo), size)]
 
     def _instrument_channels(self, name: str) -> list[str]:
-        s, fams = self.s, self.s.channels
-        out = []
-        if "orderbook" in fams:
-            out.append(f"orderbook.{name}.{s.orderbook_group}.{s.orderbook_depth}")
-        if "ticker" in fams:
-            out.append(f"ticker.{name}.{s.ticker_interval}")
-        if "ticker_slim" in fams:
-            out.append(f"ticker_slim.{name}.{s.ticker_interval}")
-        if "trades" in fams:
-            out.append(f"trades.{name}")
-        return out
+        s = self.s
+        by_family = {"orderbook": f"orderbook.{name}.{s.orderbook_group}.{s.orderbook_depth}",
+                     "ticker": f"ticker.{name}.{s.ticker_interval}",
+                     "ticker_slim": f"ticker_slim.{name}.{s.ticker_interval}",
+                     "trades": f"trades.{name}"}
+        return [ch for fam, ch in by_family.items() if fam in s.channels]
 
     def _currency_channels(self, cur: str, types: Iterable[str]) -> list[str]:
         fams = self.s.channels
@@ -223,18 +218,11 @@ class DeriveAdapter(BaseAdapter):
     def _private_channels(self) -> list[str]:
         fams, out = self.s.private_channels, []
         for sub in self.subaccounts:
-            if "orders" in fams:
-                out.append(f"{sub}.orders")
-            if "trades" in fams:
-                out.append(f"{sub}.trades")
-            if "trades_status" in fams:
-                out += [f"{sub}.trades.{st}" for st in self.s.own]
-            if "balances" in fams:
-                out.append(f"{sub}.balances")
-            if "quotes" in fams:
-                out.append(f"{sub}.quotes")
-            if "best_quotes" in fams:
-                out.append(f"{sub}.best.quotes")
+            by_family = {"orders": [f"{sub}.orders"], "trades": [f"{sub}.trades"],
+                         "trades_status": [f"{sub}.trades.{st}" for st in self.s.own],
+                         "balances": [f"{sub}.balances"], "quotes": [f"{sub}.quotes"],
+                         "best_quotes": [f"{sub}.best.quotes"]}
+            out += [ch for fam, chs in by_family.items() if fam in fams for ch in chs]
         if "rfqs" in fams and self.s.wallet:
             out.append(f"{self.s.wallet}.rfqs")
         return out

@@ -41,7 +41,7 @@ from aiohttp import web
 
 from recorder import journal as jr
 from recorder.sim import Recording
-from recorder.sim.driver import Session, Simulator, dumps, fault
+from recorder.sim.driver import Session, Simulator, dumps, fault, loads_object
 from recorder.sim.driver import serve as run_simulator
 from recorder.venues.derive.synth import INSTRUMENT_TYPES, Account, DeriveSynth, parse_channel
 
@@ -107,12 +107,8 @@ class Catalogue:
         self.start = recording.start
         pending: dict[tuple[str, str], tuple[str, Any]] = {}
         for rec in recording.records((jr.KIND_IN, jr.KIND_OUT), before_start=True):
-            try:
-                msg = orjson.loads(rec.data)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(msg, dict) or "id" in msg and not isinstance(
-                    msg["id"], str | int):
+            msg = loads_object(rec.data)
+            if msg is None or "id" in msg and not isinstance(msg["id"], str | int):
                 continue
             rid = (rec.conn, orjson.dumps(msg.get("id")).decode())
             if rec.kind == jr.KIND_OUT:

@@ -24,7 +24,7 @@ import hashlib
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,9 +32,6 @@ INSTRUMENT_TYPES = ("option", "perp", "erc20")
 GROUPS = (1, 10, 100)
 DEPTHS = (1, 10, 20, 100)
 INTERVALS = (100, 1000)
-V2_STATUSES = ("settled", "reverted", "timed_out")
-V3_STATUSES = ("Batching", "Executing", "Proving", "Settling", "Settled", "BatchingError",
-               "ExecutingError", "ProvingError", "SettlingError", "SettledError")
 _BASE = {"ETH": 3500.0, "BTC": 65000.0, "SOL": 150.0}
 _TICK = {"ETH": 0.1, "BTC": 1.0, "SOL": 0.01}
 _DAY = 86_400_000
@@ -120,7 +117,6 @@ class Account:
     subaccounts: tuple[int, ...]
     signer: str = ""
     nonce: int = 0
-    open_rfqs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def parse_channel(channel: str) -> tuple[str, tuple[str, ...]] | None:
@@ -180,7 +176,6 @@ class DeriveSynth:
         self._trade_no = 0
         self._last_churn: int | None = None
         self._last_private = 0
-        self._last_auction = 0
         self._auctions: dict[int, int] = {}  # subaccount -> ticks left
         day0 = start_ms - start_ms % _DAY + 8 * 3_600_000  # 08:00 UTC expiries
         for cur in self.currencies:

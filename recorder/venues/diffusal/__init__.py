@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from recorder.catalogue import VenueSpec
+from recorder.venues.base import serve_from
 from recorder.venues.diffusal.adapter import Settings, make_adapter
 from recorder.venues.diffusal.tables import TABLES
 
@@ -24,12 +25,6 @@ async def start_simulator(options: Mapping[str, Any]) -> tuple[
     server = DiffusalServer(**opts)
     await server.start("127.0.0.1", 0)
     return server.url, server.stop, {"token": next(iter(opts["tokens"])), "mm": True}
-
-
-async def serve(host: str, port: int, **opts: Any) -> None:
-    from recorder.venues.diffusal.server import serve as run
-
-    await run(host, port, **opts)
 
 
 def replay_server(**opts: Any) -> Any:
@@ -49,6 +44,6 @@ def replay_server(**opts: Any) -> Any:
 # never tips a burst over. 60 connections/min (excess closed silently): at most 50 attempts
 # a minute across all of this venue's sockets, reconnects included.
 VENUE = VenueSpec(name="diffusal", tables=TABLES, make_adapter=make_adapter,
-                  options=Settings,
-                  start_simulator=start_simulator, send_limit=(290, 60.0), serve=serve,
-                  connect_limit=(50, 60.0), replay_server=replay_server)
+                  options=Settings, start_simulator=start_simulator, send_limit=(290, 60.0),
+                  connect_limit=(50, 60.0), serve=serve_from(f"{__name__}.server"),
+                  replay_server=replay_server)

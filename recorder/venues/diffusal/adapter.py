@@ -168,9 +168,7 @@ def _event_ns(row: dict[str, Any]) -> int | None:
 
 def _human_strike(strike: int) -> str:
     """82000e18 -> '82000'; 82000.5e18 -> '82000.5' (the symbol format's STRIKE)."""
-    d = Decimal(strike) / WAD
-    text = format(d.normalize(), "f")
-    return text
+    return format((Decimal(strike) / WAD).normalize(), "f")
 
 
 # The list a REST body wraps its items in, per request kind (first one present wins).
@@ -202,6 +200,14 @@ def _items(data: Any, *names: str) -> list[Any] | None:
             if isinstance(data.get(n), list):
                 return data[n]
     return None
+
+
+def _rest_items(payload: Any, kind: str, what: str) -> list[Any]:
+    """The items of a REST body (:data:`_REST_LISTS`); a body without them fails its shape."""
+    items = _items(payload, *_REST_LISTS[kind])
+    if items is None:
+        raise TypeError(f"no {what} list")
+    return items
 
 
 class DiffusalAdapter(BaseAdapter):
@@ -385,14 +391,13 @@ class DiffusalAdapter(BaseAdapter):
             new_und = und not in self.symbols.values()
             self.symbols[sym] = und
             if new_und and self.settings.grouped:
-                want += [f"{und}@depth", f"{und}@ticker", f"{und}@trade"]
+                want += self._instrument_channels(und)
             if self.settings.instruments:
                 want += self._instrument_channels(sym)
             if self.settings.instruments or self.settings.grouped:
                 # Staggered 100 ms apart: discovery can list hundreds of instruments, and
                 # unauthenticated REST data is limited to 600 requests/min per IP.
-                out.append(self._fetch(f"/api/markets/orderbook/{quote(sym, safe='')}",
-                                       f"orderbook:{sym}", delay=round(0.1 * len(out), 3)))
+                out.append(self._orderbook(sym, delay=round(0.1 * len(out), 3)))
         return self._assign(want) + out
 
     # -- frames --------------------------------------------------------------------------------
@@ -682,16 +687,12 @@ class DiffusalAdapter(BaseAdapter):
         return rows, actions, 1
 
     def _rest_auctions(self, arg: str, payload: Any) -> tuple[list[Row], Sequence[Action], int]:
-        items = _items(payload, "auctions", "data", "items")
-        if items is None:
-            raise TypeError("no auction list")
+        items = _rest_items(payload, "active-auctions", "auction")
         rows = [r for a in items for r in self._rfq_request(REST, a, None, "rest")[0]]
         return rows, NO_ACTIONS, len(items)
 
     def _rest_quotes(self, arg: str, payload: Any) -> tuple[list[Row], Sequence[Action], int]:
-        items = _items(payload, "quotes", "data", "items")
-        if items is None:
-            raise TypeError("no quote list")
+        items = _rest_items(payload, "quotes", "quote")
         rows = []
         for q in items:
             q = dict(q)
@@ -715,9 +716,7 @@ class DiffusalAdapter(BaseAdapter):
         return rows, actions
 
     def _rest_pairs(self, arg: str, payload: Any) -> tuple[list[Row], Sequence[Action], int]:
-        items = _items(payload, "pairs", "data", "items")
-        if items is None:
-            raise TypeError("no pair list")
+        items = _rest_items(payload, "pairs", "pair")
         rows: list[Row] = []
         want: list[str] = []
         for p in items:
@@ -734,9 +733,7 @@ class DiffusalAdapter(BaseAdapter):
 
     def _rest_instruments(self, endpoint: str, payload: Any) -> tuple[list[Row],
                                                                       Sequence[Action], int]:
-        items = _items(payload, "markets", "contracts", "data", "items")
-        if items is None:
-            raise TypeError(f"no {endpoint} list")
+        items = _rest_items(payload, endpoint, endpoint)
         rows: list[Row] = []
         found: dict[str, str] = {}
         for m in items:

@@ -55,7 +55,7 @@ import orjson
 from aiohttp import web
 
 from recorder.sim import Recording
-from recorder.sim.driver import Session, Simulator, dumps, fault
+from recorder.sim.driver import Session, Simulator, dumps, fault, loads_object
 from recorder.sim.driver import serve as run_simulator
 from recorder.venues.diffusal.synth import ACCOUNT, MM_SELF, DiffusalSynth, Event, Msg
 
@@ -549,11 +549,8 @@ class DiffusalServer(Simulator[_Conn]):
         than the recorded client did.
         """
         text = data.decode() if isinstance(data, bytes | bytearray) else data
-        try:
-            msg = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return 0
-        if not isinstance(msg, dict):
+        msg = loads_object(text)
+        if msg is None:
             return 0
         path, rid = replay_path(conn_id)
         live = self.sessions()

@@ -47,8 +47,7 @@ def _id32(label: str) -> str:
 def dec(x: Decimal | float | int) -> str:
     """Decimal string without trailing zeros: 0.0450 -> '0.045', 10 -> '10'."""
     d = Decimal(str(x)) if not isinstance(x, Decimal) else x
-    text = format(d.normalize(), "f")
-    return text
+    return format(d.normalize(), "f")
 
 
 @dataclass
@@ -306,7 +305,7 @@ class DiffusalSynth:
         return [a.request(a.created_ms) for a in self.auctions.values()]
 
     def quotes_for(self, request_id: str) -> list[Msg] | None:
-        a = self.auctions.get(request_id) or self.done_auctions.get(request_id)
+        a = self.auction(request_id)
         return None if a is None else list(a.quotes)
 
     def auction(self, request_id: str) -> Auction | None:

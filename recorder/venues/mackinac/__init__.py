@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from recorder.catalogue import VenueSpec
+from recorder.venues.base import serve_from
 from recorder.venues.mackinac.adapter import Settings, make_adapter
 from recorder.venues.mackinac.tables import TABLES
 
@@ -24,14 +25,6 @@ async def start_simulator(options: Mapping[str, Any]) -> tuple[
     return server.url, server.stop, {"api_key": next(iter(opts["api_keys"]))}
 
 
-# The SDK throttles itself to 30 subscribe actions per 10 s (sliding window); the server's own
-# limit is undocumented but it answers excess with rate_limited (mackinac-python _ws.py).
-async def serve(host: str, port: int, **opts: Any) -> None:
-    from recorder.venues.mackinac.server import serve as run
-
-    await run(host, port, **opts)
-
-
 def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames."""
     from recorder.venues.mackinac.server import MackinacServer
@@ -40,7 +33,8 @@ def replay_server(**opts: Any) -> Any:
     return MackinacServer(replay=True, **opts)
 
 
+# The SDK throttles itself to 30 subscribe actions per 10 s (sliding window); the server's own
+# limit is undocumented but it answers excess with rate_limited (mackinac-python _ws.py).
 VENUE = VenueSpec(name="mackinac", tables=TABLES, make_adapter=make_adapter,
-                  options=Settings,
-                  start_simulator=start_simulator, send_limit=(30, 10.0), serve=serve,
-                  replay_server=replay_server)
+                  options=Settings, start_simulator=start_simulator, send_limit=(30, 10.0),
+                  serve=serve_from(f"{__name__}.server"), replay_server=replay_server)

@@ -47,7 +47,6 @@ DROP_KEY = frozenset({"invalid_symbol", "unknown_symbol", "subscription_required
                       "symbol_limit_reached", "free_tier_cap_reached"})
 
 
-
 @dataclass(frozen=True)
 class Settings:
     """``[venues.<name>]`` of a Mackinac venue."""
@@ -101,15 +100,8 @@ class MackinacAdapter(BaseAdapter):
                          paced=False, secret_keys=("key",))]
         return self._subscribe_all(conn)
 
-    def on_disconnected(self, conn: str) -> None:
-        pass
-
     def _subscribe_all(self, conn: str) -> list[Action]:
-        out: list[Action] = []
-        for key in self.wanted:
-            ex, sym = _split(key)
-            out.append(Send(conn, orjson.dumps(
-                {"action": "subscribe", "exchange": ex, "symbol": sym}).decode()))
+        out: list[Action] = [_subscribe(conn, key) for key in self.wanted]
         if self.settings.history:
             # Since SDK 0.1.1 the print ring buffer is not pushed on subscribe; it must be asked
             # for, after every (re)connect, and it overlaps live prints (dedup in the views).
@@ -250,10 +242,7 @@ class MackinacAdapter(BaseAdapter):
             # Resend after the hint: the one key named, or every key (the error may not say
             # which subscribe it refused; a repeated subscribe is idempotent).
             keys = [channel] if channel in self.wanted else list(self.wanted)
-            for key in keys:
-                e, s = _split(key)
-                actions.append(Send(CONN, orjson.dumps(
-                    {"action": "subscribe", "exchange": e, "symbol": s}).decode(), delay=after))
+            actions += [_subscribe(CONN, key, after) for key in keys]
         else:
             if code in DROP_KEY and channel in self.wanted:
                 del self.wanted[channel]
@@ -263,6 +252,12 @@ class MackinacAdapter(BaseAdapter):
                                 reason=msg.get("message"),
                                 detail={"limit": msg["limit"]} if "limit" in msg else None))
         return rows, actions
+
+
+def _subscribe(conn: str, key: str, delay: float = 0.0) -> Send:
+    ex, sym = _split(key)
+    return Send(conn, orjson.dumps({"action": "subscribe", "exchange": ex, "symbol": sym}).decode(),
+                delay=delay)
 
 
 def _simple(table: Table) -> Handler:

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from recorder.sim.driver import Burst, Session, Simulator, dumps, fault
+from recorder.sim.driver import Burst, Session, Simulator, dumps, fault, loads_object
 from recorder.sim.driver import serve as run_simulator
 from recorder.venues.mackinac.synth import GATED_TYPES, HISTORY_CAP, MarketSynth
 
@@ -333,11 +333,8 @@ class MackinacServer(Simulator[_Conn]):
         Connection-level frames (acks, auth, errors, history replies) are not replayed: this
         server answers those itself, as the venue would for the replaying client."""
         text = data.decode() if isinstance(data, bytes | bytearray) else data
-        try:
-            msg = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return 0
-        if not isinstance(msg, dict):
+        msg = loads_object(text)
+        if msg is None:
             return 0
         keys = replay_keys(msg)
         if keys is None:  # broadcast (feed_stale / feed_live)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from recorder.catalogue import VenueSpec
+from recorder.venues.base import serve_from
 from recorder.venues.powertrade.adapter import Settings, make_adapter
 from recorder.venues.powertrade.tables import TABLES
 
@@ -26,20 +27,11 @@ async def start_simulator(options: Mapping[str, Any]) -> tuple[
                                      "summary_url": server.summary_url}
 
 
-async def serve(host: str, port: int, **opts: Any) -> None:
-    from recorder.venues.powertrade.server import serve as run
-
-    await run(host, port, **opts)
-
-
 def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames (native
-    replay). Options as :class:`~recorder.venues.powertrade.server.PowerTradeServer`: the
-    replaying client's key through ``key_pems`` ({key id: PEM of its private or public key};
-    default: the simulator's generated ``pt_sim_key``), ``recording`` (the
-    :class:`~recorder.sim.Recording` replayed) to serve the recorded REST summary and request
-    answers. The Feeds and summary URLs are the
-    proxy URL's host with ``/v1/feeds`` and ``/v1/market_data/tradeable_entity/all/summary``."""
+    replay). Options as :class:`~recorder.venues.powertrade.server.PowerTradeServer`'s: the
+    replaying client's key through ``key_pems`` (default: the simulator's generated
+    ``pt_sim_key``), ``recording`` for the recorded REST summary and request answers."""
     from recorder.venues.powertrade.server import PowerTradeServer
 
     return PowerTradeServer(replay=True, **opts)
@@ -48,6 +40,5 @@ def replay_server(**opts: Any) -> Any:
 # No request rate limit is published for the Market Proxy (notes: open question); 50 paced
 # requests per second keeps an "all symbols" subscribe burst polite.
 VENUE = VenueSpec(name="powertrade", tables=TABLES, make_adapter=make_adapter,
-                  options=Settings,
-                  start_simulator=start_simulator, send_limit=(50, 1.0), serve=serve,
-                  replay_server=replay_server)
+                  options=Settings, start_simulator=start_simulator, send_limit=(50, 1.0),
+                  serve=serve_from(f"{__name__}.server"), replay_server=replay_server)

@@ -109,28 +109,23 @@ class JwtSigner:
 _NULLS = frozenset({"", "none", "null"})
 
 
-def _int(v: Any) -> Any:
+def _parsed(v: Any, parse: Callable[[str], Any]) -> Any:
     if type(v) is str:
         if v.lower() in _NULLS:
             return None
         try:
-            return int(v)
+            return parse(v)
         except ValueError:
             return v  # left as sent: the lake quarantines the row as bad_value
     return v
 
 
+def _int(v: Any) -> Any:
+    return _parsed(v, int)
+
+
 def _float(v: Any) -> Any:
-    if type(v) is str:
-        if v.lower() in _NULLS:
-            return None
-        try:
-            return float(v)
-        except ValueError:
-            return v
-    if type(v) is int:
-        return float(v)
-    return v
+    return float(v) if type(v) is int else _parsed(v, float)
 
 
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}

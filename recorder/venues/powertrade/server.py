@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from recorder import journal as jr
 from recorder.sim import Recording, Timer
-from recorder.sim.driver import Session, Simulator, dumps, fault
+from recorder.sim.driver import Session, Simulator, dumps, fault, loads_object
 from recorder.sim.driver import serve as run_simulator
 from recorder.venues.powertrade.synth import BY_ID, BY_SYMBOL, MarketSynth
 
@@ -406,11 +406,8 @@ class PowerTradeServer(Simulator[_Conn]):
             self._recorded_conns.add(FEEDS_CONN if rec.conn == FEEDS_CONN else "proxy")
             if rec.conn == FEEDS_CONN:
                 continue
-            try:
-                env = orjson.loads(rec.data)
-            except orjson.JSONDecodeError:
-                continue
-            if type(env) is dict and len(env) == 1:
+            env = loads_object(rec.data)
+            if env is not None and len(env) == 1:
                 (name, body), = env.items()
                 if (name in REPLAY_LISTS and type(body) is dict
                         and better(rec.ts_recv, when.get(name))):
@@ -463,11 +460,8 @@ class PowerTradeServer(Simulator[_Conn]):
         """Native replay: send one recorded frame, byte for byte, to every session it belongs
         to (:meth:`replay_targets`); returns how many got it."""
         text = data.decode() if isinstance(data, bytes | bytearray) else data
-        try:
-            env = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return 0
-        if type(env) is not dict or len(env) != 1:
+        env = loads_object(text)
+        if env is None or len(env) != 1:
             return 0
         (name, body), = env.items()
         if type(body) is not dict:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from recorder.catalogue import VenueSpec
+from recorder.venues.base import serve_from
 from recorder.venues.totalis.adapter import Settings, make_adapter
 from recorder.venues.totalis.tables import TABLES
 
@@ -26,18 +27,11 @@ async def start_simulator(options: Mapping[str, Any]) -> tuple[
                                      "ws_url": server.ws_url}
 
 
-async def serve(host: str, port: int, **opts: Any) -> None:
-    from recorder.venues.totalis.server import serve as run
-
-    await run(host, port, **opts)
-
-
 def replay_server(**opts: Any) -> Any:
     """The simulator's server side without its synthetic market, fed recorded frames
-    (SSE blocks with their recorded ids, WS frames by channel). Options as the simulator's:
-    ``api_keys`` (default the simulator's key), ``house_id`` (the WS ``auth:success``
-    user_id), ``mm_id``, ``keepalive``, ``retry_ms``, ``replay_buffer`` (MM stream events kept
-    for resume), ``stream_ttl``, ``subscribe_before_auth``."""
+    (SSE blocks with their recorded ids, WS frames by channel). Options as
+    :class:`~recorder.venues.totalis.server.TotalisServer`'s (``api_keys``: the simulator's
+    key by default)."""
     from recorder.venues.totalis.server import TotalisServer
 
     opts.setdefault("api_keys", (SIM_KEY,))
@@ -48,6 +42,5 @@ def replay_server(**opts: Any) -> Any:
 # (https://docs.totalis.trade/api-reference/introduction gives 300 REST requests/min), so the
 # recorder stays well below it.
 VENUE = VenueSpec(name="totalis", tables=TABLES, make_adapter=make_adapter,
-                  options=Settings,
-                  start_simulator=start_simulator, send_limit=(20, 1.0), serve=serve,
-                  replay_server=replay_server)
+                  options=Settings, start_simulator=start_simulator, send_limit=(20, 1.0),
+                  serve=serve_from(f"{__name__}.server"), replay_server=replay_server)

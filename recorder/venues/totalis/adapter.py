@@ -173,11 +173,11 @@ class TotalisAdapter(BaseAdapter):
                  "quote_request:updated": self._request(T.QUOTE_REQUEST_UPDATED),
                  "quote_request_expired": self._request_expired,
                  "cashout_request": self._cashout_request},
-            QR: {"best_quote": self._qr_best_quote, "status": self._qr_status,
+            QR: {"best_quote": self._best_quote(T.QR_BEST_QUOTE), "status": self._qr_status,
                  "committed": self._qr_terminal(T.QR_COMMITTED),
                  "cancelled": self._qr_terminal(T.QR_CANCELLED),
                  "expired": self._qr_terminal(T.QR_EXPIRED)},
-            CO: {"best_quote": self._co_best_quote, "status": self._co_status},
+            CO: {"best_quote": self._best_quote(T.CASHOUT_BEST_QUOTE), "status": self._co_status},
         }
         # WS events by `type`: control frames read the frame itself, events their `data`.
         self._ws: dict[str, Handler] = {
@@ -349,13 +349,14 @@ class TotalisAdapter(BaseAdapter):
                             reason="book_seq jumped")]
         return []
 
-    def _qr_best_quote(self, conn: str, msg: dict[str, Any]) -> Result:
-        msg["_stream_id"] = conn[3:]
-        q = msg.get("best_quote")
-        if isinstance(q, dict):
-            _times(q, ("valid_until",))
-        rows = [_row(T.QR_BEST_QUOTE, msg)]
-        return rows + self._book(conn, msg), NO_ACTIONS
+    def _best_quote(self, table: Table) -> Callable[[str, dict[str, Any]], Result]:
+        def handle(conn: str, msg: dict[str, Any]) -> Result:
+            msg["_stream_id"] = conn[3:]
+            q = msg.get("best_quote")
+            if isinstance(q, dict):
+                _times(q, ("valid_until",))
+            return [_row(table, msg), *self._book(conn, msg)], NO_ACTIONS
+        return handle
 
     def _end(self, conn: str, why: str) -> Sequence[Action]:
         if conn in self.ended:
@@ -382,14 +383,6 @@ class TotalisAdapter(BaseAdapter):
             actions += self._end(conn, f"quote request {event}")
             return [_row(table, msg)], actions
         return handle
-
-    def _co_best_quote(self, conn: str, msg: dict[str, Any]) -> Result:
-        msg["_stream_id"] = conn[3:]
-        q = msg.get("best_quote")
-        if isinstance(q, dict):
-            _times(q, ("valid_until",))
-        rows = [_row(T.CASHOUT_BEST_QUOTE, msg)]
-        return rows + self._book(conn, msg), NO_ACTIONS
 
     def _co_status(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]

@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from recorder.sim.driver import Session, Simulator, dumps
+from recorder.sim.driver import Session, Simulator, dumps, loads_object
 from recorder.sim.driver import serve as run_simulator
 from recorder.transport.sse import parse_event
 from recorder.venues.totalis.synth import Out, TotalisSynth, iso
@@ -447,11 +447,8 @@ class TotalisServer(Simulator[_Conn]):
             return
         if event == "connected":
             st.fresh_at = st.end - 1
-        try:
-            msg = orjson.loads(data or "")
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(msg, dict):
+        msg = loads_object(data or "")
+        if msg is None:
             return
         if event == "connected":
             if isinstance(msg.get("mm_id"), str):
@@ -464,11 +461,8 @@ class TotalisServer(Simulator[_Conn]):
                 del self._known[next(iter(self._known))]
 
     def _publish_ws(self, raw: bytes) -> int:
-        try:
-            msg = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return 0
-        if not isinstance(msg, dict) or msg.get("type") in _WS_OWN:
+        msg = loads_object(raw)
+        if msg is None or msg.get("type") in _WS_OWN:
             return 0
         channels = ws_channels(msg, self._own_mm_ids)
         targets = [w for w in self.sessions("ws") if w.authed and (

@@ -28,7 +28,7 @@ SPINE = frozenset({
     "recorder.errors", "recorder.schema", "recorder.exact", "recorder.rows", "recorder.actions",
     "recorder.config", "recorder.options", "recorder.catalogue", "recorder.journal",
     "recorder.runs", "recorder.normalize", "recorder.collect", "recorder.lake",
-    "recorder.build", "recorder.transport", "recorder.progress",
+    "recorder.build", "recorder.transport", "recorder.progress", "recorder.sse",
 })
 # What venues share: the adapter prelude, and the simulator driver (sessions, ledger, faults,
 # clock, the recording a native replay server reads).

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from recorder.transport.sse import SseBlockTooLarge, SseDecoder, SseEvent, parse_event
+from recorder.sse import SseBlockTooLarge, SseDecoder, SseEvent, parse_event
 
 Dispatched = tuple[str, str, str]  # (type, data, lastEventId) as an EventSource reports them
 

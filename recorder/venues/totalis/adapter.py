@@ -32,7 +32,7 @@ from recorder.exact import epoch_ns
 from recorder.options import opt, typed
 from recorder.rows import Row, session, unhandled
 from recorder.schema import Table
-from recorder.transport.sse import parse_event
+from recorder.sse import parse_event
 from recorder.venues.base import (
     BaseAdapter,
     Handler,

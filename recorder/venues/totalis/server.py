@@ -46,7 +46,7 @@ from aiohttp import web
 
 from recorder.sim.driver import Session, Simulator, dumps, loads_object
 from recorder.sim.driver import serve as run_simulator
-from recorder.transport.sse import parse_event
+from recorder.sse import parse_event
 from recorder.venues.totalis.synth import Out, TotalisSynth, iso
 
 log = logging.getLogger(__name__)

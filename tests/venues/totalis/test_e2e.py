@@ -14,7 +14,7 @@ from recorder import journal as jr
 from recorder.build import build_run_into
 from recorder.duck import connect
 from recorder.sim.driver import Sent
-from recorder.transport.sse import parse_event
+from recorder.sse import parse_event
 from recorder.venues import CATALOGUE
 from recorder.venues.totalis.server import TotalisServer
 from tests.e2e import Tally, run_with

@@ -15,7 +15,7 @@ from recorder import journal as jr
 from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
 from recorder.replay import serve_native
 from recorder.sim import ManualClock
-from recorder.transport.sse import SseDecoder, parse_event
+from recorder.sse import SseDecoder, parse_event
 from recorder.venues.totalis.server import TotalisServer
 from tests.e2e import run_with
 

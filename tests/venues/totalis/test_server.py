@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 
 from recorder.sim import ManualClock
-from recorder.transport.sse import SseDecoder, parse_event
+from recorder.sse import SseDecoder, parse_event
 from recorder.venues.totalis.server import TotalisServer, serve
 from recorder.venues.totalis.synth import Out, TotalisSynth, iso
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import fcntl
+import functools
 import io
 import os
 import time
@@ -131,17 +132,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 _RENAME_EXCHANGE = 2
 
 
+@functools.cache
+def _renameat2() -> Any:
+    """libc's ``renameat2``, or None. Looked up once: ``find_library`` runs ``ldconfig`` (a
+    process) at every call, and compaction swaps a folder per table and day."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return None
+    return getattr(ctypes.CDLL(libc_name, use_errno=True), "renameat2", None)
+
+
 def exchange_dirs(a: Path, b: Path) -> None:
     """Swap two directories atomically (Linux ``renameat2(RENAME_EXCHANGE)``); readers see
     the old or the new folder, never neither. Falls back to two renames elsewhere."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
-        fn = getattr(libc, "renameat2", None)
-        if fn is not None:
-            at_fdcwd = -100
-            if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-                return
+    fn = _renameat2()
+    if fn is not None:
+        at_fdcwd = -100
+        if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
     tmp = b.with_name(b.name + ".swap")
     os.rename(b, tmp)
     os.rename(a, b)

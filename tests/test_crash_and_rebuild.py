@@ -182,15 +182,18 @@ def test_views_file_matches_the_registry() -> None:
 
 
 def test_query_cli_formats(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from recorder.cli import main
+
     data_dir = tmp_path / "data"
     (data_dir / "lake").mkdir(parents=True)
-    r = subprocess.run([*RECORDER, "query", "--data-dir", str(data_dir), "--format", "csv",
-                        "SELECT count(*) AS n FROM mackinac_quote"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.splitlines() == ["n", "0"]
-    r = subprocess.run([*RECORDER, "query", "--data-dir", str(data_dir), "SELECT nonsense"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and "query failed" in r.stderr
+    # in-process: the output and the exit code are the point, not a process of its own
+    r = CliRunner().invoke(main, ["query", "--data-dir", str(data_dir), "--format", "csv",
+                                  "SELECT count(*) AS n FROM mackinac_quote"])
+    assert r.exit_code == 0 and r.stdout.splitlines() == ["n", "0"], r.output
+    r = CliRunner().invoke(main, ["query", "--data-dir", str(data_dir), "SELECT nonsense"])
+    assert r.exit_code == 2 and "query failed" in r.stderr, r.output
 
 
 def test_a_kill_9_loop_ends_with_verify_clean(tmp_path: Path) -> None:

@@ -287,7 +287,7 @@ def test_copies_received_after_midnight_are_dropped_in_the_next_day(tmp_path: Pa
               file_ns=3_600_000_000_000)
     con = connect(data_dir)
     want = _ids(con, "mackinac_print_dedup")
-    rep = compact(data_dir)
+    rep = compact(data_dir, table="mackinac_print")
     [d1, d2] = [p for p in rep.partitions if p.table == "mackinac_print"]
     assert d1.dropped_earlier == 0 and d2.dropped_earlier > 0
     con = connect(data_dir)

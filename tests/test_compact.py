@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -93,6 +94,13 @@ def lake(recorded: Path, tmp_path: Path) -> Path:
 
 def _ids(con: duckdb.DuckDBPyConnection, view: str) -> list[tuple]:
     return sorted(con.sql(f"SELECT {ID} FROM {view}").fetchall())
+
+
+def _id_table(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
+    """What :func:`_ids` gives, as a sorted Arrow table (a busy day's identities as Python
+    tuples cost seconds to make and sort)."""
+    t = con.sql(f"SELECT {ID} FROM {view}").to_arrow_table()
+    return t.sort_by([(c, "ascending") for c in t.column_names])
 
 
 def _day(data_dir: Path) -> str:
@@ -174,11 +182,11 @@ def test_verify_catches_a_missing_or_copied_compacted_file(lake: Path) -> None:
     assert row.missing > 0 and row.status == "FAIL", _show(rep)
 
 
-def test_verify_catches_a_missing_part(tmp_path: Path) -> None:
+def test_verify_catches_a_missing_part(small_day: Path, tmp_path: Path) -> None:
     """A day cut into several compacted files: one gone is named as an incomplete compaction
     even without a journal to compare with."""
     data_dir = tmp_path / "data"
-    build_day(data_dir, 20_000, flush_ns=60_000_000_000, file_ns=3_600_000_000_000)
+    shutil.copytree(small_day, data_dir)
     from recorder.compact import CompactSettings
 
     compact(data_dir, table="mackinac_print",
@@ -256,18 +264,30 @@ def test_replay_of_a_compacted_day_is_the_deduplicated_recording(lake: Path) -> 
 
 @pytest.fixture(scope="module")
 def busy_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One synthetic day of 300k prints in 100 builder files (plus A/B and history copies)."""
+    """One synthetic day of 300k prints in 100 builder files (plus A/B and history copies),
+    a row group per 5 minutes: a compaction of it lasts long enough to be killed mid-way."""
     data_dir = tmp_path_factory.mktemp("busy") / "data"
-    build_day(data_dir, 300_000, flush_ns=60_000_000_000, file_ns=900_000_000_000)
+    build_day(data_dir, 300_000, flush_ns=300_000_000_000, file_ns=900_000_000_000)
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def small_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One synthetic day of 20k prints in 26 builder files (24 hourly runs, two A/B copies;
+    history copies), a row group per 10 minutes: for what does not need a long compaction
+    (each row group costs the writer and the compaction time, not the size)."""
+    data_dir = tmp_path_factory.mktemp("small") / "data"
+    build_day(data_dir, 20_000, flush_ns=600_000_000_000, file_ns=3_600_000_000_000)
     return data_dir
 
 
 def test_copies_received_after_midnight_are_dropped_in_the_next_day(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    build_day(data_dir, 20_000, days=2, flush_ns=600_000_000_000, file_ns=3_600_000_000_000)
+    build_day(data_dir, 20_000, days=2, flush_ns=3_600_000_000_000,
+              file_ns=3_600_000_000_000)
     con = connect(data_dir)
     want = _ids(con, "mackinac_print_dedup")
-    rep = compact(data_dir)
+    rep = compact(data_dir, table="mackinac_print")
     [d1, d2] = [p for p in rep.partitions if p.table == "mackinac_print"]
     assert d1.dropped_earlier == 0 and d2.dropped_earlier > 0
     con = connect(data_dir)
@@ -310,52 +330,68 @@ def _until(cond: Callable[[], bool], proc: subprocess.Popen, limit: float = 120.
 
 def test_kill_9_at_any_instant_loses_nothing_and_shows_no_half_state(busy_day: Path,
                                                                        tmp_path: Path) -> None:
-    folder_of = lambda d: d / "lake" / "mackinac_print" / f"date={_day(d)}"  # noqa: E731
+    """Compactions of one data dir killed one after another, each at a later moment: after
+    each kill readers see the old day whole or the new day whole, and the next compaction
+    clears what the killed one left and goes on from there; the last kill's leftovers are
+    cleared by a compaction that finishes the job."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(busy_day, data_dir)
+    folder = data_dir / "lake" / "mackinac_print" / f"date={_day(data_dir)}"
     total, distinct = _counts(busy_day)
-    want = _ids(connect(busy_day), "mackinac_print_dedup")
-    staging = lambda d: list((d / "lake" / "mackinac_print").glob(".compact-*"))  # noqa: E731
+    want = _id_table(connect(busy_day), "mackinac_print_dedup")
+    left: set[Path] = set()  # staging folders the last killed compaction left
+
+    def staging() -> list[Path]:  # the running compaction's
+        return [p for p in folder.parent.glob(".compact-*") if p not in left]
+
     # the moments to die at: staging made; DuckDB's work under way; a compacted file written
     # in staging; swapped in, old files not yet deleted
-    moments: list[tuple[str, Callable[[Path], bool]]] = [
-        ("staging created", lambda d: bool(staging(d))),
-        ("working", lambda d: any((s / "work.duckdb").exists() for s in staging(d))),
-        ("part written", lambda d: any(list(s.glob(f"{COMPACTED_PREFIX}*")) for s in staging(d))),
-        ("swapped", lambda d: _visible_state(folder_of(d)) == "new" and bool(staging(d))),
+    moments: list[tuple[str, Callable[[], bool]]] = [
+        ("staging created", lambda: bool(staging())),
+        ("working", lambda: any((s / "work.duckdb").exists() for s in staging())),
+        ("part written", lambda: any(list(s.glob(f"{COMPACTED_PREFIX}*")) for s in staging())),
+        ("swapped", lambda: _visible_state(folder) == "new" and bool(staging())),
     ]
     killed = []
     for name, cond in moments:
-        data_dir = tmp_path / name.replace(" ", "-") / "data"
-        shutil.copytree(busy_day, data_dir)
         proc = _compact_proc(data_dir)
         try:
-            if _until(lambda d=data_dir, c=cond: c(d), proc):
+            if _until(cond, proc):
                 proc.send_signal(signal.SIGKILL)
                 killed.append(name)
+                # it had begun by clearing what the compaction killed before it left
+                assert not [p for p in left if p.exists()], name
             proc.wait(60)
         finally:
             if proc.poll() is None:
                 proc.kill()
         # readers see the old day whole or the new day whole
-        state = _visible_state(folder_of(data_dir))
+        state = _visible_state(folder)
         rows, ids = _counts(data_dir)
         if state == "old":
             assert (rows, ids) == (total, distinct), name
         else:
-            assert rows == ids == len(want), name
-        # and the next compaction finishes the job from there
-        rep = compact(data_dir, table="mackinac_print")
-        assert rep.removed_staging <= 1
-        assert _visible_state(folder_of(data_dir)) == "new"
-        assert _ids(connect(data_dir), "mackinac_print") == want, name
-        assert not staging(data_dir)
+            assert rows == ids == want.num_rows, name
+        if killed[-1:] != [name]:  # it ran past the moment and finished: start afresh
+            assert state == "new" and not staging(), name
+            assert _id_table(connect(data_dir), "mackinac_print").equals(want), name
+            shutil.rmtree(data_dir)
+            shutil.copytree(busy_day, data_dir)
+        left = set(folder.parent.glob(".compact-*"))
+    # and the next compaction finishes the job from there
+    rep = compact(data_dir, table="mackinac_print")
+    assert rep.removed_staging == len(left) <= 1
+    assert _visible_state(folder) == "new"
+    assert _id_table(connect(data_dir), "mackinac_print").equals(want)
+    assert not list(folder.parent.glob(".compact-*"))
     assert len(killed) >= 2, f"the compaction ran past most moments before a kill: {killed}"
 
 
-def test_readers_never_see_rows_missing_or_doubled(busy_day: Path, tmp_path: Path) -> None:
+def test_readers_never_see_rows_missing_or_doubled(small_day: Path, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(busy_day, data_dir)
+    shutil.copytree(small_day, data_dir)
     total, _ = _counts(data_dir)
-    after = len(_ids(connect(data_dir), "mackinac_print_dedup"))
+    [(after,)] = connect(data_dir).sql("SELECT count(*) FROM mackinac_print_dedup").fetchall()
     seen: list[tuple[int, int]] = []
     errors: list[str] = []
     done = threading.Event()
@@ -387,12 +423,14 @@ def test_readers_never_see_rows_missing_or_doubled(busy_day: Path, tmp_path: Pat
     assert seen[0] == (total, total) and seen[-1] == (after, after)
 
 
-def test_a_builder_with_a_file_open_in_the_day_blocks_the_swap(busy_day: Path,
-                                                               tmp_path: Path) -> None:
+def test_a_builder_with_a_file_open_in_the_day_blocks_the_swap(
+        small_day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A late run's builder writing into the day: compaction never swaps the folder away
     under it (its open file would be lost) and never hides a file it committed meanwhile."""
+    import recorder.compact
+
     data_dir = tmp_path / "data"
-    shutil.copytree(busy_day, data_dir)
+    shutil.copytree(small_day, data_dir)
     day = _day(data_dir)
     t0 = int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp()) * 10**9
     table = CATALOGUE.tables["mackinac_print"]
@@ -414,18 +452,25 @@ def test_a_builder_with_a_file_open_in_the_day_blocks_the_swap(busy_day: Path,
     [p] = rep.partitions
     assert p.status == "skipped" and "a lake builder has a file open" in p.reason
     w.commit_all()
-    # 2. the late file is committed while compaction works: the swap is refused
-    proc = _compact_proc(data_dir)
+    # 2. a late file is committed while compaction works, after it listed the folder: here
+    # at the last instant before the swap (no race to win: the instant is chosen, not hoped
+    # for), the swap is refused
     folder = data_dir / "lake" / "mackinac_print" / f"date={day}"
-    try:
-        assert _until(lambda: bool(list(folder.parent.glob(".compact-*"))), proc)
-        w2 = late_writer(5, 3, "b-")
-        w2.commit_all()
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert "the folder changed while it was being compacted" in err, err
+    swap = recorder.compact._swap
+    commits: list[int] = []
+
+    def commit_then_swap(*args: object) -> None:
+        assert list(folder.parent.glob(".compact-*")), "compaction is under way"
+        late_writer(5, 3, "b-").commit_all()
+        commits.append(1)
+        swap(*args)
+
+    monkeypatch.setattr(recorder.compact, "_swap", commit_then_swap)
+    rep = compact(data_dir, table="mackinac_print")
+    monkeypatch.undo()
+    [p] = rep.partitions
+    assert commits and p.status == "skipped", (commits, p)
+    assert "the folder changed while it was being compacted" in p.reason, p.reason
     assert _visible_state(folder) == "old"
     # 3. the next compaction takes every committed file, the late ones too
     rep = compact(data_dir, table="mackinac_print")
@@ -447,9 +492,9 @@ def test_the_lock_is_the_one_builders_take(tmp_path: Path) -> None:
     DateLock(tmp_path, "2026-03-02", exclusive=True, wait=False).release()
 
 
-def test_cli(busy_day: Path, tmp_path: Path) -> None:
+def test_cli(small_day: Path, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(busy_day, data_dir)
+    shutil.copytree(small_day, data_dir)
     r = CliRunner().invoke(main, ["compact", "--data-dir", str(data_dir)])
     assert r.exit_code == 0, r.output
     assert "compacted 2 table-day(s)" in r.output.splitlines()[-1]
@@ -462,8 +507,6 @@ def test_cli(busy_day: Path, tmp_path: Path) -> None:
 def test_every_registry_table_round_trips_through_compaction(tmp_path: Path) -> None:
     """The lake schema of every table comes back exactly (types, nested levels, time zones)
     from DuckDB's output: one row per table, every column null but the common ones."""
-    import pyarrow as pa
-
     from recorder.compact import compact_partition
 
     data_dir = tmp_path / "data"
@@ -489,10 +532,10 @@ def test_every_registry_table_round_trips_through_compaction(tmp_path: Path) -> 
             t.arrow_schema.remove_metadata()), t.name
 
 
-def test_compaction_leaves_the_day_alone_when_a_file_is_not_ours(busy_day: Path,
+def test_compaction_leaves_the_day_alone_when_a_file_is_not_ours(small_day: Path,
                                                                  tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    shutil.copytree(busy_day, data_dir)
+    shutil.copytree(small_day, data_dir)
     folder = data_dir / "lake" / "mackinac_print" / f"date={_day(data_dir)}"
     src = sorted(folder.glob("*.parquet"))[0]
     t = pq.read_table(src)
@@ -508,7 +551,7 @@ def test_record_compacts_yesterday_when_asked(tmp_path: Path) -> None:
 
     data_dir = tmp_path / "data"
     yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
-    build_day(data_dir, 5_000, flush_ns=600_000_000_000, file_ns=3_600_000_000_000,
+    build_day(data_dir, 5_000, flush_ns=3_600_000_000_000, file_ns=3_600_000_000_000,
               first_day=yesterday)
     folder = data_dir / "lake" / "mackinac_print" / f"date={yesterday}"
     assert _visible_state(folder) == "old"

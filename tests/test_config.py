@@ -51,15 +51,30 @@ def test_durations() -> None:
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``recorder ARGS`` as a process of its own, without MACKINAC_API_KEY unless given."""
     e = {k: v for k, v in os.environ.items() if k != "MACKINAC_API_KEY"}
     e.update(env or {})
     return subprocess.run([*RECORDER, *args], cwd=ROOT, capture_output=True, text=True,
                           env=e, timeout=60)
 
 
+def _refused(args: list[str]) -> subprocess.CompletedProcess:
+    """``recorder ARGS`` in-process, without MACKINAC_API_KEY, for a command refused before it
+    records (its message and exit code are the point, and a process of its own costs a
+    second of CPU). An exception it does not turn into a message fails the test."""
+    from click.testing import CliRunner
+
+    from recorder.cli import main
+
+    r = CliRunner().invoke(main, args, env={"MACKINAC_API_KEY": None})
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess(["recorder", *args], r.exit_code, r.stdout, r.stderr)
+
+
 def test_cli_bad_config_exits_nonzero_and_writes_nothing(tmp_path: Path) -> None:
     p = _conf(tmp_path, GOOD.replace('symbols = ["hl:ETH"]', 'symbols = "hl:ETH"'))
-    r = _run(["record", "--config", str(p), "--duration", "2s"])
+    r = _refused(["record", "--config", str(p), "--duration", "2s"])
     assert r.returncode == 2
     assert "symbols" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
@@ -67,7 +82,7 @@ def test_cli_bad_config_exits_nonzero_and_writes_nothing(tmp_path: Path) -> None
 
 def test_cli_missing_secret_exits_nonzero_and_writes_nothing(tmp_path: Path) -> None:
     p = _conf(tmp_path, GOOD + 'api_key_env = "MACKINAC_API_KEY"\n')
-    r = _run(["record", "--config", str(p), "--duration", "2s"])
+    r = _refused(["record", "--config", str(p), "--duration", "2s"])
     assert r.returncode == 2
     assert "MACKINAC_API_KEY" in r.stderr and "not set" in r.stderr
     assert not (tmp_path / "data").exists()
@@ -85,5 +100,5 @@ def test_cli_unwritable_data_dir(tmp_path: Path) -> None:
     blocker.write_text("x")
     p = tmp_path / "c.toml"
     p.write_text(GOOD.format(data=blocker / "data"))
-    r = _run(["record", "--config", str(p), "--duration", "1s"])
+    r = _refused(["record", "--config", str(p), "--duration", "1s"])
     assert r.returncode == 1 and "not writable" in r.stderr

@@ -50,11 +50,19 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 
 def cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
-    import subprocess
-
-    r = subprocess.run([*RECORDER, *args], cwd=cwd, capture_output=True, text=True,
-                       timeout=120)
-    return r.returncode, r.stdout, r.stderr
+    """``recorder ARGS`` run from ``cwd``: (exit code, stdout, stderr). In-process: what these
+    tests check is what the command prints and its exit code, not a process of its own (a
+    Python process importing the lake stack costs a second of CPU). An exception the command
+    does not turn into a message fails the test, as its traceback would in a terminal."""
+    here = Path.cwd()
+    os.chdir(cwd)
+    try:
+        r = CliRunner().invoke(cli_main, list(args))
+    finally:
+        os.chdir(here)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return r.exit_code, r.stdout, r.stderr
 
 
 # --- query -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pytest
 from recorder import config as config_mod
 from recorder.config import ConfigProblems
 from recorder.metrics import RunMetrics
-from tests.conftest import RECORDER, ROOT
+from tests.conftest import ROOT
 
 CONF = ROOT / "conf"
 # Secrets the shipped configs name: none may leak in from the test's own environment.
@@ -23,12 +23,30 @@ SECRETS = {"MACKINAC_API_KEY", "TOTALIS_API_KEY", "POWERTRADE_API_KEY",
            "POWERTRADE_API_SECRET", "DIFFUSAL_TOKEN", "DERIVE_SESSION_KEY"}
 
 
+def cli(args: list[str], env: dict[str, str],
+        cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """``recorder ARGS`` from ``cwd`` with no secret in its environment but ``env``'s.
+    In-process: what the command prints and its exit code are the point here, not a process
+    of its own (a Python process importing the lake stack costs a second of CPU). An
+    exception the command does not turn into a message fails the test."""
+    from click.testing import CliRunner
+
+    from recorder.cli import main
+
+    here = Path.cwd()
+    os.chdir(cwd)
+    try:
+        r = CliRunner().invoke(main, args, env={**dict.fromkeys(SECRETS), **env})
+    finally:
+        os.chdir(here)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception
+    return subprocess.CompletedProcess(["recorder", *args], r.exit_code, r.stdout, r.stderr)
+
+
 def check(args: list[str], env: dict[str, str],
           cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    e = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    e.update(env)
-    return subprocess.run([*RECORDER, "check", *args], cwd=cwd, capture_output=True,
-                          text=True, env=e, timeout=120)
+    return cli(["check", *args], env, cwd)
 
 
 def record_args(command: str) -> list[str]:
@@ -219,9 +237,7 @@ def test_zero_timeouts_are_refused_at_load(tmp_path: Path, setting: str) -> None
 def test_record_refuses_a_bad_config_with_every_problem_before_writing(tmp_path: Path) -> None:
     p = tmp_path / "broken.toml"
     p.write_text(BROKEN.format(data=tmp_path / "data"))
-    e = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    r = subprocess.run([*RECORDER, "record", "--config", str(p), "--duration", "2s"],
-                       cwd=ROOT, capture_output=True, text=True, env=e, timeout=60)
+    r = cli(["record", "--config", str(p), "--duration", "2s"], {})
     assert r.returncode == 2
     assert "6 problems in" in r.stderr and "idle_timeout" in r.stderr
     assert not (tmp_path / "data").exists()

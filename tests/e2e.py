@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from recorder import duck
 from recorder import journal as jr
 from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
 from recorder.normalize import Normalizer
@@ -40,6 +41,16 @@ def config(data_dir: Path, url: str, symbols: list[str], api_key_env: str | None
     if api_key_env:
         options["api_key_env"] = api_key_env
     return venue_config(data_dir, "mackinac", url, options, **transport)
+
+
+def connect(data_dir: Path, *venues: str) -> Any:
+    """:func:`recorder.duck.connect` with the views of ``venues``' tables and the shared ones
+    (session_events, unhandled) only: binding every venue's views over a lake costs each
+    connection half a CPU second or more, these a tenth of it."""
+    names = {"session_events", "unhandled"}
+    for v in venues:
+        names |= {t.name for t in CATALOGUE.venue(v).tables}
+    return duck.connect(data_dir, views=names)
 
 
 async def run_with(cfg: Config, scenario: Callable[[asyncio.Event], Awaitable[None]],

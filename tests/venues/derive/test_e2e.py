@@ -9,11 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from recorder.duck import connect
 from recorder.venues import CATALOGUE
 from recorder.venues.derive import tables as T
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
-from tests.e2e import Tally, run_scenario
+from tests.e2e import Tally, connect, run_scenario
 from tests.venues.derive.e2e import (
     channels_of,
     compare_lake,
@@ -29,7 +28,7 @@ PRIVATE = {"derive_orders", "derive_own_trades", "derive_balances", "derive_quot
 
 
 def _events(run: str, data_dir: Path, con: object = None) -> list[tuple]:
-    con = con or connect(data_dir)  # (a connection costs about a CPU second: share one)
+    con = con or connect(data_dir, "derive")  # (a connection costs about a CPU second: share one)
     return con.sql(f"SELECT event, code, channel, reason, expected, received FROM "
                    f"session_events WHERE run_id = '{run}' ORDER BY recv_seq").fetchall()
 
@@ -85,7 +84,7 @@ def test_every_channel_lake_equals_ledger_with_gap_listing_and_login(
     counts = compare_lake(data_dir, run, frames)
     # every table, public and private, received rows
     assert {n for n, c in counts.items() if c == 0} == set(), counts
-    con = connect(data_dir)
+    con = connect(data_dir, "derive")
     ev = _events(run, data_dir, con)
     # login accepted, then the private channels of both subaccounts and the wallet's RFQs
     assert [e[0] for e in ev].count("auth_ok") == 1
@@ -142,7 +141,7 @@ def test_login_refused_with_a_bad_signature_leaves_private_channels_absent(
     run = result.run_id
     frames = [orjson.loads(t) for t in ledger]
     counts = compare_lake(data_dir, run, frames)
-    con = connect(data_dir)
+    con = connect(data_dir, "derive")
     ev = _events(run, data_dir, con)
     refused = [e for e in ev if e[0] == "auth_failed"]
     assert [(e[1], e[3]) for e in refused] == [
@@ -186,7 +185,7 @@ def test_v3_variant_records_v3_shapes(data_dir: Path, monkeypatch: pytest.Monkey
     assert books and isinstance(books[0]["params"]["data"]["bids"][0], dict)  # v3 objects
     counts = compare_lake(data_dir, result.run_id, frames)
     assert counts["derive_orderbook"] > 0 and counts["derive_own_trades"] > 0
-    con = connect(data_dir)
+    con = connect(data_dir, "derive")
     own = con.sql("SELECT count(*), count(batch_status), count(op_uuid), count(tx_status) "
                   "FROM derive_own_trades").fetchall()[0]
     assert own[0] == own[1] == own[2] > 0 and own[3] == 0

@@ -13,12 +13,11 @@ import pytest
 
 from recorder import journal as jr
 from recorder.build import rebuild
-from recorder.duck import connect
 from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
-from tests.e2e import Live, Tally, run_scenario
+from tests.e2e import Live, Tally, connect, run_scenario
 from tests.venues.diffusal.e2e import compare_lake, config, journal, labels, match_ledger
 
 BOOK_SQL = (ROOT / "queries" / "diffusal_book_at.sql").read_text()
@@ -108,7 +107,7 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
     # ...and every REST response it served (concurrent requests: compared as a multiset).
     assert Counter((f.path, f.text.decode()) for f in rest) == Counter(
         (p, b) for p, st, b in server.rest_ledger)
-    con = connect(data_dir)
+    con = connect(data_dir, "diffusal")
     counts = compare_lake(con, run, frames + rest, sent, server)
     # every table got rows, but those of rare events (errors are the other tests' subject)
     empty = {t.name for t in T.TABLES if not counts[t.name]}
@@ -187,7 +186,7 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
     before = {t.name: con.sql(f"SELECT * EXCLUDE (date) FROM {t.name} ORDER BY conn_id, "
                               f"recv_seq").fetchall() for t in T.TABLES}
     rebuild(data_dir, dt.datetime.now(dt.UTC).date().isoformat(), catalogue=CATALOGUE)
-    con2 = connect(data_dir)
+    con2 = connect(data_dir, "diffusal")
     for t in T.TABLES:
         after = con2.sql(f"SELECT * EXCLUDE (date) FROM {t.name} ORDER BY conn_id, recv_seq"
                          ).fetchall()
@@ -240,7 +239,7 @@ def test_4029_frames_and_closes_are_handled_without_a_storm(data_dir: Path) -> N
         return result, server
 
     result, server = asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "diffusal")
     ev = con.sql("SELECT event, code, conn_id, reason, retry_after_s FROM session_events "
                  "ORDER BY ts_recv").fetchall()
     names = Counter(e[0] for e in ev)
@@ -300,7 +299,7 @@ def test_auth_refused_is_recorded_and_public_keeps_recording(
         return result, server
 
     result, server = asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "diffusal")
     ev = con.sql("SELECT event, code, reason FROM session_events WHERE conn_id = 'private' "
                  "ORDER BY recv_seq").fetchall()
     assert [e[0] for e in ev] == ["connected", "auth_failed", "disconnected", "stopped"]

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from recorder import journal as jr
-from recorder.duck import connect, lazy
+from recorder.duck import lazy
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
 from tests.e2e import (
@@ -20,6 +20,7 @@ from tests.e2e import (
     Tally,
     compare_lake,
     config,
+    connect,
     frame_types,
     journal_sessions,
     run_scenario,
@@ -77,7 +78,7 @@ def test_every_type_lake_equals_ledger_across_a_server_restart(data_dir: Path) -
     sessions = journal_sessions(data_dir, run)
     assert [[f.decode() for f in s] for s in sessions[:2]] == ledgers
     frames = [orjson.loads(t) for t in ledgers[0] + ledgers[1]]
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     counts = compare_lake(con, run, frames)
     # every one of the 20 message types was sent and landed in its own table
     assert set(counts) == {t.name for t in T.TABLES}
@@ -147,7 +148,7 @@ def test_drop_and_reconnect_records_gap_with_both_ends(data_dir: Path) -> None:
     first = [f.decode() for f in sessions[0]]
     assert first == ledgers[0][:len(first)] and len(first) > 10
     assert [f.decode() for f in sessions[1]] == ledgers[1]
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     ev = con.sql("SELECT event, gap_start, gap_end FROM session_events WHERE event IN "
                  "('disconnected', 'reconnected', 'subscribed', 'auth_ok') "
                  "ORDER BY recv_seq").fetchall()
@@ -185,7 +186,7 @@ def test_auth_refused_is_recorded_and_the_connection_stops(data_dir: Path,
         return result, len(server.ledger)
 
     result, sent = asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     ev = [e[0] for e in con.sql("SELECT event FROM session_events ORDER BY recv_seq").fetchall()]
     assert "auth_failed" in ev and "stopped" in ev
     assert ev.count("connected") == 1  # no reconnect loop with a refused key
@@ -231,7 +232,7 @@ def test_bad_input_never_crashes_or_escapes_the_lake(tmp_path: Path, data_dir: P
         return await run_scenario(cfg, server, scenario, journal=False)
 
     asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     reasons = dict(con.sql("SELECT reason, count(*) FROM unhandled GROUP BY 1").fetchall())
     assert reasons.get("malformed") == 1 and reasons.get("unknown_type") == 1
     assert reasons.get("unexpected_shape") == 1 and reasons.get("bad_value") == 1
@@ -310,7 +311,7 @@ def test_anonymous_no_ack_session_records_three_symbols_and_the_limit_error(
         return result, [server.ledger_for(1), server.ledger_for(2)]
 
     result, ledgers = asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     frames = [orjson.loads(t) for t in ledgers[0] + ledgers[1]]
     counts = compare_lake(con, result.run_id, frames)
     assert "mackinac_subscribed" not in counts and counts["mackinac_quote"] > 0
@@ -349,7 +350,7 @@ def test_two_venues_in_one_run_share_the_common_tables(data_dir: Path) -> None:
         return await run_scenario(cfg, server, scenario, journal=False)
 
     asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     assert sorted(con.sql("SELECT venue, count(*) FROM unhandled GROUP BY 1").fetchall()) == [
         ("mackinac", 1), ("mackinac_b", 1)]
     per_venue = dict(con.sql("SELECT venue, count(*) FROM session_events WHERE event = "

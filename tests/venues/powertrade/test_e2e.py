@@ -12,13 +12,12 @@ import pytest
 
 from recorder import journal as jr
 from recorder.build import rebuild
-from recorder.duck import connect
 from recorder.sim.driver import Sent
 from recorder.venues import CATALOGUE
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID
-from tests.e2e import Tally, run_scenario
+from tests.e2e import Tally, connect, run_scenario
 from tests.venues.powertrade.e2e import check_row, config, journal_sessions, micros
 
 KEY_ENV, SECRET_ENV = "PT_E2E_KEY", "PT_E2E_SECRET"
@@ -135,7 +134,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
         proxy_sent]
     assert [[f.decode() for f in s] for s in journal_sessions(data_dir, run, "feeds")] == [
         feeds_sent]
-    con = connect(data_dir)
+    con = connect(data_dir, "powertrade")
     counts = compare(con, run, "proxy", proxy_sent)
     counts.update(compare(con, run, "feeds", feeds_sent))
     must = {t.name for t in (
@@ -217,7 +216,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
     days = {p.name.removeprefix("date=") for p in (data_dir / "lake").glob("*/date=*")}
     for d in sorted(days):
         rebuild(data_dir, d, catalogue=CATALOGUE)
-    after = snapshot_lake(connect(data_dir))
+    after = snapshot_lake(connect(data_dir, "powertrade"))
     for k in before:
         for a, b in zip(before[k], after[k], strict=True):
             assert a == b, (k, [(x, y) for x, y in zip(a, b, strict=True) if x != y])
@@ -246,7 +245,7 @@ def test_heartbeat_loss_leads_to_a_reconnect_recorded_in_session_events(
 
     result, server = asyncio.run(main())
     run = result.run_id
-    con = connect(data_dir)
+    con = connect(data_dir, "powertrade")
     ev = con.sql(f"SELECT event, reason, gap_start, gap_end FROM session_events WHERE run_id = "
                  f"'{run}' ORDER BY ts_recv, recv_seq").fetchall()
     names = [e[0] for e in ev]
@@ -286,7 +285,7 @@ def test_refused_jwt_is_recorded_and_the_proxy_stops(
         return result, server
 
     result, server = asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "powertrade")
     ev = [e for e in con.sql("SELECT event, code FROM session_events ORDER BY recv_seq"
                              ).fetchall()]
     assert ("auth_failed", "2") in ev and ("stopped", None) in ev
@@ -306,6 +305,6 @@ def test_two_venues_of_one_run_keep_separate_files_of_shared_tables(data_dir: Pa
         w.commit_all()
     files = lake_files(data_dir, "session_events", "run-x")
     assert len(files) == 2
-    con = connect(data_dir)
+    con = connect(data_dir, "powertrade")
     assert sorted(con.sql("SELECT url FROM session_events").fetchall()) == [
         ("ws://mackinac",), ("ws://powertrade",)]

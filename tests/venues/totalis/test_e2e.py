@@ -12,12 +12,11 @@ import pytest
 
 from recorder import journal as jr
 from recorder.build import build_run_into
-from recorder.duck import connect
 from recorder.sim.driver import Sent
 from recorder.sse import parse_event
 from recorder.venues import CATALOGUE
 from recorder.venues.totalis.server import TotalisServer
-from tests.e2e import Tally, run_scenario
+from tests.e2e import Tally, connect, run_scenario
 from tests.venues.totalis.e2e import (
     KEY_ENV,
     compare_sse,
@@ -117,7 +116,7 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
             sent.setdefault(stream, []).append(e.text.encode())
     assert blocks == sent
     assert len(server.cuts) >= 3
-    con = connect(data_dir)
+    con = connect(data_dir, "totalis")
     counts = compare_sse(con, run, server)
     ws_sent = [t for no in server.conns("ws") for t in server.ledger_for(no)]
     assert ws_sessions(records) == [server.ledger_for(no) for no in server.conns("ws")]
@@ -215,7 +214,7 @@ def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> Non
 
     result, server = asyncio.run(main())
     run = result.run_id
-    con = connect(data_dir)
+    con = connect(data_dir, "totalis")
     cuts = [{"stream": server.kinds[c.conn], "id": parse_event(c.text.encode()).id}
             for c in server.cuts]
     mm_cuts = [e for e in cuts if e["stream"] == "mm"]
@@ -295,7 +294,7 @@ def test_rfq_subscriptions_follow_the_sse_side(data_dir: Path, quote_channel: st
 
     result, server = asyncio.run(main())
     run = result.run_id
-    con = connect(data_dir)
+    con = connect(data_dir, "totalis")
     records = journal(data_dir, run)
     # what the recorder sent on the WS, in order, with the receive order of everything else
     order: list[tuple[str, str, str]] = []  # (what, channel or rfq, conn)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from recorder import duck
 from recorder import journal as jr
 from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
 from recorder.normalize import Normalizer
@@ -40,6 +41,16 @@ def config(data_dir: Path, url: str, symbols: list[str], api_key_env: str | None
     if api_key_env:
         options["api_key_env"] = api_key_env
     return venue_config(data_dir, "mackinac", url, options, **transport)
+
+
+def connect(data_dir: Path, *venues: str) -> Any:
+    """:func:`recorder.duck.connect` with the views of ``venues``' tables and the shared ones
+    (session_events, unhandled) only: binding every venue's views over a lake costs each
+    connection half a CPU second or more, these a tenth of it."""
+    names = {"session_events", "unhandled"}
+    for v in venues:
+        names |= {t.name for t in CATALOGUE.venue(v).tables}
+    return duck.connect(data_dir, views=names)
 
 
 async def run_with(cfg: Config, scenario: Callable[[asyncio.Event], Awaitable[None]],
@@ -81,8 +92,9 @@ class Live:
     and lags on a loaded machine. Call it to read what was journaled since the last call."""
 
     def __init__(self, data_dir: Path, venue: str, adapter: str | None = None,
-                 keep: tuple[str, ...] = ()) -> None:
+                 keep: tuple[str, ...] = (), rows: bool = True) -> None:
         self.data_dir, self.venue, self.adapter = data_dir, venue, adapter or venue
+        self.rows = rows  # False: count frames per connection only (no adapter, no rows)
         self.kept: dict[str, list[Any]] = {name: [] for name in keep}  # rows of these tables
         self.tail: jr.RunTail | None = None
         self.norm: Normalizer | None = None
@@ -98,18 +110,21 @@ class Live:
         if now - self._read_at < 0.05:
             return self
         self._read_at = now
-        if self.tail is None or self.norm is None:
+        if self.tail is None:
             segments = sorted((self.data_dir / "journal" / self.venue).glob(
                 f"date=*/*{jr.SUFFIX}"))
             if not segments:
                 return self
             run, _ = jr.parse_name(segments[0])
             self.tail = jr.RunTail(self.data_dir, self.venue, run)
-            self.norm = Normalizer(CATALOGUE.venue(self.adapter).make_adapter(
-                self.venue, None, {}, offline=True))
+            if self.rows:
+                self.norm = Normalizer(CATALOGUE.venue(self.adapter).make_adapter(
+                    self.venue, None, {}, offline=True))
         for rec in self.tail.poll():
             if rec.kind == jr.KIND_IN:
                 self.frames[rec.conn] += 1
+            if self.norm is None:
+                continue
             rows, _ = self.norm.process(rec.kind, rec.conn, rec.ts_recv, rec.data)
             for table, row in rows:
                 self.tables[table.name] += 1
@@ -122,14 +137,56 @@ class Live:
 
 def journaled(server: Simulator[Any], live: Live, path: str | None = None) -> bool:
     """Every frame the simulator handed to its sockets (on ``path``'s sessions) is in the
-    journal: after a graceful stop, or a pause, nothing is in flight any more."""
-    sent = sum(1 for e in server.ledger if path is None or server.paths[e.conn] == path)
+    journal: after a graceful stop, or a pause, nothing is in flight any more. (SSE comments,
+    the keep-alives, are ledgered but never journaled: not counted.)"""
+    sent = sum(1 for e in server.ledger if (path is None or server.paths[e.conn] == path)
+               and not e.text.startswith(":"))
     prefix = None if path is None else _CONN_OF_PATH.get(path, "")
     return sent <= sum(n for c, n in live().frames.items()
                        if prefix is None or c.startswith(prefix))
 
 
 _CONN_OF_PATH = {"/ws/public": "public-"}  # Diffusal's public sockets
+
+
+async def finish(server: Simulator[Any], live: Live | None, path: str | None = None,
+                 pause: bool = True, timeout: float = 30.0) -> None:
+    """The end of a scenario: the market stops (``pause``), every frame the simulator handed
+    to its sockets (on ``path``'s) reaches the journal, the simulator stops (a graceful close
+    of every session, after what is queued), and what that flushed reaches the journal too.
+    Then nothing is in flight and the recorder can stop. Without ``live``, the journal is
+    not waited for (a test whose client refuses some frames, or that compares none)."""
+    if pause:
+        server.pause()
+    if live is not None:
+        await server.until(lambda: journaled(server, live, path), timeout,
+                           "every frame journaled")
+    await server.stop()
+    if live is not None:
+        await server.until(lambda: journaled(server, live, path), timeout,
+                           "every frame journaled after the stop")
+
+
+async def run_scenario(cfg: Config, server: Simulator[Any],
+                       scenario: Callable[[asyncio.Event], Awaitable[None]], *,
+                       journal: bool | Live = True, path: str | None = None,
+                       pause: bool = True, exit_code: int | None = 0) -> RunResult:
+    """Record (``cfg``'s first venue) while ``scenario`` runs, then :func:`finish` it, then
+    stop the recorder: the epilogue every end-to-end test shares. With ``journal`` (True, or
+    the scenario's own :class:`Live`), the recorder is stopped only once every frame
+    ``server`` sent is in the journal (see :func:`finish`). The run must end with
+    ``exit_code`` (None: any)."""
+    live = journal if isinstance(journal, Live) else Live(
+        cfg.recorder.data_dir, cfg.venues[0].name, rows=False) if journal else None
+
+    async def whole(stop: asyncio.Event) -> None:
+        await scenario(stop)
+        await finish(server, live, path, pause=pause)
+
+    result, _ = await run_with(cfg, whole)
+    if exit_code is not None:
+        assert result.exit_code == exit_code, result.reason
+    return result
 
 
 def frame_types(entry: Sent) -> list[tuple[int, str]]:

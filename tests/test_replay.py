@@ -14,7 +14,7 @@ from recorder import replay
 from recorder.duck import connect
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT
-from tests.e2e import Tally, config, frame_types, run_with
+from tests.e2e import Tally, config, frame_types, run_scenario, run_with
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +27,16 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[
         cfg = config(data_dir, server.url, ["hl:ETH", "uni:WETH/USDC", "rates:all"])
 
         async def scenario(stop: asyncio.Event) -> None:
-            # fixed times on purpose: the tests read several lake flushes and rotations
+            # fixed times on purpose: the tests read several lake flushes (0.5 s) and
+            # rotations (2 s), which only time makes
             await asyncio.sleep(1.5)
             server.drop()
             await asyncio.sleep(1.5)
-            await server.stop()
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, [server.ledger_for(1), server.ledger_for(2)]
 
     result, ledgers = asyncio.run(main())
-    assert result.exit_code == 0
     return data_dir, result.run_id, ledgers
 
 
@@ -177,10 +176,8 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
                 server.ledger) > 120, 30, "every kind of frame, and some")
             server.stale("hl", True)
             server.stale("hl", False)
-            await server.stop()
 
-        result, _ = await run_with(cfg, scenario)
-        return result.run_id
+        return (await run_scenario(cfg, server, scenario, exit_code=None)).run_id
 
     async def record_replay() -> tuple[str, dict[str, int]]:
         urls: dict[str, str] = {}
@@ -283,10 +280,10 @@ def test_several_venues_replay_on_one_shared_clock(tmp_path: Path) -> None:
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(lambda: sent()[(1, "quote")] and sent()[(2, "quote")], 30,
                                "quotes for both venues")
-            await server.stop()
 
-        result, _ = await run_with(cfg, scenario)
-        return result.run_id
+        # (two venues: the journal of the first alone is not every frame sent)
+        return (await run_scenario(cfg, server, scenario, journal=False,
+                                   exit_code=None)).run_id
 
     asyncio.run(record_two())
     published: list[tuple[str, bytes]] = []

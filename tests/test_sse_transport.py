@@ -72,14 +72,22 @@ def settings(**kw: Any) -> TransportSettings:
                                 "idle_timeout": 5.0, "connect_timeout": 2.0, **kw})
 
 
-async def run_conn(url: str, link: FakeLink, stop_after: float, **kw: Any) -> SseConnection:
+async def run_conn(url: str, link: FakeLink, until: Callable[[], object] | None = None,
+                   timeout: float = 15.0, **kw: Any) -> SseConnection:
+    """Run a connection until it ends by itself, or until ``until()`` holds (then stop it);
+    TimeoutError after ``timeout`` seconds (a loaded machine is slow, never this slow)."""
     async with aiohttp.ClientSession() as http:
         conn = SseConnection(ConnSpec("s", url, {"X-API-Key": "k1"}, kind="sse"),
                              settings(**kw), link, http)
         stop = asyncio.Event()
         task = asyncio.create_task(conn.run(stop))
-        done, _ = await asyncio.wait({task}, timeout=stop_after)
-        if not done:
+        deadline = time.monotonic() + timeout
+        while not task.done() and not (until is not None and until()):
+            if time.monotonic() > deadline:
+                stop.set()
+                raise TimeoutError("the connection neither ended nor met the condition")
+            await asyncio.wait({task}, timeout=0.01)  # a poll of the condition
+        if not task.done():
             stop.set()
             await asyncio.wait_for(task, 5)
         return conn
@@ -102,7 +110,7 @@ def test_resume_after_drop_mid_event_with_query_and_header_and_retry_hint() -> N
             await resp.write(b"retry: 300\n\n: keepalive\n\nid: e1\nevent: a\ndata: 1\n\n"
                              b"id: e2\nevent: a\ndata: 2\n\n")
             await resp.write(b"id: e3\nevent: a\nda")  # cut mid-event
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # I/O, not a wait for the client: let the bytes leave
             assert request.transport is not None
             request.transport.abort()
             return resp
@@ -110,14 +118,15 @@ def test_resume_after_drop_mid_event_with_query_and_header_and_retry_hint() -> N
         for n in range(last + 1, 5):
             await resp.write(f"id: e{n}\nevent: a\ndata: {n}\n\n".encode())
         await resp.write(b"data: no id\n\n")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # the server's behaviour: a stream open a while, then over
         return resp  # clean end of stream
 
     async def main() -> tuple[FakeLink, SseConnection]:
         runner, url = await serve(handler)
         link = FakeLink()
         try:
-            conn = await run_conn(url, link, 1.5)
+            # the third request made, and the second connection's end seen
+            conn = await run_conn(url, link, lambda: len(seen) >= 3 and len(link.events) >= 5)
         finally:
             await runner.cleanup()
         return link, conn
@@ -144,6 +153,8 @@ def test_resume_after_drop_mid_event_with_query_and_header_and_retry_hint() -> N
 def test_keepalives_feed_the_idle_watchdog_then_silence_reconnects() -> None:
     calls: list[float] = []
 
+    # (the sleeps here are the server's pacing, what the test is about: the client's watchdog
+    # must count keep-alives, then see the silence)
     async def handler(request: web.Request) -> web.StreamResponse:
         calls.append(time.monotonic())
         resp = await open_stream(request)
@@ -161,7 +172,9 @@ def test_keepalives_feed_the_idle_watchdog_then_silence_reconnects() -> None:
         runner, url = await serve(handler)
         link = FakeLink()
         try:
-            await run_conn(url, link, 2.6, idle_timeout=0.6)
+            # the second connection up and its frame read
+            await run_conn(url, link, lambda: len(link.events) >= 4 and link.frames,
+                           idle_timeout=0.6)
         finally:
             await runner.cleanup()
         return link
@@ -178,38 +191,45 @@ def test_keepalives_feed_the_idle_watchdog_then_silence_reconnects() -> None:
 
 
 def test_final_http_refusals_stop_and_transient_ones_retry() -> None:
+    calls: list[float] = []
+
     async def main(status: int, body: bytes, headers: dict[str, str] | None = None,
-                   stop_after: float = 1.5) -> tuple[FakeLink, int]:
-        n = [0]
+                   calls_wanted: int | None = None) -> tuple[FakeLink, int]:
+        """Serve ``status`` until the connection stops by itself (a final refusal) or the
+        server has had ``calls_wanted`` requests (a transient one, retried)."""
+        calls.clear()
 
         async def handler(request: web.Request) -> web.StreamResponse:
-            n[0] += 1
+            calls.append(time.monotonic())
             return web.Response(status=status, body=body, headers=headers,
                                 content_type="application/json" if body else None)
 
         runner, url = await serve(handler)
         link = FakeLink()
         try:
-            await run_conn(url, link, stop_after)
+            await run_conn(url, link, None if calls_wanted is None else
+                           lambda: len(calls) >= calls_wanted)
         finally:
             await runner.cleanup()
-        return link, n[0]
+        return link, len(calls)
 
     err = b'{"error":{"code":"UNAUTHORIZED","message":"Missing or invalid API key."}}'
-    link, calls = asyncio.run(main(401, err))
-    assert calls == 1 and link.names() == ["connect_failed", "stopped"]
+    # final refusals: the connection stops by itself after one request
+    link, n = asyncio.run(main(401, err))
+    assert n == 1 and link.names() == ["connect_failed", "stopped"]
     fields = link.events[0][1]
     assert fields["code"] == 401 and "UNAUTHORIZED" in fields["reason"]
-    link, calls = asyncio.run(main(404, b'{"error":{"code":"NOT_FOUND"}}'))
-    assert calls == 1 and link.names() == ["connect_failed", "stopped"]
-    link, calls = asyncio.run(main(204, b""))
-    assert calls == 1 and "ended the stream" in link.events[-1][1]["reason"]
-    link, calls = asyncio.run(main(503, b'{"error":{"code":"SERVICE_UNAVAILABLE"}}'))
-    assert calls >= 3 and "stopped" not in link.names()
-    link, calls = asyncio.run(main(429, b"{}", {"Retry-After": "1"}, stop_after=1.6))
-    assert calls == 2  # waited the full second the server asked for
-    link, calls = asyncio.run(main(200, b"{}"))  # JSON, not text/event-stream
-    assert calls == 1 and "not an event stream" in link.events[0][1]["reason"]
+    link, n = asyncio.run(main(404, b'{"error":{"code":"NOT_FOUND"}}'))
+    assert n == 1 and link.names() == ["connect_failed", "stopped"]
+    link, n = asyncio.run(main(204, b""))
+    assert n == 1 and "ended the stream" in link.events[-1][1]["reason"]
+    link, n = asyncio.run(main(200, b"{}"))  # JSON, not text/event-stream
+    assert n == 1 and "not an event stream" in link.events[0][1]["reason"]
+    # transient ones: retried (until stopped here)
+    link, n = asyncio.run(main(503, b'{"error":{"code":"SERVICE_UNAVAILABLE"}}', calls_wanted=3))
+    assert n >= 3 and "stopped" not in link.names()
+    link, n = asyncio.run(main(429, b"{}", {"Retry-After": "1"}, calls_wanted=2))
+    assert calls[1] - calls[0] >= 1.0  # waited the full second the server asked for
 
 
 def test_stop_reads_what_follows_briefly_and_never_reconnects() -> None:
@@ -219,7 +239,7 @@ def test_stop_reads_what_follows_briefly_and_never_reconnects() -> None:
         calls[0] += 1
         resp = await open_stream(request)
         await resp.write(b"event: status\ndata: {\"status\":\"committed\"}\n\n")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # on purpose: this event comes after the Stop, in the grace
         await resp.write(b"event: committed\ndata: {}\n\n")
         await asyncio.sleep(10)  # a server that forgets to close
         return resp

@@ -62,6 +62,8 @@ def test_connection_attempts_wait_for_the_venue_gate() -> None:
             conns = [WsConnection(ConnSpec(f"c{i}", f"ws://127.0.0.1:{port}/ws"), settings,
                                   link, http) for i in range(2)]
             tasks = [asyncio.create_task(c.run(stop)) for c in conns]
+            # A fixed time on purpose: the window in which the gate must hold the sockets
+            # (reconnecting every ~10 ms unchecked) to three connects.
             await asyncio.sleep(1.0)
             stop.set()
             await asyncio.gather(*tasks)

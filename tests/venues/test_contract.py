@@ -89,7 +89,7 @@ def test_the_simulator_yields_every_table(venue: str, data_dir: Path) -> None:
     async def scenario(stop: asyncio.Event) -> None:
         deadline = time.monotonic() + 60
         while not want <= set(live().tables) and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)  # a poll of the journal, not a wait for a time
+            await asyncio.sleep(0.05)  # a poll of the journal, not a wait for a time
 
     result, _ = asyncio.run(run_with(cfg, scenario))
     assert result.exit_code == 0, result.reason

@@ -9,11 +9,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from recorder.duck import connect
 from recorder.venues import CATALOGUE
 from recorder.venues.derive import tables as T
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
-from tests.e2e import Tally, run_with
+from tests.e2e import Tally, connect, run_scenario
 from tests.venues.derive.e2e import (
     channels_of,
     compare_lake,
@@ -28,8 +27,8 @@ PRIVATE = {"derive_orders", "derive_own_trades", "derive_balances", "derive_quot
            "derive_best_quotes", "derive_rfqs"}
 
 
-def _events(run: str, data_dir: Path) -> list[tuple]:
-    con = connect(data_dir)
+def _events(run: str, data_dir: Path, con: object = None) -> list[tuple]:
+    con = con or connect(data_dir, "derive")  # (a connection costs about a CPU second: share one)
     return con.sql(f"SELECT event, code, channel, reason, expected, received FROM "
                    f"session_events WHERE run_id = '{run}' ORDER BY recv_seq").fetchall()
 
@@ -72,14 +71,11 @@ def test_every_channel_lake_equals_ledger_with_gap_listing_and_login(
             # every table has rows; the next refresh subscribed the listing and dropped the
             # expired one; books came after the gap
             await server.until(done, 30, "every table, the listing, the expiry, the gap")
-            await server.stop()
-            await asyncio.sleep(0.3)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, server.ledger_for(1), listed[0], expired[0]
 
     result, ledger, new_name, gone = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
     run = result.run_id
     # the journal holds exactly what the simulator sent, in order
     sessions = journal_sessions(data_dir, run)
@@ -88,7 +84,8 @@ def test_every_channel_lake_equals_ledger_with_gap_listing_and_login(
     counts = compare_lake(data_dir, run, frames)
     # every table, public and private, received rows
     assert {n for n, c in counts.items() if c == 0} == set(), counts
-    ev = _events(run, data_dir)
+    con = connect(data_dir, "derive")
+    ev = _events(run, data_dir, con)
     # login accepted, then the private channels of both subaccounts and the wallet's RFQs
     assert [e[0] for e in ev].count("auth_ok") == 1
     subscribed = {e[2] for e in ev if e[0] == "subscribed"}
@@ -105,7 +102,6 @@ def test_every_channel_lake_equals_ledger_with_gap_listing_and_login(
     # the expired one: dropped by the same refresh
     assert {f"orderbook.{gone}.1.10", f"trades.{gone}"} <= {
         e[2] for e in ev if e[0] == "unsubscribed"}
-    con = connect(data_dir)
     assert con.sql(f"SELECT count(*) FROM derive_instruments WHERE instrument_name = "
                    f"'{new_name}'").fetchall()[0][0] >= 1
     assert con.sql(f"SELECT count(*) FROM derive_ticker_slim WHERE instrument_name = "
@@ -137,18 +133,16 @@ def test_login_refused_with_a_bad_signature_leaves_private_channels_absent(
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(lambda: tables()[(1, "derive_orderbook")]
                                and tables()[(1, "derive_spot_feed")], 30, "public data")
-            await server.stop()
-            await asyncio.sleep(0.2)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, server.ledger_for(1)
 
     result, ledger = asyncio.run(main())
-    assert result.exit_code == 0
     run = result.run_id
     frames = [orjson.loads(t) for t in ledger]
     counts = compare_lake(data_dir, run, frames)
-    ev = _events(run, data_dir)
+    con = connect(data_dir, "derive")
+    ev = _events(run, data_dir, con)
     refused = [e for e in ev if e[0] == "auth_failed"]
     assert [(e[1], e[3]) for e in refused] == [
         ("14014", "Signature invalid for message or transaction")]
@@ -158,8 +152,8 @@ def test_login_refused_with_a_bad_signature_leaves_private_channels_absent(
     # no private channel was even asked for
     subs = b" ".join(o for o in outbound(data_dir, run) if b'"subscribe"' in o)
     assert b".orders" not in subs and b".rfqs" not in subs
-    rpc = connect(data_dir).sql("SELECT error_code FROM derive_rpc WHERE method = "
-                                "'public/login'").fetchall()
+    rpc = con.sql("SELECT error_code FROM derive_rpc WHERE method = 'public/login'"
+                  ).fetchall()
     assert rpc == [(14014,)]
 
 
@@ -181,20 +175,17 @@ def test_v3_variant_records_v3_shapes(data_dir: Path, monkeypatch: pytest.Monkey
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(lambda: all(tables()[(1, t)] for t in wanted), 30,
                                "v3 books, own trades, quotes, settled trades")
-            await server.stop()
-            await asyncio.sleep(0.2)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, server.ledger_for(1)
 
     result, ledger = asyncio.run(main())
-    assert result.exit_code == 0
     frames = [orjson.loads(t) for t in ledger]
     books = [f for f in frames if f.get("params", {}).get("channel", "").startswith("orderbook")]
     assert books and isinstance(books[0]["params"]["data"]["bids"][0], dict)  # v3 objects
     counts = compare_lake(data_dir, result.run_id, frames)
     assert counts["derive_orderbook"] > 0 and counts["derive_own_trades"] > 0
-    con = connect(data_dir)
+    con = connect(data_dir, "derive")
     own = con.sql("SELECT count(*), count(batch_status), count(op_uuid), count(tx_status) "
                   "FROM derive_own_trades").fetchall()[0]
     assert own[0] == own[1] == own[2] > 0 and own[3] == 0
@@ -223,14 +214,11 @@ def test_reconnect_logs_in_and_subscribes_again(data_dir: Path,
             await server.until(lambda: flowing(1), 30, "the first session's data")
             server.drop()  # abrupt: no close frame
             await server.until(lambda: flowing(2), 30, "the second session's data")
-            await server.stop()
-            await asyncio.sleep(0.2)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, server.ledger_for(1), server.ledger_for(2)
 
     result, first, second = asyncio.run(main())
-    assert result.exit_code == 0
     sessions = journal_sessions(data_dir, result.run_id)
     assert len(sessions) == 2
     got = [f.decode() for f in sessions[0]]
@@ -269,10 +257,8 @@ def test_rebuild_from_the_journal_gives_the_same_lake(data_dir: Path,
             gapped_at = channels()[book]
             server.gap("ETH-PERP", 2)
             await server.until(lambda: channels()[book] > gapped_at + 1, 30, "the gap")
-            await server.stop()
-            await asyncio.sleep(0.2)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, server.ledger_for(1)
 
     result, ledger = asyncio.run(main())

@@ -15,7 +15,7 @@ from recorder.replay import serve_native
 from recorder.sim import Recording
 from recorder.venues import CATALOGUE
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
-from tests.e2e import Tally, run_with
+from tests.e2e import Live, Tally, journaled, run_scenario, run_with
 from tests.venues.derive.e2e import channels_of, config
 
 ENV = "DERIVE_REPLAY_KEY"
@@ -69,10 +69,8 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
             assert server.gap("ETH-PERP", 2) == 1  # a publish_id gap, replayed as recorded
             server.inject('{"method":"server_notice","params":{"text":"maintenance"}}')
             await server.until(lambda: channels()[book] > gapped_at + 1, 30, "the gap")
-            await server.stop()
 
-        result, _ = await run_with(cfg, scenario)
-        assert result.exit_code == 0, result.reason
+        result = await run_scenario(cfg, server, scenario)
         return result.run_id, server.wallet
 
     async def record_replay(wallet: str) -> tuple[str, dict[str, int], DeriveServer]:
@@ -208,16 +206,23 @@ def test_recorded_catalogue_follows_the_replay_position(
         await server.start()
         cfg = config(data_dir, server.url, **{**OPTS, "refresh_seconds": 0.3})
 
+        live = Live(data_dir, "derive", rows=False)
+
+        def catalogues(name: str | None = None) -> int:  # get_instruments answers sent
+            return sum(1 for t in server.ledger_for(1) if '"result"' in t and '"instrument_name"' in t
+                       and (name is None or f'"{name}"' in t))
+
         async def scenario(stop: asyncio.Event) -> None:
             import time
 
-            await asyncio.sleep(0.8)
+            # the opening catalogue, then a listing that a refresh (every 0.3 s) brings
+            await server.until(catalogues, 30, "the opening catalogue")
             listed.append(server.list_instrument("ETH"))
-            await asyncio.sleep(0.8)
-            when.append(time.time_ns())
-            await server.stop()
+            await server.until(lambda: catalogues(listed[0]), 30, "the listing's catalogue")
+            await server.until(lambda: journaled(server, live), 30, "it journaled")
+            when.append(time.time_ns())  # after the listing's answer was received
 
-        await run_with(cfg, scenario)
+        await run_scenario(cfg, server, scenario, journal=live)
 
     asyncio.run(record_sim())
     key = ("public/get_instruments",

@@ -43,5 +43,6 @@ UNKNOWN = [("public-0", b'{"type":"brand_new"}'),
 NOT_SIMULATED = {
     "diffusal_error": "only for a refused request: test_e2e.py's 4029 test makes them",
 }
-SIM: dict[str, Any] = {"rate": 3.0}
+# (an RFQ heartbeat soon, not in 5 s; RFQs, and their auctions over, sooner)
+SIM: dict[str, Any] = {"rate": 3.0, "heartbeat": 0.5, "rfq_every": 6, "auction_ms": 700}
 OPTIONS: dict[str, Any] = {}

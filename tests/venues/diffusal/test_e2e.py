@@ -13,12 +13,11 @@ import pytest
 
 from recorder import journal as jr
 from recorder.build import rebuild
-from recorder.duck import connect
 from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
-from tests.e2e import Live, Tally, journaled, run_with
+from tests.e2e import Live, Tally, connect, run_scenario
 from tests.venues.diffusal.e2e import compare_lake, config, journal, labels, match_ledger
 
 BOOK_SQL = (ROOT / "queries" / "diffusal_book_at.sql").read_text()
@@ -75,29 +74,32 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
                 and any(e["event"] == "unsubscribed" for e in j.events)
                 and subscribed()["all"] > 50)
 
+        depth = Tally(server, lambda e: [m["stream"] for m in [orjson.loads(e.text)]
+                                         if str(m.get("stream")).endswith("@depth")])
+
+        def middle() -> list[str]:  # instruments in the middle of the list: the oldest
+            live_now = [s.symbol for s in server.synth.live()]  # ones get settled
+            return live_now[len(live_now) // 2:len(live_now) // 2 + 2]
+
         async def scenario(stop: asyncio.Event) -> None:
-            # Fixed times here on purpose: the second gap starts while the first one's resync
-            # is under way, as this test was written (a REST snapshot taken later can carry
-            # the second gap's first hidden diff, and the gap row then starts after it).
-            await asyncio.sleep(2.0)
-            # Instruments in the middle of the list: the oldest ones get settled.
-            live_now = [s.symbol for s in server.synth.live()]
-            gapped.append(server.gap(live_now[len(live_now) // 2]))  # applied, never sent
+            await server.until(lambda: all(depth()[f"{s.lower()}@depth"] for s in middle()),
+                               30, "the books of the instruments to gap")
+            first, second = middle()
+            gapped.append(server.gap(first))  # applied, never sent
+            # A fixed time here on purpose: the second gap starts while the first one's
+            # resync is under way, as this test was written (a REST snapshot taken later can
+            # carry the second gap's first hidden diff, and the gap row then starts after it).
             await asyncio.sleep(0.8)
-            gapped.append(server.gap(live_now[len(live_now) // 2 + 1], count=3))
+            gapped.append(server.gap(second, count=3))
             await server.until(lambda: all(resynced(s) for s in gapped), 30,
                                "both gaps resynced")
             await server.until(everything, 60, "every table, new and settled series")
-            server.pause()  # the market stops: in-flight frames and resyncs settle
-            await server.until(lambda: journaled(server, live, "/ws/public"), 30,
-                               "every public frame journaled")
 
-        result, _ = await run_with(cfg, scenario)
-        await server.stop()
+        # the market stops: in-flight frames and resyncs settle, every public frame journaled
+        result = await run_scenario(cfg, server, scenario, journal=live, path="/ws/public")
         return result, server, gapped
 
     result, server, gapped = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
     run = result.run_id
     sessions, rest, sent = journal(data_dir, run)
     # The journal holds exactly what the simulator sent, per connection, in order...
@@ -105,7 +107,7 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
     # ...and every REST response it served (concurrent requests: compared as a multiset).
     assert Counter((f.path, f.text.decode()) for f in rest) == Counter(
         (p, b) for p, st, b in server.rest_ledger)
-    con = connect(data_dir)
+    con = connect(data_dir, "diffusal")
     counts = compare_lake(con, run, frames + rest, sent, server)
     # every table got rows, but those of rare events (errors are the other tests' subject)
     empty = {t.name for t in T.TABLES if not counts[t.name]}
@@ -184,7 +186,7 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
     before = {t.name: con.sql(f"SELECT * EXCLUDE (date) FROM {t.name} ORDER BY conn_id, "
                               f"recv_seq").fetchall() for t in T.TABLES}
     rebuild(data_dir, dt.datetime.now(dt.UTC).date().isoformat(), catalogue=CATALOGUE)
-    con2 = connect(data_dir)
+    con2 = connect(data_dir, "diffusal")
     for t in T.TABLES:
         after = con2.sql(f"SELECT * EXCLUDE (date) FROM {t.name} ORDER BY conn_id, recv_seq"
                          ).fetchall()
@@ -232,17 +234,12 @@ def test_4029_frames_and_closes_are_handled_without_a_storm(data_dir: Path) -> N
                                and all_back(), 60, "the storm over, every socket back")
             depth = live().tables["diffusal_depth"]
             await server.until(lambda: flowing(depth), 30, "data flowing again")
-            server.pause()
-            await server.until(lambda: journaled(server, live, "/ws/public"), 30,
-                               "every public frame journaled")
 
-        result, _ = await run_with(cfg, scenario)
-        await server.stop()
+        result = await run_scenario(cfg, server, scenario, journal=live, path="/ws/public")
         return result, server
 
     result, server = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
-    con = connect(data_dir)
+    con = connect(data_dir, "diffusal")
     ev = con.sql("SELECT event, code, conn_id, reason, retry_after_s FROM session_events "
                  "ORDER BY ts_recv").fetchall()
     names = Counter(e[0] for e in ev)
@@ -296,17 +293,13 @@ def test_auth_refused_is_recorded_and_public_keeps_recording(
 
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(done, 30, "public data and the refused private socket")
-            server.pause()  # what was sent reaches the journal before the run ends
-            await server.until(lambda: journaled(server, live, "/ws/public"), 30,
-                               "every public frame journaled")
 
-        result, _ = await run_with(cfg, scenario)
-        await server.stop()
+        # what was sent reaches the journal before the run ends
+        result = await run_scenario(cfg, server, scenario, journal=live, path="/ws/public")
         return result, server
 
     result, server = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
-    con = connect(data_dir)
+    con = connect(data_dir, "diffusal")
     ev = con.sql("SELECT event, code, reason FROM session_events WHERE conn_id = 'private' "
                  "ORDER BY recv_seq").fetchall()
     assert [e[0] for e in ev] == ["connected", "auth_failed", "disconnected", "stopped"]

@@ -15,7 +15,7 @@ from recorder import journal as jr
 from recorder.replay import serve_native
 from recorder.sim import Recording
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer, RecordedRest, replay_path
-from tests.e2e import Tally, run_with
+from tests.e2e import Tally, run_scenario, run_with
 from tests.venues.diffusal.e2e import config, labels
 
 TOKEN_ENV = "DIFFUSAL_REPLAY_TOKEN"
@@ -90,13 +90,9 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
                 except TimeoutError:
                     if attempt == 2:
                         raise
-            server.pause()  # in-flight frames and resyncs settle
-            await asyncio.sleep(0.4)
 
-        result, _ = await run_with(cfg, scenario)
-        await server.stop()
-        assert result.exit_code == 0, result.reason
-        return result.run_id
+        # in-flight frames and resyncs settle: every frame sent is journaled
+        return (await run_scenario(cfg, server, scenario)).run_id
 
     async def record_replay() -> tuple[str, dict[str, int]]:
         urls: dict[str, str] = {}

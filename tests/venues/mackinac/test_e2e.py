@@ -12,10 +12,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from recorder import journal as jr
-from recorder.duck import connect, lazy
+from recorder.duck import lazy
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
-from tests.e2e import Tally, compare_lake, config, frame_types, journal_sessions, run_with
+from tests.e2e import (
+    Live,
+    Tally,
+    compare_lake,
+    config,
+    connect,
+    frame_types,
+    journal_sessions,
+    run_scenario,
+)
 
 KEY = "mk_live_test_e2e"
 SYMBOLS = [
@@ -59,20 +68,17 @@ def test_every_type_lake_equals_ledger_across_a_server_restart(data_dir: Path) -
             server.stale("hl", False)
             server.server_closing(300)  # planned restart: reconnect after 300 ms
             await server.until(lambda: complete(2, {"snapshot"}), 30, "the second session")
-            await server.stop()  # graceful: everything ledgered reaches the recorder
-            await asyncio.sleep(0.3)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, [server.ledger_for(1), server.ledger_for(2)]
 
     result, ledgers = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
     run = result.run_id
     # The journal holds exactly what the simulator sent, per connection, in order.
     sessions = journal_sessions(data_dir, run)
     assert [[f.decode() for f in s] for s in sessions[:2]] == ledgers
     frames = [orjson.loads(t) for t in ledgers[0] + ledgers[1]]
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     counts = compare_lake(con, run, frames)
     # every one of the 20 message types was sent and landed in its own table
     assert set(counts) == {t.name for t in T.TABLES}
@@ -131,21 +137,18 @@ def test_drop_and_reconnect_records_gap_with_both_ends(data_dir: Path) -> None:
             await server.until(lambda: ready(1), 30, "the first session")
             server.drop()  # abrupt: TCP abort, no close frame
             await server.until(lambda: ready(2), 30, "the second session")
-            await server.stop()
-            await asyncio.sleep(0.2)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, [server.ledger_for(1), server.ledger_for(2)]
 
     result, ledgers = asyncio.run(main())
-    assert result.exit_code == 0
     sessions = journal_sessions(data_dir, result.run_id)
     assert len(sessions) == 2
     # what arrived before the abort is a prefix of what was sent; after it, everything
     first = [f.decode() for f in sessions[0]]
     assert first == ledgers[0][:len(first)] and len(first) > 10
     assert [f.decode() for f in sessions[1]] == ledgers[1]
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     ev = con.sql("SELECT event, gap_start, gap_end FROM session_events WHERE event IN "
                  "('disconnected', 'reconnected', 'subscribed', 'auth_ok') "
                  "ORDER BY recv_seq").fetchall()
@@ -175,14 +178,15 @@ def test_auth_refused_is_recorded_and_the_connection_stops(data_dir: Path,
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(lambda: server.conns() and not server.connections(), 30,
                                "the refused session to end")
-            await asyncio.sleep(1.5)  # longer than any backoff: a reconnect would be here
-            await server.stop()
+            # A fixed time on purpose: nothing must happen in it. It is longer than any
+            # backoff (backoff_max is 1 s here): a reconnect would be in it.
+            await asyncio.sleep(1.5)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario, journal=False, exit_code=None)
         return result, len(server.ledger)
 
     result, sent = asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     ev = [e[0] for e in con.sql("SELECT event FROM session_events ORDER BY recv_seq").fetchall()]
     assert "auth_failed" in ev and "stopped" in ev
     assert ev.count("connected") == 1  # no reconnect loop with a refused key
@@ -199,6 +203,12 @@ def test_bad_input_never_crashes_or_escapes_the_lake(tmp_path: Path, data_dir: P
                      max_frame_bytes=64 * 1024)
 
         sent = Tally(server, frame_types)
+        live = Live(data_dir, "mackinac")
+
+        def second_session_journaled() -> bool:  # its ack and history reply, and the errors
+            got = live().tables
+            return got["mackinac_subscribed"] >= 2 and got["mackinac_snapshot"] >= 2 and got[
+                "mackinac_error"] >= 2
 
         async def scenario(stop: asyncio.Event) -> None:
             # hl:ETH acked, the hostile key refused twice (subscribe and history)
@@ -215,13 +225,14 @@ def test_bad_input_never_crashes_or_escapes_the_lake(tmp_path: Path, data_dir: P
             # the recorder reconnects after the oversized frame; hl:ETH only, with history
             await server.until(lambda: sent()[(2, "subscribed")] and sent()[(2, "snapshot")],
                                30, "the second session")
-            await server.stop()
+            # (not every frame sent is journaled: the oversized one is refused, and what
+            # followed it on the first session was never read)
+            await server.until(second_session_journaled, 30, "the second session journaled")
 
-        return await run_with(cfg, scenario)
+        return await run_scenario(cfg, server, scenario, journal=False)
 
-    result, _ = asyncio.run(main())
-    assert result.exit_code == 0
-    con = connect(data_dir)
+    asyncio.run(main())
+    con = connect(data_dir, "mackinac")
     reasons = dict(con.sql("SELECT reason, count(*) FROM unhandled GROUP BY 1").fetchall())
     assert reasons.get("malformed") == 1 and reasons.get("unknown_type") == 1
     assert reasons.get("unexpected_shape") == 1 and reasons.get("bad_value") == 1
@@ -258,13 +269,13 @@ def test_second_run_of_same_config_is_refused_while_first_records(data_dir: Path
                                                                     handover=60.0))
 
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(0.5)
+            # the first run holds its locks once it has connected
+            await server.until(lambda: server.conns(), 30, "the first run connected")
             with pytest.raises(LockedError, match="already being recorded") as err:
                 await record(cfg, 1, live_status=False, install_signals=False)
             scenario.msg = str(err.value)  # type: ignore[attr-defined]
-            await server.stop()
 
-        await run_with(cfg, scenario)
+        await run_scenario(cfg, server, scenario, journal=False)
         return scenario.msg  # type: ignore[attr-defined]
 
     msg = asyncio.run(main())
@@ -295,14 +306,12 @@ def test_anonymous_no_ack_session_records_three_symbols_and_the_limit_error(
                                "three symbols and the limit error")
             server.drop(code=1011)
             await server.until(lambda: confirmed(2), 30, "the second session")
-            await server.stop()
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, [server.ledger_for(1), server.ledger_for(2)]
 
     result, ledgers = asyncio.run(main())
-    assert result.exit_code == 0
-    con = connect(data_dir)
+    con = connect(data_dir, "mackinac")
     frames = [orjson.loads(t) for t in ledgers[0] + ledgers[1]]
     counts = compare_lake(con, result.run_id, frames)
     assert "mackinac_subscribed" not in counts and counts["mackinac_quote"] > 0
@@ -328,18 +337,20 @@ def test_two_venues_in_one_run_share_the_common_tables(data_dir: Path) -> None:
         cfg = Config(base.path, base.recorder, (a, b))
 
         sent = Tally(server, frame_types)
+        lives = [Live(data_dir, "mackinac"), Live(data_dir, "mackinac_b", "mackinac")]
 
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(lambda: sent()[(1, "quote")] and sent()[(2, "quote")], 30,
                                "quotes on both venues' sessions")
             server.inject("not json")  # an unhandled row from each venue
-            await server.stop()
+            await server.until(lambda: all(live().tables["unhandled"] for live in lives), 30,
+                               "the unhandled row of each venue journaled")
 
-        return await run_with(cfg, scenario)
+        # (the ledger holds both venues' frames: each venue's journal was waited for above)
+        return await run_scenario(cfg, server, scenario, journal=False)
 
-    result, _ = asyncio.run(main())
-    assert result.exit_code == 0
-    con = connect(data_dir)
+    asyncio.run(main())
+    con = connect(data_dir, "mackinac")
     assert sorted(con.sql("SELECT venue, count(*) FROM unhandled GROUP BY 1").fetchall()) == [
         ("mackinac", 1), ("mackinac_b", 1)]
     per_venue = dict(con.sql("SELECT venue, count(*) FROM session_events WHERE event = "

@@ -508,7 +508,7 @@ def test_serve_prints_url_and_serves() -> None:
             for _ in range(100):
                 if out.getvalue():
                     break
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # a poll of the banner, not a wait for a time
         line = out.getvalue().strip()
         match = re.fullmatch(r"mackinac simulator listening on ws://127\.0\.0\.1:(\d+)/feed",
                              line)

@@ -43,5 +43,6 @@ NOT_SIMULATED = {
     "powertrade_new_bulk_order_response": "the answer to new_bulk_order (order entry)",
     "powertrade_refresh_interest": "the answer to refresh_interest (order entry)",
 }
-SIM: dict[str, Any] = {"rate": 4.0, "rfq_rate": 4.0, "account_rate": 4.0}
+# (a heartbeat every 0.5 s, not 5; account activity often enough for a cancel_order soon)
+SIM: dict[str, Any] = {"rate": 4.0, "rfq_rate": 4.0, "account_rate": 12.0, "heartbeat": 0.5}
 OPTIONS: dict[str, Any] = {}

@@ -12,13 +12,12 @@ import pytest
 
 from recorder import journal as jr
 from recorder.build import rebuild
-from recorder.duck import connect
 from recorder.sim.driver import Sent
 from recorder.venues import CATALOGUE
 from recorder.venues.powertrade import tables as T
 from recorder.venues.powertrade.server import PowerTradeServer
 from recorder.venues.powertrade.synth import BY_ID
-from tests.e2e import Tally, run_with
+from tests.e2e import Tally, connect, run_scenario
 from tests.venues.powertrade.e2e import check_row, config, journal_sessions, micros
 
 KEY_ENV, SECRET_ENV = "PT_E2E_KEY", "PT_E2E_SECRET"
@@ -122,14 +121,11 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
             server.duplicate_next_rfq()
             await server.until(lambda: any(n > 1 for k, n in sent().items() if k[0] == "rfq"),
                                30, "the duplicated RFQ")
-            await server.stop()  # graceful: everything ledgered reaches the recorder
-            await asyncio.sleep(0.3)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, server
 
     result, server = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
     run = result.run_id
     (proxy_no,), (feeds_no,) = server.conns("proxy"), server.conns("feeds")
     proxy_sent, feeds_sent = server.ledger_for(proxy_no), server.ledger_for(feeds_no)
@@ -138,7 +134,7 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
         proxy_sent]
     assert [[f.decode() for f in s] for s in journal_sessions(data_dir, run, "feeds")] == [
         feeds_sent]
-    con = connect(data_dir)
+    con = connect(data_dir, "powertrade")
     counts = compare(con, run, "proxy", proxy_sent)
     counts.update(compare(con, run, "feeds", feeds_sent))
     must = {t.name for t in (
@@ -212,15 +208,15 @@ def test_every_table_lake_equals_ledger_with_matched_out_of_order_responses(
     assert m["tables"]["powertrade_trade"] == counts["powertrade_trade"]
 
     # Rebuilt from the journal (REST answer included), the lake is the same, row for row.
-    def snapshot_lake() -> dict[str, list]:
-        c = connect(data_dir)
+    # (a connection's views bind the files there were: a new one after the rebuild)
+    def snapshot_lake(c: Any) -> dict[str, list]:
         return {t.name: c.sql(f"SELECT * EXCLUDE (date) FROM {t.name} ORDER BY conn_id, "
                               f"recv_seq").fetchall() for t in T.TABLES}
-    before = snapshot_lake()
+    before = snapshot_lake(con)
     days = {p.name.removeprefix("date=") for p in (data_dir / "lake").glob("*/date=*")}
     for d in sorted(days):
         rebuild(data_dir, d, catalogue=CATALOGUE)
-    after = snapshot_lake()
+    after = snapshot_lake(connect(data_dir, "powertrade"))
     for k in before:
         for a, b in zip(before[k], after[k], strict=True):
             assert a == b, (k, [(x, y) for x, y in zip(a, b, strict=True) if x != y])
@@ -243,16 +239,13 @@ def test_heartbeat_loss_leads_to_a_reconnect_recorded_in_session_events(
             await server.until(lambda: beats()[1] >= 6, 30, "six heartbeats")
             server.silence(3.0)  # the dead link: no heartbeat, no data
             await server.until(lambda: beats()[2] >= 2, 30, "the reconnected session")
-            await server.stop()
-            await asyncio.sleep(0.2)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, server
 
     result, server = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
     run = result.run_id
-    con = connect(data_dir)
+    con = connect(data_dir, "powertrade")
     ev = con.sql(f"SELECT event, reason, gap_start, gap_end FROM session_events WHERE run_id = "
                  f"'{run}' ORDER BY ts_recv, recv_seq").fetchall()
     names = [e[0] for e in ev]
@@ -282,14 +275,17 @@ def test_refused_jwt_is_recorded_and_the_proxy_stops(
         cfg = config(data_dir, server.url, options(symbols=["PTF-USD"]))
 
         async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.sleep(1.5)
-            await server.stop()
+            await server.until(lambda: server.conns() and not server.connections(), 30,
+                               "the refused session to end")
+            # A fixed time on purpose: nothing must happen in it. It is longer than any
+            # backoff (backoff_max is 1 s here): a reconnect would be in it.
+            await asyncio.sleep(1.2)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario, journal=False, exit_code=None)
         return result, server
 
     result, server = asyncio.run(main())
-    con = connect(data_dir)
+    con = connect(data_dir, "powertrade")
     ev = [e for e in con.sql("SELECT event, code FROM session_events ORDER BY recv_seq"
                              ).fetchall()]
     assert ("auth_failed", "2") in ev and ("stopped", None) in ev
@@ -309,6 +305,6 @@ def test_two_venues_of_one_run_keep_separate_files_of_shared_tables(data_dir: Pa
         w.commit_all()
     files = lake_files(data_dir, "session_events", "run-x")
     assert len(files) == 2
-    con = connect(data_dir)
+    con = connect(data_dir, "powertrade")
     assert sorted(con.sql("SELECT url FROM session_events").fetchall()) == [
         ("ws://mackinac",), ("ws://powertrade",)]

@@ -13,7 +13,7 @@ import pytest
 
 from recorder import journal as jr
 from recorder.venues.powertrade.server import SUMMARY_PATH, PowerTradeServer
-from tests.e2e import run_with
+from tests.e2e import run_scenario, run_with
 from tests.venues.powertrade.e2e import config
 
 KEY_ENV, SECRET_ENV = "PT_REPLAY_KEY", "PT_REPLAY_SECRET"
@@ -82,12 +82,9 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         async def scenario(stop: asyncio.Event) -> None:
             await server.until(lambda: server.conns("feeds") and recorded_enough(), 30,
                                "every kind of frame, and some")
-            await server.stop()
-            await asyncio.sleep(0.2)
 
-        result, _ = await run_with(config(first, server.url, options(server.url)), scenario)
-        assert result.exit_code == 0, result.reason
-        return result.run_id
+        cfg = config(first, server.url, options(server.url))
+        return (await run_scenario(cfg, server, scenario)).run_id
 
     async def record_replay() -> tuple[str, dict[str, int]]:
         urls: dict[str, str] = {}

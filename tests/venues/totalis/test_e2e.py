@@ -12,12 +12,11 @@ import pytest
 
 from recorder import journal as jr
 from recorder.build import build_run_into
-from recorder.duck import connect
 from recorder.sim.driver import Sent
 from recorder.sse import parse_event
 from recorder.venues import CATALOGUE
 from recorder.venues.totalis.server import TotalisServer
-from tests.e2e import Tally, run_with
+from tests.e2e import Tally, connect, run_scenario
 from tests.venues.totalis.e2e import (
     KEY_ENV,
     compare_sse,
@@ -99,16 +98,12 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
             server.drop(kind="ws", code=1011)  # the WebSocket closed at once
             server.drop(mid_frame=True)  # every SSE stream cut in the middle of its next event
             await server.until(resumed, 30, "the cuts and the MM stream's resume")
-            server.pause()  # let every started lifecycle reach the recorder, then stop
-            await asyncio.sleep(0.5)
-            await server.stop()
-            await asyncio.sleep(0.3)
 
-        result, _ = await run_with(cfg, scenario)
+        # (the market stops; every frame sent, a lifecycle under way included, is journaled)
+        result = await run_scenario(cfg, server, scenario)
         return result, server
 
     result, server = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
     run = result.run_id
     records = journal(data_dir, run)
     # The journal holds exactly the complete event blocks the simulator wrote, per stream, in
@@ -121,7 +116,7 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
             sent.setdefault(stream, []).append(e.text.encode())
     assert blocks == sent
     assert len(server.cuts) >= 3
-    con = connect(data_dir)
+    con = connect(data_dir, "totalis")
     counts = compare_sse(con, run, server)
     ws_sent = [t for no in server.conns("ws") for t in server.ledger_for(no)]
     assert ws_sessions(records) == [server.ledger_for(no) for no in server.conns("ws")]
@@ -188,23 +183,38 @@ def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> Non
         await server.start()
         cfg = config(data_dir, server, websocket=False)
 
-        async def scenario(stop: asyncio.Event) -> None:
-            for _ in range(14):
-                await asyncio.sleep(0.35)
-                server.drop(mid_frame=True)  # each open stream: its next event is cut in half
-            await asyncio.sleep(0.8)
-            server.pause()
-            await asyncio.sleep(0.4)
-            await server.stop()
-            await asyncio.sleep(0.2)
+        def mm_cuts() -> int:
+            return sum(server.kinds[c.conn] == "mm" for c in server.cuts)
 
-        result, _ = await run_with(cfg, scenario)
+        events = Tally(server, lambda e: [] if e.text.startswith((":", "retry:")) else [
+            (server.kinds[e.conn], parse_event(e.text.encode()).id)])
+
+        def enough() -> bool:  # 8 cuts of the MM stream, one of another, 120+ events
+            return mm_cuts() >= 8 and len(server.cuts) > mm_cuts() and sum(
+                events().values()) > 120
+
+        def resent() -> bool:  # every cut event was sent whole later, on its stream
+            got = events()
+            return all(got[(server.kinds[c.conn], parse_event(c.text.encode()).id)]
+                       for c in server.cuts)
+
+        async def scenario(stop: asyncio.Event) -> None:
+            # Every open stream is cut in the middle of its next event, again once the MM
+            # stream is back and every cut event so far was sent whole again.
+            while not enough():
+                n = mm_cuts()
+                server.drop(mid_frame=True)
+                await server.until(lambda n=n: mm_cuts() > n and server.sessions("mm")
+                                   and resent(), 30, "the MM stream cut and back")
+            server.pause()
+            await server.until(resent, 30, "every cut event resent whole")
+
+        result = await run_scenario(cfg, server, scenario)
         return result, server
 
     result, server = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
     run = result.run_id
-    con = connect(data_dir)
+    con = connect(data_dir, "totalis")
     cuts = [{"stream": server.kinds[c.conn], "id": parse_event(c.text.encode()).id}
             for c in server.cuts]
     mm_cuts = [e for e in cuts if e["stream"] == "mm"]
@@ -278,16 +288,13 @@ def test_rfq_subscriptions_follow_the_sse_side(data_dir: Path, quote_channel: st
             await server.until(enough, 30, "commits, positions and quotes")
             server.pause()
             await server.until(unsubscribed, 30, "the ended RFQs unsubscribed")
-            await server.stop()
-            await asyncio.sleep(0.2)
 
-        result, _ = await run_with(cfg, scenario)
+        result = await run_scenario(cfg, server, scenario)
         return result, server
 
     result, server = asyncio.run(main())
-    assert result.exit_code == 0, result.reason
     run = result.run_id
-    con = connect(data_dir)
+    con = connect(data_dir, "totalis")
     records = journal(data_dir, run)
     # what the recorder sent on the WS, in order, with the receive order of everything else
     order: list[tuple[str, str, str]] = []  # (what, channel or rfq, conn)

@@ -368,7 +368,7 @@ def test_serve_prints_where_it_listens() -> None:
             for _ in range(200):
                 if out.getvalue():
                     break
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(0.01)  # a poll of the banner, not a wait for a time
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

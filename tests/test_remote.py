@@ -454,7 +454,7 @@ def test_compaction_on_the_bucket_while_a_recorder_writes_and_a_reader_polls(
             remote, tmp_path / "work", today, table=t, grace=grace).partitions]
 
     def poll() -> None:
-        while not stop.wait(0.1):  # a reader's poll, ten a second at the most
+        while not stop.wait(0.5):  # a reader polling twice a second
             try:
                 seen.append(look())
             except Exception as e:  # noqa: BLE001 - a file deleted under a long query: rerun

@@ -18,12 +18,13 @@ run: $(STAMP)
 
 ## The whole test suite, on TEST_JOBS workers (pytest-xdist; most tests wait on sockets and
 ## child processes, so more workers than cores help). `make test TEST_JOBS=0`: one process.
-## The bytecode first: with PYTHONDONTWRITEBYTECODE set (as in some CI images) every builder,
-## CLI and worker process would compile recorder/ again (a quarter of a second each).
+## Bytecode is written and kept: with PYTHONDONTWRITEBYTECODE set (as in some CI images) every
+## builder, CLI and worker process would compile recorder/ and the tests again (a quarter of a
+## second of CPU each, hundreds of processes).
 TEST_JOBS ?= 4
 test: $(STAMP)
 	$(BIN)/python -m compileall -q recorder > /dev/null
-	$(BIN)/python -m pytest -n $(TEST_JOBS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(TEST_JOBS)
 
 ## Spark (local mode, a JVM) reads a recorded bucket's lake as DuckDB does: slow, so apart.
 test-spark: $(STAMP)

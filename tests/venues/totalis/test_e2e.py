@@ -256,23 +256,24 @@ def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> Non
     assert con.sql(f"SELECT count(*) FROM unhandled WHERE run_id = '{run}'").fetchall() == [(0,)]
 
 
-@pytest.mark.xfail(strict=True, reason="the adapter stops a quote request's stream at its "
-                   "`status`, so a cut in the terminal event after it is never resumed")
+@pytest.mark.parametrize("kind", ["qr", "co"])
 def test_request_stream_cut_in_its_terminal_event_is_resumed_until_it_arrives(
-        data_dir: Path) -> None:
-    """A quote request's stream cut in the middle of its terminal event (``committed``,
-    ``cancelled`` or ``expired``), right after its ``status`` arrived whole: the half event is
-    discarded, so the stream must be resumed from the status' id until the terminal event
-    arrives whole, and that event reaches the lake."""
+        data_dir: Path, kind: str) -> None:
+    """A per-request stream cut in the middle of its terminal event (a quote request's
+    ``committed``/``cancelled``/``expired``, right after its ``status`` arrived whole; a
+    cashout request's ``status``): the half event is discarded, so the stream must be resumed
+    from the last whole event's id until the terminal event arrives whole, and that event
+    reaches the lake. (A quote request's stream used to be stopped at its ``status``: the cut
+    terminal event was lost, never retried.)"""
     async def main() -> tuple:
         server = TotalisServer(seed=5, rate=1.0, api_keys=[KEY], keepalive=0.5, retry_ms=50,
-                               request_interval_ms=400)
+                               request_interval_ms=400, cashout_chance=0.9)
         await server.start()
         cfg = config(data_dir, server, websocket=False)
         live = Live(data_dir, "totalis")
 
         def cut() -> Sent | None:
-            return next((c for c in server.cuts if server.kinds[c.conn].startswith("qr:")),
+            return next((c for c in server.cuts if server.kinds[c.conn].startswith(kind)),
                         None)
 
         def settled() -> bool:  # the cut event was sent whole later, or the stream gave up
@@ -285,8 +286,8 @@ def test_request_stream_cut_in_its_terminal_event_is_resumed_until_it_arrives(
                                 for e in live().events)
 
         async def scenario(stop: asyncio.Event) -> None:
-            server.cut_terminal("qr")
-            await server.until(lambda: cut() is not None, 30, "a terminal event cut")
+            server.cut_terminal(kind)
+            await server.until(lambda: cut() is not None, 60, "a terminal event cut")
             await server.until(settled, 30, "the cut stream resumed or stopped")
 
         result = await run_scenario(cfg, server, scenario, journal=live)
@@ -298,14 +299,19 @@ def test_request_stream_cut_in_its_terminal_event_is_resumed_until_it_arrives(
     stream = server.kinds[c.conn]
     ev = parse_event(c.text.encode())
     sent = [e for e in server.sent_events(stream) if e["conn"] == c.conn]
-    assert ev.event in ("committed", "cancelled", "expired") and sent[-1]["event"] == "status"
+    if kind == "qr":
+        assert ev.event in ("committed", "cancelled", "expired")
+        assert sent[-1]["event"] == "status"
+        table, path = f"totalis_qr_{ev.event}", f"/v1/quote-requests/{stream[3:]}/stream"
+    else:
+        assert ev.event == "status"
+        table, path = "totalis_cashout_status", f"/v1/cashout-requests/{stream[3:]}/stream"
     con = connect(data_dir, "totalis")
     # the terminal event is in the lake, once, under the id the server gave it
-    rows = con.sql(f"SELECT sse_id FROM totalis_qr_{ev.event} WHERE run_id = '{run}' AND "
+    rows = con.sql(f"SELECT sse_id FROM {table} WHERE run_id = '{run}' AND "
                    f"conn_id = '{stream}'").fetchall()
     assert rows == [(ev.id,)], f"{stream}: {ev.event} {ev.id} cut, lake has {rows}"
-    # resumed from the last whole event (the status), by query parameter and header
-    path = f"/v1/quote-requests/{stream[3:]}/stream"
+    # resumed from the last whole event, by query parameter and header
     resumes = [r for r in server.requests_seen if r["path"] == path and r["resume"]]
     assert resumes[0]["resume"] == sent[-1]["id"] == resumes[0]["header"]
     assert resumes[0]["status"] == 200 and resumes[0]["mode"] == "replay"

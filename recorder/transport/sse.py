@@ -41,7 +41,8 @@ class SseConnection:
     """One SSE stream, reconnected and resumed until stopped. ``Send`` is refused (SSE is
     one-way); ``Reconnect`` and ``Stop`` behave as on the WebSocket loop, except that after
     ``Stop`` the stream is read for up to 2 s more so that events the server sends right
-    before closing (a terminal ``status`` then its specific event) are not cut off."""
+    before closing are not cut off. An adapter asks ``Stop`` only once the last event it needs
+    arrived whole: after ``Stop``, a drop (even mid-event) ends the stream for good."""
 
     def __init__(self, spec: ConnSpec, settings: TransportSettings, link: Link,
                  http: aiohttp.ClientSession, pacing: tuple[int, float] | None = None) -> None:

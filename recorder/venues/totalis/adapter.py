@@ -362,16 +362,20 @@ class TotalisAdapter(BaseAdapter):
         if conn in self.ended:
             return NO_ACTIONS
         self.ended.add(conn)
-        self._book_seq.pop(conn, None)  # (the last event id stays: a terminal event may follow)
+        self._book_seq.pop(conn, None)
         # The server closes the stream after the terminal event; Stop keeps the transport
-        # from reconnecting (it still reads what follows for a moment, so the specific
-        # terminal event after `status` is not cut off).
+        # from reconnecting. Only called once the LAST event of the stream arrived whole.
         return [Stop(conn, why)]
 
     def _qr_status(self, conn: str, msg: dict[str, Any]) -> Result:
         msg["_stream_id"] = conn[3:]
-        actions: list[Action] = list(self._follow_rfq(msg.get("committed_rfq_id")))
-        actions += self._end(conn, f"quote request {msg.get('status')}")
+        # No Stop here: a quote request's `status` is always followed by its specific terminal
+        # event (committed / cancelled / expired), and only that one ends the stream. Stopping
+        # at `status` lost that event whenever the connection dropped before it was whole (a
+        # cut block is discarded, never dispatched): the transport, told to stop, did not
+        # resume. Without a Stop it resumes from the status' id, and the server sends the
+        # terminal event again (a resume past the end gets 204, which also ends the stream).
+        actions = self._follow_rfq(msg.get("committed_rfq_id"))
         return [_row(T.QR_STATUS, msg)], actions
 
     def _qr_terminal(self, table: Table) -> Callable[[str, dict[str, Any]], Result]:

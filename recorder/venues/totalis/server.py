@@ -20,6 +20,8 @@ faults and the clock.
 - Faults: the driver's ``drop`` (``mid_frame=True`` cuts an SSE connection in the middle of its
   next event: the first half of its bytes, then a TCP abort; ``kind="mm"``, ``"qr"``, ``"co"``
   or ``"ws"`` picks the connections), ``inject`` and ``pause``;
+  ``cut_terminal`` (the next per-request streams cut in the middle of their terminal event,
+  right after a whole ``status``: what a drop at the worst moment looks like);
   ``drop_every`` (each SSE connection is cut mid-event after that many events), ``gap_every``
   (a skipped ``book_seq``), ``won_absent``, a refused key.
 - Sessions are numbered across SSE and WS; SSE sessions' kind is their stream (``mm``,
@@ -44,7 +46,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from recorder.sim.driver import Session, Simulator, dumps, loads_object
+from recorder.sim.driver import Session, Simulator, dumps, fault, loads_object
 from recorder.sim.driver import serve as run_simulator
 from recorder.sse import parse_event
 from recorder.venues.totalis.synth import Out, TotalisSynth, iso
@@ -156,6 +158,7 @@ class TotalisServer(Simulator[_Conn]):
         self._known: dict[str, None] = {}  # qr:<id>/co:<id> announced on the MM stream
         self._published = 0
         self._subscribed_once = False
+        self._cut_terminal: dict[str, int] = {}  # stream kind -> terminal events still to cut
 
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/v1/mm/quote-requests/stream", self._mm_stream)
@@ -472,6 +475,34 @@ class TotalisServer(Simulator[_Conn]):
         for w in targets:
             self.send(w, text)
         return len(targets)
+
+    @fault
+    def cut_terminal(self, kind: str = "qr", times: int = 1) -> None:
+        """Cut the next ``times`` per-request streams of ``kind`` (``qr``: its ``committed``,
+        ``cancelled`` or ``expired``; ``co``: its ``status``) in the middle of their terminal
+        event, as :meth:`drop` with ``mid_frame`` does (half the bytes, then a TCP abort).
+        Everything before it, the ``status`` that precedes a quote request's terminal event
+        included, is written whole."""
+        if kind not in ("qr", "co"):
+            raise ValueError("kind: qr or co")
+        self._cut_terminal[kind] = int(times)
+
+    def _terminal(self, s: Session, item: str | bytes) -> bool:
+        kind = s.kind[:2]
+        if not self._cut_terminal.get(kind) or s.kind[2:3] != ":":
+            return False
+        ev = parse_event(item)
+        return ev.event in (("committed", "cancelled", "expired") if kind == "qr"
+                            else ("status",))
+
+    async def _write(self, s: Session, item: str | bytes, counted: bool = True,
+                     ledgered: bool = True) -> bool:
+        # The driver cuts a session's next frame (cut_next); cut_terminal arms it only when
+        # that frame is the terminal event, after the frames queued before it went out whole.
+        if counted and not s.cut_next and self._terminal(s, item):
+            self._cut_terminal[s.kind[:2]] -= 1
+            s.cut_next = True
+        return await super()._write(s, item, counted, ledgered)
 
     def _open_sse(self, request: web.Request, stream: str) -> _Conn:
         conn = self.open_sse(request, stream, session=_Conn)

@@ -16,7 +16,7 @@ from recorder.sim.driver import Sent
 from recorder.sse import parse_event
 from recorder.venues import CATALOGUE
 from recorder.venues.totalis.server import TotalisServer
-from tests.e2e import Tally, connect, run_scenario
+from tests.e2e import Live, Tally, connect, run_scenario
 from tests.venues.totalis.e2e import (
     KEY_ENV,
     compare_sse,
@@ -253,6 +253,80 @@ def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> Non
         f"SELECT reason FROM session_events WHERE run_id = '{run}' AND event = 'disconnected' "
         f"AND reason LIKE '%unfinished event discarded%'").fetchall()]
     assert len(reasons) >= len(mm_cuts)
+    assert con.sql(f"SELECT count(*) FROM unhandled WHERE run_id = '{run}'").fetchall() == [(0,)]
+
+
+@pytest.mark.parametrize("kind", ["qr", "co"])
+def test_request_stream_cut_in_its_terminal_event_is_resumed_until_it_arrives(
+        data_dir: Path, kind: str) -> None:
+    """A per-request stream cut in the middle of its terminal event (a quote request's
+    ``committed``/``cancelled``/``expired``, right after its ``status`` arrived whole; a
+    cashout request's ``status``): the half event is discarded, so the stream must be resumed
+    from the last whole event's id until the terminal event arrives whole, and that event
+    reaches the lake. (A quote request's stream used to be stopped at its ``status``: the cut
+    terminal event was lost, never retried.)"""
+    async def main() -> tuple:
+        server = TotalisServer(seed=5, rate=1.0, api_keys=[KEY], keepalive=0.5, retry_ms=50,
+                               request_interval_ms=400, cashout_chance=0.9)
+        await server.start()
+        cfg = config(data_dir, server, websocket=False)
+        live = Live(data_dir, "totalis")
+
+        def cut() -> Sent | None:
+            return next((c for c in server.cuts if server.kinds[c.conn].startswith(kind)),
+                        None)
+
+        def settled() -> bool:  # the cut event was sent whole later, or the stream gave up
+            c = cut()
+            assert c is not None
+            stream, ev_id = server.kinds[c.conn], parse_event(c.text.encode()).id
+            return any(e.conn != c.conn and server.kinds[e.conn] == stream
+                       and parse_event(e.text.encode()).id == ev_id for e in server.ledger
+                       ) or any(e["conn_id"] == stream and e["event"] == "stopped"
+                                for e in live().events)
+
+        async def scenario(stop: asyncio.Event) -> None:
+            server.cut_terminal(kind)
+            await server.until(lambda: cut() is not None, 60, "a terminal event cut")
+            await server.until(settled, 30, "the cut stream resumed or stopped")
+
+        result = await run_scenario(cfg, server, scenario, journal=live)
+        return result, server
+
+    result, server = asyncio.run(main())
+    run = result.run_id
+    (c,) = server.cuts
+    stream = server.kinds[c.conn]
+    ev = parse_event(c.text.encode())
+    sent = [e for e in server.sent_events(stream) if e["conn"] == c.conn]
+    if kind == "qr":
+        assert ev.event in ("committed", "cancelled", "expired")
+        assert sent[-1]["event"] == "status"
+        table, path = f"totalis_qr_{ev.event}", f"/v1/quote-requests/{stream[3:]}/stream"
+    else:
+        assert ev.event == "status"
+        table, path = "totalis_cashout_status", f"/v1/cashout-requests/{stream[3:]}/stream"
+    con = connect(data_dir, "totalis")
+    # the terminal event is in the lake, once, under the id the server gave it
+    rows = con.sql(f"SELECT sse_id FROM {table} WHERE run_id = '{run}' AND "
+                   f"conn_id = '{stream}'").fetchall()
+    assert rows == [(ev.id,)], f"{stream}: {ev.event} {ev.id} cut, lake has {rows}"
+    # resumed from the last whole event, by query parameter and header
+    resumes = [r for r in server.requests_seen if r["path"] == path and r["resume"]]
+    assert resumes[0]["resume"] == sent[-1]["id"] == resumes[0]["header"]
+    assert resumes[0]["status"] == 200 and resumes[0]["mode"] == "replay"
+    # the cut and the resume are visible; the stream stops only after the terminal event
+    events = [r[0] for r in con.sql(
+        f"SELECT event FROM session_events WHERE run_id = '{run}' AND conn_id = '{stream}' "
+        f"ORDER BY recv_seq").fetchall()]
+    i = events.index("disconnected")
+    assert events[i + 1:i + 3] == ["connected", "reconnected"] and "resumed" in events[i:]
+    assert events[-2:] == ["disconnected", "stopped"]
+    reasons = [r[0] for r in con.sql(
+        f"SELECT reason FROM session_events WHERE run_id = '{run}' AND conn_id = '{stream}' "
+        f"AND event = 'disconnected' ORDER BY recv_seq").fetchall()]
+    assert "unfinished event discarded" in reasons[0]
+    compare_sse(con, run, server)  # every whole event exactly once, field by field
     assert con.sql(f"SELECT count(*) FROM unhandled WHERE run_id = '{run}'").fetchall() == [(0,)]
 
 

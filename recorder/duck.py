@@ -294,17 +294,24 @@ def _without_empty_members(stmts: str, have: set[str]) -> str:
 
 
 @functools.cache
-def _types_con() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect()
+def _ddl() -> dict[str, str]:
+    """Per registry table, ``"col" TYPE, ...``: the DuckDB column list of its Arrow schema
+    (as DuckDB maps it when it reads the table's files). Made once per process, on a
+    connection of its own that nothing else uses (a connection is not for two threads)."""
+    con = duckdb.connect()
+    try:
+        out = {}
+        for name, table in CATALOGUE.tables.items():
+            rel = con.from_arrow(table.arrow_schema.empty_table())
+            out[name] = ", ".join('"' + c.replace('"', '""') + f'" {t}' for c, t in zip(
+                rel.columns, rel.types, strict=True))
+        return out
+    finally:
+        con.close()
 
 
-@functools.cache
 def _columns_ddl(table: Table) -> str:
-    """``"col" TYPE, ...``: the DuckDB column list of ``table``'s Arrow schema (as DuckDB
-    maps it when it reads the table's files)."""
-    rel = _types_con().from_arrow(table.arrow_schema.empty_table())
-    return ", ".join('"' + c.replace('"', '""') + f'" {t}' for c, t in zip(
-        rel.columns, rel.types, strict=True))
+    return _ddl()[table.name]
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -177,14 +177,22 @@ def _sql_list(paths: list[Path]) -> str:
     return "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
 
 
+_TYPES: dict[Table, dict[str, str]] = {}
+
+
 def duck_types(con: duckdb.DuckDBPyConnection, table: Table) -> dict[str, str]:
-    """The DuckDB type of each lake column of ``table``."""
-    name = f"__schema_{table.name}"
-    con.register(name, table.arrow_schema.empty_table())
-    try:
-        return {r[0]: r[1] for r in con.execute(f"DESCRIBE {name}").fetchall()}
-    finally:
-        con.unregister(name)
+    """The DuckDB type of each lake column of ``table`` (asked once per process: compaction
+    and verify ask it for every partition, twice)."""
+    types = _TYPES.get(table)
+    if types is None:
+        name = f"__schema_{table.name}"
+        con.register(name, table.arrow_schema.empty_table())
+        try:
+            types = {r[0]: r[1] for r in con.execute(f"DESCRIBE {name}").fetchall()}
+        finally:
+            con.unregister(name)
+        _TYPES[table] = types
+    return types
 
 
 def file_columns(con: duckdb.DuckDBPyConnection, files: list[Path]) -> set[str]:
@@ -195,11 +203,13 @@ def file_columns(con: duckdb.DuckDBPyConnection, files: list[Path]) -> set[str]:
 
 
 def projection(con: duckdb.DuckDBPyConnection, table: Table, files: list[Path],
-               locate: bool = False) -> str:
+               locate: bool = False, have: set[str] | None = None) -> str:
     """``SELECT`` of the table's lake columns over ``files``, in registry order; a column no
     file has yet (an older schema) is a typed NULL, so every key expression binds. With
-    ``locate``, also ``__f`` and ``__r``: the file and row each row was read from."""
-    have = file_columns(con, files)
+    ``locate``, also ``__f`` and ``__r``: the file and row each row was read from. ``have``:
+    :func:`file_columns` of ``files``, when the caller has it already (it reads every
+    file's footer)."""
+    have = file_columns(con, files) if have is None else have
     types = duck_types(con, table)
     cols = [f'"{n}"' if n in have else f'NULL::{types[n]} AS "{n}"'
             for n in table.arrow_schema.names]
@@ -402,20 +412,21 @@ def compact_partition(data_dir: Path, table: Table, date: str,
             con.execute(f"SET threads = {s.threads}")
             con.execute(f"SET temp_directory = {_sql_str(str(staging / 'tmp'))}")
             con.execute("SET enable_progress_bar = false")
-            extra = file_columns(con, files) - set(table.arrow_schema.names)
+            have = file_columns(con, files)
+            extra = have - set(table.arrow_schema.names)
             if extra:
                 res.reason = (f"files hold columns the registry does not know ({sorted(extra)})"
                               f"; compaction would drop them")
                 return res
             in_rows = {(str(v), str(r)): int(n) for v, r, n in con.execute(
-                f"SELECT venue, run_id, count(*) FROM ({projection(con, table, files)}) "
+                f"SELECT venue, run_id, count(*) FROM ({projection(con, table, files, have=have)}) "
                 f"GROUP BY ALL").fetchall()}
             unknown = sorted(set(in_rows) - set(sources))
             if unknown:
                 res.reason = (f"rows of {unknown[0][0]} run {unknown[0][1]} that no file's "
                               f"lineage names; see `recorder verify`")
                 return res
-            drops = _mark_drops(con, table, date, files, lake)
+            drops = _mark_drops(con, table, date, files, lake, have)
             res.rows_before = sum(in_rows.values())
             for key, src in sources.items():
                 dup, earlier = drops.get(key, (0, 0))
@@ -435,7 +446,7 @@ def compact_partition(data_dir: Path, table: Table, date: str,
             }
             parts = _Parts(staging, cid, table, s, lineage)
             cols = ", ".join(f'"{n}"' for n in table.arrow_schema.names)
-            rel = con.sql(f"SELECT {cols} FROM ({projection(con, table, files, locate=True)}) "
+            rel = con.sql(f"SELECT {cols} FROM ({projection(con, table, files, True, have)}) "
                           f"s ANTI JOIN dropped d USING (__f, __r) ORDER BY "
                           f"{', '.join(sort_exprs(table))}")
             reader = (getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader)(65_536)
@@ -467,7 +478,8 @@ def compact_partition(data_dir: Path, table: Table, date: str,
 
 
 def _mark_drops(con: duckdb.DuckDBPyConnection, table: Table, date: str,
-                files: list[Path], lake: Path) -> dict[tuple[str, str], tuple[int, int]]:
+                files: list[Path], lake: Path, have: set[str] | None = None,
+                ) -> dict[tuple[str, str], tuple[int, int]]:
     """Table ``dropped`` in ``con``: the location ``(__f, __r)`` (file, row) of every row of
     ``files`` that is not the first receipt of its key, or whose key the day before holds.
     Returns per ``(venue, run)``: (copies dropped within the day, copies of the day before).
@@ -479,7 +491,7 @@ def _mark_drops(con: duckdb.DuckDBPyConnection, table: Table, date: str,
     named = ", ".join(f"({e}) AS __k{i}" for i, e in enumerate(keys))
     part = ", ".join(f"__k{i}" for i in range(len(keys)))
     order = ", ".join(RECEIPT_ORDER)
-    src = projection(con, table, files, locate=True)
+    src = projection(con, table, files, True, have)
     con.execute(f"""CREATE TEMP TABLE cand AS SELECT __h FROM (
         SELECT hash({part}) AS __h FROM (SELECT {named} FROM ({src}))) GROUP BY __h
         HAVING count(*) > 1""")

@@ -381,7 +381,8 @@ def connect(data_dir: str | Path = "data", database: str = ":memory:", *,
             # No file yet: the same view over an empty table of the right shape, kept in a
             # schema of its own so that SHOW TABLES lists only the views; with no row to
             # deduplicate, ``_dedup`` is the plain view (a cheaper bind)
-            script.append(f"CREATE TABLE __empty.{name} ({_columns_ddl(table)}, date DATE);")
+            script.append(f"CREATE OR REPLACE TABLE __empty.{name} ({_columns_ddl(table)}, "
+                          f"date DATE);")
             plain = stmts[:stmts.index(f"CREATE OR REPLACE VIEW {name}_dedup AS")]
             stmts = plain.replace(_source(table), f"__empty.{name}") + (
                 f"\nCREATE OR REPLACE VIEW {name}_dedup AS SELECT * FROM {name};")

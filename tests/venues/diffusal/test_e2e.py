@@ -102,6 +102,10 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
     result, server, gapped = asyncio.run(main())
     run = result.run_id
     sessions, rest, sent = journal(data_dir, run)
+    # A fetch the recorder starts after the simulator has stopped (a delayed resync or book
+    # hydration, between the simulator's stop and the recorder's) is refused and journaled as
+    # the failure it is: it is no answer of the simulator's, so it is not compared with them.
+    rest = [f for f in rest if not f.text.startswith(b"ClientConnectorError: Cannot connect")]
     # The journal holds exactly what the simulator sent, per connection, in order...
     frames = match_ledger(server, sessions)
     # ...and every REST response it served (concurrent requests: compared as a multiset).

@@ -121,12 +121,15 @@ class S3Server:
         except Exception:  # noqa: BLE001 - not up yet
             return False
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = True) -> None:
+        """Stop the server: gracefully (SIGTERM; what it holds survives a :meth:`start` on
+        the same root) or at once (SIGKILL; for a server whose root is thrown away next: a
+        graceful stop waits up to 12 s for its clients' open connections)."""
         p, self.proc = self.proc, None
         if p is None or p.poll() is not None:
             return
         try:
-            os.killpg(p.pid, signal.SIGTERM)
+            os.killpg(p.pid, signal.SIGTERM if graceful else signal.SIGKILL)
         except ProcessLookupError:
             return
         try:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "recorder"
@@ -84,7 +86,11 @@ def _imports(module: str, path: Path) -> set[str]:
     return out
 
 
-GRAPH = {m: _imports(m, p) for m, p in MODULES.items()}
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    """Every module's ``recorder`` imports: parsed once, when a test here runs (not at
+    collection, in every worker), and module-scoped so that these tests share one worker."""
+    return {m: _imports(m, p) for m, p in MODULES.items()}
 
 
 def _layer(module: str) -> str:
@@ -106,16 +112,16 @@ ALLOWED = {"spine": {"spine"}, "venues": {"spine", "venues"},
            "catalogue": {"spine", "venues"}, "app": {"spine", "venues", "catalogue", "app"}}
 
 
-def test_the_graph_is_parsed() -> None:
+def test_the_graph_is_parsed(graph: dict[str, set[str]]) -> None:
     # The walk sees what it must: a function-level import, and a package import.
-    assert "recorder.record" in GRAPH["recorder.cli"]
-    assert {"recorder.venues.mackinac", "recorder.catalogue"} <= GRAPH[CATALOGUE]
-    assert "recorder.venues.derive.server" in GRAPH["recorder.venues.derive"]
+    assert "recorder.record" in graph["recorder.cli"]
+    assert {"recorder.venues.mackinac", "recorder.catalogue"} <= graph[CATALOGUE]
+    assert "recorder.venues.derive.server" in graph["recorder.venues.derive"]
 
 
-def test_every_import_goes_down_the_layers() -> None:
+def test_every_import_goes_down_the_layers(graph: dict[str, set[str]]) -> None:
     bad = []
-    for m, deps in GRAPH.items():
+    for m, deps in graph.items():
         for d in sorted(deps):
             if (m, d) in KNOWN:
                 continue
@@ -124,9 +130,9 @@ def test_every_import_goes_down_the_layers() -> None:
     assert not bad, "\n".join(bad)
 
 
-def test_a_venue_imports_no_other_venue() -> None:
+def test_a_venue_imports_no_other_venue(graph: dict[str, set[str]]) -> None:
     bad = []
-    for m, deps in GRAPH.items():
+    for m, deps in graph.items():
         if _layer(m) != "venues" or _venue(m) is None:
             continue
         for d in deps:
@@ -135,8 +141,8 @@ def test_a_venue_imports_no_other_venue() -> None:
     assert not bad, "\n".join(bad)
 
 
-def test_no_cycles() -> None:
-    graph = {m: {d for d in deps if (m, d) not in KNOWN} for m, deps in GRAPH.items()}
+def test_no_cycles(graph: dict[str, set[str]]) -> None:
+    graph = {m: {d for d in deps if (m, d) not in KNOWN} for m, deps in graph.items()}
     state: dict[str, int] = {}  # 1: on the path, 2: done
     path: list[str] = []
     cycles: list[list[str]] = []
@@ -158,6 +164,6 @@ def test_no_cycles() -> None:
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
 
 
-def test_known_exceptions_still_exist() -> None:
+def test_known_exceptions_still_exist(graph: dict[str, set[str]]) -> None:
     """Remove an entry of KNOWN once its edge is gone."""
-    assert all(d in GRAPH[m] for m, d in KNOWN)
+    assert all(d in graph[m] for m, d in KNOWN)

@@ -37,7 +37,7 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(graceful=False)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def s3_own(tmp_path: Path) -> Iterator[S3Server]:
     try:
         yield server
     finally:
-        server.stop()
+        server.stop(graceful=False)
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-from eth_account import Account
-from eth_account.messages import encode_defunct
 
 from recorder.sim import ManualClock
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
@@ -73,6 +71,11 @@ def run(test: Callable[[DeriveServer, Client], Awaitable[None]], **opts: Any) ->
 
 
 def signed(ts: str, key: str = DEFAULT_SIGNER_KEY) -> str:
+    # imported here: eth_account's import computes BLS constants (0.8 s of CPU), which every
+    # test worker would pay at collection
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
     return "0x" + bytes(Account.sign_message(encode_defunct(text=ts),
                                              private_key=key).signature).hex()
 

@@ -125,8 +125,12 @@ def _rel(data_dir: Path, p: Path) -> str:
         return str(p)
 
 
+def _sql_str(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _sql_list(paths: Iterable[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
 
 
 def _read_fully(path: Path) -> str | None:
@@ -306,8 +310,12 @@ def verify(data_dir: Path, date: str | None = None, venue: str | None = None,
     found = _walk_lake(data_dir, dates, rep, known)
     scratch = _scratch_dir(data_dir)
     try:
-        con = duckdb.connect(str(scratch / "verify.duckdb"))
+        # In memory, spilling to the scratch dir past DuckDB's memory limit: a database file
+        # would commit (fsync) its log at each of the thousand small statements a lake of a
+        # hundred partitions takes (a 5-venue demo lake: 12 s -> see the README)
+        con = duckdb.connect(":memory:")
         try:
+            con.execute(f"SET temp_directory = {_sql_str(str(scratch / 'spill'))}")
             con.execute("SET preserve_insertion_order = false")
             con.execute("SET enable_progress_bar = false")
             lake_runs = _compare(con, data_dir, date, venue, found, scratch, rep, progress,
@@ -391,8 +399,8 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
             rep.warnings.append(f"day {d} was removed from the lake by `recorder prune "
                                 f"--lake-before`; not compared with the journal (`recorder "
                                 f"rebuild --date {d}` restores it)")
-    # Clustered by partition, so each partition's scans below skip the others' row groups.
-    con.execute("CREATE TABLE expected_by_part AS SELECT * FROM expected ORDER BY tbl, date")
+    # Clustered by day, so each day's scans below skip the other days' row groups.
+    con.execute("CREATE TABLE expected_by_part AS SELECT * FROM expected ORDER BY date, tbl")
     con.execute("DROP TABLE expected")
     con.execute("ALTER TABLE expected_by_part RENAME TO expected")
     keys = set(found.partitions) | set(found.unreadable)
@@ -404,57 +412,107 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
         con.execute("CREATE TABLE scope (venue VARCHAR, run_id VARCHAR)")
         con.executemany("INSERT INTO scope VALUES (?, ?)", [list(r) for r in sorted(runs)])
         run_filter = " AND (venue, run_id) IN (SELECT venue, run_id FROM scope)"
+    days: dict[str, list[str]] = {}
     for table, d in sorted(keys):
-        check = PartitionCheck(table, d, unreadable=found.unreadable.get((table, d), 0))
+        days.setdefault(d, []).append(table)
+    # A day at a time: its partitions' rows read into one table, then compared with a handful
+    # of queries grouped by table (per partition, they were ten statements each: a 5-venue
+    # demo lake of 102 partitions took 6 s of CPU to verify, most of it statement overhead),
+    # while what is held at once stays one day, as compaction's.
+    for d, tables in sorted(days.items()):
+        lake_runs |= _compare_day(con, data_dir, d, tables, venue, runs, run_filter, found,
+                                  rep, pruned)
+    for (v, run), n in sorted(pruned.items()):
+        rep.warnings.append(f"venue {v} run {run}: {n} lake row(s) not verifiable (journal "
+                            f"pruned)")
+    return lake_runs
+
+
+def _compare_day(con: duckdb.DuckDBPyConnection, data_dir: Path, d: str, tables: list[str],
+                 venue: str | None, runs: set[tuple[str, str]] | None, run_filter: str,
+                 found: _Lake, rep: VerifyReport, pruned: dict[tuple[str, str], int]
+                 ) -> set[str]:
+    """Compare day ``d``'s partitions of ``tables`` with ``expected``: their checks go to
+    ``rep`` (in ``tables``' order), the rows whose journal is pruned to ``pruned``; returns
+    the runs seen in them."""
+    con.execute("DROP TABLE IF EXISTS lk_day")
+    con.execute("CREATE TABLE lk_day (tbl VARCHAR, filename VARCHAR, venue VARCHAR, "
+                "run_id VARCHAR, conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER, "
+                "dk UBIGINT)")
+    read: list[str] = []  # the tables whose partition DuckDB read (or that has no file)
+    for table in tables:
         files = found.partitions.get((table, d), [])
-        con.execute("DROP TABLE IF EXISTS lk")
-        con.execute("CREATE TABLE lk (filename VARCHAR, venue VARCHAR, run_id VARCHAR, "
-                    "conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER, dk UBIGINT)")
         if files:
             where = "WHERE true" + (" AND venue = ?" if venue is not None else "") + run_filter
             try:
                 src, dk = _key_hash(con, table, files)
-                con.execute(f"INSERT INTO lk SELECT __f, {_ID}, {dk} FROM ({src}) {where}",
-                            [venue] if venue is not None else [])
+                con.execute(f"INSERT INTO lk_day SELECT ?, __f, {_ID}, {dk} FROM ({src}) "
+                            f"{where}", [table, *([venue] if venue is not None else [])])
             except duckdb.Error as e:
+                check = PartitionCheck(table, d,
+                                       unreadable=found.unreadable.get((table, d), 0))
                 rep.problems.append(f"lake/{table}/date={d}: DuckDB cannot read its files "
                                     f"(pyarrow could): {str(e).splitlines()[0]}")
                 check.unreadable += len(files)
                 rep.rows.append(check)
                 continue
-        (check.rows, nfiles) = con.execute(
-            "SELECT count(*), count(DISTINCT filename) FROM lk").fetchone()  # type: ignore[misc]
+        read.append(table)
+    params = {"d": d}
+    exp = f"SELECT tbl, {_ID} FROM expected WHERE date = $d"
+    got = (f"SELECT tbl, {_ID} FROM lk_day WHERE (venue, run_id) IN (SELECT venue, run_id "
+           f"FROM checked)")
+    sizes = {str(t): (int(n), int(f)) for t, n, f in con.execute(
+        "SELECT tbl, count(*), count(DISTINCT filename) FROM lk_day GROUP BY ALL").fetchall()}
+    dups = {str(t): int(n) for t, n in con.execute(
+        f"SELECT tbl, sum(n - 1) FROM (SELECT tbl, count(*) AS n FROM lk_day "
+        f"GROUP BY tbl, {_ID} HAVING count(*) > 1) GROUP BY ALL").fetchall()}
+    con.execute("DROP TABLE IF EXISTS miss_day")
+    con.execute(f"CREATE TABLE miss_day AS SELECT m.*, e.dk FROM ({exp} EXCEPT ALL {got}) m "
+                f"JOIN (SELECT * FROM expected WHERE date = $d) e USING (tbl, {_ID})", params)
+
+    def by_table(sql: str, args: dict[str, str] | None = None
+                 ) -> dict[str, list[tuple[str, str, int]]]:
+        out: dict[str, list[tuple[str, str, int]]] = {}
+        for t, v, r, n in con.execute(sql, args).fetchall():
+            out.setdefault(str(t), []).append((str(v), str(r), int(n)))
+        return out
+
+    extra_by = by_table(f"SELECT tbl, venue, run_id, count(*) FROM ({got} EXCEPT ALL {exp}) "
+                        f"GROUP BY ALL ORDER BY ALL", params)
+    unverifiable_by = by_table(
+        "SELECT tbl, venue, run_id, count(*) FROM lk_day WHERE (venue, run_id) NOT IN (SELECT "
+        "venue, run_id FROM checked UNION ALL SELECT venue, run_id FROM skipped) "
+        "GROUP BY ALL ORDER BY ALL")
+    lake_runs = {str(r) for (r,) in con.execute("SELECT DISTINCT run_id FROM lk_day").fetchall()}
+    missing_by = by_table("SELECT tbl, venue, run_id, count(*) FROM miss_day GROUP BY ALL "
+                          "ORDER BY ALL")
+    for table in read:
+        files = found.partitions.get((table, d), [])
+        check = PartitionCheck(table, d, unreadable=found.unreadable.get((table, d), 0))
+        check.rows, nfiles = sizes.get(table, (0, 0))
         check.files = (nfiles if venue is not None or runs is not None else len(files)) \
             + check.unreadable
-        check.duplicates = con.execute(
-            f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM lk "
-            f"GROUP BY {_ID} HAVING count(*) > 1)").fetchone()[0]  # type: ignore[index]
-        exp = (f"SELECT {_ID} FROM expected WHERE tbl = $t AND date = $d")
-        got = (f"SELECT {_ID} FROM lk WHERE (venue, run_id) IN (SELECT venue, run_id FROM "
-               f"checked)")
-        params = {"t": table, "d": d}
-        con.execute("DROP TABLE IF EXISTS miss")
-        con.execute(f"CREATE TABLE miss AS SELECT m.*, e.dk FROM ({exp} EXCEPT ALL {got}) m "
-                    f"JOIN (SELECT * FROM expected WHERE tbl = $t AND date = $d) e "
-                    f"USING ({_ID})", params)
+        check.duplicates = dups.get(table, 0)
+        missing = missing_by.get(table, [])
         comp = found.compacted.get((table, d), [])
         if comp:
+            # what the compaction's lineage says it dropped is not missing: worked out on
+            # this partition's own tables
+            con.execute("DROP TABLE IF EXISTS miss")
+            con.execute("CREATE TABLE miss AS SELECT * EXCLUDE (tbl) FROM miss_day "
+                        "WHERE tbl = ?", [table])
             _check_compacted(con, data_dir, table, d, comp, found, check, rep)
-        missing = con.execute("SELECT venue, run_id, count(*) FROM miss GROUP BY ALL "
-                              "ORDER BY ALL").fetchall()
-        extra = con.execute(f"SELECT venue, run_id, count(*) FROM ({got} EXCEPT ALL {exp}) "
-                            f"GROUP BY ALL ORDER BY ALL", params).fetchall()
+            missing = [(str(v), str(r), int(n)) for v, r, n in con.execute(
+                "SELECT venue, run_id, count(*) FROM miss GROUP BY ALL ORDER BY ALL"
+            ).fetchall()]
+        extra = extra_by.get(table, [])
         check.missing = sum(n for _, _, n in missing)
         check.extra = sum(n for _, _, n in extra)
         for v, r, n in missing:
             rep.missing_by_run[(v, r)] = rep.missing_by_run.get((v, r), 0) + n
-        for v, run, n in con.execute(
-                "SELECT venue, run_id, count(*) FROM lk WHERE (venue, run_id) NOT IN (SELECT "
-                "venue, run_id FROM checked UNION ALL SELECT venue, run_id FROM skipped) "
-                "GROUP BY ALL").fetchall():
+        for v, run, n in unverifiable_by.get(table, []):
             pruned[(v, run)] = pruned.get((v, run), 0) + n
             check.unverifiable += n
-        lake_runs |= {r for (r,) in con.execute("SELECT DISTINCT run_id FROM lk").fetchall()}
         if (venue is not None or runs is not None) and not (
                 check.rows or check.missing or check.unreadable):
             continue  # only other venues' (runs') rows here
@@ -475,9 +533,6 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
                    f"`recorder rebuild --date {d}` would drop the {check.unverifiable} row(s) "
                    f"whose journal is pruned, so repair the files by hand")
             rep.problems.append(f"lake/{table}/date={d}: " + "; ".join(found_here) + f"; {fix}")
-    for (v, run), n in sorted(pruned.items()):
-        rep.warnings.append(f"venue {v} run {run}: {n} lake row(s) not verifiable (journal "
-                            f"pruned)")
     return lake_runs
 
 
@@ -520,7 +575,7 @@ def _check_compacted(con: duckdb.DuckDBPyConnection, data_dir: Path, table: str,
     con.execute("DROP TABLE IF EXISTS csrc")
     con.execute("CREATE TABLE csrc (venue VARCHAR, run_id VARCHAR)")
     con.executemany("INSERT INTO csrc VALUES (?, ?)", [list(k) for k in sorted(sources)])
-    held = "SELECT dk FROM lk"
+    held = f"SELECT dk FROM lk_day WHERE tbl = {_sql_str(table)}"
     prev = (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat()
     prev_files = found.partitions.get((table, prev))
     if prev_files is None:  # outside the scope walked: look at the day before directly

@@ -41,7 +41,13 @@ from typing import Any
 
 import orjson
 
-from recorder.compact import CompactReport, CompactSettings, PartitionResult, compact_partition
+from recorder.compact import (
+    CompactReport,
+    CompactSettings,
+    PartitionResult,
+    compact_partition,
+    engine,
+)
 from recorder.errors import ConfigError
 from recorder.remote import (
     COMPACTIONS,
@@ -84,26 +90,27 @@ def compact_remote(url: str, work: Path, date: str | None = None, table: str | N
     commits = read_commits(remote, fs)
     by_day = _by_day(visible(remote, fs, with_commits=commits))
     work.mkdir(parents=True, exist_ok=True)
-    for (name, d), files in sorted(by_day.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        if (table and name != table) or (date and d != date) or (not date and d >= limit):
-            continue
-        if name not in reg:
-            rep.partitions.append(PartitionResult(name, d, "skipped",
-                                                  "not a table of the registry"))
-            continue
-        cids = {compaction_id(rel.rsplit("/", 1)[-1]) for rel in files}
-        if len(cids) == 1 and None not in cids:
-            r = PartitionResult(name, d, "already", "compacted, nothing new")
-            r.files_before = r.files_after = len(files)
+    with engine(settings, work) as db:  # one database for every partition
+        for (name, d), files in sorted(by_day.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            if (table and name != table) or (date and d != date) or (not date and d >= limit):
+                continue
+            if name not in reg:
+                rep.partitions.append(PartitionResult(name, d, "skipped",
+                                                      "not a table of the registry"))
+                continue
+            cids = {compaction_id(rel.rsplit("/", 1)[-1]) for rel in files}
+            if len(cids) == 1 and None not in cids:
+                r = PartitionResult(name, d, "already", "compacted, nothing new")
+                r.files_before = r.files_after = len(files)
+                rep.partitions.append(r)
+                continue
+            r = _one(remote, fs, work, reg[name], d, files, by_day, settings, db)
             rep.partitions.append(r)
-            continue
-        r = _one(remote, fs, work, reg[name], d, files, by_day, settings)
-        rep.partitions.append(r)
-        if r.status == "compacted":
-            log(f"{name} {d}: {r.files_before} -> {r.files_after} files, {r.rows_before} -> "
-                f"{r.rows_after} rows ({r.dropped} duplicates dropped), {r.seconds:.1f} s")
-        elif r.status == "skipped":
-            log(f"{name} {d}: skipped: {r.reason}")
+            if r.status == "compacted":
+                log(f"{name} {d}: {r.files_before} -> {r.files_after} files, {r.rows_before} -> "
+                    f"{r.rows_after} rows ({r.dropped} duplicates dropped), {r.seconds:.1f} s")
+            elif r.status == "skipped":
+                log(f"{name} {d}: skipped: {r.reason}")
     freed = collect_garbage(remote, fs, grace)
     if freed:
         log(f"removed {freed} file(s) that compactions replaced more than {grace:g} s ago")
@@ -112,7 +119,7 @@ def compact_remote(url: str, work: Path, date: str | None = None, table: str | N
 
 def _one(remote: Remote, fs: Any, work: Path, table: Any, d: str, files: list[str],
          by_day: dict[tuple[str, str], list[str]],
-         settings: CompactSettings | None) -> PartitionResult:
+         settings: CompactSettings | None, db: Any = None) -> PartitionResult:
     root = Path(tempfile.mkdtemp(prefix="compact-", dir=work))
     try:
         for rel in files:
@@ -120,7 +127,7 @@ def _one(remote: Remote, fs: Any, work: Path, table: Any, d: str, files: list[st
         prev = (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat()
         for rel in by_day.get((table.name, prev), []):
             remote.get(fs, rel, root / rel)  # what the day before holds (dedup across midnight)
-        res = compact_partition(root, table, d, settings)
+        res = compact_partition(root, table, d, settings, db)
         if res.status != "compacted":
             return res
         folder = root / "lake" / table.name / f"date={d}"

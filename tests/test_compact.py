@@ -151,17 +151,22 @@ def test_compaction_dedups_sorts_keeps_lineage_and_verify_passes(lake: Path) -> 
     assert v.ok, _show(v)
     [pc] = [c for c in v.rows if c.table == "mackinac_print"]
     assert pc.deduplicated == dropped and pc.missing == 0
-    # no staging or scratch left behind, and no temporary file visible
+    # no staging or scratch left behind (the run's DuckDB spill folder included), and no
+    # temporary file visible
     assert not list((lake / "lake").glob("*/.compact-*"))
     assert not [p for p in (lake / "lake").rglob("*") if p.name.startswith(".")]
+    assert not list(lake.glob(".compact-*"))
 
 
 def test_running_twice_changes_nothing(lake: Path) -> None:
     compact(lake, closed_before=TOMORROW)
+    # a killed run's DuckDB spill folder: the next run removes it
+    (lake / ".compact-tmp-killed" / "duckdb_temp_storage").mkdir(parents=True)
     before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in lake_files(lake)}
     rep = compact(lake, closed_before=TOMORROW)
     assert {p.status for p in rep.partitions} == {"already"}
     assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in lake_files(lake)} == before
+    assert not list(lake.glob(".compact-*"))
 
 
 def test_verify_catches_a_missing_or_copied_compacted_file(lake: Path) -> None:
@@ -507,29 +512,31 @@ def test_cli(small_day: Path, tmp_path: Path) -> None:
 def test_every_registry_table_round_trips_through_compaction(tmp_path: Path) -> None:
     """The lake schema of every table comes back exactly (types, nested levels, time zones)
     from DuckDB's output: one row per table, every column null but the common ones."""
-    from recorder.compact import compact_partition
+    from recorder.compact import compact_partition, engine
 
     data_dir = tmp_path / "data"
+    data_dir.mkdir()
     day = "2026-03-02"
     t0 = int(dt.datetime(2026, 3, 2, tzinfo=dt.UTC).timestamp()) * 10**9
-    for t in CATALOGUE.tables.values():
-        folder = data_dir / "lake" / t.name / f"date={day}"
-        folder.mkdir(parents=True)
-        cols = {"ts_recv": pa.array([t0], pa.int64()).cast(t.arrow_schema.field(0).type),
-                "venue": pa.array(["v"]), "run_id": pa.array(["r"]), "conn_id": pa.array(["c"]),
-                "recv_seq": pa.array([1], pa.int64()), "recv_sub": pa.array([0], pa.int32())}
-        tbl = pa.Table.from_arrays([cols.get(f.name, pa.nulls(1, f.type))
-                                    for f in t.arrow_schema], schema=t.arrow_schema)
-        with pq.ParquetWriter(folder / "r-v-00001.parquet", t.arrow_schema) as w:
-            w.write_table(tbl)
-            w.add_key_value_metadata({b"recorder.lineage": orjson.dumps(
-                {"run_id": "r", "venue": "v", "table": t.name, "date": day, "rows": 1,
-                 "journal": [[0, 0, 0]]})})
-        res = compact_partition(data_dir, CATALOGUE.tables[t.name], day)
-        assert res.status == "compacted", (t.name, res.reason)
-        [f] = compacted_files(data_dir, t.name)
-        assert pq.read_schema(f).remove_metadata().equals(
-            t.arrow_schema.remove_metadata()), t.name
+    with engine(None, data_dir) as db:  # one database for the run, as `compact` has
+        for t in CATALOGUE.tables.values():
+            folder = data_dir / "lake" / t.name / f"date={day}"
+            folder.mkdir(parents=True)
+            cols = {"ts_recv": pa.array([t0], pa.int64()).cast(t.arrow_schema.field(0).type),
+                    "venue": pa.array(["v"]), "run_id": pa.array(["r"]), "conn_id": pa.array(["c"]),
+                    "recv_seq": pa.array([1], pa.int64()), "recv_sub": pa.array([0], pa.int32())}
+            tbl = pa.Table.from_arrays([cols.get(f.name, pa.nulls(1, f.type))
+                                        for f in t.arrow_schema], schema=t.arrow_schema)
+            with pq.ParquetWriter(folder / "r-v-00001.parquet", t.arrow_schema) as w:
+                w.write_table(tbl)
+                w.add_key_value_metadata({b"recorder.lineage": orjson.dumps(
+                    {"run_id": "r", "venue": "v", "table": t.name, "date": day, "rows": 1,
+                     "journal": [[0, 0, 0]]})})
+            res = compact_partition(data_dir, CATALOGUE.tables[t.name], day, db=db)
+            assert res.status == "compacted", (t.name, res.reason)
+            [f] = compacted_files(data_dir, t.name)
+            assert pq.read_schema(f).remove_metadata().equals(
+                t.arrow_schema.remove_metadata()), t.name
 
 
 def test_compaction_leaves_the_day_alone_when_a_file_is_not_ours(small_day: Path,

@@ -144,7 +144,7 @@ class RunBuilder:
     def __init__(self, data_dir: Path, venue: str, run: str,
                  settings: BuildSettings | None = None, *, catalogue: Catalogue,
                  root: Path | None = None, keep_day: str | None = None,
-                 lock: bool = True) -> None:
+                 lock: bool = True, durable: bool = True) -> None:
         self.data_dir, self.venue, self.run = data_dir, venue, run
         self.settings = s = settings or BuildSettings()
         self.keep_day = keep_day
@@ -168,7 +168,8 @@ class RunBuilder:
             self.writer = LakeWriter(
                 data_dir, venue, run, root=root, skip=skip,
                 tag=f"{secrets.token_hex(3)}-" if (skip or self.removed_temp) else "",
-                max_rows=s.max_rows, max_bytes=s.max_bytes, rotate_seconds=s.rotate_seconds)
+                max_rows=s.max_rows, max_bytes=s.max_bytes, rotate_seconds=s.rotate_seconds,
+                durable=durable)
         except BaseException:
             self.close()
             raise
@@ -244,12 +245,15 @@ class RunBuilder:
 def build_run_into(data_dir: Path, venue: str, run: str, root: Path,
                    keep_day: str | None = None, lock: bool = True, *,
                    catalogue: Catalogue,
-                   on_step: Callable[[RunBuilder], None] | None = None) -> RunBuilder:
+                   on_step: Callable[[RunBuilder], None] | None = None,
+                   durable: bool = True) -> RunBuilder:
     """Build a whole (ended) run into the lake folder ``root`` (rebuild, verify). ``lock``:
     hold the run's build lock meanwhile (rebuild must not race a builder finishing it).
-    ``on_step`` sees the builder after each batch of records (progress)."""
+    ``on_step`` sees the builder after each batch of records (progress). ``durable=False``:
+    no fsync (a scratch lake, deleted after one read)."""
     b = RunBuilder(data_dir, venue, run, BuildSettings(flush_seconds=3600.0),
-                   catalogue=catalogue, root=root, keep_day=keep_day, lock=lock)
+                   catalogue=catalogue, root=root, keep_day=keep_day, lock=lock,
+                   durable=durable)
     try:
         while not b.complete:
             b.step(final=True)

@@ -359,8 +359,11 @@ class LakeWriter:
                  max_rows: int = 200_000, max_bytes: int = 128 << 20,
                  rotate_seconds: float = 300.0, tag: str = "",
                  root: Path | None = None,
-                 skip: dict[tuple[str, str], Coverage] | None = None) -> None:
+                 skip: dict[tuple[str, str], Coverage] | None = None,
+                 durable: bool = True) -> None:
         self.root = root or data_dir / "lake"
+        # verify's scratch lake is read once and deleted: a commit need not reach the disk
+        self.durable = durable
         # Only the live lake is locked: a rebuild's staging or verify's scratch folder is
         # nobody else's business.
         self._lock_dir = data_dir if root is None else None
@@ -523,10 +526,12 @@ class LakeWriter:
         try:
             f.writer.add_key_value_metadata({LINEAGE_KEY: orjson.dumps(lineage)})
             f.writer.close()
-            with open(f.tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
+            if self.durable:
+                with open(f.tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
             os.replace(f.tmp, f.final)
-            fsync_dir(f.final.parent)
+            if self.durable:
+                fsync_dir(f.final.parent)
         except OSError as e:
             f.tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot commit {f.final}: {e.strerror or e}") from e

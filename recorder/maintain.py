@@ -115,7 +115,7 @@ def _build_scratch(data_dir: Path, venue: str, run: str, root: Path) -> None:
     one journal -> rows path the lake is built with."""
     # No build lock: verify only reads the journal and writes its own scratch folder, so it
     # never makes a real builder of the same run wait or give up.
-    build_run_into(data_dir, venue, run, root, lock=False, catalogue=CATALOGUE)
+    build_run_into(data_dir, venue, run, root, lock=False, catalogue=CATALOGUE, durable=False)
 
 
 def _rel(data_dir: Path, p: Path) -> str:

@@ -647,7 +647,8 @@ def format_report(rep: VerifyReport) -> list[str]:
     last line ``verify: ok`` or ``verify: N problem(s)``."""
     head = ("table", "date", "files", "rows", "missing", "extra", "duplicates", "status")
     body = [(c.table, c.date, str(c.files), str(c.rows), str(c.missing), str(c.extra),
-             str(c.duplicates), c.status) for c in rep.rows]
+             str(c.duplicates), c.status)
+            for c in sorted(rep.rows, key=lambda c: (c.table, c.date))]  # checked day by day
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     lines = []
     if body:

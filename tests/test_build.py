@@ -16,18 +16,16 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 from recorder import journal as jr
 from recorder.build import Busy, RebuildRefused, RunBuilder, build, read_state, rebuild
-from recorder.cli import main
 from recorder.duck import connect
 from recorder.lake import _Buffer, lake_files, to_arrow
 from recorder.runs import read_manifest
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
-from tests.conftest import RECORDER, ROOT
+from tests.conftest import RECORDER, ROOT, cli
 from tests.e2e import config, run_with
 
 T0 = 1_748_275_200_000_000_000  # 2025-05-26T16:00:00Z
@@ -258,18 +256,17 @@ def test_rebuild_refuses_to_delete_what_the_journal_no_longer_has(data_dir: Path
     with pytest.raises(RebuildRefused, match="mackinac_print"):
         rebuild(data_dir, "2025-05-26", catalogue=CATALOGUE)
     assert _prints(data_dir) == 10
-    r = CliRunner().invoke(main, ["rebuild", "--data-dir", str(data_dir), "--date",
-                                  "2025-05-26"])
-    assert r.exit_code == 2 and "--force" in r.stderr and len(r.stderr.splitlines()) == 1, \
-        r.output
+    r = cli(["rebuild", "--data-dir", str(data_dir), "--date", "2025-05-26"])
+    assert r.returncode == 2 and "--force" in r.stderr and len(r.stderr.splitlines()) == 1, \
+        r.stdout + r.stderr
     rebuild(data_dir, "2025-05-26", force=True, catalogue=CATALOGUE)
     assert _prints(data_dir) == 0
 
 
 def test_rebuild_bad_date_is_the_users_error(data_dir: Path) -> None:
-    r = CliRunner().invoke(main, ["rebuild", "--data-dir", str(data_dir), "--date",
-                                  "28-11-2026"])
-    assert r.exit_code == 2 and "user error" in r.stderr and "YYYY-MM-DD" in r.stderr, r.output
+    r = cli(["rebuild", "--data-dir", str(data_dir), "--date", "28-11-2026"])
+    assert r.returncode == 2 and "user error" in r.stderr and "YYYY-MM-DD" in r.stderr, \
+        r.stdout + r.stderr
 
 
 def test_two_recorders_starting_together_over_a_dead_run_build_it_once(

@@ -20,11 +20,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 from bench.ohlcv import build_day
 from recorder.build import RebuildRefused, build, rebuild, state_path
-from recorder.cli import main
 from recorder.compact import compact
 from recorder.duck import connect
 from recorder.lake import (
@@ -40,7 +38,7 @@ from recorder.maintain import VerifyReport, format_report, verify
 from recorder.replay import records
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer
-from tests.conftest import RECORDER, ROOT
+from tests.conftest import RECORDER, ROOT, cli
 from tests.e2e import config, run_with
 
 SYMBOLS = ["hl:ETH", "uni:WETH/USDC", "rates:all"]
@@ -500,13 +498,13 @@ def test_the_lock_is_the_one_builders_take(tmp_path: Path) -> None:
 def test_cli(small_day: Path, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     shutil.copytree(small_day, data_dir)
-    r = CliRunner().invoke(main, ["compact", "--data-dir", str(data_dir)])
-    assert r.exit_code == 0, r.output
-    assert "compacted 2 table-day(s)" in r.output.splitlines()[-1]
-    r = CliRunner().invoke(main, ["compact", "--data-dir", str(data_dir)])
-    assert "compacted 0 table-day(s)" in r.output and "2 already compacted" in r.output
-    r = CliRunner().invoke(main, ["compact", "--data-dir", str(data_dir), "--table", "nope"])
-    assert r.exit_code == 2 and "unknown table" in r.output
+    r = cli(["compact", "--data-dir", str(data_dir)])
+    assert r.returncode == 0, r.stderr
+    assert "compacted 2 table-day(s)" in r.stdout.splitlines()[-1]
+    r = cli(["compact", "--data-dir", str(data_dir)])
+    assert "compacted 0 table-day(s)" in r.stdout and "2 already compacted" in r.stdout
+    r = cli(["compact", "--data-dir", str(data_dir), "--table", "nope"])
+    assert r.returncode == 2 and "unknown table" in r.stderr
 
 
 def test_every_registry_table_round_trips_through_compaction(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from recorder import config
 from recorder.errors import ConfigError
 from recorder.venues import CATALOGUE
-from tests.conftest import RECORDER, ROOT
+from tests.conftest import RECORDER, ROOT, Ran, cli
 
 GOOD = """
 [recorder]
@@ -58,18 +58,13 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
                           env=e, timeout=60)
 
 
-def _refused(args: list[str]) -> subprocess.CompletedProcess:
+def _refused(args: list[str]) -> Ran:
     """``recorder ARGS`` in-process, without MACKINAC_API_KEY, for a command refused before it
     records (its message and exit code are the point, and a process of its own costs a
     second of CPU). An exception it does not turn into a message fails the test."""
-    from click.testing import CliRunner
-
-    from recorder.cli import main
-
-    r = CliRunner().invoke(main, args, env={"MACKINAC_API_KEY": None})
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return subprocess.CompletedProcess(["recorder", *args], r.exit_code, r.stdout, r.stderr)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MACKINAC_API_KEY", raising=False)
+        return cli(args)
 
 
 def test_cli_bad_config_exits_nonzero_and_writes_nothing(tmp_path: Path) -> None:

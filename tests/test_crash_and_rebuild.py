@@ -21,7 +21,7 @@ from recorder.lake import lake_files, read_lineage
 from recorder.normalize import Normalizer
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.adapter import make_adapter
-from tests.conftest import RECORDER, ROOT
+from tests.conftest import RECORDER, ROOT, cli
 
 
 def _port() -> int:
@@ -68,20 +68,6 @@ def _wait_for(cond: Callable[[], bool], proc: subprocess.Popen, limit: float = 6
         assert proc.poll() is None, "the recorder ended early"
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
-
-
-def _cli(*args: str) -> tuple[int, str, str]:
-    """``recorder ARGS`` in-process, for the one-shot commands whose output and exit code are
-    the point here (the recorder's own processes are what these tests kill):
-    (exit code, stdout, stderr)."""
-    from click.testing import CliRunner
-
-    from recorder.cli import main
-
-    r = CliRunner().invoke(main, list(args))
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return r.exit_code, r.stdout, r.stderr
 
 
 def _expected_rows(data_dir: Path, run: str) -> Counter:
@@ -150,15 +136,15 @@ def test_kill_9_then_restart_commits_every_journaled_frame_exactly_once(tmp_path
     m = json.loads(manifest.read_text())
     assert m["status"] == "crashed" and m["finished_by_builder"]["mackinac"]["rows_added"] > 0
     # a second recovery pass finds nothing left to do
-    _, out, _ = _cli("recover", "--data-dir", str(data_dir))
-    assert "recovered 0 venue run(s)" in out
+    r = cli(["recover", "--data-dir", str(data_dir)])
+    assert "recovered 0 venue run(s)" in r.stdout
     assert _lake_rows(data_dir, dead) == want
     # journal cat reads the same journal for a person
-    code, cat, err = _cli("journal", "cat", "--data-dir", str(data_dir), "--run", dead,
-                          "--kind", "out", "--width", "0")
-    assert code == 0, err
-    assert '"action":"auth","key":"***"' in cat and "mk_live_crash" not in cat
-    assert '"action":"subscribe","exchange":"hl","symbol":"ETH"' in cat
+    r = cli(["journal", "cat", "--data-dir", str(data_dir), "--run", dead,
+             "--kind", "out", "--width", "0"])
+    assert r.returncode == 0, r.stderr
+    assert '"action":"auth","key":"***"' in r.stdout and "mk_live_crash" not in r.stdout
+    assert '"action":"subscribe","exchange":"hl","symbol":"ETH"' in r.stdout
 
 
 def test_rebuild_renormalizes_a_day_and_swaps_it_in(tmp_path: Path) -> None:
@@ -195,18 +181,14 @@ def test_views_file_matches_the_registry() -> None:
 
 
 def test_query_cli_formats(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from recorder.cli import main
-
     data_dir = tmp_path / "data"
     (data_dir / "lake").mkdir(parents=True)
     # in-process: the output and the exit code are the point, not a process of its own
-    r = CliRunner().invoke(main, ["query", "--data-dir", str(data_dir), "--format", "csv",
-                                  "SELECT count(*) AS n FROM mackinac_quote"])
-    assert r.exit_code == 0 and r.stdout.splitlines() == ["n", "0"], r.output
-    r = CliRunner().invoke(main, ["query", "--data-dir", str(data_dir), "SELECT nonsense"])
-    assert r.exit_code == 2 and "query failed" in r.stderr, r.output
+    r = cli(["query", "--data-dir", str(data_dir), "--format", "csv",
+             "SELECT count(*) AS n FROM mackinac_quote"])
+    assert r.returncode == 0 and r.stdout.splitlines() == ["n", "0"], r.stdout + r.stderr
+    r = cli(["query", "--data-dir", str(data_dir), "SELECT nonsense"])
+    assert r.returncode == 2 and "query failed" in r.stderr, r.stdout + r.stderr
 
 
 def test_a_kill_9_loop_ends_with_verify_clean(tmp_path: Path) -> None:
@@ -254,12 +236,12 @@ def test_a_kill_9_loop_ends_with_verify_clean(tmp_path: Path) -> None:
         sim.kill()
         sim.wait(10)
     # a builder left alone after a `recorder`-only kill may still be finishing its run
-    code, _, err = _cli("build", "--data-dir", str(data_dir))
-    assert code == 0, err
+    r = cli(["build", "--data-dir", str(data_dir)])
+    assert r.returncode == 0, r.stderr
     _wait_for_builders(data_dir)
-    code, out, err = _cli("verify", "--data-dir", str(data_dir))
-    assert code == 0, out + err
-    assert out.strip().splitlines()[-1] == "verify: ok"
+    r = cli(["verify", "--data-dir", str(data_dir)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "verify: ok"
     statuses = [json.loads(p.read_text())["status"] for p in (data_dir / "runs").glob("*.json")]
     assert len(statuses) == 4 and set(statuses) <= {"complete", "crashed"}, statuses
 

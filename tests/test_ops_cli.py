@@ -13,14 +13,13 @@ import aiohttp
 import click
 import orjson
 import pytest
-from click.testing import CliRunner
 
 from recorder import journal as jr
 from recorder.cli import main as cli_main
 from recorder.duck import connect, lazy
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer, replay_keys
-from tests.conftest import RECORDER, ROOT
+from tests.conftest import RECORDER, ROOT, cli
 from tests.e2e import config
 from tests.test_ops_runs import Running
 
@@ -49,22 +48,6 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return data_dir, asyncio.run(main())
 
 
-def cli(*args: str, cwd: Path = ROOT) -> tuple[int, str, str]:
-    """``recorder ARGS`` run from ``cwd``: (exit code, stdout, stderr). In-process: what these
-    tests check is what the command prints and its exit code, not a process of its own (a
-    Python process importing the lake stack costs a second of CPU). An exception the command
-    does not turn into a message fails the test, as its traceback would in a terminal."""
-    here = Path.cwd()
-    os.chdir(cwd)
-    try:
-        r = CliRunner().invoke(cli_main, list(args))
-    finally:
-        os.chdir(here)
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return r.exit_code, r.stdout, r.stderr
-
-
 # --- query -------------------------------------------------------------------------------------
 
 
@@ -75,39 +58,37 @@ def test_query_csv_and_json_to_a_file_keep_nanoseconds(lake: tuple, tmp_path: Pa
     sql = ("SELECT make_timestamp_ns(ts_recv_ns) AS ts_recv, ts_recv_ns AS ns "
            "FROM mackinac_quote ORDER BY ts_recv_ns LIMIT 5")
     out = tmp_path / "q.csv"
-    code, stdout, err = cli("query", sql, "--data-dir", str(data_dir), "--format", "csv",
-                            "-o", str(out))
-    assert code == 0, err
-    assert stdout == "" and "wrote 5 rows" in err
+    r = cli(["query", sql, "--data-dir", str(data_dir), "--format", "csv", "-o", str(out)])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and "wrote 5 rows" in r.stderr
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 5
-    for r in rows:  # 9 fractional digits, equal to the ns since the epoch
-        frac = r["ts_recv"].split(".")[1][:9]
-        assert len(frac) == 9 and frac.isdigit() and int(r["ns"]) % 1_000_000_000 == int(frac)
+    for row in rows:  # 9 fractional digits, equal to the ns since the epoch
+        frac = row["ts_recv"].split(".")[1][:9]
+        assert len(frac) == 9 and frac.isdigit() and int(row["ns"]) % 1_000_000_000 == int(frac)
     out = tmp_path / "q.json"
-    code, _, err = cli("query", sql, "--data-dir", str(data_dir), "--format", "json",
-                       "-o", str(out))
-    assert code == 0, err
+    r = cli(["query", sql, "--data-dir", str(data_dir), "--format", "json", "-o", str(out)])
+    assert r.returncode == 0, r.stderr
     for line in out.read_text().splitlines():
         row = orjson.loads(line)
         frac = row["ts_recv"].split(".")[1][:9]
         assert int(row["ns"]) % 1_000_000_000 == int(frac)
-    code, stdout, _ = cli("query", sql, "--data-dir", str(data_dir), "--format", "json")
-    assert code == 0 and len(stdout.splitlines()) == 5
+    r = cli(["query", sql, "--data-dir", str(data_dir), "--format", "json"])
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 5
     out = tmp_path / "q.txt"
-    code, _, err = cli("query", sql, "--data-dir", str(data_dir), "-o", str(out))
-    assert code == 0 and out.read_text().count("\n") >= 5
+    r = cli(["query", sql, "--data-dir", str(data_dir), "-o", str(out)])
+    assert r.returncode == 0 and out.read_text().count("\n") >= 5
 
 
-def test_query_from_another_directory_says_where_it_looked(lake: tuple,
-                                                           tmp_path: Path) -> None:
-    code, stdout, err = cli("query", "SELECT count(*) FROM mackinac_quote", cwd=tmp_path)
-    assert code == 2 and stdout == ""
-    assert str(tmp_path / "data") in err and "--data-dir" in err
+def test_query_from_another_directory_says_where_it_looked(
+        lake: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    r = cli(["query", "SELECT count(*) FROM mackinac_quote"])
+    assert r.returncode == 2 and r.stdout == ""
+    assert str(tmp_path / "data") in r.stderr and "--data-dir" in r.stderr
     (tmp_path / "data").mkdir()
-    code, stdout, err = cli("query", "SELECT count(*) AS n FROM mackinac_quote",
-                            "--format", "csv", cwd=tmp_path)
-    assert code == 0 and stdout.split() == ["n", "0"] and "no files yet" in err
+    r = cli(["query", "SELECT count(*) AS n FROM mackinac_quote", "--format", "csv"])
+    assert r.returncode == 0 and r.stdout.split() == ["n", "0"] and "no files yet" in r.stderr
 
 
 def test_show_tables_lists_views_only_and_lazy_matches_connect_on_an_empty_table(
@@ -138,10 +119,10 @@ def test_bad_dates_and_times_are_one_line_user_errors(lake: tuple) -> None:
     for args in (["rebuild", "--date", "28-11-2026"], ["verify", "--date", "28-11-2026"],
                  ["replay", "cat", "--from", "28-11-2026"],
                  ["replay", "serve", "--venue", "mackinac", "--to", "yesterday"]):
-        code, _, err = cli(*args, "--data-dir", str(data_dir))
-        assert code == 2, (args, err)
-        assert err.startswith("recorder: user error:") and "bug" not in err
-        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        r = cli([*args, "--data-dir", str(data_dir)])
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith("recorder: user error:") and "bug" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
 def test_journal_cat_shows_rest_records(tmp_path: Path) -> None:
@@ -149,10 +130,9 @@ def test_journal_cat_shows_rest_records(tmp_path: Path) -> None:
     w.append(jr.KIND_IN, "public-0", 1, b'{"stream":"x"}')
     w.append(jr.KIND_REST, "rest", 2, b'{"tag":"pairs","status":200,"url":"http://x"}\n[1]')
     w.close()
-    code, stdout, err = cli("journal", "cat", "--data-dir", str(tmp_path), "--kind", "rest",
-                            "--json")
-    assert code == 0, err
-    [line] = stdout.splitlines()
+    r = cli(["journal", "cat", "--data-dir", str(tmp_path), "--kind", "rest", "--json"])
+    assert r.returncode == 0, r.stderr
+    [line] = r.stdout.splitlines()
     rec = orjson.loads(line)
     assert rec["kind"] == "rest" and rec["conn"] == "rest" and '"pairs"' in rec["data"]
 
@@ -169,15 +149,14 @@ def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[st
 def test_version_and_an_example_in_every_help() -> None:
     from recorder import __version__
 
-    runner = CliRunner()
-    r = runner.invoke(cli_main, ["--version"])
-    assert r.exit_code == 0 and __version__ in r.output
+    r = cli(["--version"])
+    assert r.returncode == 0 and __version__ in r.stdout
     cmds = _commands(cli_main)
     assert len(cmds) >= 14
     for path in [(), *cmds]:
-        r = runner.invoke(cli_main, [*path, "--help"])
-        assert r.exit_code == 0, path
-        assert "Example" in r.output, f"recorder {' '.join(path)} --help has no example"
+        r = cli([*path, "--help"])
+        assert r.returncode == 0, path
+        assert "Example" in r.stdout, f"recorder {' '.join(path)} --help has no example"
 
 
 # --- replay serve ------------------------------------------------------------------------------
@@ -263,13 +242,13 @@ def test_replay_serve_shared_clock_serves_the_next_client_a_new_pass(lake: tuple
 
 def test_replay_serve_says_so_when_the_range_is_empty(lake: tuple) -> None:
     data_dir, _ = lake
-    code, _, err = cli("replay", "serve", "--data-dir", str(data_dir), "--venue", "mackinac",
-                       "--from", "2001-01-01T00:00:00Z", "--to", "2001-01-02T00:00:00Z")
-    assert code == 2
-    assert "nothing to replay: mackinac: no recorded frame in the range" in err
-    assert "its journal holds 20" in err
-    code, _, err = cli("replay", "serve", "--data-dir", str(data_dir), "--venue", "nope")
-    assert code == 2 and "no journal for venue 'nope'" in err
+    r = cli(["replay", "serve", "--data-dir", str(data_dir), "--venue", "mackinac",
+             "--from", "2001-01-01T00:00:00Z", "--to", "2001-01-02T00:00:00Z"])
+    assert r.returncode == 2
+    assert "nothing to replay: mackinac: no recorded frame in the range" in r.stderr
+    assert "its journal holds 20" in r.stderr
+    r = cli(["replay", "serve", "--data-dir", str(data_dir), "--venue", "nope"])
+    assert r.returncode == 2 and "no journal for venue 'nope'" in r.stderr
 
 
 def test_rebuild_shows_progress_lines_when_not_a_terminal(lake: tuple) -> None:
@@ -277,10 +256,10 @@ def test_rebuild_shows_progress_lines_when_not_a_terminal(lake: tuple) -> None:
     and its summary); stdout stays the result."""
     data_dir, run = lake
     day = jr.day(next(jr.read_run(data_dir, "mackinac", run)).ts_recv)
-    code, stdout, err = cli("rebuild", "--date", day, "--data-dir", str(data_dir))
-    assert code == 0, err
-    assert stdout.startswith(f"rebuilt {day}: ") and "mackinac_quote: " in err
-    assert "\x1b" not in err  # no bar redrawing in a log
+    r = cli(["rebuild", "--date", day, "--data-dir", str(data_dir)])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"rebuilt {day}: ") and "mackinac_quote: " in r.stderr
+    assert "\x1b" not in r.stderr  # no bar redrawing in a log
 
 
 def test_steps_print_plain_progress_lines_off_a_terminal() -> None:

@@ -4,10 +4,8 @@ with exactly the environment they set, their schedules overlap within the handov
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,8 @@ import pytest
 from recorder import config as config_mod
 from recorder.config import ConfigProblems
 from recorder.metrics import RunMetrics
-from tests.conftest import ROOT
+from tests.conftest import ROOT, Ran
+from tests.conftest import cli as in_process
 
 CONF = ROOT / "conf"
 # Secrets the shipped configs name: none may leak in from the test's own environment.
@@ -23,29 +22,19 @@ SECRETS = {"MACKINAC_API_KEY", "TOTALIS_API_KEY", "POWERTRADE_API_KEY",
            "POWERTRADE_API_SECRET", "DIFFUSAL_TOKEN", "DERIVE_SESSION_KEY"}
 
 
-def cli(args: list[str], env: dict[str, str],
-        cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def cli(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> Ran:
     """``recorder ARGS`` from ``cwd`` with no secret in its environment but ``env``'s.
     In-process: what the command prints and its exit code are the point here, not a process
     of its own (a Python process importing the lake stack costs a second of CPU). An
     exception the command does not turn into a message fails the test."""
-    from click.testing import CliRunner
-
-    from recorder.cli import main
-
-    here = Path.cwd()
-    os.chdir(cwd)
-    try:
-        r = CliRunner().invoke(main, args, env={**dict.fromkeys(SECRETS), **env})
-    finally:
-        os.chdir(here)
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception
-    return subprocess.CompletedProcess(["recorder", *args], r.exit_code, r.stdout, r.stderr)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd)
+        for key in SECRETS:
+            mp.delenv(key, raising=False)
+        return in_process(args, env)
 
 
-def check(args: list[str], env: dict[str, str],
-          cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def check(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> Ran:
     return cli(["check", *args], env, cwd)
 
 

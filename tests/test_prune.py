@@ -10,17 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from recorder import journal as jr
 from recorder.build import rebuild
-from recorder.cli import main
 from recorder.compact import compact
 from recorder.lake import lake_files
 from recorder.maintain import format_report, verify
 from recorder.prune import lake_pruned, prune
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer
+from tests.conftest import cli
 from tests.e2e import config, run_with
 
 AFTER = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
@@ -111,10 +110,9 @@ def test_lake_stays_where_it_is_the_last_copy(lake: Path) -> None:
 
 
 def test_cli(lake: Path) -> None:
-    r = CliRunner().invoke(main, ["prune", "--data-dir", str(lake)])
-    assert r.exit_code == 2 and "--journal-before" in r.output
-    r = CliRunner().invoke(main, ["prune", "--data-dir", str(lake), "--journal-before", "x"])
-    assert r.exit_code == 2 and "YYYY-MM-DD" in r.output
-    r = CliRunner().invoke(main, ["prune", "--data-dir", str(lake), "--journal-before", AFTER,
-                                  "--dry-run"])
-    assert r.exit_code == 0 and "journal would remove" in r.output and "would free" in r.output
+    r = cli(["prune", "--data-dir", str(lake)])
+    assert r.returncode == 2 and "--journal-before" in r.stderr
+    r = cli(["prune", "--data-dir", str(lake), "--journal-before", "x"])
+    assert r.returncode == 2 and "YYYY-MM-DD" in r.stderr
+    r = cli(["prune", "--data-dir", str(lake), "--journal-before", AFTER, "--dry-run"])
+    assert r.returncode == 0 and "journal would remove" in r.stdout and "would free" in r.stdout

@@ -14,7 +14,8 @@ from recorder import replay
 from recorder.duck import connect
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT
-from tests.e2e import Tally, config, frame_types, run_scenario, run_with
+from tests.e2e import Tally, config, frame_types, run_scenario
+from tests.venues.replaying import record_native_replay
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +156,6 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
     """Record a simulator run; serve it with native replay; record the replay with the
     recorder itself: the venue's frames are the same, in the same order (receive times and
     the replay server's own connection replies aside)."""
-    from recorder.replay import serve_native
-
     symbols = ["hl:ETH", "dydx:ETH-USD", "uni:WETH/USDC", "rates:all", "lending:actions",
                "ammbook:WETH/USDC", "ammliquidity:WETH/USDC", "aave:USDC"]
     first, second = tmp_path / "a" / "data", tmp_path / "b" / "data"
@@ -179,30 +178,12 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
 
         return (await run_scenario(cfg, server, scenario, exit_code=None)).run_id
 
-    async def record_replay() -> tuple[str, dict[str, int]]:
-        urls: dict[str, str] = {}
-        ready = asyncio.Event()
-        stop_replay = asyncio.Event()
-
-        def on_ready(u: dict[str, str]) -> None:
-            urls.update(u)
-            ready.set()
-
-        serving = asyncio.create_task(serve_native(
-            first, ["mackinac"], speed=4.0, on_ready=on_ready, stop=stop_replay,
-            server_options={"mackinac": {"api_keys": {"mk_live_r": "super_admin"}}},
-            linger=0.5))
-        await ready.wait()
-        cfg = config(second, urls["mackinac"], symbols, "MACKINAC_REPLAY_KEY", history=False)
-
-        async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.wait({serving})  # the replay ends by itself after its last frame
-
-        result, _ = await run_with(cfg, scenario)
-        return result.run_id, serving.result()
-
     run_a = asyncio.run(record_sim())
-    run_b, published = asyncio.run(record_replay())
+    run_b, published = record_native_replay(
+        first, "mackinac", lambda url: config(second, url, symbols, "MACKINAC_REPLAY_KEY",
+                                              history=False),
+        speed=4.0, linger=0.5, exit_code=None,
+        server_options={"mackinac": {"api_keys": {"mk_live_r": "super_admin"}}})
     control = (b'"type":"subscribed"', b'"type":"authed"')
 
     def venue_frames(data_dir: Path, run: str) -> list[bytes]:

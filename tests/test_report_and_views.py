@@ -14,15 +14,14 @@ import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 from recorder import duck
-from recorder.cli import main
 from recorder.duck import connect
 from recorder.lake import lake_files
 from recorder.report import gather
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer
+from tests.conftest import cli
 from tests.e2e import config, run_with
 
 
@@ -119,19 +118,19 @@ def test_report_page_holds_its_pictures_and_tables(gappy: tuple[Path, str],
     assert data.hourly and len(data.gaps) == 3 and data.rows_per_table and data.lag
     assert data.files and data.files[0][1] == data.files[0][2]  # nothing compacted yet
     out = tmp_path / "report.html"
-    r = CliRunner().invoke(main, ["report", "--data-dir", str(data_dir), "-o", str(out)])
-    assert r.exit_code == 0, r.output
+    r = cli(["report", "--data-dir", str(data_dir), "-o", str(out)])
+    assert r.returncode == 0, r.stderr
     page = out.read_text()
     assert page.count('<img class="chart"') == 5
     assert len(re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{200,}"', page)) == 5
     for text in ("server_closing", "stale_feed", "mackinac_quote", "Lake lag"):
         assert text in page
     assert "http://" not in page and "https://" not in page  # self-contained
-    r = CliRunner().invoke(main, ["report", "--data-dir", str(data_dir), "-o", str(out),
-                                  "--from", "1999-01-01", "--to", "1999-01-02"])
-    assert r.exit_code == 0 and "nothing in range" in out.read_text()
-    r = CliRunner().invoke(main, ["report", "--data-dir", str(data_dir), "--from", "soon"])
-    assert r.exit_code == 2 and "--from wants a day" in r.output
+    r = cli(["report", "--data-dir", str(data_dir), "-o", str(out),
+             "--from", "1999-01-01", "--to", "1999-01-02"])
+    assert r.returncode == 0 and "nothing in range" in out.read_text()
+    r = cli(["report", "--data-dir", str(data_dir), "--from", "soon"])
+    assert r.returncode == 2 and "--from wants a day" in r.stderr
 
 
 def test_report_shows_files_before_and_after_compaction(gappy: tuple[Path, str],
@@ -155,7 +154,7 @@ def test_report_shows_files_before_and_after_compaction(gappy: tuple[Path, str],
                     reason="no chromium on this machine (Debian: apt-get install chromium)")
 def test_report_loads_in_a_headless_browser(gappy: tuple[Path, str], tmp_path: Path) -> None:
     out = tmp_path / "report.html"
-    CliRunner().invoke(main, ["report", "--data-dir", str(gappy[0]), "-o", str(out)])
+    cli(["report", "--data-dir", str(gappy[0]), "-o", str(out)])
     r = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
                         "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0",
                         "--dump-dom", out.as_uri()], capture_output=True, text=True,

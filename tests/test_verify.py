@@ -14,12 +14,11 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
-from recorder.cli import main
 from recorder.lake import lake_files
 from recorder.maintain import VerifyReport, format_report, verify
 from recorder.venues.mackinac.server import MackinacServer
+from tests.conftest import cli
 from tests.e2e import config, run_with
 
 # At most three keys: the simulator's anonymous limit, so no API key is needed.
@@ -208,21 +207,20 @@ def test_date_and_venue_scope(lake: tuple[Path, str]) -> None:
 
 def test_cli(lake: tuple[Path, str]) -> None:
     data_dir, _ = lake
-    runner = CliRunner()
-    r = runner.invoke(main, ["verify", "--data-dir", str(data_dir)])
-    assert r.exit_code == 0, r.output
-    lines = r.output.splitlines()
+    r = cli(["verify", "--data-dir", str(data_dir)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
     assert lines[0].split() == ["table", "date", "files", "rows", "missing", "extra",
                                 "duplicates", "status"]
     assert lines[-1] == "verify: ok"
     _biggest(data_dir).unlink()
-    r = runner.invoke(main, ["verify", "--data-dir", str(data_dir)])
-    assert r.exit_code == 1 and r.output.splitlines()[-1] == "verify: 1 problem(s)", r.output
-    assert any(line.endswith("FAIL") for line in r.output.splitlines())
-    r = runner.invoke(main, ["verify", "--data-dir", str(data_dir), "--date", "yesterday"])
-    assert r.exit_code == 2 and "--date wants a day as YYYY-MM-DD, got 'yesterday'" in r.output
-    r = runner.invoke(main, ["verify", "--data-dir", str(data_dir / "nope")])
-    assert r.exit_code == 2 and "does not exist" in r.output
+    r = cli(["verify", "--data-dir", str(data_dir)])
+    assert r.returncode == 1 and r.stdout.splitlines()[-1] == "verify: 1 problem(s)", r.stdout
+    assert any(line.endswith("FAIL") for line in r.stdout.splitlines())
+    r = cli(["verify", "--data-dir", str(data_dir), "--date", "yesterday"])
+    assert r.returncode == 2 and "--date wants a day as YYYY-MM-DD, got 'yesterday'" in r.stderr
+    r = cli(["verify", "--data-dir", str(data_dir / "nope")])
+    assert r.returncode == 2 and "does not exist" in r.stderr
 
 
 def test_live_run_is_not_compared_and_its_temp_files_are_fine(tmp_path: Path) -> None:

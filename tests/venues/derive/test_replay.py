@@ -11,12 +11,12 @@ import pytest
 
 from recorder import journal as jr
 from recorder.catalogue import Catalogue
-from recorder.replay import serve_native
 from recorder.sim import Recording
 from recorder.venues import CATALOGUE
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
-from tests.e2e import Live, Tally, journaled, run_scenario, run_with
+from tests.e2e import Live, Tally, journaled, run_scenario
 from tests.venues.derive.e2e import channels_of, config
+from tests.venues.replaying import record_native_replay
 
 ENV = "DERIVE_REPLAY_KEY"
 OPTS = {"currencies": ["ETH"], "refresh_seconds": 2.0, "ticker_interval": 100,
@@ -73,38 +73,26 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         result = await run_scenario(cfg, server, scenario)
         return result.run_id, server.wallet
 
-    async def record_replay(wallet: str) -> tuple[str, dict[str, int], DeriveServer]:
-        urls: dict[str, str] = {}
-        ready = asyncio.Event()
-        servers: list[DeriveServer] = []
-        import dataclasses
-
-        import recorder.venues.derive as dv
-
-        def keep(**opts: object) -> DeriveServer:  # the server, to look at it afterwards
-            srv = dv.replay_server(**opts)
-            servers.append(srv)
-            return srv
-
-        spec = dataclasses.replace(dv.VENUE, replay_server=keep)
-        catalogue = Catalogue.of(*(spec if v.name == "derive" else v
-                                   for v in CATALOGUE.venues.values()))
-        serving = asyncio.create_task(serve_native(
-            first, ["derive"], speed=2.0, linger=0.5,
-            on_ready=lambda u: (urls.update(u), ready.set()), catalogue=catalogue))
-        await ready.wait()
-        cfg = config(second, urls["derive"], wallet=wallet, private_key_env=ENV, **OPTS)
-
-        async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.wait({serving})  # the replay ends by itself after its last frame
-
-        result, _ = await run_with(cfg, scenario)
-        assert result.exit_code == 0, result.reason
-        return result.run_id, serving.result(), servers[0]
-
     run_a, wallet = asyncio.run(record_sim())
+    servers: list[DeriveServer] = []
+    import dataclasses
+
+    import recorder.venues.derive as dv
+
+    def keep(**opts: object) -> DeriveServer:  # the server, to look at it afterwards
+        srv = dv.replay_server(**opts)
+        servers.append(srv)
+        return srv
+
+    spec = dataclasses.replace(dv.VENUE, replay_server=keep)
+    catalogue = Catalogue.of(*(spec if v.name == "derive" else v
+                               for v in CATALOGUE.venues.values()))
     # the replay server answers login itself, verifying the signature with the sim's key
-    run_b, published, replayed = asyncio.run(record_replay(wallet))
+    run_b, published = record_native_replay(
+        first, "derive", lambda url: config(second, url, wallet=wallet, private_key_env=ENV,
+                                            **OPTS),
+        speed=2.0, linger=0.5, catalogue=catalogue)
+    replayed = servers[0]
 
     a_all, b_all = _inbound(first, run_a), _inbound(second, run_b)
     assert set(a_all) == set(b_all) == {"ws"}

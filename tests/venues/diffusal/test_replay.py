@@ -17,6 +17,7 @@ from recorder.sim import Recording
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer, RecordedRest, replay_path
 from tests.e2e import Tally, run_scenario, run_with
 from tests.venues.diffusal.e2e import config, labels
+from tests.venues.replaying import record_native_replay
 
 TOKEN_ENV = "DIFFUSAL_REPLAY_TOKEN"
 SIM = {"seed": 7, "rate": 2.0, "heartbeat": 0.4, "series_every": 12, "settle_every": 25,
@@ -94,24 +95,9 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         # in-flight frames and resyncs settle: every frame sent is journaled
         return (await run_scenario(cfg, server, scenario)).run_id
 
-    async def record_replay() -> tuple[str, dict[str, int]]:
-        urls: dict[str, str] = {}
-        ready = asyncio.Event()
-        serving = asyncio.create_task(serve_native(
-            first, ["diffusal"], speed=1.0, linger=0.3,
-            on_ready=lambda u: (urls.update(u), ready.set())))
-        await ready.wait()
-        cfg = config(second, urls["diffusal"], **_opts())
-
-        async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.wait({serving})  # the replay ends by itself after its last frame
-
-        result, _ = await run_with(cfg, scenario)
-        assert result.exit_code == 0, result.reason
-        return result.run_id, serving.result()
-
     run_a = asyncio.run(record_sim())
-    run_b, published = asyncio.run(record_replay())
+    run_b, published = record_native_replay(
+        first, "diffusal", lambda url: config(second, url, **_opts()), speed=1.0, linger=0.3)
     a, total_a = _per_conn(first, run_a)
     b, _ = _per_conn(second, run_b)
     assert published["diffusal"] == total_a  # every inbound frame went through publish()

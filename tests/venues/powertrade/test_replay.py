@@ -13,8 +13,9 @@ import pytest
 
 from recorder import journal as jr
 from recorder.venues.powertrade.server import SUMMARY_PATH, PowerTradeServer
-from tests.e2e import run_scenario, run_with
+from tests.e2e import run_scenario
 from tests.venues.powertrade.e2e import config
+from tests.venues.replaying import record_native_replay
 
 KEY_ENV, SECRET_ENV = "PT_REPLAY_KEY", "PT_REPLAY_SECRET"
 SYMBOLS = ["BTC-USD-PERPETUAL", "PTF-USD", "BTC-20221230-17000P"]
@@ -56,8 +57,6 @@ def rest_bodies(data_dir: Path, run: str) -> list[bytes]:
 
 def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from recorder.replay import serve_native
-
     first, second = tmp_path / "a" / "data", tmp_path / "b" / "data"
     creds: dict[str, str] = {}
 
@@ -86,25 +85,10 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         cfg = config(first, server.url, options(server.url))
         return (await run_scenario(cfg, server, scenario)).run_id
 
-    async def record_replay() -> tuple[str, dict[str, int]]:
-        urls: dict[str, str] = {}
-        ready = asyncio.Event()
-        serving = asyncio.create_task(serve_native(
-            first, ["powertrade"], speed=1.0, linger=0.5,
-            on_ready=lambda u: (urls.update(u), ready.set()),
-            server_options={"powertrade": {"key_pems": creds}}))
-        await ready.wait()
-        cfg = config(second, urls["powertrade"], options(urls["powertrade"]))
-
-        async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.wait({serving})  # the replay ends by itself after its last frame
-
-        result, _ = await run_with(cfg, scenario)
-        assert result.exit_code == 0, result.reason
-        return result.run_id, serving.result()
-
     run_a = asyncio.run(record_sim())
-    run_b, published = asyncio.run(record_replay())
+    run_b, published = record_native_replay(
+        first, "powertrade", lambda url: config(second, url, options(url)), speed=1.0,
+        linger=0.5, server_options={"powertrade": {"key_pems": creds}})
     recorded_in = [r for r in jr.read_run(first, "powertrade", run_a) if r.kind == jr.KIND_IN]
     assert published["powertrade"] == len(recorded_in)
     for conn in ("proxy", "feeds"):

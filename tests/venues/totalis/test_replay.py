@@ -13,11 +13,11 @@ import pytest
 
 from recorder import journal as jr
 from recorder.config import Config, RecorderSettings, TransportSettings, VenueConfig
-from recorder.replay import serve_native
 from recorder.sim import ManualClock
 from recorder.sse import SseDecoder, parse_event
 from recorder.venues.totalis.server import TotalisServer
-from tests.e2e import run_scenario, run_with
+from tests.e2e import run_scenario
+from tests.venues.replaying import record_native_replay
 
 KEY = "api_test_replay"
 KEY_ENV = "TOTALIS_REPLAY_KEY"
@@ -90,28 +90,10 @@ def test_native_replay_round_trip_gives_the_same_frames_per_connection(
         # the market stops, every frame sent is journaled: the recording is whole
         return (await run_scenario(_config(first, server.url), server, scenario)).run_id
 
-    async def record_replay() -> tuple[str, dict[str, int]]:
-        urls: dict[str, str] = {}
-        ready = asyncio.Event()
-
-        def on_ready(u: dict[str, str]) -> None:
-            urls.update(u)
-            ready.set()
-
-        serving = asyncio.create_task(serve_native(
-            first, ["totalis"], speed=2.0, on_ready=on_ready, linger=0.5,
-            server_options={"totalis": {"api_keys": [KEY], "keepalive": 0.5}}))
-        await ready.wait()
-
-        async def scenario(stop: asyncio.Event) -> None:
-            await asyncio.wait({serving})
-
-        result, _ = await run_with(_config(second, urls["totalis"]), scenario)
-        assert result.exit_code == 0, result.reason
-        return result.run_id, serving.result()
-
     run_a = asyncio.run(record_sim())
-    run_b, published = asyncio.run(record_replay())
+    run_b, published = record_native_replay(
+        first, "totalis", lambda url: _config(second, url), speed=2.0, linger=0.5,
+        server_options={"totalis": {"api_keys": [KEY], "keepalive": 0.5}})
     a, own_a = _venue_frames(first, run_a)
     b, _ = _venue_frames(second, run_b)
     assert published["totalis"] == sum(map(len, a.values())) + own_a

@@ -172,8 +172,24 @@ def test_publish_routes_by_path_and_subscription_and_holds_snapshots(tmp_path: P
                                           headers={"Authorization": f"Bearer {SIM_TOKEN}"})
                 assert orjson.loads((await q.receive()).data)["type"] == "connected"
                 assert (await q.receive()).data.encode() == quote
-                assert srv.publish(b'{"type":"heartbeat","timestamp":5}', "rfq-quotes-r2") == 0
                 assert srv.publish(b'{"type":"heartbeat","timestamp":5}', "rfq-quotes-r1") == 1
+                assert (await q.receive()).data == '{"type":"heartbeat","timestamp":5}'
+                # a heartbeat of a socket not open yet waits too, in its place among the
+                # quotes (the venue's timer can fire right after the recorded connect)
+                beat = b'{"type":"heartbeat","timestamp":6}'
+                quote2 = b'{"type":"quote","requestId":"r2","mmm":"0x2"}'
+                assert srv.publish(beat, "rfq-quotes-r2") == 0
+                assert srv.publish(quote2, "rfq-quotes-r2") == 0
+                q2 = await http.ws_connect(f"{srv.url}/ws/rfq/quotes?requestId=r2",
+                                           headers={"Authorization": f"Bearer {SIM_TOKEN}"})
+                assert orjson.loads((await q2.receive()).data)["type"] == "connected"
+                assert [(await q2.receive(timeout=30)).data.encode() for _ in range(2)] == [beat, quote2]
+                await q2.close()
+                await srv.until(lambda: len(srv.sessions("/ws/rfq/quotes")) == 1, 30,
+                                "r2's socket closed")
+                # once its socket has been open, a heartbeat nobody takes is dropped
+                assert srv.publish(beat, "rfq-quotes-r2") == 0
+                assert ("/ws/rfq/quotes", "r2") not in srv._held
                 await pub.close()
                 await q.close()
         finally:

@@ -46,7 +46,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,12 +171,14 @@ def closed_days(data_dir: Path, days: list[str], before: str | None = None) -> t
 # --- SQL over one table's files ----------------------------------------------------------------
 
 
-def _sql_str(s: str) -> str:
+def sql_str(s: str) -> str:
+    """``s`` as an SQL string literal."""
     return "'" + s.replace("'", "''") + "'"
 
 
-def _sql_list(paths: list[Path]) -> str:
-    return "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
+def sql_list(paths: Iterable[Path]) -> str:
+    """``paths`` as an SQL list of string literals (DuckDB's ``read_parquet([...])``)."""
+    return "[" + ", ".join(sql_str(str(p)) for p in paths) + "]"
 
 
 _TYPES: dict[Table, dict[str, str]] = {}
@@ -199,7 +201,7 @@ def duck_types(con: duckdb.DuckDBPyConnection, table: Table) -> dict[str, str]:
 
 def file_columns(con: duckdb.DuckDBPyConnection, files: list[Path]) -> set[str]:
     """Every column any of ``files`` has."""
-    rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({_sql_list(files)}, "
+    rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_list(files)}, "
                        f"union_by_name = true, hive_partitioning = false)").fetchall()
     return {r[0] for r in rows}
 
@@ -218,7 +220,7 @@ def projection(con: duckdb.DuckDBPyConnection, table: Table, files: list[Path],
     loc = ", filename = true, file_row_number = true" if locate else ""
     if locate:
         cols += ["filename AS __f", "file_row_number AS __r"]
-    return (f"SELECT {', '.join(cols)} FROM read_parquet({_sql_list(files)}, "
+    return (f"SELECT {', '.join(cols)} FROM read_parquet({sql_list(files)}, "
             f"union_by_name = true, hive_partitioning = false{loc})")
 
 

@@ -49,9 +49,10 @@ import pyarrow.parquet as pq
 
 from recorder import journal
 from recorder.build import build_run_into
+from recorder.compact import key_hash_sql, projection, sql_list, sql_str
 from recorder.config import parse_day as parse_date
 from recorder.errors import ConfigError, RecorderError
-from recorder.lake import read_lineage
+from recorder.lake import lake_pruned, read_lineage
 from recorder.runs import FINAL as FINAL_STATUSES
 from recorder.runs import manifest_path
 from recorder.runs import run_being_written as _builder_alive
@@ -123,14 +124,6 @@ def _rel(data_dir: Path, p: Path) -> str:
         return str(p.relative_to(data_dir))
     except ValueError:
         return str(p)
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _sql_list(paths: Iterable[Path]) -> str:
-    return "[" + ", ".join(_sql_str(str(p)) for p in paths) + "]"
 
 
 def _read_fully(path: Path) -> str | None:
@@ -315,7 +308,7 @@ def verify(data_dir: Path, date: str | None = None, venue: str | None = None,
         # hundred partitions takes (a 5-venue demo lake: 12 s -> see the README)
         con = duckdb.connect(":memory:")
         try:
-            con.execute(f"SET temp_directory = {_sql_str(str(scratch / 'spill'))}")
+            con.execute(f"SET temp_directory = {sql_str(str(scratch / 'spill'))}")
             con.execute("SET preserve_insertion_order = false")
             con.execute("SET enable_progress_bar = false")
             lake_runs = _compare(con, data_dir, date, venue, found, scratch, rep, progress,
@@ -337,11 +330,9 @@ def verify(data_dir: Path, date: str | None = None, venue: str | None = None,
 def _key_hash(con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> tuple[str, str]:
     """(SELECT over ``files`` with the table's columns, filename as ``__f``; the hash of a
     row's dedup key over it) for a registry table; for others a NULL key."""
-    from recorder.compact import key_hash_sql, projection
-
     t = CATALOGUE.tables.get(table)
     if t is None:
-        return (f"SELECT *, filename AS __f FROM read_parquet({_sql_list(files)}, "
+        return (f"SELECT *, filename AS __f FROM read_parquet({sql_list(files)}, "
                 f"union_by_name = true, hive_partitioning = false, filename = true)",
                 "NULL::UBIGINT")
     src = projection(con, t, files, locate=True)
@@ -353,8 +344,6 @@ def _compare(con: duckdb.DuckDBPyConnection, data_dir: Path, date: str | None,
              progress: Steps | None = None,
              runs: set[tuple[str, str]] | None = None) -> set[str]:
     """Duplicates and completeness per partition; returns the runs seen in the lake."""
-    from recorder.lake import lake_pruned
-
     con.execute("CREATE TABLE expected (tbl VARCHAR, date VARCHAR, venue VARCHAR, "
                 "run_id VARCHAR, conn_id VARCHAR, recv_seq BIGINT, recv_sub INTEGER, "
                 "dk UBIGINT)")
@@ -575,7 +564,7 @@ def _check_compacted(con: duckdb.DuckDBPyConnection, data_dir: Path, table: str,
     con.execute("DROP TABLE IF EXISTS csrc")
     con.execute("CREATE TABLE csrc (venue VARCHAR, run_id VARCHAR)")
     con.executemany("INSERT INTO csrc VALUES (?, ?)", [list(k) for k in sorted(sources)])
-    held = f"SELECT dk FROM lk_day WHERE tbl = {_sql_str(table)}"
+    held = f"SELECT dk FROM lk_day WHERE tbl = {sql_str(table)}"
     prev = (dt.date.fromisoformat(d) - dt.timedelta(days=1)).isoformat()
     prev_files = found.partitions.get((table, prev))
     if prev_files is None:  # outside the scope walked: look at the day before directly

@@ -17,7 +17,7 @@ from recorder.venues import CATALOGUE
 from recorder.venues.diffusal import tables as T
 from recorder.venues.diffusal.server import SIM_TOKEN, DiffusalServer
 from tests.conftest import ROOT
-from tests.e2e import Live, Tally, connect, journaled, run_scenario, run_with
+from tests.e2e import Live, Tally, connect, run_scenario
 from tests.venues.diffusal.e2e import compare_lake, config, journal, labels, match_ledger
 
 BOOK_SQL = (ROOT / "queries" / "diffusal_book_at.sql").read_text()
@@ -94,16 +94,9 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
             await server.until(lambda: all(resynced(s) for s in gapped), 30,
                                "both gaps resynced")
             await server.until(everything, 60, "every table, new and settled series")
-            server.pause()  # the market stops: in-flight frames and resyncs settle
-            await server.until(lambda: journaled(server, live, "/ws/public"), 30,
-                               "every public frame journaled")
 
-        # Not run_scenario: its simulator stops before the recorder, and a fetch the recorder
-        # starts in between (a delayed resync or book hydration) is refused, journaled and
-        # recorded, though the simulator never answered it (seen once in eight full runs).
-        result, _ = await run_with(cfg, scenario)
-        await server.stop()
-        assert result.exit_code == 0, result.reason
+        # the market stops: in-flight frames and resyncs settle, every public frame journaled
+        result = await run_scenario(cfg, server, scenario, journal=live, path="/ws/public")
         return result, server, gapped
 
     result, server, gapped = asyncio.run(main())

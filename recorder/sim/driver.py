@@ -23,7 +23,11 @@ What the driver owns:
   a prefix of its session's ledger, and all of it after a graceful close.
 - **Closing**: after what is queued (:meth:`~Simulator.close`), at once with a close frame
   (:meth:`~Simulator.close_now`), or a TCP abort (:meth:`~Simulator.abort`); :meth:`stop`
-  flushes every session briefly, then closes it (1001).
+  is :meth:`~Simulator.close_sessions` (every session flushed briefly, then closed, 1001;
+  from then on a new WebSocket or SSE session is refused with 503 while REST is still
+  answered) and :meth:`~Simulator.close_listener`. In between, a test can wait for its
+  client to journal everything and :meth:`~Simulator.hold_requests` (later REST requests
+  are left unanswered), so nothing it compares is in flight when its client stops.
 - **Faults** with one vocabulary on every venue: :meth:`~Simulator.drop` and
   :meth:`~Simulator.inject` (``POST /_sim/drop``, ``POST /_sim/inject {"text": ...}``), plus
   the venue's own, which are its methods marked :func:`fault` (``POST /_sim/<name>`` with the
@@ -301,7 +305,10 @@ class Simulator(Generic[S]):
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Bind, start serving and ticking; returns the bound port (useful with port=0)."""
         if self.ledger_path:
-            self._ledger_file = open(self.ledger_path, "ab")  # closed in stop()
+            self._ledger_file = open(self.ledger_path, "ab")  # closed in close_listener()
+        # a simulator started again after a stop serves as a new one would
+        self.closing = self.holding = False
+        self._released = asyncio.Event()
         app = web.Application(middlewares=[self._hold])
         self.routes(app.router)
         app.router.add_get("/_sim/ledger", self._http_ledger)

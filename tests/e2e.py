@@ -101,6 +101,9 @@ class Live:
         self.tables: Counter[str] = Counter()  # rows per table
         self.events: list[dict[str, Any]] = []  # session_events rows, with their conn_id
         self.frames: Counter[str] = Counter()  # inbound frames per connection
+        self.requests = 0  # HTTP requests the recorder started (its fetches)
+        self.responses = 0  # their outcomes: an answer, or the failure (connection refused)
+        self.answers = 0  # the outcomes that are an answer (a status): some server's ledger
         self._read_at = 0.0
 
     def __call__(self) -> Live:
@@ -123,6 +126,11 @@ class Live:
         for rec in self.tail.poll():
             if rec.kind == jr.KIND_IN:
                 self.frames[rec.conn] += 1
+            elif rec.kind == jr.KIND_REST:
+                self.responses += 1
+                self.answers += jr.decode_rest(rec.data).status > 0
+            elif rec.kind == jr.KIND_OUT and rec.data.startswith(b'{"http"'):
+                self.requests += 1  # (recorder.collect journals a fetch as {"http": ...})
             if self.norm is None:
                 continue
             rows, _ = self.norm.process(rec.kind, rec.conn, rec.ts_recv, rec.data)
@@ -149,22 +157,46 @@ def journaled(server: Simulator[Any], live: Live, path: str | None = None) -> bo
 _CONN_OF_PATH = {"/ws/public": "public-"}  # Diffusal's public sockets
 
 
+def answered(server: Simulator[Any], live: Live) -> bool:
+    """Every answer the simulator gave to a plain HTTP request (a REST call) is in the
+    journal. (Answers with a status are counted: a fetch that failed, refused say, is
+    journaled too, but no server answered it.)"""
+    return server.plain_answers <= live().answers
+
+
 async def finish(server: Simulator[Any], live: Live | None, path: str | None = None,
                  pause: bool = True, timeout: float = 30.0) -> None:
     """The end of a scenario: the market stops (``pause``), every frame the simulator handed
-    to its sockets (on ``path``'s) reaches the journal, the simulator stops (a graceful close
-    of every session, after what is queued), and what that flushed reaches the journal too.
-    Then nothing is in flight and the recorder can stop. Without ``live``, the journal is
-    not waited for (a test whose client refuses some frames, or that compares none)."""
+    to its sockets (on ``path``'s) reaches the journal, the simulator closes every session
+    gracefully, after what is queued (:meth:`~Simulator.close_sessions`; its listener stays
+    open and still answers REST), what that flushed and the REST answers reach the journal
+    too, and the REST ledger is closed (:meth:`~Simulator.hold_requests`). Then nothing is in
+    flight and the recorder can stop; :func:`run_scenario` closes the listener after it.
+    Without ``live``, the journal is not waited for (a test whose client refuses some
+    frames, or that compares none)."""
     if pause:
         server.pause()
     if live is not None:
         await server.until(lambda: journaled(server, live, path), timeout,
                            "every frame journaled")
-    await server.stop()
+    await server.close_sessions()
     if live is not None:
-        await server.until(lambda: journaled(server, live, path), timeout,
-                           "every frame journaled after the stop")
+        # The recorder's fetches already on their way (a resync the last frames asked for, a
+        # hydration, a delayed retry) are still answered: wait until each one it journaled
+        # as started has its outcome journaled, so the lake gets what they ask for. (Best
+        # effort: a fetch still waiting out its delay is not seen; the hold below covers it.)
+        await server.until(lambda: journaled(server, live, path) and answered(server, live)
+                           and live.requests <= live.responses, timeout,
+                           "every frame and fetch journaled after the close")
+    # From the hold on no answer is given (the request of a late fetch waits, never
+    # answered, until the recorder stops and cancels it); the wait below covers what was let
+    # in before. So no answer can be given that the recorder might not journal before it
+    # stops, nor a refusal be journaled that the simulator did not give (the listener is
+    # still open until run_scenario closes it).
+    server.hold_requests()
+    if live is not None:  # what was let in before the hold: answered, then journaled
+        await server.until(lambda: not server.pending_requests and answered(server, live),
+                           timeout, "every answer journaled after the hold")
 
 
 async def run_scenario(cfg: Config, server: Simulator[Any],
@@ -172,10 +204,10 @@ async def run_scenario(cfg: Config, server: Simulator[Any],
                        journal: bool | Live = True, path: str | None = None,
                        pause: bool = True, exit_code: int | None = 0) -> RunResult:
     """Record (``cfg``'s first venue) while ``scenario`` runs, then :func:`finish` it, then
-    stop the recorder: the epilogue every end-to-end test shares. With ``journal`` (True, or
-    the scenario's own :class:`Live`), the recorder is stopped only once every frame
-    ``server`` sent is in the journal (see :func:`finish`). The run must end with
-    ``exit_code`` (None: any)."""
+    stop the recorder, then close the simulator's listener: the epilogue every end-to-end
+    test shares. With ``journal`` (True, or the scenario's own :class:`Live`), the recorder
+    is stopped only once every frame and REST answer ``server`` sent is in the journal (see
+    :func:`finish`). The run must end with ``exit_code`` (None: any)."""
     live = journal if isinstance(journal, Live) else Live(
         cfg.recorder.data_dir, cfg.venues[0].name, rows=False) if journal else None
 
@@ -183,7 +215,13 @@ async def run_scenario(cfg: Config, server: Simulator[Any],
         await scenario(stop)
         await finish(server, live, path, pause=pause)
 
-    result, _ = await run_with(cfg, whole)
+    try:
+        result, _ = await run_with(cfg, whole)
+    finally:
+        # Only now: until the recorder has stopped, a late fetch of its must reach a server
+        # that holds it (finish), not a closed port whose refusal the recorder would journal
+        # and the lake record as a REST row the simulator never answered.
+        await server.close_listener()
     if exit_code is not None:
         assert result.exit_code == exit_code, result.reason
     return result

@@ -23,7 +23,11 @@ What the driver owns:
   a prefix of its session's ledger, and all of it after a graceful close.
 - **Closing**: after what is queued (:meth:`~Simulator.close`), at once with a close frame
   (:meth:`~Simulator.close_now`), or a TCP abort (:meth:`~Simulator.abort`); :meth:`stop`
-  flushes every session briefly, then closes it (1001).
+  is :meth:`~Simulator.close_sessions` (every session flushed briefly, then closed, 1001;
+  from then on a new WebSocket or SSE session is refused with 503 while REST is still
+  answered) and :meth:`~Simulator.close_listener`. In between, a test can wait for its
+  client to journal everything and :meth:`~Simulator.hold_requests` (later REST requests
+  are left unanswered), so nothing it compares is in flight when its client stops.
 - **Faults** with one vocabulary on every venue: :meth:`~Simulator.drop` and
   :meth:`~Simulator.inject` (``POST /_sim/drop``, ``POST /_sim/inject {"text": ...}``), plus
   the venue's own, which are its methods marked :func:`fault` (``POST /_sim/<name>`` with the
@@ -44,7 +48,7 @@ import contextlib
 import functools
 import logging
 import socket
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar, Generic, NamedTuple, TypeVar, cast
 
@@ -185,6 +189,14 @@ def _ws_text_frame(text: str) -> bytes:
     return head + payload
 
 
+def _plain(request: web.Request) -> bool:
+    """A plain HTTP request: one whose answer a client reads as a response body (a REST
+    call), not a WebSocket upgrade or an event stream (whose refusals a client journals as a
+    failed connect, not as a response)."""
+    return (request.headers.get("Upgrade", "").lower() != "websocket"
+            and "text/event-stream" not in request.headers.get("Accept", ""))
+
+
 class Simulator(Generic[S]):
     """A venue's server side on one loopback port. Subclasses set :attr:`name`, add their
     routes in :meth:`routes`, implement the hooks they need and :attr:`url`. ``S`` is the
@@ -233,6 +245,18 @@ class Simulator(Generic[S]):
         self._ledger_file: IO[bytes] | None = None
         self._runner: web.AppRunner | None = None
         self._host, self._port = "127.0.0.1", 0
+        #: :meth:`close_sessions` was called: new WebSocket and SSE sessions are refused (503)
+        self.closing = False
+        #: :meth:`hold_requests` was called: new plain HTTP requests wait, unanswered, until
+        #: :meth:`close_listener`
+        self.holding = False
+        #: answers to plain HTTP requests (not a WebSocket upgrade, not an event stream): what
+        #: a client reads as a response body; an end-to-end test waits until its recorder has
+        #: journaled that many
+        self.plain_answers = 0
+        #: plain HTTP requests let in and not answered yet (their handler runs)
+        self.pending_requests = 0
+        self._released = asyncio.Event()  # set by close_listener: held requests end
         self._faults: dict[str, Callable[..., Any]] = {}
         for klass in reversed(type(self).__mro__):
             for attr, value in vars(klass).items():
@@ -281,8 +305,11 @@ class Simulator(Generic[S]):
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Bind, start serving and ticking; returns the bound port (useful with port=0)."""
         if self.ledger_path:
-            self._ledger_file = open(self.ledger_path, "ab")  # closed in stop()
-        app = web.Application()
+            self._ledger_file = open(self.ledger_path, "ab")  # closed in close_listener()
+        # a simulator started again after a stop serves as a new one would
+        self.closing = self.holding = False
+        self._released = asyncio.Event()
+        app = web.Application(middlewares=[self._hold])
         self.routes(app.router)
         app.router.add_get("/_sim/ledger", self._http_ledger)
         app.router.add_post("/_sim/{name}", self._http_fault)
@@ -302,7 +329,17 @@ class Simulator(Generic[S]):
 
     async def stop(self) -> None:
         """Stop ticking; let every session's queued frames go out (briefly), close it (1001)
-        and the listener. Returns within about a second whatever the clients do."""
+        and the listener: :meth:`close_sessions`, then :meth:`close_listener`. Returns within
+        about a second whatever the clients do."""
+        await self.close_sessions()
+        await self.close_listener()
+
+    async def close_sessions(self) -> None:
+        """The first half of :meth:`stop`: stop ticking; let every session's queued frames
+        go out (briefly), then close it (1001). The listener stays open: plain HTTP requests
+        (REST) are still answered and ledgered, but a new WebSocket or SSE session is refused
+        with 503 (see :meth:`_refuse_session`). Returns within about a second."""
+        self.closing = True
         for t in self._timers:
             t.cancel()
         self._timers.clear()
@@ -317,12 +354,58 @@ class Simulator(Generic[S]):
                 self.abort(s)
         for task in list(self._tasks):
             task.cancel()
+
+    def hold_requests(self) -> None:
+        """From now on, a new plain HTTP request (not ``/_sim/``, not a WebSocket upgrade or
+        an event stream, which :meth:`close_sessions` refuses) is never answered: it waits
+        until :meth:`close_listener` and is then dropped, unledgered. Once the requests let in
+        before are answered (:attr:`pending_requests` is 0; the venues' REST handlers do not
+        await before :meth:`rest`, so it already is), the REST ledger can no longer grow, and
+        a test can wait until its client has journaled all of it (:attr:`plain_answers`)
+        before stopping the client, which cancels any request still waiting here."""
+        self.holding = True
+
+    async def close_listener(self) -> None:
+        """The second half of :meth:`stop`: release the held requests, close the listener
+        (every connection still open) and the ledger file."""
+        self._released.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
         if self._ledger_file is not None:
             self._ledger_file.close()
             self._ledger_file = None
+
+    @web.middleware
+    async def _hold(self, request: web.Request,
+                    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                    ) -> web.StreamResponse:
+        if not _plain(request) or request.path.startswith("/_sim/"):
+            return await handler(request)
+        if self.holding:
+            # Not answered, so not ledgered: a request that arrives once the test has decided
+            # the REST ledger is complete (a delayed resync, say) must not add an answer its
+            # client may be stopped before journaling. Its client gives up on it (cancelled
+            # when the recorder stops); the answer below then goes to a closed socket.
+            await self._released.wait()
+            return web.Response(status=503, text="simulator stopped\n")
+        self.pending_requests += 1
+        try:
+            return await handler(request)
+        finally:
+            self.pending_requests -= 1
+            self._progress.set()
+
+    def _refuse_session(self) -> web.Response:
+        """The answer to a new WebSocket or SSE session once :meth:`close_sessions` ran.
+
+        Refused, not accepted and closed: a session opened in that window would be handed
+        frames (a greeting, a snapshot) after the test waited for the journal to hold every
+        ledgered frame, and whether the client journals them before it stops is a race. A
+        refusal is not ledgered and the client journals it as a failed connect (a meta
+        event), so ledger and journal stay equal. 503 because it is temporary: a client
+        backs off and retries, as it would after a restart."""
+        return web.Response(status=503, text="simulator closing\n")
 
     def every(self, interval: float, fn: Callable[[], object]) -> Timer:
         """A periodic timer on the simulator's clock, cancelled by :meth:`stop`; an exception
@@ -365,6 +448,8 @@ class Simulator(Generic[S]):
         every that many seconds; ``kind`` names the sessions (default: the path)."""
 
         async def handler(request: web.Request) -> web.StreamResponse:
+            if self.closing:  # before the venue's check: a refusal there would be ledgered
+                return self._refuse_session()
             if check is not None:
                 refused = check(request)
                 if refused is not None:
@@ -378,7 +463,12 @@ class Simulator(Generic[S]):
                                                ws=ws)))
             s.writer = asyncio.create_task(self._write_loop(s), name=f"{self.name}-w{s.no}")
             try:
-                self._guard(functools.partial(self.on_open, s))
+                if self.closing:
+                    # close_sessions ran during the handshake (prepare awaits): no greeting,
+                    # closed at once, so the session ledgers nothing the test has not waited for
+                    self.close(s, GOING_AWAY_CLOSE, b"server stopping")
+                else:
+                    self._guard(functools.partial(self.on_open, s))
                 async for msg in ws:
                     if s.closing:
                         continue  # a close is decided (auth failed, server_closing): ignore
@@ -402,7 +492,10 @@ class Simulator(Generic[S]):
                  **state: Any) -> S:
         """Register an SSE session before its response starts, so a venue can queue its first
         events (a snapshot) without an await between reading its state and queueing them;
-        then ``return await self.serve_sse(session, ...)``."""
+        then ``return await self.serve_sse(session, ...)``. Once :meth:`close_sessions` ran,
+        it raises an HTTP 503 instead (aiohttp answers it; see :meth:`_refuse_session`)."""
+        if self.closing:
+            raise web.HTTPServiceUnavailable(text="simulator closing\n")
         return self._register(cast(S, session(self._next, kind, request, **state)))
 
     async def serve_sse(self, s: S, preface: bytes = b"", keepalive: float | None = None,
@@ -683,6 +776,8 @@ class Simulator(Generic[S]):
              content_type: str = "application/json") -> web.Response:
         """An HTTP answer, ledgered (:attr:`rest_ledger`)."""
         raw = body if isinstance(body, bytes) else body.encode()
+        if _plain(request):
+            self.plain_answers += 1
         self.rest_ledger.append(RestSent(request.path_qs, status, raw.decode(errors="replace")))
         self._progress.set()
         return web.Response(status=status, body=raw, content_type=content_type)

@@ -72,6 +72,7 @@ class _Conn(Session):
     subs: dict[str, None] = field(default_factory=dict)
     authed: bool = False
     request_id: str | None = None  # /ws/rfq/quotes
+    resolved: bool = False  # /ws/rfq/quotes: its auction_resolved is sent
     msg_times: deque[float] = field(default_factory=deque)
 
 
@@ -295,6 +296,7 @@ class DiffusalServer(Simulator[_Conn]):
                 self.send_json(conn, {"type": "quote", **q})
             if a.resolved is not None:
                 self.send_json(conn, a.resolved)
+                conn.resolved = True
         elif conn.path == "/ws/rfq/mm":
             self.send_json(conn, {"type": "auth_success", "address": MM_SELF, "timestamp": now})
 
@@ -477,7 +479,11 @@ class DiffusalServer(Simulator[_Conn]):
             return
         now = self.clock.now_ms()
         for c in self.sessions("/ws/rfq/"):
-            self.send_json(c, {"type": "heartbeat", "timestamp": now})
+            # Not on a quotes socket whose auction is resolved: a client closes it then (the
+            # recorder does), and a heartbeat crossing that close would be in the ledger but
+            # never read. The docs do not say whether the venue keeps sending them.
+            if not c.resolved:
+                self.send_json(c, {"type": "heartbeat", "timestamp": now})
 
     def _route(self, events: list[Event]) -> None:
         conns = self.sessions()
@@ -504,6 +510,7 @@ class DiffusalServer(Simulator[_Conn]):
                 for c in conns:
                     if c.path == "/ws/rfq/quotes" and c.request_id == key:
                         self.send_json(c, payload)
+                        c.resolved = c.resolved or payload.get("type") == "auction_resolved"
                     elif c.path == "/ws/private" and f"rfq.quotes.{key}" in c.subs:
                         if payload.get("type") == "quote":
                             self.send_json(c, {"stream": f"rfq.quotes.{key}", "data": payload})

@@ -252,6 +252,17 @@ def test_rfq_sockets_lifecycle_and_handshake_auth() -> None:
                 "connected", rid, 13)
             end = await until(q, lambda m: m["type"] == "auction_resolved")
             assert end["requestId"] == rid
+            # heartbeats go on on the other RFQ sockets, never on this one once its auction is
+            # resolved (a client closes it then: one crossing the close would go unread)
+            [qs] = [c for c in server.sessions("/ws/rfq/quotes") if c.request_id == rid]
+            [ss] = server.sessions("/ws/rfq/stream")
+            n0 = len(server.ledger)
+            await server.until(lambda: sum(1 for e in server.ledger[n0:] if e.conn == ss.no
+                                           and '"heartbeat"' in e.text) >= 2, 10,
+                               "two more heartbeats on the stream socket")
+            mine_sent = [e.text for e in server.ledger if e.conn == qs.no]
+            after = mine_sent[[i for i, t in enumerate(mine_sent) if "auction_resolved" in t][0]:]
+            assert not [t for t in after if '"heartbeat"' in t], after
             async with http.get(base.replace("ws://", "http://") + f"/api/rfq/quotes/{rid}",
                                 headers={"Authorization": f"Bearer {SIM_TOKEN}"}) as r:
                 assert r.status == 200 and all(x["requestId"] == rid for x in await r.json())

@@ -66,8 +66,10 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
 
         def everything() -> bool:  # what the assertions below need from the recording
             j = live()
+            # a series created before the pairs' REST answer has no symbol in its row (the
+            # adapter asks /api/contracts for it instead)
             created = [m["_symbol"].lower() for m in j.kept["diffusal_markets"]
-                       if m.get("type") == "series_created"]
+                       if m.get("type") == "series_created" and m.get("_symbol")]
             channels = {e.get("channel") for e in j.events if e["event"] == "subscribed"}
             return (want <= set(j.tables) and bool(created) and all(
                 f"{c}@{k}" in channels for c in created for k in ("depth", "trade", "ticker"))
@@ -137,7 +139,7 @@ def test_every_endpoint_lake_equals_ledger_gaps_resynced_and_books_rebuilt(
                    ).fetchall()[0][0] > 0
     # new series got subscribed as they appeared
     created = con.sql("SELECT derived_symbol FROM diffusal_markets WHERE type = "
-                      "'series_created'").fetchall()
+                      "'series_created' AND derived_symbol IS NOT NULL").fetchall()
     assert created
     for (sym,) in created:
         key = sym.lower()

@@ -195,7 +195,7 @@ def test_publish_routes_by_path_and_subscription_and_holds_snapshots(tmp_path: P
         finally:
             await srv.stop()
 
-    asyncio.run(main())
+    asyncio.run(asyncio.wait_for(main(), 60))  # a frame that never comes fails, not hangs
     assert replay_path("public-12") == ("/ws/public", None)
     assert replay_path("rfq-quotes-ab-cd") == ("/ws/rfq/quotes", "ab-cd")
     assert replay_path("nope") == (None, None)

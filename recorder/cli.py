@@ -3,7 +3,6 @@ verify|views``. Every command's ``--help`` ends with an example."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import sys
@@ -63,6 +62,8 @@ def _run(config: str, duration: str | None, data_dir: str | None, quiet: bool,
         seconds = config_mod.parse_duration(duration) if duration else None
         if seconds is not None and seconds <= 0:
             raise ConfigError(f"--duration must be positive, got {duration!r}")
+        import asyncio  # here, not at the top: `build` and `upload` start without it
+
         result = asyncio.run(record(cfg, seconds, live_status=not quiet,
                                     connections=connections, metrics_port=metrics_port))
     except RecorderError as e:
@@ -235,6 +236,8 @@ def sim(venue: str, port: int, host: str, seed: int | None, rate: float | None,
         if not eq:
             _fail(ConfigError(f"-o wants KEY=VALUE, got {item!r}"))
         opts[key.replace("-", "_")] = _sim_value(value)
+    import asyncio
+
     try:
         asyncio.run(spec.serve(host, port, **opts))
     except TypeError as e:
@@ -514,6 +517,8 @@ def replay_serve(data_dir: str, venues: tuple[str, ...], start: str | None, end:
             say(f"{v} replay listening on {u}")
         say(f"serving {', '.join(venues)} {rng}, speed {speed:g}; {mode}; Ctrl-C stops")
         await server.serve_forever()
+
+    import asyncio
 
     try:
         asyncio.run(main())

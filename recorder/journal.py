@@ -15,7 +15,6 @@ record for ever; ``(segment, index)`` is its position in the journal files.
 
 from __future__ import annotations
 
-import asyncio
 import glob
 import os
 import queue
@@ -25,12 +24,15 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import orjson
 import zstandard
 
 from recorder.errors import StorageError
+
+if TYPE_CHECKING:  # the builder and readers import the journal without an event loop
+    import asyncio
 
 KIND_IN = 0  # a frame the venue sent
 KIND_OUT = 1  # a control message we sent (secrets redacted)

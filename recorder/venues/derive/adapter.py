@@ -665,22 +665,65 @@ def _status_code(text: str) -> str | None:
     return None
 
 
+# EIP-191 personal_sign with eth-keys, the key and signature library under eth-account:
+# importing eth-account itself costs a second of CPU (its keystore module builds BLS
+# constants), paid by every recorder and simulator process that signs or checks a login.
+# tests/venues/derive/test_adapter.py checks these against eth-account.
+def _personal_hash(text: str) -> bytes:
+    """The digest ``personal_sign`` signs: EIP-191 version 0x45 of ``text``
+    (https://eips.ethereum.org/EIPS/eip-191)."""
+    from eth_utils import keccak
+
+    msg = text.encode()
+    return keccak(b"\x19Ethereum Signed Message:\n" + str(len(msg)).encode() + msg)
+
+
+def _private_key(key: str) -> Any:
+    from eth_keys import keys
+    from eth_keys.exceptions import ValidationError
+
+    try:
+        return keys.PrivateKey(bytes.fromhex(key.removeprefix("0x")))
+    except (ValidationError, ValueError, TypeError) as e:
+        raise ValueError("not a private key (32 bytes, hex)") from e
+
+
+def address_of(key: str) -> str:
+    """The checksummed address of a private key (hex); ValueError if it is not one."""
+    return str(_private_key(key).public_key.to_checksum_address())
+
+
 def sign_login(key: str, timestamp: str) -> str:
     """EIP-191 ``personal_sign`` of the timestamp string (https://docs.derive.xyz/reference/
-    authentication), as 0x-hex."""
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
+    authentication), as 0x-hex: r, s and v (27 or 28), as eth-account writes it."""
+    sig = _private_key(key).sign_msg_hash(_personal_hash(timestamp))
+    return "0x" + (sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big")
+                   + bytes([sig.v + 27])).hex()
 
-    signed = Account.sign_message(encode_defunct(text=timestamp), private_key=key)
-    return "0x" + bytes(signed.signature).hex()
+
+def login_signer(timestamp: str, signature: str) -> str:
+    """The checksummed address that signed ``timestamp`` (v as 0/1 or 27/28); ValueError
+    for a signature of any wrong shape."""
+    from eth_keys import keys
+
+    try:
+        raw = bytes.fromhex(signature.removeprefix("0x"))
+        if len(raw) != 65:
+            raise ValueError(f"{len(raw)} bytes, not 65")
+        v = raw[64] - 27 if raw[64] >= 27 else raw[64]
+        sig = keys.Signature(raw[:64] + bytes([v]))
+        return str(sig.recover_public_key_from_msg_hash(_personal_hash(timestamp))
+                   .to_checksum_address())
+    except ValueError:
+        raise
+    except Exception as e:  # eth-keys' own errors for a bad v, r or s
+        raise ValueError(f"not a signature: {e}") from e
 
 
 def _check_key(key: str, env: str, where: str) -> None:
-    from eth_account import Account
-
     try:
-        Account.from_key(key)
-    except (ValueError, TypeError):
+        _private_key(key)
+    except ValueError:
         # Never echo the value: it is a private key.
         raise ConfigError(f"environment variable {env} (named by {where}) does not hold a "
                           "valid private key (32 bytes, hex)") from None

@@ -43,6 +43,7 @@ from recorder import journal as jr
 from recorder.sim import Recording
 from recorder.sim.driver import Session, Simulator, dumps, fault, loads_object
 from recorder.sim.driver import serve as run_simulator
+from recorder.venues.derive.adapter import address_of, login_signer
 from recorder.venues.derive.synth import INSTRUMENT_TYPES, Account, DeriveSynth, parse_channel
 
 TICK_SECONDS = 0.1
@@ -176,15 +177,13 @@ class DeriveServer(Simulator[_Conn]):
                  session_keys: Iterable[str] = (), subaccounts: Iterable[int] | None = None,
                  login_window_s: float = 60.0, signers: Iterable[str] = (),
                  **driver: Any) -> None:
-        from eth_account import Account as EthAccount
-
         super().__init__(**driver)
         self.catalogue = Catalogue(self.recording) if (
             self.replay and self.recording is not None) else None
         cat = self.catalogue
         self.wallet = wallet or (cat.wallet if cat and cat.wallet else DEFAULT_WALLET)
         self.signer_key = signer_key
-        self.signers = {EthAccount.from_key(k).address.lower()
+        self.signers = {address_of(k).lower()
                         for k in (signer_key, *session_keys)}
         self.signers |= {a.lower() for a in signers}
         if subaccounts is None:
@@ -199,7 +198,7 @@ class DeriveServer(Simulator[_Conn]):
                                  start_ms=self.clock.now_ms(),
                                  churn_ms=int(churn_seconds * 1000),
                                  account=Account(self.wallet, self.subaccounts,
-                                                 signer=EthAccount.from_key(signer_key).address))
+                                                 signer=address_of(signer_key)))
         self.tick_seconds = None if self.replay else TICK_SECONDS
         self._rate_limit_ms: int | None = None
 
@@ -290,9 +289,6 @@ class DeriveServer(Simulator[_Conn]):
         self._reply(conn, rid, self.synth.get_instruments(cur, kind, expired))
 
     def _login(self, conn: _Conn, rid: Any, params: dict[str, Any], now: int) -> None:
-        from eth_account import Account as EthAccount
-        from eth_account.messages import encode_defunct
-
         wallet, ts, sig = params.get("wallet"), params.get("timestamp"), params.get("signature")
         if not isinstance(wallet, str) or wallet.lower() != self.wallet.lower():
             self._error(conn, rid, ACCOUNT_NOT_FOUND, "Account not found", str(wallet))
@@ -304,9 +300,8 @@ class DeriveServer(Simulator[_Conn]):
                         "timestamp outside the accepted window")
             return
         try:
-            signer = EthAccount.recover_message(encode_defunct(text=ts_text),
-                                                signature=str(sig)).lower()
-        except Exception:  # malformed signature of any kind
+            signer = login_signer(ts_text, str(sig)).lower()
+        except ValueError:  # malformed signature of any kind
             signer = ""
         if signer not in self.signers:
             self._error(conn, rid, INVALID_SIGNATURE,

@@ -40,7 +40,9 @@ from recorder.venues import CATALOGUE
 from recorder.venues.derive import tables as T
 from recorder.venues.derive.adapter import (
     DeriveAdapter,
+    address_of,
     classify,
+    login_signer,
     make_adapter,
     sign_login,
 )
@@ -530,9 +532,6 @@ def test_rate_limited_request_is_resent_after_the_hint() -> None:
 
 
 def test_login_flow_signs_the_server_time_and_subscribes_private_channels() -> None:
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
-
     ad = make_adapter("derive", "ws://x", {"wallet": WALLET, "private_key_env": "X",
                                            "private_channels": ["orders", "trades_status",
                                                                 "best_quotes", "rfqs"],
@@ -546,9 +545,8 @@ def test_login_flow_signs_the_server_time_and_subscribes_private_channels() -> N
     body = orjson.loads(login.text)
     assert body["method"] == "public/login"
     assert body["params"]["wallet"] == WALLET and body["params"]["timestamp"] == "1718000000000"
-    signer = Account.recover_message(encode_defunct(text="1718000000000"),
-                                     signature=body["params"]["signature"])
-    assert signer == Account.from_key(KEY).address
+    signer = login_signer("1718000000000", body["params"]["signature"])
+    assert signer == address_of(KEY)
     assert login.secret_keys == ("params.signature",)
     assert b"***" in redact(login.text, login.secret_keys)
     assert body["params"]["signature"].encode() not in redact(login.text, login.secret_keys)
@@ -562,15 +560,32 @@ def test_login_flow_signs_the_server_time_and_subscribes_private_channels() -> N
 
 
 def test_sign_login_is_eip191_of_the_timestamp_text() -> None:
+    """Checked against eth-account (the product signs with eth-keys, under it): the same
+    signature bytes, each side recovers the other's signer, the same address."""
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
+    me = Account.from_key(KEY)
     sig = sign_login(KEY, "1718000000000")
-    assert sig.startswith("0x") and len(sig) == 132
+    theirs = "0x" + bytes(Account.sign_message(encode_defunct(text="1718000000000"),
+                                               private_key=KEY).signature).hex()
+    assert sig == theirs and len(sig) == 132 and address_of(KEY) == me.address
     assert Account.recover_message(encode_defunct(text="1718000000000"),
-                                   signature=sig) == Account.from_key(KEY).address
+                                   signature=sig) == me.address
     assert Account.recover_message(encode_defunct(text="1718000000001"),
-                                   signature=sig) != Account.from_key(KEY).address
+                                   signature=sig) != me.address
+    other = Account.create()
+    signed = other.sign_message(encode_defunct(text="1718000000002")).signature
+    assert login_signer("1718000000002", "0x" + bytes(signed).hex()) == other.address
+    # v as 0/1 is accepted too; a signature of the wrong shape is a ValueError
+    low_v = bytes(signed)[:64] + bytes([bytes(signed)[64] - 27])
+    assert login_signer("1718000000002", low_v.hex()) == other.address
+    for bad in ("0x", "0x12", "zz" * 65, "0x" + "00" * 65, sig[:-2] + "05"):
+        with pytest.raises(ValueError):
+            login_signer("1", bad)
+    for bad_key in ("", "0x12", "zz" * 32, "00" * 32):
+        with pytest.raises(ValueError):
+            address_of(bad_key)
 
 
 # --- 4. robustness, routing, settings ------------------------------------------------------------

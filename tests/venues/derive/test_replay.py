@@ -124,13 +124,12 @@ def test_publish_routes_by_exact_channel_and_login_checks_the_signature(
     channel; answers are never forwarded; a bad login signature is refused (14014) and
     private channels need a login; a configured signer address is accepted."""
     import aiohttp
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
 
     from recorder.venues.derive import replay_server
+    from recorder.venues.derive.adapter import address_of, sign_login
 
-    other = Account.create()
-    srv = replay_server(api_keys=[other.address])
+    other, stranger = "0x" + "11" * 32, "0x" + "22" * 32  # private keys
+    srv = replay_server(api_keys=[address_of(other)])
 
     async def main() -> None:
         await srv.start("127.0.0.1", 0)
@@ -153,11 +152,11 @@ def test_publish_routes_by_exact_channel_and_login_checks_the_signature(
                 await call(ws2, "1", "subscribe", {"channels": ["orderbook.ETH-PERP.1.20"]})
                 assert srv.subscribed()
                 ts = str(int((await call(ws2, "t", "public/get_time", {}))["result"]))
-                bad = Account.create().sign_message(encode_defunct(text=ts)).signature.hex()
+                bad = sign_login(stranger, ts)
                 r = await call(ws2, "2", "public/login", {"wallet": srv.wallet,
                                                           "timestamp": ts, "signature": bad})
                 assert r["error"]["code"] == 14014
-                sig = other.sign_message(encode_defunct(text=ts)).signature.hex()
+                sig = sign_login(other, ts)
                 r = await call(ws2, "3", "public/login", {"wallet": srv.wallet,
                                                           "timestamp": ts, "signature": sig})
                 assert r["result"] == [30769, 30770]

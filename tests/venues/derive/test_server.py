@@ -12,6 +12,7 @@ import aiohttp
 import orjson
 
 from recorder.sim import ManualClock
+from recorder.venues.derive.adapter import sign_login
 from recorder.venues.derive.server import DEFAULT_SIGNER_KEY, DeriveServer
 from recorder.venues.derive.synth import DeriveSynth, parse_channel
 
@@ -71,13 +72,7 @@ def run(test: Callable[[DeriveServer, Client], Awaitable[None]], **opts: Any) ->
 
 
 def signed(ts: str, key: str = DEFAULT_SIGNER_KEY) -> str:
-    # imported here: eth_account's import computes BLS constants (0.8 s of CPU), which every
-    # test worker would pay at collection
-    from eth_account import Account
-    from eth_account.messages import encode_defunct
-
-    return "0x" + bytes(Account.sign_message(encode_defunct(text=ts),
-                                             private_key=key).signature).hex()
+    return sign_login(key, ts)  # checked against eth-account in test_adapter.py
 
 
 def test_discovery_methods_and_json_rpc_errors() -> None:

@@ -102,7 +102,7 @@ def test_drops_with_history_every_lake_row_equals_its_journal_frame(
     assert result.exit_code == 0, result.reason
     frames = {(r.conn, r.seq): orjson.loads(r.data) for r in jr.read_run(
         data_dir, "mackinac", result.run_id) if r.kind == jr.KIND_IN}
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_print"})
     rows = con.sql("SELECT conn_id, recv_seq, recv_sub, symbol, time_ms, source "
                    "FROM mackinac_print").fetchall()
     assert {r[5] for r in rows} == {"live", "history"}
@@ -151,7 +151,7 @@ def test_a_100k_deep_frame_in_a_dead_runs_journal_becomes_a_row_not_a_crash(
         (T0 + 4, orjson.dumps(_print(4)))])
     done = build(data_dir, catalogue=CATALOGUE)
     assert [d["complete"] for d in done] == [True]
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_print", "unhandled"})
     assert con.sql("SELECT count(*) FROM mackinac_print").fetchall() == [(2,)]
     bad = con.sql("SELECT recv_seq, reason FROM unhandled ORDER BY recv_seq").fetchall()
     assert [s for s, _ in bad] == [3, 4] and all(r for _, r in bad)
@@ -183,7 +183,7 @@ def test_a_100k_deep_frame_live_is_recorded_and_the_run_goes_on(
     result, _ = asyncio.run(main())
     assert result.exit_code == 0, result.reason
     assert result.manifest["lake"]["status"] == "complete"
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_quote", "unhandled"})
     [(n,)] = con.sql("SELECT count(*) FROM unhandled WHERE length(raw) = "
                      f"{len(DEEP)}").fetchall()
     assert n == 1

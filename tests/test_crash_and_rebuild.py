@@ -160,7 +160,7 @@ def test_rebuild_renormalizes_a_day_and_swaps_it_in(tmp_path: Path) -> None:
     finally:
         sim.kill()
         sim.wait(10)
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_print", "mackinac_quote"})
     before = con.sql("SELECT count(*), list(price ORDER BY recv_seq, price) FROM mackinac_print").fetchall()[0]
     tables_before = dict(con.sql("SELECT 'q', count(*) FROM mackinac_quote").fetchall())
     day = next((data_dir / "lake" / "mackinac_quote").glob("date=*")).name.removeprefix("date=")
@@ -168,7 +168,7 @@ def test_rebuild_renormalizes_a_day_and_swaps_it_in(tmp_path: Path) -> None:
     victim = lake_files(data_dir, "mackinac_print")[0]
     victim.unlink()
     counts = rebuild(data_dir, day, catalogue=CATALOGUE)
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_print", "mackinac_quote"})
     assert con.sql("SELECT count(*), list(price ORDER BY recv_seq, price) FROM mackinac_print").fetchall()[0] == before
     assert dict(con.sql("SELECT 'q', count(*) FROM mackinac_quote").fetchall()) == tables_before
     assert counts["mackinac_print"] == before[0]

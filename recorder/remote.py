@@ -125,10 +125,10 @@ class Remote:
             tmp.unlink(missing_ok=True)
             raise RemoteError(f"download {rel}: {type(e).__name__}: {str(e)[:300]}") from e
 
-    def listing(self, fs: Any, under: str) -> dict[str, int]:
+    def listing(self, under: str) -> dict[str, int]:
         """Every object under ``under`` (relative), as ``rel -> size``. Listed by Arrow's
-        C++ S3 client, not ``fs`` (s3fs, whose XML parsing is Python: 400 objects cost
-        80 ms of CPU against 7 ms); never cached, so a reader polling sees each commit."""
+        C++ S3 client, not s3fs (whose XML parsing is Python: 400 objects cost 80 ms of CPU
+        against 7 ms); never cached, so a reader polling sees each commit."""
         import pyarrow.fs as pafs
 
         try:
@@ -152,7 +152,7 @@ class Remote:
                 remote = {rel: size for files in visible(self, fs).values()
                           for rel, size in files.items()}
             else:
-                remote = self.listing(fs, part)
+                remote = self.listing(part)
             for rel, size in sorted(remote.items()):
                 name = rel.rsplit("/", 1)[-1]
                 if name.startswith("."):
@@ -324,7 +324,7 @@ def read_commits(remote: Remote, fs: Any) -> dict[str, dict[str, Any]]:
     import orjson
 
     out: dict[str, dict[str, Any]] = {}
-    for rel in sorted(remote.listing(fs, COMPACTIONS)):
+    for rel in sorted(remote.listing(COMPACTIONS)):
         if not rel.endswith(".json"):
             continue
         try:
@@ -367,7 +367,7 @@ def visible(remote: Remote, fs: Any, *, with_commits: dict[str, dict[str, Any]] 
     commits = winners(read_commits(remote, fs) if with_commits is None else with_commits)
     replaced = {rel for rec in commits.values() for rel in rec.get("inputs", [])}
     out: dict[str, dict[str, int]] = {}
-    for rel, size in remote.listing(fs, "lake").items():
+    for rel, size in remote.listing("lake").items():
         parts = rel.split("/")
         if len(parts) != 4 or not parts[2].startswith("date=") or parts[1].startswith(("_", ".")):
             continue

@@ -163,7 +163,7 @@ def collect_garbage(remote: Remote, fs: Any, grace: float) -> int:
     now = time.time_ns()
     commits = read_commits(remote, fs)
     win = winners(commits)
-    listing = remote.listing(fs, "lake")
+    listing = remote.listing("lake")
     removed = 0
 
     def rm(rel: str) -> None:
@@ -195,7 +195,7 @@ def collect_garbage(remote: Remote, fs: Any, grace: float) -> int:
             if modified is not None and (time.time() - modified.timestamp()) < grace:
                 continue  # a compactor may be uploading it now
         rm(rel)
-    listing = remote.listing(fs, "lake")
+    listing = remote.listing("lake")
     for cid in old:
         rec = commits[cid]
         if not any(rel in listing for rel in rec.get("inputs", []) + rec.get("outputs", [])):
@@ -226,10 +226,10 @@ def rebuild_remote(url: str, work: Path, date: str, force: bool = False,
     work.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="rebuild-", dir=work))
     try:
-        segs = remote.listing(fs, "journal")
+        segs = remote.listing("journal")
         runs = {journal.parse_name(Path(rel))[0] for rel in segs
                 if rel.split("/")[2] in (f"date={date}", f"date={prev}")}
-        manifests = remote.listing(fs, "runs")
+        manifests = remote.listing("runs")
         for run in sorted(runs):
             if f"runs/{run}.json" not in manifests:
                 raise LockedError(f"rebuild {date}: run {run} has no final manifest in the "

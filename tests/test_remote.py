@@ -127,7 +127,7 @@ def _bucket(s3: S3Server, remote: str, under: str) -> dict[str, int]:
     os.environ.update(s3.env())
     try:
         r = Remote.parse(remote)
-        return r.listing(r.fs(), under)
+        return r.listing(under)
     finally:
         for k, v in old.items():
             if v is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,19 +34,29 @@ def weed_binary() -> str | None:
 
 
 def _free_ports(n: int) -> list[int]:
-    socks, ports = [], []
+    """``n`` ports free now, below the kernel's ephemeral range. A port the kernel hands out
+    (bind to port 0) is free only until our socket closes: every outgoing connection on the
+    machine draws its local port from that range, and under a busy parallel test run weed
+    lost its S3 gRPC port to one between its own check and its bind ("bind: address already
+    in use", the server exits). weed routes around a port already taken when it starts."""
+    lo, hi = 20000, 32767
     try:
-        while len(ports) < n:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-            # gRPC ports default to port + 10000: keep every port low enough to be safe
-            if p < 55000 and p not in ports:
-                ports.append(p)
-            socks.append(s)
-    finally:
-        for s in socks:
-            s.close()
+        first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        hi = min(hi, first - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    ports: list[int] = []
+    rng = random.Random()
+    while len(ports) < n:
+        p = rng.randint(lo, hi)
+        if p in ports:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        ports.append(p)
     return ports
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,24 +25,20 @@ from recorder.venues.mackinac.adapter import make_adapter
 from tests.conftest import RECORDER, ROOT, cli
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _sim(port: int) -> subprocess.Popen:
-    p = subprocess.Popen([*RECORDER, "sim", "mackinac", "--port", str(port), "--rate", "4",
-                          "--api-key", "mk_live_crash"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return p
-        except OSError:
-            time.sleep(0.1)
-    p.kill()
-    raise AssertionError("simulator did not start")
+def _sim() -> tuple[subprocess.Popen, int]:
+    """``recorder sim mackinac`` on a port it binds itself (port 0: a port picked free and
+    handed over could be taken in between), read from its banner."""
+    p = subprocess.Popen([*RECORDER, "sim", "mackinac", "--port", "0", "--rate", "4",
+                          "--api-key", "mk_live_crash"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline() if p.stdout else ""
+    m = re.search(r"listening on ws://127\.0\.0\.1:(\d+)", line)
+    if m is None:
+        p.kill()
+        raise AssertionError(f"simulator did not start: {line!r}")
+    # whatever it prints later must not fill the pipe and stop it
+    threading.Thread(target=lambda: p.stdout and p.stdout.read(), daemon=True).start()
+    return p, int(m.group(1))
 
 
 def _conf(tmp_path: Path, port: int) -> Path:
@@ -92,8 +89,7 @@ def _lake_rows(data_dir: Path, run: str) -> Counter:
 
 
 def test_kill_9_then_restart_commits_every_journaled_frame_exactly_once(tmp_path: Path) -> None:
-    port = _port()
-    sim = _sim(port)
+    sim, port = _sim()
     env = {**os.environ, "MACKINAC_API_KEY": "mk_live_crash"}
     data_dir = tmp_path / "data"
     try:
@@ -148,8 +144,7 @@ def test_kill_9_then_restart_commits_every_journaled_frame_exactly_once(tmp_path
 
 
 def test_rebuild_renormalizes_a_day_and_swaps_it_in(tmp_path: Path) -> None:
-    port = _port()
-    sim = _sim(port)
+    sim, port = _sim()
     env = {**os.environ, "MACKINAC_API_KEY": "mk_live_crash"}
     data_dir = tmp_path / "data"
     try:
@@ -199,8 +194,7 @@ def test_a_kill_9_loop_ends_with_verify_clean(tmp_path: Path) -> None:
     import random
 
     rnd = random.Random(os.getpid())
-    port = _port()
-    sim = _sim(port)
+    sim, port = _sim()
     env = {**os.environ, "MACKINAC_API_KEY": "mk_live_crash"}
     data_dir = tmp_path / "data"
     conf = _conf(tmp_path, port)

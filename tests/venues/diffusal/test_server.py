@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import socket
+import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -333,15 +333,15 @@ def test_synth_is_deterministic_and_pure() -> None:
 
 
 def test_recorder_sim_cli_serves_diffusal() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    p = subprocess.Popen([*RECORDER, "sim", "diffusal", "--port", str(port), "--seed", "2",
+    # port 0: the simulator binds a free port itself and says which
+    p = subprocess.Popen([*RECORDER, "sim", "diffusal", "--port", "0", "--seed", "2",
                           "-o", "auth_reply=\"result\""], cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline() if p.stdout else ""
-        assert f"listening on ws://127.0.0.1:{port}" in line
+        m = re.search(r"listening on ws://127\.0\.0\.1:(\d+)", line)
+        assert m is not None, line
+        port = int(m.group(1))
 
         async def main() -> None:
             async with aiohttp.ClientSession() as http:

@@ -276,12 +276,11 @@ def test_two_recorders_starting_together_over_a_dead_run_build_it_once(
     import json
     import os
 
-    from tests.test_crash_and_rebuild import _port, _sim
+    from tests.test_crash_and_rebuild import _sim
 
     data_dir = tmp_path / "data"
     _dead_run(data_dir, "dead-2rec", [(T0 + i, orjson.dumps(_print(i))) for i in range(20_000)])
-    port = _port()
-    sim = _sim(port)
+    sim, port = _sim()
     confs = []
     for name in ("a", "b"):
         c = tmp_path / f"{name}.toml"

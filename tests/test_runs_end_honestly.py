@@ -22,7 +22,7 @@ from recorder.record import RunResult, record
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT
 from tests.e2e import config, run_with
-from tests.test_crash_and_rebuild import _port, _sim
+from tests.test_crash_and_rebuild import _sim
 
 
 async def _until(cond, limit: float = 60.0) -> None:  # noqa: ANN001
@@ -150,8 +150,7 @@ def small_disk(tmp_path: Path):  # noqa: ANN201
 
 def test_a_full_disk_ends_the_run_with_one_line_and_a_readable_journal(
         small_disk: Path, tmp_path: Path) -> None:
-    port = _port()
-    sim = _sim(port)
+    sim, port = _sim()
     data_dir = small_disk / "data"
     conf = tmp_path / "full.toml"
     conf.write_text(f"""

@@ -42,7 +42,8 @@ def _free_ports(n: int) -> list[int]:
     lo, hi = 20000, 32767
     try:
         first = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-        hi = min(hi, first - 1)
+        if first - 1 >= lo + 1000:  # a range reaching lower than that: stay with ours
+            hi = min(hi, first - 1)
     except (OSError, ValueError, IndexError):
         pass
     ports: list[int] = []

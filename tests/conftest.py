@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
+import subprocess
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,22 @@ def cli(args: list[str], env: Mapping[str, str] | None = None) -> Ran:
     r = CliRunner().invoke(main, args, env=dict(env) if env is not None else None,
                            catch_exceptions=False)
     return Ran(r.exit_code, r.stdout, r.stderr)
+
+
+def sim_process(venue: str, *args: str) -> tuple[subprocess.Popen, int]:
+    """``recorder sim VENUE ARGS`` in a process of its own, on a port it binds itself (port
+    0: a port picked free and handed over could be a connection's by the time it binds),
+    read from its banner; its later output is drained so the pipe never stops it."""
+    p = subprocess.Popen([*RECORDER, "sim", venue, "--port", "0", *args], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline() if p.stdout else ""
+    m = re.search(r"listening on \w+://127\.0\.0\.1:(\d+)", line)
+    if m is None:
+        p.kill()
+        p.wait(10)
+        raise AssertionError(f"simulator {venue} did not start: {line!r}")
+    threading.Thread(target=lambda: p.stdout and p.stdout.read(), daemon=True).start()
+    return p, int(m.group(1))
 
 
 @pytest.fixture

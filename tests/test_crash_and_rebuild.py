@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,23 +20,11 @@ from recorder.lake import lake_files, read_lineage
 from recorder.normalize import Normalizer
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.adapter import make_adapter
-from tests.conftest import RECORDER, ROOT, cli
+from tests.conftest import RECORDER, ROOT, cli, sim_process
 
 
 def _sim() -> tuple[subprocess.Popen, int]:
-    """``recorder sim mackinac`` on a port it binds itself (port 0: a port picked free and
-    handed over could be taken in between), read from its banner."""
-    p = subprocess.Popen([*RECORDER, "sim", "mackinac", "--port", "0", "--rate", "4",
-                          "--api-key", "mk_live_crash"], cwd=ROOT, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
-    line = p.stdout.readline() if p.stdout else ""
-    m = re.search(r"listening on ws://127\.0\.0\.1:(\d+)", line)
-    if m is None:
-        p.kill()
-        raise AssertionError(f"simulator did not start: {line!r}")
-    # whatever it prints later must not fill the pipe and stop it
-    threading.Thread(target=lambda: p.stdout and p.stdout.read(), daemon=True).start()
-    return p, int(m.group(1))
+    return sim_process("mackinac", "--rate", "4", "--api-key", "mk_live_crash")
 
 
 def _conf(tmp_path: Path, port: int) -> Path:

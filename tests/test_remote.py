@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -69,14 +68,6 @@ def sim() -> Iterator[int]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(60)
         loop.close()
-
-
-def _port_open(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 def _wait(cond: Callable[[], bool], limit: float = 90.0, what: str = "condition",

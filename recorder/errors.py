@@ -56,11 +56,5 @@ class VenueError(RecorderError):
     retryable = True
 
 
-class AuthRejected(VenueError):
-    """The venue rejected our credentials; retrying with the same key will not help."""
-
-    retryable = False
-
-
 class Unreachable(VenueError):
     """No connection could be made for the whole run."""

@@ -48,7 +48,6 @@ LINEAGE_KEY = b"recorder.lineage"
 NORMALIZER_VERSION = 1
 ROW_GROUP_ROWS = 8192
 COMPACTED_PREFIX = "compacted-"  # name of the files `recorder compact` writes
-_CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError)
 
 Range = list[int]  # [segment, first_index, last_index]
 

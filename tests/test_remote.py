@@ -371,7 +371,7 @@ def test_kill_9_mid_upload_then_recover_on_another_data_dir(tmp_path: Path, s3: 
             os.kill(pid, signal.SIGKILL)
         rec.send_signal(signal.SIGKILL)
         rec.wait(10)
-        # a builder still dying holds the run: the next run would leave it for a later one
+        # power loss: all of it dead before the restart (a builder still dying holds its claim)
         wait_dead(m["builder_pid"], m["uploader_pid"])
     finally:
         if rec.poll() is None:

@@ -177,8 +177,9 @@ def test_lake_equals_ledger_per_table_across_drops(data_dir: Path) -> None:
 
 def test_dropped_many_times_mid_event_every_event_id_once(data_dir: Path) -> None:
     async def main() -> tuple:
-        # every SSE connection is cut in the middle of its 13th event, over and over
-        server = TotalisServer(seed=5, rate=1.0, api_keys=[KEY], keepalive=0.5, retry_ms=50,
+        # every SSE connection is cut in the middle of its 13th event, over and over (requests
+        # arrive three times as fast: the cuts this waits for come sooner, 6.5 s -> 5 s)
+        server = TotalisServer(seed=5, rate=3.0, api_keys=[KEY], keepalive=0.5, retry_ms=50,
                                drop_every=12, request_interval_ms=500)
         await server.start()
         cfg = config(data_dir, server, websocket=False)
@@ -266,7 +267,8 @@ def test_request_stream_cut_in_its_terminal_event_is_resumed_until_it_arrives(
     reaches the lake. (A quote request's stream used to be stopped at its ``status``: the cut
     terminal event was lost, never retried.)"""
     async def main() -> tuple:
-        server = TotalisServer(seed=5, rate=1.0, api_keys=[KEY], keepalive=0.5, retry_ms=50,
+        # requests three times as fast: a cashout reaches its status sooner (7.7 s -> 4 s)
+        server = TotalisServer(seed=5, rate=3.0, api_keys=[KEY], keepalive=0.5, retry_ms=50,
                                request_interval_ms=400, cashout_chance=0.9)
         await server.start()
         cfg = config(data_dir, server, websocket=False)

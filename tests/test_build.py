@@ -8,8 +8,12 @@ run; a crash just after midnight; rebuild with a pruned journal.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import random
 import subprocess
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +25,7 @@ from recorder import journal as jr
 from recorder.build import Busy, RebuildRefused, RunBuilder, build, read_state, rebuild
 from recorder.duck import connect
 from recorder.lake import _Buffer, lake_files, to_arrow
-from recorder.runs import read_manifest
+from recorder.runs import lock_held, read_manifest, run_lock_path
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
@@ -215,13 +219,6 @@ def test_a_dead_run_freed_while_a_run_records_is_finished_before_its_builder_lea
     """A restart while the dead run's own builder is still dying (a kill -9 lands when the
     fsync it is in returns): the new run's builder finds the dead run taken at its start,
     and finishes it before it leaves (not the next run, maybe an hour later)."""
-    import fcntl
-    import os
-    import threading
-    import time
-
-    from recorder.runs import lock_held, run_lock_path
-
     _dead_run(data_dir, "dead-late", [(T0 + i, orjson.dumps(_print(i))) for i in range(500)])
     _dead_run(data_dir, "live", [(T0 + i, orjson.dumps(_print(i, "BTC"))) for i in range(10)])
     lock = run_lock_path(data_dir, "live")
@@ -315,7 +312,6 @@ def test_two_recorders_starting_together_over_a_dead_run_build_it_once(
     """A/B recorders (two configs, one data dir) start at the same instant while a dead
     run's journal waits: each starts a builder, one of them finishes the dead run."""
     import json
-    import os
 
     from tests.test_crash_and_rebuild import _sim
 

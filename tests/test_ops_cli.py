@@ -210,6 +210,13 @@ def test_replay_serve_stays_up_for_one_client_after_another(lake: tuple) -> None
             alive = proc.returncode
             # a third and fourth client at once: each its own replay from the start
             runs += await asyncio.gather(_client(url, "hl:ETH"), _client(url, "hl:ETH"))
+            # A client has its last frame before the server has ended its pass and said so
+            # (under load the fourth line came after the interrupt, which cut it): wait for it
+            assert proc.stderr is not None
+            while sum("done after" in line for line in lines) < 4:
+                raw = await asyncio.wait_for(proc.stderr.readline(), 60)
+                assert raw, f"replay serve ended: {lines}"
+                lines.append(raw.decode().rstrip())
         finally:
             proc.send_signal(signal.SIGINT)
             assert proc.stderr is not None

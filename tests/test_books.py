@@ -18,9 +18,9 @@ from recorder.venues.mackinac.server import MackinacServer
 from recorder.venues.powertrade.server import PowerTradeServer
 from tests.conftest import ROOT
 from tests.e2e import Live, Tally, journaled, run_with
-from tests.e2e import config as mackinac_config
 from tests.venues.derive.e2e import config as derive_config
 from tests.venues.diffusal.e2e import config as diffusal_config
+from tests.venues.mackinac.e2e import config as mackinac_config
 from tests.venues.powertrade.e2e import config as powertrade_config
 
 KEY_ENV, SECRET_ENV = "PT_BOOKS_KEY", "PT_BOOKS_SECRET"

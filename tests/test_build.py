@@ -30,7 +30,8 @@ from recorder.venues import CATALOGUE
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT, cli
-from tests.e2e import config, run_with
+from tests.e2e import run_with
+from tests.venues.mackinac.e2e import config
 
 T0 = 1_748_275_200_000_000_000  # 2025-05-26T16:00:00Z
 MIDNIGHT = 1_748_304_000_000_000_000  # 2025-05-27T00:00:00Z

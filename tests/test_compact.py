@@ -39,7 +39,8 @@ from recorder.replay import records
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT, cli
-from tests.e2e import config, run_with
+from tests.e2e import run_with
+from tests.venues.mackinac.e2e import config
 
 SYMBOLS = ["hl:ETH", "uni:WETH/USDC", "rates:all"]
 ID = "venue, run_id, conn_id, recv_seq, recv_sub"

@@ -20,8 +20,8 @@ from recorder.duck import connect, lazy
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer, replay_keys
 from tests.conftest import RECORDER, ROOT, cli
-from tests.e2e import config
 from tests.test_ops_runs import Running
+from tests.venues.mackinac.e2e import config
 
 KEY = "mk_test_simulator_key"  # what the replay server accepts by default
 

@@ -27,7 +27,7 @@ from recorder.runs import read_manifest
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
-from tests.e2e import config
+from tests.venues.mackinac.e2e import config
 
 
 def two_venues(data_dir: Path, url: str, **recorder: Any) -> Config:

@@ -20,7 +20,8 @@ from recorder.prune import lake_pruned, prune
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import cli
-from tests.e2e import config, run_with
+from tests.e2e import run_with
+from tests.venues.mackinac.e2e import config
 
 AFTER = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
 

@@ -14,7 +14,8 @@ from recorder import replay
 from recorder.duck import connect
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT
-from tests.e2e import Tally, config, frame_types, run_scenario
+from tests.e2e import Tally, run_scenario
+from tests.venues.mackinac.e2e import config, frame_types
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from recorder.report import gather
 from recorder.venues import CATALOGUE
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import cli
-from tests.e2e import config, run_with
+from tests.e2e import run_with
+from tests.venues.mackinac.e2e import config
 
 
 @pytest.fixture(scope="module")

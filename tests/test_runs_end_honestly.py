@@ -21,8 +21,9 @@ from recorder.duck import connect
 from recorder.record import RunResult, record
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT
-from tests.e2e import config, run_with
+from tests.e2e import run_with
 from tests.test_crash_and_rebuild import _sim
+from tests.venues.mackinac.e2e import config
 
 
 async def _until(cond, limit: float = 60.0) -> None:  # noqa: ANN001

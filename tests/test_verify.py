@@ -19,7 +19,8 @@ from recorder.lake import lake_files
 from recorder.maintain import VerifyReport, format_report, verify
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import cli
-from tests.e2e import config, run_with
+from tests.e2e import run_with
+from tests.venues.mackinac.e2e import config
 
 # At most three keys: the simulator's anonymous limit, so no API key is needed.
 SYMBOLS = ["hl:ETH", "uni:WETH/USDC", "rates:all"]

@@ -15,16 +15,8 @@ from recorder import journal as jr
 from recorder.duck import lazy
 from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
-from tests.e2e import (
-    Live,
-    Tally,
-    compare_lake,
-    config,
-    connect,
-    frame_types,
-    journal_sessions,
-    run_scenario,
-)
+from tests.e2e import Live, Tally, connect, run_scenario
+from tests.venues.mackinac.e2e import compare_lake, config, frame_types, journal_sessions
 
 KEY = "mk_live_test_e2e"
 SYMBOLS = [

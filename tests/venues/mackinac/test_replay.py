@@ -13,7 +13,8 @@ import pytest
 
 from recorder import journal as jr
 from recorder.venues.mackinac.server import MackinacServer
-from tests.e2e import Tally, config, frame_types, run_scenario
+from tests.e2e import Tally, run_scenario
+from tests.venues.mackinac.e2e import config, frame_types
 from tests.venues.replaying import record_native_replay
 
 

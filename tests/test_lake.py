@@ -36,7 +36,12 @@ def test_files_appear_atomically_with_lineage(data_dir: Path) -> None:
     assert list((data_dir / "lake").rglob("*.tmp")) == []
     t = pq.read_table(f)
     assert t.num_rows == 15
-    assert pq.ParquetFile(f).metadata.num_row_groups == 2  # one row group per flush
+    meta = pq.ParquetFile(f).metadata
+    assert meta.num_row_groups == 2  # one row group per flush
+    # plain-encoded zstd pages, no dictionary page per column chunk (small row groups write
+    # faster and smaller without them; see LakeWriter._append)
+    chunks = [meta.row_group(g).column(c) for g in range(2) for c in range(meta.num_columns)]
+    assert all(c.compression == "ZSTD" and not c.has_dictionary_page for c in chunks)
     assert t["price"].to_pylist()[14] == 3514.0
     assert t["recv_seq"].to_pylist() == list(range(1, 16))
     assert t["ts_event"].cast("int64").to_pylist()[3] == (1748275200000 + 3) * 1_000_000

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import os
 import random
 import subprocess
@@ -31,6 +32,7 @@ from recorder.venues.mackinac import tables as T
 from recorder.venues.mackinac.server import MackinacServer
 from tests.conftest import RECORDER, ROOT, cli
 from tests.e2e import run_with
+from tests.test_crash_and_rebuild import _sim
 from tests.venues.mackinac.e2e import config
 
 T0 = 1_748_275_200_000_000_000  # 2025-05-26T16:00:00Z
@@ -312,10 +314,6 @@ def test_two_recorders_starting_together_over_a_dead_run_build_it_once(
         tmp_path: Path) -> None:
     """A/B recorders (two configs, one data dir) start at the same instant while a dead
     run's journal waits: each starts a builder, one of them finishes the dead run."""
-    import json
-
-    from tests.test_crash_and_rebuild import _sim
-
     data_dir = tmp_path / "data"
     _dead_run(data_dir, "dead-2rec", [(T0 + i, orjson.dumps(_print(i))) for i in range(20_000)])
     sim, port = _sim()
